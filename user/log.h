@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Logging: one logfmt line per event on stderr,
+ *   ts=2026-11-26T06:40:00.123Z level=info msg="applied config" services=3
+ * The message is quoted; extra key=value pairs are passed preformatted by the
+ * caller through the format string after the message, e.g.
+ *   pr_info("applied config", "services=%zu", n);
+ * libbpf's own output is routed through the same sink at level debug/warn.
+ */
+#ifndef KSPLIT_LOG_H
+#define KSPLIT_LOG_H
+
+#include <stdarg.h>
+
+enum ks_log_level { KS_LOG_WARN = 0, KS_LOG_INFO = 1, KS_LOG_DEBUG = 2 };
+
+void ks_log_set_level(enum ks_log_level lvl);
+enum ks_log_level ks_log_get_level(void);
+/* msg is quoted as the msg= field; kvfmt (may be NULL) formats the rest. */
+void ks_log(enum ks_log_level lvl, const char *msg, const char *kvfmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define pr_warn(msg, ...)  ks_log(KS_LOG_WARN, msg, "" __VA_ARGS__)
+#define pr_info(msg, ...)  ks_log(KS_LOG_INFO, msg, "" __VA_ARGS__)
+#define pr_debug(msg, ...) ks_log(KS_LOG_DEBUG, msg, "" __VA_ARGS__)
+
+/* Route libbpf's print callback into ks_log. */
+void ks_log_hook_libbpf(void);
+
+#endif
