@@ -82,11 +82,41 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	n = strlen(text);
 	while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
 		text[--n] = '\0';
-	ks_log(lvl, "libbpf", "detail=\"%s\"", text);
+	{
+		char q[2200];
+
+		ks_log_quote(q, sizeof(q), text);
+		ks_log(lvl, "libbpf", "detail=%s", q);
+	}
 	return 0;
 }
 
 void ks_log_hook_libbpf(void)
 {
 	libbpf_set_print(libbpf_print);
+}
+
+void ks_log_quote(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+
+	if (len < 3) {
+		if (len)
+			dst[0] = '\0';
+		return;
+	}
+	dst[o++] = '"';
+	for (; *src && o + 3 < len; src++) {
+		if (*src == '"' || *src == '\\') {
+			dst[o++] = '\\';
+			dst[o++] = *src;
+		} else if (*src == '\n') {
+			dst[o++] = '\\';
+			dst[o++] = 'n';
+		} else {
+			dst[o++] = *src;
+		}
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
 }

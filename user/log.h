@@ -11,6 +11,7 @@
 #define KSPLIT_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum ks_log_level { KS_LOG_WARN = 0, KS_LOG_INFO = 1, KS_LOG_DEBUG = 2 };
 
@@ -20,6 +21,9 @@ enum ks_log_level ks_log_get_level(void);
 void ks_log(enum ks_log_level lvl, const char *msg, const char *kvfmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* pr_*("msg") without key=values expands to an empty format on purpose. */
+#pragma GCC diagnostic ignored "-Wformat-zero-length"
+
 #define pr_warn(msg, ...)  ks_log(KS_LOG_WARN, msg, "" __VA_ARGS__)
 #define pr_info(msg, ...)  ks_log(KS_LOG_INFO, msg, "" __VA_ARGS__)
 #define pr_debug(msg, ...) ks_log(KS_LOG_DEBUG, msg, "" __VA_ARGS__)
@@ -28,3 +32,6 @@ void ks_log(enum ks_log_level lvl, const char *msg, const char *kvfmt, ...)
 void ks_log_hook_libbpf(void);
 
 #endif
+
+/* Escape src as a logfmt quoted value (with the quotes) into dst. */
+void ks_log_quote(char *dst, size_t len, const char *src);

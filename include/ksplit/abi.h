@@ -37,8 +37,14 @@
 /* ks_svc.flags */
 #define KS_SVC_F_NONE		0
 
-/* ks_backend.flags: reserved for the health seam (issue: health). */
-#define KS_BE_F_NONE		0
+/*
+ * ks_backend.flags: why an endpoint is not eligible. Eligible endpoints of a
+ * group come first in its range (be_count of them); the rest (up to be_total)
+ * are kept only so that status can show them. The health work adds its
+ * states here.
+ */
+#define KS_BE_F_NOT_READY	(1 << 0)	/* EndpointSlice conditions.ready == false */
+#define KS_BE_F_TERMINATING	(1 << 1)	/* conditions.terminating == true: drains */
 
 struct ks_svc_key {
 	__u32 addr[4];		/* VIP, network order */
@@ -52,6 +58,7 @@ struct ks_group {
 	__u32 weight_end;	/* cumulative weight: group i owns [end(i-1), end(i)) */
 	__u32 be_base;		/* first slot in backends map */
 	__u32 be_count;		/* eligible endpoints; 0 means refuse this share */
+	__u32 be_total;		/* eligible + listed-but-ineligible endpoints */
 };
 
 struct ks_svc {
@@ -80,6 +87,16 @@ struct ks_svc_stats {
 	__u64 refused;		/* connects refused: empty or invalid group, or no weight */
 };
 
+/*
+ * Names for status, written by the agent only: the datapath never reads it,
+ * but it lives in a pinned map so that `ksplit status` works while the agent
+ * is stopped and `bpftool map dump` shows which route owns a VIP.
+ */
+struct ks_svc_meta {
+	char route[128];			/* "HTTPRoute checkout/checkoutroute" */
+	char backend[KS_MAX_GROUPS][64];	/* "checkout/checkout:80" */
+};
+
 /* What a socket needs to translate replies and getpeername() back to the VIP. */
 struct ks_sock_ent {
 	__u32 vip[4];
@@ -98,8 +115,9 @@ struct ks_sock {
 };
 
 _Static_assert(sizeof(struct ks_svc_key) == 20, "ks_svc_key ABI");
-_Static_assert(sizeof(struct ks_group) == 12, "ks_group ABI");
-_Static_assert(sizeof(struct ks_svc) == 16 + 12 * KS_MAX_GROUPS, "ks_svc ABI");
+_Static_assert(sizeof(struct ks_group) == 16, "ks_group ABI");
+_Static_assert(sizeof(struct ks_svc) == 16 + 16 * KS_MAX_GROUPS, "ks_svc ABI");
+_Static_assert(sizeof(struct ks_svc_meta) == 128 + 64 * KS_MAX_GROUPS, "ks_svc_meta ABI");
 _Static_assert(sizeof(struct ks_backend) == 24, "ks_backend ABI");
 _Static_assert(sizeof(struct ks_ep_stats) == 8, "ks_ep_stats ABI");
 _Static_assert(sizeof(struct ks_svc_stats) == 16, "ks_svc_stats ABI");

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps of ksplit. Every map is pinned by name under the agent's pin dir
+ * so that a restarted agent adopts them and `bpftool map dump pinned` works.
+ * Sizes are the defaults; the agent sets the real ones before load.
+ */
+#ifndef KSPLIT_BPF_MAPS_H
+#define KSPLIT_BPF_MAPS_H
+
+#include <ksplit/abi.h>
+
+/* VIP:port:proto -> the service's groups; replaced whole, one entry per apply. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	/* No prealloc: a replaced value is freed after RCU, never recycled under a reader. */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KS_MAX_SERVICES);
+	__type(key, struct ks_svc_key);
+	__type(value, struct ks_svc);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_services SEC(".maps");
+
+/* Endpoint slots; each group owns a contiguous range written before it is published. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_BACKEND_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ks_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_backends SEC(".maps");
+
+/* Per-CPU connect counters per endpoint, indexed by ks_backend.ep_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KS_MAX_ENDPOINTS);
+	__type(key, __u32);
+	__type(value, struct ks_ep_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_ep_stats SEC(".maps");
+
+/* Per-CPU steered/refused counters per service, indexed by ks_svc.svc_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KS_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct ks_svc_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_svc_stats SEC(".maps");
+
+/* Route and backend names per svc_id, for status and bpftool; agent-written only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KS_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct ks_svc_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_svc_meta SEC(".maps");
+
+/* Per-socket VIP <-> backend translation; freed with the socket, so it cannot overflow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ks_sock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_sock SEC(".maps");
+
+#endif /* KSPLIT_BPF_MAPS_H */

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The map image: what each VIP's map entries must hold, built from the
+ * resolved model without touching any map. Eligibility rules live here, in
+ * one place: an endpoint gets new connections when ready is not false and
+ * terminating is not true. Eligible endpoints come first in a group.
+ */
+#ifndef KSPLIT_IMAGE_H
+#define KSPLIT_IMAGE_H
+
+#include <ksplit/abi.h>
+#include "model.h"
+
+struct ksi_group {
+	uint32_t weight;
+	uint32_t n_elig;		/* eligible endpoints, first in be[] */
+	uint32_t n_total;
+	struct ks_backend *be;		/* ep_id left 0: ids are the applier's business */
+};
+
+struct ksi_service {
+	struct ks_svc_key key;
+	uint32_t total_weight;
+	uint32_t n_groups;
+	struct ksi_group groups[KS_MAX_GROUPS];
+	struct ks_svc_meta meta;
+};
+
+struct ks_image {
+	size_t n;
+	struct ksi_service *svcs;	/* sorted by key (memcmp order) */
+	uint64_t n_backends;		/* sum of n_total over all groups */
+};
+
+int ks_image_build(const struct ks_model *m, struct ks_image *out);
+void ks_image_free(struct ks_image *img);
+int ks_svc_key_cmp(const struct ks_svc_key *a, const struct ks_svc_key *b);
+/* True when two services would produce the same map content (ids aside). */
+bool ksi_service_equal(const struct ksi_service *a, const struct ksi_service *b);
+/* Flags for one endpoint (0 when eligible). */
+uint8_t ksi_endpoint_flags(const struct ksm_endpoint *ep);
+/* "10.0.0.1:80" / "[fd00::1]:80" from map-format fields. */
+int ks_fmt_addrport(char *buf, size_t len, uint8_t family, const uint32_t *addr, uint16_t port_be);
+
+#endif
