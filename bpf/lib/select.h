@@ -23,6 +23,13 @@
 
 #define KS_NO_GROUP	((__u32)-1)
 
+/* clang unrolls for the verifier; gcc (host unit tests) has no such pragma. */
+#if defined(__clang__)
+#define KS_UNROLL _Pragma("unroll")
+#else
+#define KS_UNROLL
+#endif
+
 static __always_inline __u32 ks_scale(__u32 rnd, __u32 n)
 {
 	return (__u32)(((__u64)rnd * n) >> 32);
@@ -41,7 +48,7 @@ static __always_inline __u32 ks_pick_group(const struct ks_svc *svc, __u32 rnd)
 	if (!svc->total_weight)
 		return KS_NO_GROUP;
 	r = ks_scale(rnd, svc->total_weight);
-#pragma unroll
+KS_UNROLL
 	for (i = 0; i < KS_MAX_GROUPS; i++) {
 		if (i >= svc->n_groups)
 			break;

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+# Install the Debian 12 packages that ksplit's build, tests and demo need.
+# Idempotent: when everything is installed it only runs dpkg-query and exits.
+#   scripts/deps.sh           build + test + demo
+#   scripts/deps.sh --bench   also what `make bench` compares against
+set -euo pipefail
+
+pkgs=(
+	make gcc clang llvm pkg-config
+	libbpf-dev bpftool libelf-dev zlib1g-dev
+	libyaml-dev libjson-c-dev libmnl-dev libcurl4-openssl-dev libssl-dev
+	libcmocka-dev libclang-rt-14-dev
+	iproute2 jq
+)
+if [[ "${1:-}" == "--bench" ]]; then
+	pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	# dpkg-query prints "install ok installed" only for a fully installed package.
+	if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+	echo "deps.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

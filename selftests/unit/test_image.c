@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Model -> map image: eligibility, ordering, families, refused shares. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+
+#include "image.h"
+
+static struct ksm_addr a4(const char *s)
+{
+	struct ksm_addr a = { .family = KS_FAMILY_V4 };
+
+	assert_int_equal(inet_pton(AF_INET, s, a.bytes), 1);
+	return a;
+}
+
+static struct ksm_addr a6(const char *s)
+{
+	struct ksm_addr a = { .family = KS_FAMILY_V6 };
+
+	assert_int_equal(inet_pton(AF_INET6, s, a.bytes), 1);
+	return a;
+}
+
+static struct ksm_endpoint ep(struct ksm_addr a, uint16_t port, bool ready, bool term)
+{
+	struct ksm_endpoint e = { .addr = a, .port = port, .ready = ready, .serving = ready,
+				  .terminating = term };
+	return e;
+}
+
+static void test_eligible_first_and_flags(void **state)
+{
+	struct ksm_endpoint eps[] = {
+		ep(a4("10.0.0.3"), 8080, false, false),
+		ep(a4("10.0.0.2"), 8080, true, true),
+		ep(a4("10.0.0.9"), 8080, true, false),
+		ep(a4("10.0.0.1"), 8080, true, false),
+	};
+	struct ksm_service ms = { .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP,
+				  .route = "HTTPRoute ns/r", .n_groups = 1 };
+	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
+	struct ks_image img;
+	const struct ksi_group *g;
+	char buf[64];
+
+	(void)state;
+	ms.groups[0] = (struct ksm_group){ .svc_ns = "ns", .svc_name = "v1", .svc_port = 80,
+					   .weight = 5, .n_eps = 4, .eps = eps };
+	assert_int_equal(ks_image_build(&m, &img), 0);
+	assert_int_equal(img.n, 1);
+	assert_int_equal(img.n_backends, 4);
+	g = &img.svcs[0].groups[0];
+	assert_int_equal(g->n_elig, 2);
+	assert_int_equal(g->n_total, 4);
+	/* Eligible ones first, each part in address order. */
+	ks_fmt_addrport(buf, sizeof(buf), 4, g->be[0].addr, g->be[0].port);
+	assert_string_equal(buf, "10.0.0.1:8080");
+	ks_fmt_addrport(buf, sizeof(buf), 4, g->be[1].addr, g->be[1].port);
+	assert_string_equal(buf, "10.0.0.9:8080");
+	assert_int_equal(g->be[0].flags, 0);
+	assert_int_equal(g->be[2].flags, KS_BE_F_TERMINATING);
+	assert_int_equal(g->be[3].flags, KS_BE_F_NOT_READY);
+	assert_int_equal(img.svcs[0].key.port, htons(80));
+	assert_int_equal(img.svcs[0].total_weight, 5);
+	assert_string_equal(img.svcs[0].meta.route, "HTTPRoute ns/r");
+	assert_string_equal(img.svcs[0].meta.backend[0], "ns/v1:80");
+	ks_image_free(&img);
+}
+
+static void test_family_and_invalid(void **state)
+{
+	struct ksm_endpoint eps[] = {
+		ep(a6("fd00::1"), 8080, true, false),
+		ep(a4("10.0.0.1"), 8080, true, false),
+	};
+	struct ksm_service ms[2] = {
+		{ .vip = a6("fd00::a"), .port = 80, .proto = IPPROTO_TCP, .n_groups = 2 },
+		{ .vip = a4("10.96.0.1"), .port = 53, .proto = IPPROTO_UDP, .n_groups = 1 },
+	};
+	struct ks_model m = { .n_svcs = 2, .svcs = ms };
+	struct ks_image img;
+	char buf[64];
+
+	(void)state;
+	ms[0].groups[0] = (struct ksm_group){ .svc_ns = "a", .svc_name = "b", .svc_port = 80,
+					      .weight = 25, .n_eps = 2, .eps = eps };
+	ms[0].groups[1] = (struct ksm_group){ .svc_ns = "a", .svc_name = "gone", .svc_port = 80,
+					      .weight = 75, .invalid = KSM_REF_NOT_FOUND };
+	ms[1].groups[0] = (struct ksm_group){ .svc_ns = "a", .svc_name = "dns", .svc_port = 53,
+					      .weight = 1 };
+	assert_int_equal(ks_image_build(&m, &img), 0);
+	/* Sorted by key: v4 (family 4) before v6. */
+	assert_int_equal(img.svcs[0].key.family, KS_FAMILY_V4);
+	assert_int_equal(img.svcs[0].key.proto, IPPROTO_UDP);
+	assert_int_equal(img.svcs[0].groups[0].n_total, 0);
+	assert_int_equal(img.svcs[1].key.family, KS_FAMILY_V6);
+	/* A v6 VIP only takes v6 endpoints. */
+	assert_int_equal(img.svcs[1].groups[0].n_total, 1);
+	ks_fmt_addrport(buf, sizeof(buf), 6, img.svcs[1].groups[0].be[0].addr,
+			img.svcs[1].groups[0].be[0].port);
+	assert_string_equal(buf, "[fd00::1]:8080");
+	/* The invalid ref keeps its weight and holds no endpoint: its share is refused. */
+	assert_int_equal(img.svcs[1].groups[1].weight, 75);
+	assert_int_equal(img.svcs[1].groups[1].n_total, 0);
+	assert_int_equal(img.svcs[1].total_weight, 100);
+	ks_image_free(&img);
+}
+
+static void test_equality(void **state)
+{
+	struct ksm_endpoint eps[] = { ep(a4("10.0.0.1"), 8080, true, false),
+				      ep(a4("10.0.0.2"), 8080, true, false) };
+	struct ksm_service ms = { .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP,
+				  .n_groups = 1 };
+	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
+	struct ks_image a, b;
+
+	(void)state;
+	ms.groups[0] = (struct ksm_group){ .svc_ns = "n", .svc_name = "s", .svc_port = 80,
+					   .weight = 1, .n_eps = 2, .eps = eps };
+	assert_int_equal(ks_image_build(&m, &a), 0);
+	assert_int_equal(ks_image_build(&m, &b), 0);
+	assert_true(ksi_service_equal(&a.svcs[0], &b.svcs[0]));
+	/* ep_id is the applier's, not part of the content. */
+	b.svcs[0].groups[0].be[0].ep_id = 77;
+	assert_true(ksi_service_equal(&a.svcs[0], &b.svcs[0]));
+	ks_image_free(&b);
+	eps[1].ready = false;
+	assert_int_equal(ks_image_build(&m, &b), 0);
+	assert_false(ksi_service_equal(&a.svcs[0], &b.svcs[0]));
+	ks_image_free(&b);
+	ms.groups[0].weight = 2;
+	eps[1].ready = true;
+	assert_int_equal(ks_image_build(&m, &b), 0);
+	assert_false(ksi_service_equal(&a.svcs[0], &b.svcs[0]));
+	ks_image_free(&b);
+	ks_image_free(&a);
+}
+
+static void test_duplicate_keys_refused(void **state)
+{
+	struct ksm_service ms[2] = {
+		{ .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP },
+		{ .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP },
+	};
+	struct ks_model m = { .n_svcs = 2, .svcs = ms };
+	struct ks_image img = {};
+
+	(void)state;
+	assert_int_equal(ks_image_build(&m, &img), -EEXIST);
+	assert_int_equal(img.n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eligible_first_and_flags),
+		cmocka_unit_test(test_family_and_invalid),
+		cmocka_unit_test(test_equality),
+		cmocka_unit_test(test_duplicate_keys_refused),
+	};
+
+	return cmocka_run_group_tests_name("image", tests, NULL, NULL);
+}
