@@ -26,7 +26,7 @@ CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) \
 		   -Iinclude -Iuser -I$(OUT)
 LDFLAGS		+= $(SANFLAGS)
 LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lcurl -lm
-BPF_CFLAGS	:= -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
+BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 		   -Iinclude -Ivmlinux -Ibpf -MMD -MP
 
 BPF_SRCS	:= $(sort $(wildcard bpf/*.bpf.c))

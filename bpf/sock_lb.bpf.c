@@ -45,24 +45,51 @@ static __always_inline void count_steered(const struct ks_svc *svc, const struct
 		es->connects++;
 }
 
+static __always_inline bool ejected(__u32 ep_id, __u64 now)
+{
+	struct ks_ep_health *h = bpf_map_lookup_elem(&ks_ep_health, &ep_id);
+
+	return h && *(volatile __u64 *)&h->ejected_until > now;
+}
+
+#define PICK_TRIES	16	/* draws before giving up on finding a live endpoint */
+
 /*
  * Returns the chosen backend, or NULL when this connection's share is
  * refused (invalid backendRef, group without eligible endpoints, or a
- * service whose weights are all 0).
+ * service whose weights are all 0). *gi_out is the group index.
+ *
+ * Passively ejected endpoints are skipped by drawing again, which keeps the
+ * pick uniform over the live ones. The cap (at most half a group ejected)
+ * bounds the chance that all PICK_TRIES draws hit ejected endpoints by
+ * 2^-16; then the last draw is used (fail open). Services with passive
+ * checks off never look at health.
  */
-static __always_inline const struct ks_backend *pick(const struct ks_svc *svc)
+static __always_inline const struct ks_backend *pick(const struct ks_svc *svc, __u32 *gi_out)
 {
+	const struct ks_backend *be = NULL;
 	const struct ks_group *g;
-	__u32 gi, slot;
+	__u32 gi, slot, i;
+	__u64 now = 0;
 
 	gi = ks_pick_group(svc, bpf_get_prandom_u32());
 	if (gi >= KS_MAX_GROUPS)
 		return NULL;
+	*gi_out = gi;
 	g = &svc->groups[gi];
 	if (!g->be_count)
 		return NULL;
-	slot = ks_pick_slot(g, bpf_get_prandom_u32());
-	return bpf_map_lookup_elem(&ks_backends, &slot);
+	for (i = 0; i < PICK_TRIES; i++) {
+		slot = ks_pick_slot(g, bpf_get_prandom_u32());
+		be = bpf_map_lookup_elem(&ks_backends, &slot);
+		if (!be || !svc->passive_failures)
+			return be;
+		if (!now)
+			now = bpf_ktime_get_ns();
+		if (!ejected(be->ep_id, now))
+			return be;
+	}
+	return be;
 }
 
 static __always_inline int refuse(struct bpf_sock_addr *ctx, const struct ks_svc *svc)
@@ -104,8 +131,10 @@ static __always_inline struct ks_sock_ent *sock_slot(struct ks_sock *s, const st
 }
 
 static __always_inline void remember(struct ks_sock_ent *e, const struct ks_svc_key *k,
-				     const struct ks_backend *be, __u32 rev)
+				     const struct ks_backend *be, __u32 rev, __u32 gi)
 {
+	e->ep_id = be->ep_id;
+	e->group = gi;
 	__builtin_memcpy(e->vip, k->addr, sizeof(e->vip));
 	__builtin_memcpy(e->be, be->addr, sizeof(e->be));
 	e->vip_port = k->port;
@@ -175,19 +204,20 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, bool v6ctx)
 	struct ks_sock_ent *e;
 	struct ks_sock *s;
 	bool mapped, found;
+	__u32 gi = 0;
 
 	if (!dest_key(ctx, v6ctx, &k, &mapped))
 		return 1;
 	svc = bpf_map_lookup_elem(&ks_services, &k);
 	if (!svc)
 		return 1;
-	be = pick(svc);
+	be = pick(svc, &gi);
 	if (!be)
 		return refuse(ctx, svc);
 	s = bpf_sk_storage_get(&ks_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (s) {
 		e = sock_slot(s, &k, &found);
-		remember(e, &k, be, svc->rev);
+		remember(e, &k, be, svc->rev, gi);
 	}
 	write_addr(ctx, be->addr, be->port, v6ctx, mapped);
 	count_steered(svc, be);
@@ -204,9 +234,10 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, bool v6ctx)
 	struct ks_svc_key k = {};
 	const struct ks_backend *be;
 	const struct ks_svc *svc;
-	struct ks_sock_ent *e;
+	struct ks_sock_ent *e = NULL;
 	struct ks_sock *s;
 	bool mapped, found;
+	__u32 gi = 0;
 
 	if (!dest_key(ctx, v6ctx, &k, &mapped))
 		return 1;
@@ -221,11 +252,11 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, bool v6ctx)
 			return 1;
 		}
 	}
-	be = pick(svc);
+	be = pick(svc, &gi);
 	if (!be)
 		return refuse(ctx, svc);
-	if (s)
-		remember(e, &k, be, svc->rev);
+	if (e)
+		remember(e, &k, be, svc->rev, gi);
 	write_addr(ctx, be->addr, be->port, v6ctx, mapped);
 	count_steered(svc, be);
 	return 1;

@@ -53,7 +53,8 @@ struct ks_dp {
 
 /* Names of everything ksplit pins; `down` removes these and nothing else. */
 static const char *const pinned_maps[] = {
-	"ks_services", "ks_backends", "ks_ep_stats", "ks_svc_stats", "ks_svc_meta", "ks_sock",
+	"ks_services", "ks_backends", "ks_ep_stats", "ks_ep_health", "ks_svc_stats", "ks_svc_meta",
+	"ks_sock",
 };
 
 static void dp_svc_free(struct dp_svc *d)
@@ -156,6 +157,8 @@ static int rebuild_state(struct ks_dp *dp)
 		d->s.key = key;
 		d->s.n_groups = d->val.n_groups;
 		d->s.total_weight = d->val.total_weight;
+		d->s.passive_failures = d->val.passive_failures;
+		d->s.flags = d->val.flags;
 		if (d->val.n_groups > KS_MAX_GROUPS)
 			goto inconsistent;
 		/* Missing names only make status poorer; the datapath does not need them. */
@@ -321,6 +324,7 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	bpf_map__set_max_entries(dp->skel->maps.ks_svc_meta, dp->max_services);
 	bpf_map__set_max_entries(dp->skel->maps.ks_backends, 2 * dp->max_endpoints);
 	bpf_map__set_max_entries(dp->skel->maps.ks_ep_stats, dp->max_endpoints);
+	bpf_map__set_max_entries(dp->skel->maps.ks_ep_health, dp->max_endpoints);
 	err = ksplit_bpf__load(dp->skel);
 	if (err) {
 		pr_warn("cannot load BPF programs (a pinned map of another size or version makes libbpf refuse to reuse it; see the libbpf lines above)",
@@ -449,6 +453,8 @@ static int plan_service(struct ks_dp *dp, const struct ksi_service *src, const s
 	d->val.rev = dp->next_rev++;
 	d->val.n_groups = src->n_groups;
 	d->val.total_weight = src->total_weight;
+	d->val.passive_failures = src->passive_failures;
+	d->val.flags = src->flags;
 	for (j = 0; j < src->n_groups; j++) {
 		const struct ksi_group *sg = &src->groups[j];
 		struct ksi_group *dg = &d->s.groups[j];
@@ -522,6 +528,8 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, bool fresh_sv
 	int fmeta = bpf_map__fd(dp->skel->maps.ks_svc_meta);
 	int fes = bpf_map__fd(dp->skel->maps.ks_ep_stats);
 	int fss = bpf_map__fd(dp->skel->maps.ks_svc_stats);
+	int feh = bpf_map__fd(dp->skel->maps.ks_ep_health);
+	struct ks_ep_health fresh = {};
 	uint32_t j, k;
 	int err;
 
@@ -531,10 +539,13 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, bool fresh_sv
 		for (k = 0; k < g->n_total; k++) {
 			__u32 slot = d->val.groups[j].be_base + k;
 
+			/* A fresh id starts with zero counters and a clean health record. */
 			if (!ks_idalloc_test(old_eps, g->be[k].ep_id)) {
 				err = zero_percpu(dp, fes, g->be[k].ep_id, sizeof(struct ks_ep_stats));
 				if (err)
 					return err;
+				if (bpf_map_update_elem(feh, &g->be[k].ep_id, &fresh, BPF_ANY))
+					return -errno;
 			}
 			if (bpf_map_update_elem(fbe, &slot, &g->be[k], BPF_ANY))
 				return -errno;

@@ -119,6 +119,9 @@ int ks_image_build(const struct ks_model *m, struct ks_image *out)
 		s->key.family = ms->vip.family;
 		s->n_groups = ms->n_groups;
 		snprintf(s->meta.route, sizeof(s->meta.route), "%s", ms->route ? ms->route : "");
+		/* The parser has validated the annotation's range. */
+		s->passive_failures = ms->ann_passive_failures ? atoi(ms->ann_passive_failures)
+							       : KS_PASSIVE_DEFAULT;
 		for (j = 0; j < ms->n_groups; j++) {
 			const struct ksm_group *mg = &ms->groups[j];
 
@@ -165,7 +168,8 @@ bool ksi_service_equal(const struct ksi_service *a, const struct ksi_service *b)
 	uint32_t j, k;
 
 	if (ks_svc_key_cmp(&a->key, &b->key) || a->n_groups != b->n_groups ||
-	    a->total_weight != b->total_weight || memcmp(&a->meta, &b->meta, sizeof(a->meta)))
+	    a->total_weight != b->total_weight || a->passive_failures != b->passive_failures ||
+	    a->flags != b->flags || memcmp(&a->meta, &b->meta, sizeof(a->meta)))
 		return false;
 	for (j = 0; j < a->n_groups; j++) {
 		const struct ksi_group *ga = &a->groups[j], *gb = &b->groups[j];

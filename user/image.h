@@ -22,6 +22,8 @@ struct ksi_service {
 	struct ks_svc_key key;
 	uint32_t total_weight;
 	uint32_t n_groups;
+	uint16_t passive_failures;	/* ksplit.io/passive-failures, default 3, 0 = off */
+	uint16_t flags;			/* KS_SVC_F_* */
 	struct ksi_group groups[KS_MAX_GROUPS];
 	struct ks_svc_meta meta;
 };

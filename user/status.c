@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -17,7 +18,8 @@
 #include "sys.h"
 
 struct pinned {
-	int svc, be, ep_stats, svc_stats, meta;
+	int svc, be, ep_stats, ep_health, svc_stats, meta;
+	uint64_t now;	/* CLOCK_MONOTONIC ns, the clock of bpf_ktime_get_ns() */
 	int ncpus;
 };
 
@@ -62,6 +64,12 @@ out:
 
 static const char *be_state(uint8_t flags)
 {
+	if (flags & KS_BE_F_PANIC)
+		return "panic";
+	if (flags & KS_BE_F_UNHEALTHY)
+		return "unhealthy";
+	if (flags & KS_BE_F_UNCHECKED)
+		return "unchecked";
 	if (flags & KS_BE_F_TERMINATING)
 		return "terminating";
 	if (flags & KS_BE_F_NOT_READY)
@@ -87,21 +95,32 @@ static struct json_object *group_json(const struct pinned *p, const struct ks_sv
 	for (k = 0; k < g->be_total; k++) {
 		struct json_object *e = json_object_new_object();
 		__u32 slot = g->be_base + k;
-		struct ks_backend be;
+		struct ks_backend be = {};
+		struct ks_ep_health h = {};
 		char addr[INET6_ADDRSTRLEN] = "?";
-		uint64_t conns = 0;
+		uint64_t c[3] = {};
+		bool ej;
 
 		if (!bpf_map_lookup_elem(p->be, &slot, &be)) {
 			inet_ntop(be.family == KS_FAMILY_V4 ? AF_INET : AF_INET6, be.addr, addr,
 				  sizeof(addr));
-			percpu_sum(p, p->ep_stats, be.ep_id, sizeof(struct ks_ep_stats), 1, &conns);
+			percpu_sum(p, p->ep_stats, be.ep_id, sizeof(struct ks_ep_stats), 3, c);
+			bpf_map_lookup_elem(p->ep_health, &be.ep_id, &h);
 		}
+		ej = h.ejected_until > p->now;
 		json_object_object_add(e, "address", json_object_new_string(addr));
 		json_object_object_add(e, "port", json_object_new_int(ntohs(be.port)));
-		json_object_object_add(e, "state", json_object_new_string(be_state(be.flags)));
-		json_object_object_add(e, "connections", json_object_new_int64(conns));
+		json_object_object_add(e, "state", json_object_new_string(ej && !be.flags ? "ejected"
+										   : be_state(be.flags)));
+		json_object_object_add(e, "connections", json_object_new_int64(c[0]));
+		json_object_object_add(e, "established", json_object_new_int64(c[1]));
+		json_object_object_add(e, "failed", json_object_new_int64(c[2]));
+		json_object_object_add(e, "consecutive_failures", json_object_new_int64(h.consec_fail));
+		json_object_object_add(e, "ejections", json_object_new_int64(h.ejections));
+		json_object_object_add(e, "ejected_for_ms",
+				       json_object_new_int64(ej ? (int64_t)((h.ejected_until - p->now) / 1000000) : 0));
 		json_object_array_add(eps, e);
-		*observed += conns;
+		*observed += c[0];
 	}
 	json_object_object_add(o, "endpoints", eps);
 	return o;
@@ -127,6 +146,9 @@ static struct json_object *service_json(const struct pinned *p, const struct ks_
 			       json_object_new_string(key->family == KS_FAMILY_V4 ? "IPv4" : "IPv6"));
 	json_object_object_add(o, "route", json_object_new_string(meta.route));
 	json_object_object_add(o, "rev", json_object_new_int64(v->rev));
+	json_object_object_add(o, "mode", json_object_new_string(v->flags & KS_SVC_F_PANIC ? "panic"
+								: v->flags & KS_SVC_F_DEGRADED ? "degraded" : "normal"));
+	json_object_object_add(o, "passive_failures", json_object_new_int(v->passive_failures));
 	json_object_object_add(o, "connections", json_object_new_int64(st[0]));
 	json_object_object_add(o, "refused", json_object_new_int64(st[1]));
 	total = st[0] + st[1];
@@ -165,7 +187,8 @@ static int cmp_key(const void *a, const void *b)
 
 int ks_status_collect(const char *pin_dir, struct json_object **out)
 {
-	struct pinned p = { -1, -1, -1, -1, -1, 0 };
+	struct pinned p = { -1, -1, -1, -1, -1, -1, 0, 0 };
+	struct timespec ts;
 	struct ks_svc_key *keys = NULL, k, next;
 	struct json_object *root = NULL, *svcs;
 	size_t n = 0, alloc = 0, i;
@@ -175,9 +198,12 @@ int ks_status_collect(const char *pin_dir, struct json_object **out)
 	if (!pin_dir)
 		pin_dir = KS_DEFAULT_PIN_DIR;
 	p.ncpus = libbpf_num_possible_cpus();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	p.now = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	if ((err = open_pin(pin_dir, "ks_services", &p.svc)) ||
 	    (err = open_pin(pin_dir, "ks_backends", &p.be)) ||
 	    (err = open_pin(pin_dir, "ks_ep_stats", &p.ep_stats)) ||
+	    (err = open_pin(pin_dir, "ks_ep_health", &p.ep_health)) ||
 	    (err = open_pin(pin_dir, "ks_svc_stats", &p.svc_stats)) ||
 	    (err = open_pin(pin_dir, "ks_svc_meta", &p.meta)))
 		goto out;
@@ -224,6 +250,8 @@ out:
 		close(p.ep_stats);
 	if (p.svc_stats >= 0)
 		close(p.svc_stats);
+	if (p.ep_health >= 0)
+		close(p.ep_health);
 	if (p.meta >= 0)
 		close(p.meta);
 	return err;
@@ -267,12 +295,12 @@ void ks_status_print_text(FILE *f, struct json_object *st)
 		const char *vip = jstr(s, "vip");
 		bool v6 = strchr(vip, ':');
 
-		fprintf(f, "%s%s%s:%lld/%s  %s  rev %lld  connections %lld  refused %lld\n",
+		fprintf(f, "%s%s%s:%lld/%s  %s  rev %lld  mode %s  connections %lld  refused %lld\n",
 			v6 ? "[" : "", vip, v6 ? "]" : "", (long long)jint(s, "port"),
 			jstr(s, "protocol"), jstr(s, "route"), (long long)jint(s, "rev"),
-			(long long)jint(s, "connections"), (long long)jint(s, "refused"));
+			jstr(s, "mode"), (long long)jint(s, "connections"), (long long)jint(s, "refused"));
 		fprintf(f, "  %-40s %8s %8s %9s %12s  %s\n", "BACKEND", "WEIGHT", "SHARE", "OBSERVED",
-			"CONNECTIONS", "STATE");
+			"CONNECTIONS", "STATE / ESTABLISHED FAILED");
 		json_object_object_get_ex(s, "groups", &groups);
 		for (j = 0; j < json_object_array_length(groups); j++) {
 			struct json_object *g = json_object_array_get_idx(groups, j), *eps;
@@ -292,8 +320,9 @@ void ks_status_print_text(FILE *f, struct json_object *st)
 
 				snprintf(ap, sizeof(ap), "%s%s%s:%lld", strchr(a, ':') ? "[" : "", a,
 					 strchr(a, ':') ? "]" : "", (long long)jint(e, "port"));
-				fprintf(f, "    %-38s %8s %8s %9s %12lld  %s\n", ap, "", "", "",
-					(long long)jint(e, "connections"), jstr(e, "state"));
+				fprintf(f, "    %-38s %8s %8s %9s %12lld  %s / %lld %lld\n", ap, "", "", "",
+					(long long)jint(e, "connections"), jstr(e, "state"),
+					(long long)jint(e, "established"), (long long)jint(e, "failed"));
 			}
 		}
 	}

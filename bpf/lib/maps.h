@@ -9,8 +9,20 @@
 
 #include <ksplit/abi.h>
 
+/*
+ * One object defines the maps (KS_DEFINE_MAPS), the others declare them
+ * extern; `bpftool gen object` resolves them into one set of maps. (With
+ * libbpf 1.1 a bpf_loop callback must live in the defining object: the
+ * linker drops map relocations of callbacks in a declaring one.)
+ */
+#ifdef KS_DEFINE_MAPS
+#define KS_MAP
+#else
+#define KS_MAP extern
+#endif
+
 /* VIP:port:proto -> the service's groups; replaced whole, one entry per apply. */
-struct {
+KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	/* No prealloc: a replaced value is freed after RCU, never recycled under a reader. */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -21,7 +33,7 @@ struct {
 } ks_services SEC(".maps");
 
 /* Endpoint slots; each group owns a contiguous range written before it is published. */
-struct {
+KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KS_BACKEND_SLOTS);
 	__type(key, __u32);
@@ -30,7 +42,7 @@ struct {
 } ks_backends SEC(".maps");
 
 /* Per-CPU connect counters per endpoint, indexed by ks_backend.ep_id. */
-struct {
+KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KS_MAX_ENDPOINTS);
 	__type(key, __u32);
@@ -39,7 +51,7 @@ struct {
 } ks_ep_stats SEC(".maps");
 
 /* Per-CPU steered/refused counters per service, indexed by ks_svc.svc_id. */
-struct {
+KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KS_MAX_SERVICES);
 	__type(key, __u32);
@@ -47,8 +59,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_svc_stats SEC(".maps");
 
+/* Passive health per ep_id: consecutive failures and ejection deadline, node-wide. */
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_MAX_ENDPOINTS);
+	__type(key, __u32);
+	__type(value, struct ks_ep_health);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_ep_health SEC(".maps");
+
 /* Route and backend names per svc_id, for status and bpftool; agent-written only. */
-struct {
+KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, KS_MAX_SERVICES);
@@ -58,7 +79,7 @@ struct {
 } ks_svc_meta SEC(".maps");
 
 /* Per-socket VIP <-> backend translation; freed with the socket, so it cannot overflow. */
-struct {
+KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);

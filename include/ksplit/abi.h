@@ -34,8 +34,15 @@
 #define KS_FAMILY_V4		4
 #define KS_FAMILY_V6		6
 
-/* ks_svc.flags */
-#define KS_SVC_F_NONE		0
+/* ks_svc.flags: for status only; the datapath does not read them. */
+#define KS_SVC_F_DEGRADED	(1 << 0)	/* a group's weight was shifted away (empty-group: shift) */
+#define KS_SVC_F_PANIC		(1 << 1)	/* no group had an eligible endpoint: health ignored */
+
+/* Passive ejection (sockops): Envoy's outlier-detection shape. */
+#define KS_PASSIVE_DEFAULT	3		/* consecutive failed connects that eject */
+#define KS_EJECT_BASE_NS	(30ULL * 1000000000ULL)	/* ejection time x number of ejections */
+#define KS_EJECT_MAX_NS		(300ULL * 1000000000ULL)
+#define KS_EJECT_SCAN_MAX	1024		/* endpoints of a group the max-ejection cap looks at */
 
 /*
  * ks_backend.flags: why an endpoint is not eligible. Eligible endpoints of a
@@ -45,6 +52,9 @@
  */
 #define KS_BE_F_NOT_READY	(1 << 0)	/* EndpointSlice conditions.ready == false */
 #define KS_BE_F_TERMINATING	(1 << 1)	/* conditions.terminating == true: drains */
+#define KS_BE_F_UNHEALTHY	(1 << 2)	/* active checks failed (TargetGroupPolicy) */
+#define KS_BE_F_UNCHECKED	(1 << 3)	/* checked Service, no passing check yet */
+#define KS_BE_F_PANIC		(1 << 4)	/* eligible only because the route is in panic */
 
 struct ks_svc_key {
 	__u32 addr[4];		/* VIP, network order */
@@ -65,8 +75,11 @@ struct ks_svc {
 	__u32 svc_id;		/* index into svc_stats, stable across applies */
 	__u32 rev;		/* bumped by the agent on every rewrite of this entry */
 	__u16 n_groups;
-	__u16 flags;
+	__u16 flags;		/* KS_SVC_F_* */
 	__u32 total_weight;	/* == groups[n_groups-1].weight_end; 0 refuses all */
+	__u16 passive_failures;	/* consecutive failed connects that eject; 0 = off */
+	__u16 _pad;
+	__u32 _pad2;
 	struct ks_group groups[KS_MAX_GROUPS];
 };
 
@@ -80,6 +93,21 @@ struct ks_backend {
 
 struct ks_ep_stats {
 	__u64 connects;		/* connects (and first UDP sends) steered here */
+	__u64 established;	/* TCP active opens that reached ESTABLISHED (sockops) */
+	__u64 failed;		/* TCP active opens that went SYN_SENT -> CLOSE (RST, timeout) */
+};
+
+/*
+ * Passive health per endpoint, indexed by ep_id. Shared by all CPUs (not
+ * per-CPU) because the consecutive-failure count must be node-wide; updated
+ * with atomics by sockops and read by every connect.
+ */
+struct ks_ep_health {
+	__u32 consec_fail;	/* consecutive failed active opens */
+	__u32 ejections;	/* how often ejected; scales the ejection time */
+	__u64 ejected_until;	/* bpf_ktime_get_ns() deadline; 0 = not ejected */
+	__u32 probation;	/* back from ejection: the next failure ejects again */
+	__u32 _pad;
 };
 
 struct ks_svc_stats {
@@ -105,8 +133,10 @@ struct ks_sock_ent {
 	__u16 be_port;
 	__u8 family;
 	__u8 used;
-	__u16 _pad;
+	__u8 group;		/* group index the backend came from */
+	__u8 _pad;
 	__u32 rev;		/* svc rev when the backend was chosen (UDP stickiness) */
+	__u32 ep_id;		/* for sockops: whose passive health this socket reports */
 };
 
 struct ks_sock {
@@ -116,12 +146,13 @@ struct ks_sock {
 
 _Static_assert(sizeof(struct ks_svc_key) == 20, "ks_svc_key ABI");
 _Static_assert(sizeof(struct ks_group) == 16, "ks_group ABI");
-_Static_assert(sizeof(struct ks_svc) == 16 + 16 * KS_MAX_GROUPS, "ks_svc ABI");
+_Static_assert(sizeof(struct ks_svc) == 24 + 16 * KS_MAX_GROUPS, "ks_svc ABI");
+_Static_assert(sizeof(struct ks_ep_health) == 24, "ks_ep_health ABI");
 _Static_assert(sizeof(struct ks_svc_meta) == 128 + 64 * KS_MAX_GROUPS, "ks_svc_meta ABI");
 _Static_assert(sizeof(struct ks_backend) == 24, "ks_backend ABI");
-_Static_assert(sizeof(struct ks_ep_stats) == 8, "ks_ep_stats ABI");
+_Static_assert(sizeof(struct ks_ep_stats) == 24, "ks_ep_stats ABI");
 _Static_assert(sizeof(struct ks_svc_stats) == 16, "ks_svc_stats ABI");
-_Static_assert(sizeof(struct ks_sock_ent) == 44, "ks_sock_ent ABI");
-_Static_assert(sizeof(struct ks_sock) == 4 + 44 * KS_SOCK_ENTRIES, "ks_sock ABI");
+_Static_assert(sizeof(struct ks_sock_ent) == 48, "ks_sock_ent ABI");
+_Static_assert(sizeof(struct ks_sock) == 4 + 48 * KS_SOCK_ENTRIES, "ks_sock ABI");
 
 #endif /* KSPLIT_ABI_H */
