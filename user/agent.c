@@ -102,6 +102,35 @@ static int add_watches(int ifd, const struct ks_agent_opts *o)
 	return 0;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/*
+ * Only manifests matter: YAML files, the ConfigMap "..data" swap, and files
+ * named on the command line. Anything else in the directory (a log file, an
+ * editor's swap file) must not trigger re-applies.
+ */
+static bool relevant(const struct ks_agent_opts *o, const char *name)
+{
+	size_t i;
+
+	if (!name || !*name)
+		return true;
+	if (!strncmp(name, "..", 2) || ends_with(name, ".yaml") || ends_with(name, ".yml"))
+		return true;
+	for (i = 0; i < o->n_configs; i++) {
+		const char *base = strrchr(o->configs[i], '/');
+
+		if (!strcmp(base ? base + 1 : o->configs[i], name))
+			return true;
+	}
+	return false;
+}
+
 static void arm(int tfd, long ms)
 {
 	struct itimerspec its = { .it_value = { ms / 1000, (ms % 1000) * 1000000 } };
@@ -192,7 +221,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 				goto out;
 			} else if (fd == ifd) {
 				char buf[8192] __attribute__((aligned(8)));
-				bool rewatch = false;
+				bool rewatch = false, changed = false;
 				ssize_t len;
 
 				while ((len = read(ifd, buf, sizeof(buf))) > 0) {
@@ -203,12 +232,15 @@ int ks_agent_run(const struct ks_agent_opts *o)
 
 						if (ie->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
 							rewatch = true;
+						if (rewatch || relevant(o, ie->len ? ie->name : NULL))
+							changed = true;
 						p += sizeof(*ie) + ie->len;
 					}
 				}
 				if (rewatch)
 					add_watches(ifd, o);
-				arm(tfd, DEBOUNCE_MS);
+				if (changed)
+					arm(tfd, DEBOUNCE_MS);
 			} else if (fd == tfd) {
 				uint64_t exp;
 
