@@ -47,7 +47,7 @@ static void set_addr(uint32_t *dst, const struct ksm_addr *a)
 static int be_cmp(const void *pa, const void *pb)
 {
 	const struct ks_backend *a = pa, *b = pb;
-	bool ea = !a->flags, eb = !b->flags;
+	bool ea = ksi_eligible(a->flags), eb = ksi_eligible(b->flags);
 
 	/* Eligible first, then by address: a stable order makes diffs cheap. */
 	if (ea != eb)
@@ -55,7 +55,22 @@ static int be_cmp(const void *pa, const void *pb)
 	return memcmp(a, b, offsetof(struct ks_backend, flags));
 }
 
-static int build_group(const struct ksm_group *mg, uint8_t family, struct ksi_group *g)
+static void count_eligible(struct ksi_group *g)
+{
+	uint32_t i;
+
+	if (!g->n_total) {
+		g->n_elig = 0;
+		return;
+	}
+	qsort(g->be, g->n_total, sizeof(*g->be), be_cmp);
+	for (i = 0; i < g->n_total && ksi_eligible(g->be[i].flags); i++)
+		;
+	g->n_elig = i;
+}
+
+static int build_group(const struct ksm_group *mg, uint8_t family,
+		       const struct ks_health_view *hv, struct ksi_group *g)
 {
 	size_t i, n = 0;
 
@@ -76,14 +91,54 @@ static int build_group(const struct ksm_group *mg, uint8_t family, struct ksi_gr
 		be->port = htons(ep->port);
 		be->family = family;
 		be->flags = ksi_endpoint_flags(ep);
+		if (hv)
+			be->flags |= hv->flags(hv->ctx, mg, ep);
 		n++;
 	}
-	qsort(g->be, n, sizeof(*g->be), be_cmp);
 	g->n_total = n;
-	for (i = 0; i < n && !g->be[i].flags; i++)
-		;
-	g->n_elig = i;
+	count_eligible(g);
 	return 0;
+}
+
+/* Panic and empty-group handling, once every group of a service is built. */
+static void apply_group_policy(const struct ksm_service *ms, struct ksi_service *s)
+{
+	bool reject = ms->ann_empty_group && !strcmp(ms->ann_empty_group, "reject");
+	uint32_t j, k, elig = 0, total = 0;
+
+	for (j = 0; j < s->n_groups; j++)
+		elig += s->groups[j].n_elig;
+	if (!elig) {
+		bool any = false;
+
+		/* Fail open like Envoy and ELB: health verdicts are dropped, readiness is not. */
+		for (j = 0; j < s->n_groups; j++) {
+			struct ksi_group *g = &s->groups[j];
+
+			for (k = 0; k < g->n_total; k++) {
+				if (!(g->be[k].flags & KS_BE_F_HEALTH) ||
+				    (g->be[k].flags & (KS_BE_F_NOT_READY | KS_BE_F_TERMINATING)))
+					continue;
+				g->be[k].flags = (g->be[k].flags & ~KS_BE_F_HEALTH) | KS_BE_F_PANIC;
+				any = true;
+			}
+			count_eligible(g);
+		}
+		if (any)
+			s->flags |= KS_SVC_F_PANIC;
+	}
+	for (j = 0; j < s->n_groups; j++) {
+		struct ksi_group *g = &s->groups[j];
+
+		/* Only a group with endpoints, none of them eligible, is "empty". */
+		if (!reject && g->n_total && !g->n_elig && g->weight &&
+		    ms->groups[j].invalid == KSM_REF_OK) {
+			g->weight = 0;
+			s->flags |= KS_SVC_F_DEGRADED;
+		}
+		total += g->weight;
+	}
+	s->total_weight = total;
 }
 
 static int svc_cmp(const void *pa, const void *pb)
@@ -93,6 +148,12 @@ static int svc_cmp(const void *pa, const void *pb)
 }
 
 int ks_image_build(const struct ks_model *m, struct ks_image *out)
+{
+	return ks_image_build_health(m, NULL, out);
+}
+
+int ks_image_build_health(const struct ks_model *m, const struct ks_health_view *hv,
+			  struct ks_image *out)
 {
 	struct ks_image img = {};
 	size_t i, j;
@@ -106,7 +167,6 @@ int ks_image_build(const struct ks_model *m, struct ks_image *out)
 	for (i = 0; i < m->n_svcs; i++) {
 		const struct ksm_service *ms = &m->svcs[i];
 		struct ksi_service *s = &img.svcs[i];
-		uint32_t total = 0;
 
 		img.n = i + 1;
 		if (ms->n_groups > KS_MAX_GROUPS) {
@@ -125,16 +185,16 @@ int ks_image_build(const struct ks_model *m, struct ks_image *out)
 		for (j = 0; j < ms->n_groups; j++) {
 			const struct ksm_group *mg = &ms->groups[j];
 
-			err = build_group(mg, ms->vip.family, &s->groups[j]);
+			err = build_group(mg, ms->vip.family, hv, &s->groups[j]);
 			if (err)
 				goto out;
-			total += mg->weight;
 			img.n_backends += s->groups[j].n_total;
+			s->meta.weight[j] = mg->weight;
 			snprintf(s->meta.backend[j], sizeof(s->meta.backend[j]), "%s/%s:%u",
 				 mg->svc_ns ? mg->svc_ns : "", mg->svc_name ? mg->svc_name : "",
 				 mg->svc_port);
 		}
-		s->total_weight = total;
+		apply_group_policy(ms, s);
 	}
 	qsort(img.svcs, img.n, sizeof(*img.svcs), svc_cmp);
 	for (i = 1; i < img.n; i++) {

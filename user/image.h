@@ -34,7 +34,31 @@ struct ks_image {
 	uint64_t n_backends;		/* sum of n_total over all groups */
 };
 
+/*
+ * Active-check verdicts for the image: KS_BE_F_UNHEALTHY, KS_BE_F_UNCHECKED
+ * or 0 for an endpoint of a group. NULL view: no active checks at all.
+ */
+struct ks_health_view {
+	uint8_t (*flags)(void *ctx, const struct ksm_group *g, const struct ksm_endpoint *ep);
+	void *ctx;
+};
+
 int ks_image_build(const struct ks_model *m, struct ks_image *out);
+/*
+ * Eligibility (docs/health.md): an endpoint takes new connections when it is
+ * ready, not terminating, and not failed or unchecked by active checks. A
+ * valid group whose endpoints are all ineligible follows the route's
+ * ksplit.io/empty-group: "shift" (default) sets its weight to 0 so the others
+ * take its share (service flagged degraded), "reject" keeps its weight and
+ * refuses that share. If no group has an eligible endpoint, the route panics:
+ * health verdicts are ignored and every ready endpoint is used.
+ */
+int ks_image_build_health(const struct ks_model *m, const struct ks_health_view *hv,
+			  struct ks_image *out);
+static inline bool ksi_eligible(uint8_t flags)
+{
+	return !(flags & KS_BE_F_INELIGIBLE);
+}
 void ks_image_free(struct ks_image *img);
 int ks_svc_key_cmp(const struct ks_svc_key *a, const struct ks_svc_key *b);
 /* True when two services would produce the same map content (ids aside). */

@@ -78,8 +78,9 @@ static const char *be_state(uint8_t flags)
 }
 
 static struct json_object *group_json(const struct pinned *p, const struct ks_svc *v, uint32_t j,
-				      const char *name, uint64_t *observed)
+				      const struct ks_svc_meta *meta, uint64_t *observed)
 {
+	const char *name = meta->backend[j];
 	const struct ks_group *g = &v->groups[j];
 	uint32_t prev = j ? v->groups[j - 1].weight_end : 0, k;
 	uint32_t weight = g->weight_end - prev;
@@ -87,11 +88,14 @@ static struct json_object *group_json(const struct pinned *p, const struct ks_sv
 
 	*observed = 0;
 	json_object_object_add(o, "backend", json_object_new_string(name));
-	json_object_object_add(o, "weight", json_object_new_int64(weight));
+	/* weight: as configured; effective_weight: after empty-group shifting. */
+	json_object_object_add(o, "weight", json_object_new_int64(meta->weight[j]));
+	json_object_object_add(o, "effective_weight", json_object_new_int64(weight));
 	json_object_object_add(o, "share",
 			       json_object_new_double(v->total_weight ? (double)weight / v->total_weight : 0));
 	json_object_object_add(o, "eligible", json_object_new_int64(g->be_count));
-	json_object_object_add(o, "state", json_object_new_string(g->be_count ? "serving" : "refusing"));
+	json_object_object_add(o, "state", json_object_new_string(g->be_count ? "serving"
+							     : weight ? "refusing" : "shifted"));
 	for (k = 0; k < g->be_total; k++) {
 		struct json_object *e = json_object_new_object();
 		__u32 slot = g->be_base + k;
@@ -155,7 +159,7 @@ static struct json_object *service_json(const struct pinned *p, const struct ks_
 	for (j = 0; j < v->n_groups && j < KS_MAX_GROUPS; j++) {
 		uint32_t prev = j ? v->groups[j - 1].weight_end : 0;
 
-		json_object_array_add(groups, group_json(p, v, j, meta.backend[j], &observed[j]));
+		json_object_array_add(groups, group_json(p, v, j, &meta, &observed[j]));
 		if (!v->groups[j].be_count && v->groups[j].weight_end > prev) {
 			n_refusing++;
 			refusing_idx = j;

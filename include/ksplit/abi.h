@@ -55,6 +55,11 @@
 #define KS_BE_F_UNHEALTHY	(1 << 2)	/* active checks failed (TargetGroupPolicy) */
 #define KS_BE_F_UNCHECKED	(1 << 3)	/* checked Service, no passing check yet */
 #define KS_BE_F_PANIC		(1 << 4)	/* eligible only because the route is in panic */
+/* Flags that keep an endpoint from new connections. */
+#define KS_BE_F_INELIGIBLE	(KS_BE_F_NOT_READY | KS_BE_F_TERMINATING | KS_BE_F_UNHEALTHY | \
+				 KS_BE_F_UNCHECKED)
+/* The subset that panic mode ignores: health verdicts, never readiness. */
+#define KS_BE_F_HEALTH		(KS_BE_F_UNHEALTHY | KS_BE_F_UNCHECKED)
 
 struct ks_svc_key {
 	__u32 addr[4];		/* VIP, network order */
@@ -123,6 +128,7 @@ struct ks_svc_stats {
 struct ks_svc_meta {
 	char route[128];			/* "HTTPRoute checkout/checkoutroute" */
 	char backend[KS_MAX_GROUPS][64];	/* "checkout/checkout:80" */
+	__u32 weight[KS_MAX_GROUPS];		/* configured; groups[] hold the effective ones */
 };
 
 /* What a socket needs to translate replies and getpeername() back to the VIP. */
@@ -148,7 +154,7 @@ _Static_assert(sizeof(struct ks_svc_key) == 20, "ks_svc_key ABI");
 _Static_assert(sizeof(struct ks_group) == 16, "ks_group ABI");
 _Static_assert(sizeof(struct ks_svc) == 24 + 16 * KS_MAX_GROUPS, "ks_svc ABI");
 _Static_assert(sizeof(struct ks_ep_health) == 24, "ks_ep_health ABI");
-_Static_assert(sizeof(struct ks_svc_meta) == 128 + 64 * KS_MAX_GROUPS, "ks_svc_meta ABI");
+_Static_assert(sizeof(struct ks_svc_meta) == 128 + 68 * KS_MAX_GROUPS, "ks_svc_meta ABI");
 _Static_assert(sizeof(struct ks_backend) == 24, "ks_backend ABI");
 _Static_assert(sizeof(struct ks_ep_stats) == 24, "ks_ep_stats ABI");
 _Static_assert(sizeof(struct ks_svc_stats) == 16, "ks_svc_stats ABI");

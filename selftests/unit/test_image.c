@@ -159,6 +159,103 @@ static void test_duplicate_keys_refused(void **state)
 	assert_int_equal(img.n, 0);
 }
 
+/* Health verdicts by address for the policy tests: "unhealthy" ends in .66. */
+static uint8_t fake_health(void *ctx, const struct ksm_group *g, const struct ksm_endpoint *e)
+{
+	(void)ctx;
+	(void)g;
+	return e->addr.bytes[3] == 66 ? KS_BE_F_UNHEALTHY : e->addr.bytes[3] == 77 ? KS_BE_F_UNCHECKED : 0;
+}
+
+static void build_ab(const char *mode, struct ksm_endpoint *v1, size_t n1, struct ksm_endpoint *v2,
+		     size_t n2, struct ks_image *img)
+{
+	static struct ksm_service ms;
+	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
+	struct ks_health_view hv = { fake_health, NULL };
+
+	memset(&ms, 0, sizeof(ms));
+	ms.vip = a4("10.96.0.1");
+	ms.port = 80;
+	ms.proto = IPPROTO_TCP;
+	ms.n_groups = 2;
+	ms.ann_empty_group = (char *)mode;
+	ms.groups[0] = (struct ksm_group){ .svc_ns = "a", .svc_name = "v1", .svc_port = 80,
+					   .weight = 25, .n_eps = n1, .eps = v1 };
+	ms.groups[1] = (struct ksm_group){ .svc_ns = "b", .svc_name = "v2", .svc_port = 80,
+					   .weight = 75, .n_eps = n2, .eps = v2 };
+	assert_int_equal(ks_image_build_health(&m, &hv, img), 0);
+}
+
+static void test_shift_moves_weight(void **state)
+{
+	struct ksm_endpoint v1[] = { ep(a4("10.0.1.1"), 80, true, false) };
+	struct ksm_endpoint v2[] = { ep(a4("10.0.2.66"), 80, true, false),
+				     ep(a4("10.0.2.77"), 80, true, false) };
+	struct ks_image img;
+
+	(void)state;
+	build_ab(NULL, v1, 1, v2, 2, &img);
+	/* v2 has endpoints but none eligible: its 75 goes to v1, which now takes 100%. */
+	assert_int_equal(img.svcs[0].groups[1].weight, 0);
+	assert_int_equal(img.svcs[0].groups[1].n_elig, 0);
+	assert_int_equal(img.svcs[0].groups[1].n_total, 2);
+	assert_int_equal(img.svcs[0].total_weight, 25);
+	assert_int_equal(img.svcs[0].flags, KS_SVC_F_DEGRADED);
+	assert_int_equal(img.svcs[0].meta.weight[1], 75);
+	ks_image_free(&img);
+}
+
+static void test_reject_keeps_weight(void **state)
+{
+	struct ksm_endpoint v1[] = { ep(a4("10.0.1.1"), 80, true, false) };
+	struct ksm_endpoint v2[] = { ep(a4("10.0.2.66"), 80, true, false) };
+	struct ks_image img;
+
+	(void)state;
+	build_ab("reject", v1, 1, v2, 1, &img);
+	assert_int_equal(img.svcs[0].groups[1].weight, 75);
+	assert_int_equal(img.svcs[0].groups[1].n_elig, 0);
+	assert_int_equal(img.svcs[0].total_weight, 100);
+	assert_int_equal(img.svcs[0].flags, 0);
+	ks_image_free(&img);
+}
+
+static void test_panic_uses_ready_endpoints(void **state)
+{
+	struct ksm_endpoint v1[] = { ep(a4("10.0.1.66"), 80, true, false),
+				     ep(a4("10.0.1.9"), 80, false, false) };
+	struct ksm_endpoint v2[] = { ep(a4("10.0.2.66"), 80, true, false),
+				     ep(a4("10.0.2.77"), 80, true, true) };
+	struct ks_image img;
+
+	(void)state;
+	build_ab(NULL, v1, 2, v2, 2, &img);
+	/* Nothing eligible anywhere: health is ignored, readiness and draining are not. */
+	assert_true(img.svcs[0].flags & KS_SVC_F_PANIC);
+	assert_false(img.svcs[0].flags & KS_SVC_F_DEGRADED);
+	assert_int_equal(img.svcs[0].groups[0].n_elig, 1);
+	assert_int_equal(img.svcs[0].groups[0].be[0].flags, KS_BE_F_PANIC);
+	assert_int_equal(img.svcs[0].groups[1].n_elig, 1);
+	assert_int_equal(img.svcs[0].groups[1].be[1].flags, KS_BE_F_TERMINATING | KS_BE_F_UNCHECKED);
+	assert_int_equal(img.svcs[0].total_weight, 100);
+	ks_image_free(&img);
+}
+
+static void test_no_endpoints_is_not_shifted(void **state)
+{
+	struct ksm_endpoint v1[] = { ep(a4("10.0.1.1"), 80, true, false) };
+	struct ks_image img;
+
+	(void)state;
+	/* A backend Service with no endpoints at all is an invalid ref: refused, not shifted. */
+	build_ab(NULL, v1, 1, NULL, 0, &img);
+	assert_int_equal(img.svcs[0].groups[1].weight, 75);
+	assert_int_equal(img.svcs[0].total_weight, 100);
+	assert_int_equal(img.svcs[0].flags, 0);
+	ks_image_free(&img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +263,10 @@ int main(void)
 		cmocka_unit_test(test_family_and_invalid),
 		cmocka_unit_test(test_equality),
 		cmocka_unit_test(test_duplicate_keys_refused),
+		cmocka_unit_test(test_shift_moves_weight),
+		cmocka_unit_test(test_reject_keeps_weight),
+		cmocka_unit_test(test_panic_uses_ready_endpoints),
+		cmocka_unit_test(test_no_endpoints_is_not_shifted),
 	};
 
 	return cmocka_run_group_tests_name("image", tests, NULL, NULL);
