@@ -53,17 +53,31 @@ out:
 
 static int apply_config(struct ks_dp *dp, const struct ks_agent_opts *o)
 {
+	struct ks_drain_target *gone = NULL;
 	struct ks_apply_stats st;
 	struct ks_image img = {};
 	struct timespec t0, t1;
+	unsigned int destroyed = 0;
+	size_t n_gone = 0;
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = ks_agent_load_image(o->configs, o->n_configs, &img);
 	if (err)
 		return err;
-	err = ks_dp_apply(dp, &img, &st);
+	err = ks_dp_apply_gone(dp, &img, &st, &gone, &n_gone);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* After the apply no new connect reaches them; now cut the old ones. */
+	if (!err && n_gone && !o->no_destroy) {
+		int e = ks_drain(ks_dp_cgroup(dp), gone, n_gone, &destroyed);
+
+		if (e)
+			pr_warn("drain incomplete", "endpoints=%zu err=%d", n_gone, e);
+		else
+			pr_info("drained removed endpoints", "endpoints=%zu sockets_destroyed=%u",
+				n_gone, destroyed);
+	}
+	free(gone);
 	if (err) {
 		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
 	} else {

@@ -3,6 +3,7 @@
 #ifndef KSPLIT_AGENT_H
 #define KSPLIT_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "dp.h"
 
@@ -10,6 +11,7 @@ struct ks_agent_opts {
 	const char *const *configs;
 	size_t n_configs;
 	struct ks_dp_opts dp;
+	bool no_destroy;	/* --no-destroy: leave sockets to removed endpoints alone */
 };
 
 /* Runs until SIGTERM/SIGINT. 0 on a clean stop, -errno otherwise. */

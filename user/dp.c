@@ -36,6 +36,7 @@ struct dp_svc {
 
 struct ks_dp {
 	struct ksplit_bpf *skel;
+	char cgroup[PATH_MAX];
 	char pin_dir[PATH_MAX - 64];	/* room left for the names pinned below it */
 	int cg_fd;
 	int sync_outer, sync_inner;
@@ -297,6 +298,7 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	err = ks_cgroup_id(cgpath, &cg_id);
 	if (err)
 		goto fail;
+	snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", cgpath);
 	dp->cg_fd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->cg_fd < 0) {
 		err = -errno;
@@ -406,7 +408,7 @@ static struct dp_svc *find_old(struct ks_dp *dp, const struct ks_svc_key *k)
 	return NULL;
 }
 
-static bool image_has(const struct ks_image *img, const struct ks_svc_key *k)
+static const struct ksi_service *image_find(const struct ks_image *img, const struct ks_svc_key *k)
 {
 	size_t lo = 0, hi = img->n;
 
@@ -415,13 +417,68 @@ static bool image_has(const struct ks_image *img, const struct ks_svc_key *k)
 		int c = ks_svc_key_cmp(&img->svcs[mid].key, k);
 
 		if (!c)
-			return true;
+			return &img->svcs[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return NULL;
+}
+
+static bool image_has(const struct ks_image *img, const struct ks_svc_key *k)
+{
+	return image_find(img, k) != NULL;
+}
+
+static bool service_lists(const struct ksi_service *s, const struct ks_backend *be)
+{
+	uint32_t j, k;
+
+	for (j = 0; s && j < s->n_groups; j++)
+		for (k = 0; k < s->groups[j].n_total; k++)
+			if (s->groups[j].be[k].family == be->family &&
+			    s->groups[j].be[k].port == be->port &&
+			    !memcmp(s->groups[j].be[k].addr, be->addr, 16))
+				return true;
 	return false;
+}
+
+/* Endpoints of a rewritten or removed service that the new image no longer lists. */
+static int collect_gone(const struct dp_svc *o, const struct ks_image *img,
+			struct ks_drain_target **v, size_t *n, size_t *alloc)
+{
+	const struct ksi_service *ns = image_find(img, &o->s.key);
+	uint32_t j, k;
+
+	for (j = 0; j < o->s.n_groups; j++) {
+		for (k = 0; k < o->s.groups[j].n_total; k++) {
+			const struct ks_backend *be = &o->s.groups[j].be[k];
+			struct ks_drain_target *t;
+
+			if (service_lists(ns, be))
+				continue;
+			if (*n == *alloc) {
+				size_t na = *alloc ? *alloc * 2 : 16;
+				struct ks_drain_target *nv = realloc(*v, na * sizeof(*nv));
+
+				if (!nv)
+					return -ENOMEM;
+				*v = nv;
+				*alloc = na;
+			}
+			t = &(*v)[(*n)++];
+			memcpy(t->addr, be->addr, sizeof(t->addr));
+			t->port = be->port;
+			t->family = be->family;
+		}
+	}
+	return 0;
+}
+
+const char *ks_dp_cgroup(const struct ks_dp *dp)
+{
+	return dp->cgroup;
 }
 
 static bool same_endpoint(const struct ks_backend *a, const struct ks_backend *b)
@@ -567,6 +624,13 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, bool fresh_sv
 
 int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st)
 {
+	return ks_dp_apply_gone(dp, img, st, NULL, NULL);
+}
+
+int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
+		     struct ks_drain_target **gone, size_t *n_gone)
+{
+	size_t gone_alloc = 0;
 	int fsvc = bpf_map__fd(dp->skel->maps.ks_services);
 	int fmeta = bpf_map__fd(dp->skel->maps.ks_svc_meta);
 	struct ks_idalloc old_eps = {}, new_eps = {};
@@ -578,6 +642,10 @@ int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_st
 	int err;
 
 	memset(st, 0, sizeof(*st));
+	if (gone) {
+		*gone = NULL;
+		*n_gone = 0;
+	}
 	if (img->n > dp->max_services) {
 		pr_warn("config does not fit: too many VIP:port:proto entries",
 			"services=%zu max_services=%u", img->n, dp->max_services);
@@ -674,6 +742,8 @@ int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_st
 			o->moved = true;
 			continue;
 		}
+		if (gone && collect_gone(o, img, gone, n_gone, &gone_alloc))
+			pr_warn("out of memory listing endpoints to drain; their sockets stay");
 		for (g = 0; g < o->s.n_groups; g++) {
 			if (!err && o->val.groups[g].be_total)
 				ks_rangealloc_put(&dp->slots, o->val.groups[g].be_base,

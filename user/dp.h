@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "drain.h"
 #include "image.h"
 
 struct ks_dp;
@@ -35,6 +36,15 @@ bool ks_dp_adopted(const struct ks_dp *dp);
  * nothing has changed.
  */
 int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st);
+/*
+ * The same, and *gone (malloc'ed, caller frees) lists the endpoints that left
+ * a service entirely: candidates for draining. An endpoint that is still
+ * listed, e.g. terminating, is not gone: its connections may finish.
+ */
+int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
+		     struct ks_drain_target **gone, size_t *n_gone);
+/* The cgroup the datapath is attached to. */
+const char *ks_dp_cgroup(const struct ks_dp *dp);
 /* Close the handle; links and maps stay pinned and keep working. */
 void ks_dp_close(struct ks_dp *dp);
 /* Detach every link pinned in pin_dir and remove ksplit's pins. */

@@ -22,9 +22,10 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  run --config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
-		"      [--max-services N] [--max-endpoints N] [-v]\n"
+		"      [--max-services N] [--max-endpoints N] [--no-destroy] [-v]\n"
 		"                      attach to DIR (default: the cgroup2 root) and apply the\n"
-		"                      manifests; re-apply on change and SIGHUP\n"
+		"                      manifests; re-apply on change and SIGHUP; sockets to\n"
+		"                      removed endpoints are destroyed unless --no-destroy\n"
 		"  validate [--json] PATH...   check manifests; exit 1 on any error\n"
 		"  status [--json] [--pin-dir DIR]   show VIPs, weights, shares, endpoints\n"
 		"  down [--json] [--pin-dir DIR]     detach and remove everything pinned\n"
@@ -155,6 +156,7 @@ static int cmd_run(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "max-services", required_argument, NULL, 'S' },
 		{ "max-endpoints", required_argument, NULL, 'E' },
+		{ "no-destroy", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -188,6 +190,7 @@ static int cmd_run(int argc, char **argv)
 			else
 				ao.dp.max_endpoints = v;
 			break;
+		case 'D': ao.no_destroy = true; break;
 		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;
 		case 'h': usage(stdout); free(configs); return 0;
 		default: free(configs); return 2;

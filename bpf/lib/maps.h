@@ -41,18 +41,24 @@ KS_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_backends SEC(".maps");
 
-/* Per-CPU connect counters per endpoint, indexed by ks_backend.ep_id. */
+/*
+ * Per-CPU counters per endpoint, keyed by ks_backend.ep_id. A hash without
+ * prealloc, filled by the agent as it hands out ids: a per-CPU array of a
+ * million entries takes seconds to create and holds memory for ids nobody uses.
+ */
 KS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, KS_MAX_ENDPOINTS);
 	__type(key, __u32);
 	__type(value, struct ks_ep_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_ep_stats SEC(".maps");
 
-/* Per-CPU steered/refused counters per service, indexed by ks_svc.svc_id. */
+/* Per-CPU steered/refused counters per service, keyed by ks_svc.svc_id; filled like ks_ep_stats. */
 KS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, KS_MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, struct ks_svc_stats);
