@@ -96,7 +96,7 @@ struct ks_diags {
 };
 
 /*
- * Load every *.yaml/*.yml file under the given paths (files or directories,
+ * Load every *.yaml and *.yml file under the given paths (files or directories,
  * directories are read non-recursively in name order, "..data"-style hidden
  * entries skipped), validate, and resolve. Returns 0 and fills *out when there
  * are no errors; returns -EINVAL when diags holds at least one error (out is
