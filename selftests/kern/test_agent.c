@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The real binary, as an operator runs it: `ksplit run` on a manifest
+ * directory, restarts that adopt the pinned state, a route edit by atomic
+ * rename, an invalid manifest, `ksplit status --json`, `ksplit down`.
+ * A client connects the whole time and must never see a failed connect.
+ *
+ * Shares: n = 40,000, sigma <= 0.22 points at 25/75, tolerance 1 point.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define N	40000
+#define TOL	1.0
+#define APPLIED	"msg=\"config applied\""
+
+static const char *const servers[] = {
+	"127.1.0.1:8080", "127.1.0.2:8080", "127.2.0.1:8080", "127.2.0.2:8080",
+};
+
+struct agent_test {
+	struct kt_env env;		/* first: kt_teardown frees the whole struct */
+	char ksplit[PATH_MAX];
+	char cfg[PATH_MAX];		/* manifest dir the agent watches */
+	char log[PATH_MAX];
+	char tmp[PATH_MAX];		/* staging file for atomic renames, same filesystem */
+	pid_t agent;
+};
+
+static const char *const files[] = { "00-gateway.yaml", "10-backends.yaml", "40-route.yaml",
+				     "50-bad.yaml" };
+
+static int agent_teardown(void **state);
+
+static int agent_setup_fail(void **state)
+{
+	/* cmocka skips the teardown when setup fails: clean up here. */
+	agent_teardown(state);
+	return -1;
+}
+
+static int agent_setup(void **state)
+{
+	struct agent_test *t = calloc(1, sizeof(*t));
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (!t)
+		return -1;
+	*state = t;
+	if (kt_env_setup(&t->env))
+		return agent_setup_fail(state);
+	/* build/selftests/kern/test_agent -> build/ksplit (also for build-san/). */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return agent_setup_fail(state);
+	exe[n] = 0;
+	snprintf(t->ksplit, sizeof(t->ksplit), "%s/../../ksplit", dirname(exe));
+	if (access(t->ksplit, X_OK)) {
+		fprintf(stderr, "test_agent: %s not found: run `make` first\n", t->ksplit);
+		return agent_setup_fail(state);
+	}
+	snprintf(t->cfg, sizeof(t->cfg), "/tmp/%s-config", t->env.tag);
+	snprintf(t->log, sizeof(t->log), "/tmp/%s-agent.log", t->env.tag);
+	snprintf(t->tmp, sizeof(t->tmp), "/tmp/%s-staging.yaml", t->env.tag);
+	if (mkdir(t->cfg, 0700))
+		return agent_setup_fail(state);
+	return 0;
+}
+
+static int agent_teardown(void **state)
+{
+	struct agent_test *t = *state;
+	char path[PATH_MAX * 2];
+	size_t i;
+
+	if (!t)
+		return 0;
+	/* kt_env_teardown kills the agent (tracked child) and runs ks_dp_down. */
+	kt_env_teardown(&t->env);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", t->cfg, files[i]);
+		unlink(path);
+	}
+	rmdir(t->cfg);
+	unlink(t->tmp);
+	if (getenv("KT_KEEP_LOG"))
+		fprintf(stderr, "agent log kept: %s\n", t->log);
+	else
+		unlink(t->log);
+	free(t);
+	*state = NULL;
+	return 0;
+}
+
+/* Write via a staging file and rename(2): the agent never reads half a file. */
+static void put_file(struct agent_test *t, const char *name, const char *text)
+{
+	char path[PATH_MAX * 2];
+	FILE *f = fopen(t->tmp, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	snprintf(path, sizeof(path), "%s/%s", t->cfg, name);
+	assert_int_equal(rename(t->tmp, path), 0);
+}
+
+static void put_route(struct agent_test *t, int w1, int w2)
+{
+	struct kt_buf b = {};
+	char be[64];
+
+	snprintf(be, sizeof(be), "v1=%d v2=%d", w1, w2);
+	kt_yaml_route(&b, "HTTPRoute", "r", "gw/http", be);
+	put_file(t, "40-route.yaml", b.s);
+	kt_buf_free(&b);
+}
+
+static void agent_start(struct agent_test *t, int expect_applied)
+{
+	char *argv[] = { t->ksplit, "run", "--config", t->cfg, "--cgroup", t->env.cgroup,
+			 "--pin-dir", t->env.pin_dir, "--max-services", "4096",
+			 "--max-endpoints", "65536", NULL };
+	int n;
+
+	t->agent = kt_spawn(&t->env, argv, t->log);
+	assert_true(t->agent > 0);
+	t->env.pins_made = true;
+	n = kt_wait_in_file(t->log, APPLIED, expect_applied, 20000);
+	printf("  [agent] pid %d running, \"config applied\" lines: %d\n", t->agent, n);
+	assert_true(n >= expect_applied);
+}
+
+static void agent_stop(struct agent_test *t)
+{
+	int st = kt_stop(&t->env, t->agent, SIGTERM, 10000);
+
+	printf("  [agent] pid %d stopped by SIGTERM: exit status %d\n", t->agent,
+	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	t->agent = 0;
+}
+
+static long total_ok;	/* every successful connect of this test, for the status check */
+
+static void measure(struct agent_test *t, const char *what, double w1)
+{
+	struct kt_client_opts o = { .target = "127.10.0.1:80", .mode = KT_TCP, .count = N };
+	struct kt_result r;
+	long v1 = 0;
+	int i;
+
+	assert_int_equal(kt_client_run(&t->env, &o, &r), 0);
+	kt_result_print(what, &r);
+	assert_int_equal(r.failed, 0);
+	for (i = 0; i < r.ids.n; i++)
+		if (!strncmp(r.ids.key[i], "127.1.", 6))
+			v1 += r.ids.count[i];
+	kt_assert_share(what, v1, N, w1, TOL);
+	total_ok += r.ok;
+}
+
+/* Run a ksplit subcommand, capture stdout. */
+static char *ksplit_out(struct agent_test *t, const char *args, int *rc)
+{
+	char cmd[PATH_MAX * 3 + 16];
+	struct kt_buf b = {};
+	char line[4096];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>>%s", t->ksplit, args, t->log);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	kt_buf_printf(&b, "%s", "");
+	while (fgets(line, sizeof(line), p))
+		kt_buf_printf(&b, "%s", line);
+	*rc = pclose(p);
+	return b.s;
+}
+
+static void test_agent_lifecycle(void **state)
+{
+	struct agent_test *t = *state;
+	struct kt_client_opts lo = { .target = "127.10.0.1:80", .mode = KT_TCP, .loop = true,
+				     .timeout_s = 240 };
+	struct json_object *st, *svc;
+	struct kt_client live;
+	struct kt_result fin;
+	struct kt_buf b = {};
+	char args[1024], *out;
+	int rc, applied;
+
+	assert_non_null(t);
+	assert_int_equal(kt_servers_start(&t->env, servers, 4), 0);
+	kt_yaml_gateway(&b, "gw", "127.10.0.1", "http:HTTP:80");
+	put_file(t, "00-gateway.yaml", b.s);
+	kt_buf_free(&b);
+	kt_yaml_service(&b, "v1", 80, NULL);
+	kt_yaml_slice(&b, "v1", "IPv4", "127.1.0.1 127.1.0.2");
+	kt_yaml_service(&b, "v2", 80, NULL);
+	kt_yaml_slice(&b, "v2", "IPv4", "127.2.0.1 127.2.0.2");
+	put_file(t, "10-backends.yaml", b.s);
+	kt_buf_free(&b);
+	put_route(t, 25, 75);
+
+	agent_start(t, 1);
+	assert_int_equal(kt_client_start(&t->env, &lo, &live), 0);
+	measure(t, "agent 1, 25/75", 25);
+
+	/* Stopped agent: the pinned datapath keeps serving. */
+	agent_stop(t);
+	measure(t, "agent stopped, 25/75", 25);
+
+	/* Restart: adopts the pinned state, re-applies the same config. */
+	agent_start(t, 2);
+	assert_true(kt_count_in_file(t->log, "adopted pinned datapath") >= 1);
+	measure(t, "agent 2 (adopted), 25/75", 25);
+	agent_stop(t);
+
+	agent_start(t, 3);
+	/* Route edit: weights flip once the agent has applied it. */
+	applied = kt_count_in_file(t->log, APPLIED);
+	put_route(t, 75, 25);
+	assert_true(kt_wait_in_file(t->log, APPLIED, applied + 1, 20000) > applied);
+	measure(t, "route edited to 75/25", 75);
+
+	/* An invalid manifest is rejected; the last good config stays. */
+	put_file(t, "50-bad.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: broken\n");
+	assert_true(kt_wait_in_file(t->log, "config rejected", 1, 20000) >= 1);
+	printf("  [agent] invalid manifest: \"config rejected\" logged\n");
+	measure(t, "after rejected config, 75/25", 75);
+
+	assert_int_equal(kt_client_stop(&t->env, &live), 0);
+	fin = *live.res;
+	kt_client_free(&live);
+	kt_result_print("live client, whole run", &fin);
+	assert_true(fin.ok > 1000);
+	assert_int_equal(fin.failed, 0);
+	total_ok += fin.ok;
+
+	/* status --json: counters survived both restarts and count every connect exactly. */
+	snprintf(args, sizeof(args), "status --json --pin-dir %s", t->env.pin_dir);
+	out = ksplit_out(t, args, &rc);
+	assert_int_equal(rc, 0);
+	st = json_tokener_parse(out);
+	free(out);
+	assert_non_null(st);
+	svc = kt_status_svc(st, "127.10.0.1", 80, "TCP");
+	printf("  [status] connections %ld refused %ld, clients counted %ld\n",
+	       kt_status_field(svc, "connections"), kt_status_field(svc, "refused"), total_ok);
+	assert_int_equal(kt_status_field(svc, "connections"), total_ok);
+	assert_int_equal(kt_status_field(svc, "refused"), 0);
+	json_object_put(st);
+
+	agent_stop(t);
+	snprintf(args, sizeof(args), "down --pin-dir %s", t->env.pin_dir);
+	out = ksplit_out(t, args, &rc);
+	printf("  [down] %s", out);
+	free(out);
+	assert_int_equal(rc, 0);
+	assert_int_equal(access(t->env.pin_dir, F_OK), -1);
+	t->env.pins_made = false;
+
+	/* bpftool's view of the cgroup: not one program left. */
+	snprintf(args, sizeof(args), "bpftool cgroup show %s", t->env.cgroup);
+	{
+		FILE *p = popen(args, "r");
+		char line[512];
+		int progs = 0;
+
+		assert_non_null(p);
+		while (fgets(line, sizeof(line), p))
+			if (line[0] >= '0' && line[0] <= '9')
+				progs++;
+		rc = pclose(p);
+		printf("  [down] bpftool cgroup show: %d program(s), exit %d\n", progs,
+		       WEXITSTATUS(rc));
+		assert_int_equal(progs, 0);
+		assert_int_equal(WEXITSTATUS(rc), 0);
+	}
+
+	/* And with the datapath gone, the VIP is plain 127.10.0.1 again: refused. */
+	{
+		struct kt_client_opts o = { .target = "127.10.0.1:80", .mode = KT_TCP, .count = 100 };
+		struct kt_result r;
+
+		assert_int_equal(kt_client_run(&t->env, &o, &r), 0);
+		assert_int_equal(r.err[ECONNREFUSED], 100);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_agent_lifecycle, agent_setup, agent_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
