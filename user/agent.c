@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * `ksplit run`: one single-threaded event loop (epoll) over signals, config
+ * changes (inotify, debounced), the prober's fd and a 1 s tick.
+ */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -6,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -15,61 +20,93 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "checks.h"
 #include "log.h"
 #include "model.h"
 
 /* Editors and kubelet write in several steps; apply once the burst is over. */
 #define DEBOUNCE_MS 100
 
-int ks_agent_load_image(const char *const *paths, size_t n, struct ks_image *img)
+/* The running agent: the last good model stays in memory so that a health
+ * verdict can re-image it without re-reading the manifests. */
+struct agent {
+	const struct ks_agent_opts *o;
+	struct ks_dp *dp;
+	struct ks_checks *checks;
+	struct ks_model *model;		/* last good; NULL before the first */
+	bool dirty;			/* a verdict changed since the last apply */
+	bool hold;			/* adopted: keep the pinned state until first verdicts */
+	uint64_t hold_until_ms;
+};
+
+/* How long an adopting agent waits for first verdicts before it applies anyway. */
+#define HOLD_MAX_MS 10000
+#define TICK_MS 1000
+
+static uint64_t now_ms(void)
 {
-	struct ks_diags diags = {};
-	struct ks_model m = {};
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static void log_diags(const struct ks_diags *diags)
+{
 	char q[4096];
 	size_t i;
-	int err;
 
-	err = ks_model_load(paths, n, &m, &diags);
-	for (i = 0; i < diags.n; i++) {
-		ks_log_quote(q, sizeof(q), diags.v[i].msg);
-		if (diags.v[i].warning)
+	for (i = 0; i < diags->n; i++) {
+		ks_log_quote(q, sizeof(q), diags->v[i].msg);
+		if (diags->v[i].warning)
 			pr_warn("config warning", "detail=%s", q);
 		else
 			pr_warn("config error", "detail=%s", q);
 	}
-	if (err) {
-		pr_warn("config rejected; the last good config stays in force", "errors=%zu",
-			diags.n_errors);
-		goto out;
-	}
-	err = ks_image_build(&m, img);
-	if (err)
-		pr_warn("cannot build map image", "err=%d", err);
-out:
-	ks_model_free(&m);
-	ks_diags_free(&diags);
-	return err;
 }
 
-static int apply_config(struct ks_dp *dp, const struct ks_agent_opts *o)
+/* Image the current model with the current verdicts and apply it; drain what left. */
+static int apply_image(struct agent *a, const char *why)
 {
 	struct ks_drain_target *gone = NULL;
+	struct ks_health_view hv;
 	struct ks_apply_stats st;
 	struct ks_image img = {};
-	struct timespec t0, t1;
+	uint64_t t0 = now_ms();
 	unsigned int destroyed = 0;
-	size_t n_gone = 0;
+	size_t n_gone = 0, i;
 	int err;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	err = ks_agent_load_image(o->configs, o->n_configs, &img);
-	if (err)
+	a->dirty = false;
+	ks_checks_view(a->checks, &hv);
+	err = ks_image_build_health(a->model, &hv, &img);
+	if (err) {
+		pr_warn("cannot build map image", "err=%d", err);
 		return err;
-	err = ks_dp_apply_gone(dp, &img, &st, &gone, &n_gone);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	}
+	err = ks_dp_apply_gone(a->dp, &img, &st, &gone, &n_gone);
+	if (err) {
+		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
+		goto out;
+	}
+	for (i = 0; i < img.n; i++) {
+		char vip[64], route[160];
+
+		if (!(img.svcs[i].flags & (KS_SVC_F_PANIC | KS_SVC_F_DEGRADED)))
+			continue;
+		ks_fmt_addrport(vip, sizeof(vip), img.svcs[i].key.family, img.svcs[i].key.addr,
+				img.svcs[i].key.port);
+		ks_log_quote(route, sizeof(route), img.svcs[i].meta.route);
+		if (img.svcs[i].flags & KS_SVC_F_PANIC)
+			pr_warn("panic: no group has an eligible endpoint; health is ignored",
+				"vip=%s route=%s", vip, route);
+		else
+			pr_warn("degraded: a group has no eligible endpoint; its weight is shifted",
+				"vip=%s route=%s", vip, route);
+	}
 	/* After the apply no new connect reaches them; now cut the old ones. */
-	if (!err && n_gone && !o->no_destroy) {
-		int e = ks_drain(ks_dp_cgroup(dp), gone, n_gone, &destroyed);
+	if (n_gone && !a->o->no_destroy) {
+		int e = ks_drain(ks_dp_cgroup(a->dp), gone, n_gone, &destroyed);
 
 		if (e)
 			pr_warn("drain incomplete", "endpoints=%zu err=%d", n_gone, e);
@@ -77,20 +114,91 @@ static int apply_config(struct ks_dp *dp, const struct ks_agent_opts *o)
 			pr_info("drained removed endpoints", "endpoints=%zu sockets_destroyed=%u",
 				n_gone, destroyed);
 	}
+	pr_info("config applied",
+		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu",
+		why, img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
+		(unsigned long long)(now_ms() - t0));
+out:
 	free(gone);
-	if (err) {
-		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
-	} else {
-		pr_info("config applied",
-			"services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%.3f",
-			img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
-			(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
-	}
 	ks_image_free(&img);
 	return err;
 }
 
-/* Watch the directory that holds each path: renames (ConfigMap ..data swaps) show there. */
+/* Read the manifests; on success they replace the model in force and the prober's targets. */
+static int load_config(struct agent *a)
+{
+	struct ks_diags diags = {};
+	struct ks_model *m = calloc(1, sizeof(*m));
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	err = ks_model_load(a->o->configs, a->o->n_configs, m, &diags);
+	log_diags(&diags);
+	if (!err)
+		err = ks_checks_set_model(a->checks, m);
+	if (err) {
+		pr_warn("config rejected; the last good config stays in force", "errors=%zu",
+			diags.n_errors);
+		ks_model_free(m);
+		free(m);
+		goto out;
+	}
+	if (a->model) {
+		ks_model_free(a->model);
+		free(a->model);
+	}
+	a->model = m;
+out:
+	ks_diags_free(&diags);
+	return err;
+}
+
+static void reload(struct agent *a, const char *why)
+{
+	if (load_config(a))
+		return;
+	if (a->hold)
+		return;	/* applied once the first verdicts are in */
+	apply_image(a, why);
+}
+
+static void verdict_changed(void *ctx)
+{
+	((struct agent *)ctx)->dirty = true;
+}
+
+static bool recovered_backend(void *ctx, const struct ks_backend *be)
+{
+	struct agent *a = ctx;
+	struct ksm_addr addr = { .family = be->family };
+
+	memcpy(addr.bytes, be->addr, be->family == KS_FAMILY_V4 ? 4 : 16);
+	return ks_checks_recovered(a->checks, &addr, ntohs(be->port));
+}
+
+/* Endpoints whose active checks recovered get their passive ejection lifted. */
+static void uneject_recovered(struct agent *a)
+{
+	unsigned int n = 0;
+
+	if (!ks_checks_n_recovered(a->checks))
+		return;
+	if (!ks_dp_uneject(a->dp, recovered_backend, a, &n) && n)
+		pr_info("passive ejection ended: active checks recovered", "endpoints=%u", n);
+	ks_checks_clear_recovered(a->checks);
+}
+
+/* Periodic work: end the start-up hold once verdicts are in, or at its deadline. */
+static void tick(struct agent *a)
+{
+	if (a->hold && (ks_checks_settled(a->checks) || now_ms() >= a->hold_until_ms)) {
+		a->hold = false;
+		if (a->model)
+			apply_image(a, "first-verdicts");
+	}
+}
+
 static int add_watches(int ifd, const struct ks_agent_opts *o)
 {
 	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
@@ -154,11 +262,10 @@ static void arm(int tfd, long ms)
 
 int ks_agent_run(const struct ks_agent_opts *o)
 {
-	int sfd = -1, ifd = -1, tfd = -1, efd = -1, err;
-	struct epoll_event ev, evs[4];
-	struct ks_image img = {};
-	struct ks_dp *dp = NULL;
-	bool have_image;
+	int sfd = -1, ifd = -1, tfd = -1, kfd = -1, efd = -1, pfd, err;
+	struct itimerspec every = { { TICK_MS / 1000, 0 }, { TICK_MS / 1000, 0 } };
+	struct agent a = { .o = o };
+	struct epoll_event ev, evs[8];
 	sigset_t mask;
 
 	sigemptyset(&mask);
@@ -169,35 +276,51 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	kfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	efd = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || ifd < 0 || tfd < 0 || efd < 0) {
+	if (sfd < 0 || ifd < 0 || tfd < 0 || kfd < 0 || efd < 0) {
 		err = -errno;
 		goto out;
 	}
+	err = ks_checks_new(&a.checks, verdict_changed, &a);
+	if (err)
+		goto out;
 	/* Watch before the first load so that no edit between load and watch is lost. */
 	err = add_watches(ifd, o);
 	if (err)
 		goto out;
 
-	have_image = !ks_agent_load_image(o->configs, o->n_configs, &img);
-	ks_image_free(&img);
-	err = ks_dp_open(&o->dp, &dp);
+	load_config(&a);
+	err = ks_dp_open(&o->dp, &a.dp);
 	if (err)
 		goto out;
-	if (!have_image && !ks_dp_adopted(dp)) {
+	if (!a.model && !ks_dp_adopted(a.dp)) {
 		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
 		pr_warn("no valid config and no pinned state to keep; exiting");
-		ks_dp_close(dp);
+		ks_dp_close(a.dp);
 		ks_dp_down(o->dp.pin_dir, NULL);
-		dp = NULL;
+		a.dp = NULL;
 		err = -EINVAL;
 		goto out;
 	}
-	if (have_image)
-		apply_config(dp, o);
-	else
+	if (!a.model) {
 		pr_warn("keeping the pinned datapath state in force until the config is fixed");
+	} else if (ks_checks_targets(a.checks)) {
+		/*
+		 * Every endpoint is checked at once at start. Imaging before the
+		 * first verdicts would mark every checked endpoint unchecked: a
+		 * restart would move traffic around (the pinned state keeps
+		 * serving meanwhile), a fresh start would panic for nothing.
+		 */
+		a.hold = true;
+		a.hold_until_ms = now_ms() + HOLD_MAX_MS;
+		pr_info("first apply waits for the first health verdicts",
+			"targets=%zu max_ms=%d", ks_checks_targets(a.checks), HOLD_MAX_MS);
+	} else {
+		apply_image(&a, "start");
+	}
 
+	pfd = ks_checks_fd(a.checks);
 	ev.events = EPOLLIN;
 	ev.data.fd = sfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
@@ -205,10 +328,15 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
 	ev.data.fd = tfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+	ev.data.fd = kfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, kfd, &ev);
+	ev.data.fd = pfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, pfd, &ev);
+	timerfd_settime(kfd, 0, &every, NULL);
 	pr_info("agent running", "configs=%zu", o->n_configs);
 
 	for (;;) {
-		int n = epoll_wait(efd, evs, 4, -1), i;
+		int n = epoll_wait(efd, evs, 8, -1), i;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -218,6 +346,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		}
 		for (i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
+			uint64_t exp;
 
 			if (fd == sfd) {
 				struct signalfd_siginfo si;
@@ -226,7 +355,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 					continue;
 				if (si.ssi_signo == SIGHUP) {
 					pr_info("SIGHUP: re-applying config");
-					apply_config(dp, o);
+					reload(&a, "sighup");
 					continue;
 				}
 				pr_info("stopping; the datapath stays pinned and working",
@@ -256,21 +385,41 @@ int ks_agent_run(const struct ks_agent_opts *o)
 				if (changed)
 					arm(tfd, DEBOUNCE_MS);
 			} else if (fd == tfd) {
-				uint64_t exp;
-
 				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
-					apply_config(dp, o);
+					reload(&a, "config-change");
+			} else if (fd == kfd) {
+				if (read(kfd, &exp, sizeof(exp)) == sizeof(exp))
+					tick(&a);
+			} else if (fd == pfd) {
+				err = ks_checks_dispatch(a.checks);
+				if (err) {
+					pr_warn("health checker failed", "err=%d", err);
+					goto out;
+				}
 			}
 		}
+		/* Verdicts that changed in this round reach the datapath in one apply. */
+		if (a.dirty && !a.hold && a.model)
+			apply_image(&a, "health");
+		uneject_recovered(&a);
+		if (a.hold && ks_checks_settled(a.checks))
+			tick(&a);
 	}
 out:
-	ks_dp_close(dp);
+	ks_dp_close(a.dp);
+	ks_checks_free(a.checks);
+	if (a.model) {
+		ks_model_free(a.model);
+		free(a.model);
+	}
 	if (sfd >= 0)
 		close(sfd);
 	if (ifd >= 0)
 		close(ifd);
 	if (tfd >= 0)
 		close(tfd);
+	if (kfd >= 0)
+		close(kfd);
 	if (efd >= 0)
 		close(efd);
 	return err;

@@ -16,7 +16,5 @@ struct ks_agent_opts {
 
 /* Runs until SIGTERM/SIGINT. 0 on a clean stop, -errno otherwise. */
 int ks_agent_run(const struct ks_agent_opts *o);
-/* Load, validate and resolve; logs every diagnostic. */
-int ks_agent_load_image(const char *const *paths, size_t n, struct ks_image *img);
 
 #endif

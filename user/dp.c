@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -471,6 +472,39 @@ static int collect_gone(const struct dp_svc *o, const struct ks_image *img,
 			memcpy(t->addr, be->addr, sizeof(t->addr));
 			t->port = be->port;
 			t->family = be->family;
+		}
+	}
+	return 0;
+}
+
+int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_backend *be),
+		  void *ctx, unsigned int *n)
+{
+	int feh = bpf_map__fd(dp->skel->maps.ks_ep_health);
+	struct ks_ep_health h, clean = {};
+	struct timespec ts;
+	uint64_t now;
+	uint32_t j, k;
+	size_t i;
+
+	*n = 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	for (i = 0; i < dp->n; i++) {
+		const struct dp_svc *d = &dp->svcs[i];
+
+		for (j = 0; j < d->s.n_groups; j++) {
+			for (k = 0; k < d->s.groups[j].n_total; k++) {
+				const struct ks_backend *be = &d->s.groups[j].be[k];
+
+				if (bpf_map_lookup_elem(feh, &be->ep_id, &h) || h.ejected_until <= now ||
+				    !pick(ctx, be))
+					continue;
+				/* Active checks vouch for it: the ejection history starts over. */
+				if (bpf_map_update_elem(feh, &be->ep_id, &clean, BPF_EXIST))
+					return -errno;
+				(*n)++;
+			}
 		}
 	}
 	return 0;

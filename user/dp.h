@@ -43,6 +43,12 @@ int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_st
  */
 int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
 		     struct ks_drain_target **gone, size_t *n_gone);
+/*
+ * Clear the passive ejection of every ejected endpoint for which pick() says
+ * yes (its active checks recovered). *n counts them.
+ */
+int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_backend *be),
+		  void *ctx, unsigned int *n);
 /* The cgroup the datapath is attached to. */
 const char *ks_dp_cgroup(const struct ks_dp *dp);
 /* Close the handle; links and maps stay pinned and keep working. */

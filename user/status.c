@@ -173,7 +173,10 @@ static struct json_object *service_json(const struct pinned *p, const struct ks_
 		observed[refusing_idx] = st[1];
 	for (j = 0; j < v->n_groups && j < KS_MAX_GROUPS; j++) {
 		struct json_object *g = json_object_array_get_idx(groups, j);
-		bool known = v->groups[j].be_count || n_refusing == 1;
+		uint32_t prev = j ? v->groups[j - 1].weight_end : 0;
+		/* A group that refuses nothing (serving, or weight 0/shifted) is fully counted. */
+		bool known = v->groups[j].be_count || n_refusing == 1 ||
+			     v->groups[j].weight_end == prev;
 
 		json_object_object_add(g, "connections", json_object_new_int64(observed[j]));
 		json_object_object_add(g, "observed_share",
