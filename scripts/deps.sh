@@ -11,7 +11,7 @@ pkgs=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libyaml-dev libjson-c-dev libmnl-dev libcurl4-openssl-dev libssl-dev
 	libcmocka-dev libclang-rt-14-dev
-	iproute2 jq
+	iproute2 jq openssl
 )
 if [[ "${1:-}" == "--bench" ]]; then
 	pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf)

@@ -1,0 +1,936 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Active health checks against real servers in a private network
+ * namespace: HTTP/1.1 (status switched at run time), a server that accepts
+ * and never answers, h2c with prior knowledge (a minimal HTTP/2 responder
+ * written below, so no nghttpd is needed), HTTPS against `openssl s_server`
+ * with a self-signed certificate made at test time, and TCP connects to an
+ * open and a closed port.
+ *
+ * The test process enters the namespace with setns(2) (never `ip netns
+ * exec`), so the prober's sockets live there; the servers are forked
+ * children. Teardown (also from atexit and SIGINT/SIGTERM/SIGALRM) kills the
+ * children by pid, returns to the original namespace, deletes the namespace
+ * and the temp dir.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "log.h"
+#include "prober.h"
+
+/* Listeners of the test server (all on 127.0.0.1 unless noted). */
+enum { L_HTTP, L_HANG, L_H2C, L_TCP, L_HTTP6, L_NR };
+static const int l_port[L_NR] = { 8080, 8081, 8082, 8083, 8085 };
+#define PORT_CLOSED 8084
+#define PORT_TLS 8443
+
+struct srv_shared {
+	int status[L_NR];	/* what HTTP and h2c answer now */
+	long served[L_NR];	/* responses sent */
+	long streak[L_NR];	/* responses in a row with the current status */
+	int last[L_NR];
+	long accepted[L_NR];
+	long bad_preface;	/* h2c listener got something that is not HTTP/2 */
+	char host[L_NR][64];	/* last Host header (HTTP/1.1) */
+	char reqline[L_NR][128];
+	char ua[L_NR][64];
+};
+
+static struct {
+	char netns[64];
+	char tmpdir[64];
+	int orig_ns;
+	bool made;
+	pid_t srv, tls;
+	struct srv_shared *sh;
+} env = { .orig_ns = -1 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void kill_child(pid_t *pid)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	*pid = 0;
+}
+
+static void cleanup(void)
+{
+	char cmd[256];
+
+	kill_child(&env.srv);
+	kill_child(&env.tls);
+	if (env.orig_ns >= 0) {
+		setns(env.orig_ns, CLONE_NEWNET);
+		close(env.orig_ns);
+		env.orig_ns = -1;
+	}
+	if (env.made) {
+		snprintf(cmd, sizeof(cmd), "ip netns del %s", env.netns);
+		if (system(cmd))
+			fprintf(stderr, "cleanup: %s failed\n", cmd);
+		env.made = false;
+	}
+	if (env.tmpdir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", env.tmpdir);
+		if (system(cmd))
+			fprintf(stderr, "cleanup: %s failed\n", cmd);
+		env.tmpdir[0] = '\0';
+	}
+}
+
+static void on_signal(int sig)
+{
+	cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int lo_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		ret = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (!ret && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* ---------------- the server child ---------------- */
+
+#define MAX_CONN 64
+
+struct conn {
+	int fd, l;
+	size_t len;
+	bool h2;		/* preface seen, settings sent */
+	bool done;		/* HTTP/1.1 answered */
+	unsigned char buf[8192];
+};
+
+static int listen_on(int family, const char *addr, int port)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd, one = 1;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		inet_pton(AF_INET, addr, &in->sin_addr);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+		len = sizeof(*in6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void count_response(struct srv_shared *sh, int l, int status)
+{
+	if (status != sh->last[l]) {
+		sh->last[l] = status;
+		__atomic_store_n(&sh->streak[l], 0, __ATOMIC_SEQ_CST);
+	}
+	__atomic_add_fetch(&sh->streak[l], 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&sh->served[l], 1, __ATOMIC_SEQ_CST);
+}
+
+static void copy_header(const char *req, const char *name, char *dst, size_t len)
+{
+	const char *h = strcasestr(req, name), *e;
+
+	if (!h)
+		return;
+	h += strlen(name);
+	while (*h == ' ')
+		h++;
+	e = strstr(h, "\r\n");
+	if (e && (size_t)(e - h) < len) {
+		memcpy(dst, h, e - h);
+		dst[e - h] = '\0';
+	}
+}
+
+/* HTTP/1.1: answer once the request head is in, then close. */
+static bool serve_h1(struct srv_shared *sh, struct conn *c)
+{
+	char resp[256], *eol;
+	int st, n;
+
+	c->buf[c->len < sizeof(c->buf) ? c->len : sizeof(c->buf) - 1] = '\0';
+	if (!strstr((char *)c->buf, "\r\n\r\n"))
+		return false;
+	eol = strstr((char *)c->buf, "\r\n");
+	if (eol && (size_t)(eol - (char *)c->buf) < sizeof(sh->reqline[0])) {
+		memcpy(sh->reqline[c->l], c->buf, eol - (char *)c->buf);
+		sh->reqline[c->l][eol - (char *)c->buf] = '\0';
+	}
+	copy_header((char *)c->buf, "\r\nHost:", sh->host[c->l], sizeof(sh->host[0]));
+	copy_header((char *)c->buf, "\r\nUser-Agent:", sh->ua[c->l], sizeof(sh->ua[0]));
+	st = __atomic_load_n(&sh->status[c->l], __ATOMIC_SEQ_CST);
+	n = snprintf(resp, sizeof(resp),
+		     "HTTP/1.1 %d X\r\n%sContent-Length: 2\r\nConnection: close\r\n\r\nok", st,
+		     st / 100 == 3 ? "Location: /moved\r\n" : "");
+	count_response(sh, c->l, st);
+	if (write(c->fd, resp, n) < 0)
+		return true;
+	return true;
+}
+
+static void h2_frame(int fd, uint8_t type, uint8_t flags, uint32_t stream, const void *p,
+		     size_t len)
+{
+	unsigned char f[9 + 64];
+
+	f[0] = len >> 16;
+	f[1] = len >> 8;
+	f[2] = len;
+	f[3] = type;
+	f[4] = flags;
+	f[5] = (stream >> 24) & 0x7f;
+	f[6] = stream >> 16;
+	f[7] = stream >> 8;
+	f[8] = stream;
+	if (len)
+		memcpy(f + 9, p, len);
+	if (write(fd, f, 9 + len) < 0)
+		return;
+}
+
+/*
+ * Just enough HTTP/2 (RFC 9113) for a GET: check the client preface, send
+ * an empty SETTINGS, ACK the client's SETTINGS, answer every HEADERS frame
+ * with a HEADERS frame carrying only :status (HPACK literal, indexed name 8).
+ */
+static bool serve_h2(struct srv_shared *sh, struct conn *c)
+{
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	size_t off = 0;
+
+	if (!c->h2) {
+		if (c->len < 24 && !memcmp(c->buf, preface, c->len))
+			return false;
+		if (memcmp(c->buf, preface, 24)) {
+			__atomic_add_fetch(&sh->bad_preface, 1, __ATOMIC_SEQ_CST);
+			return true;
+		}
+		c->h2 = true;
+		h2_frame(c->fd, 4, 0, 0, NULL, 0);
+		off = 24;
+	}
+	while (c->len - off >= 9) {
+		unsigned char *f = c->buf + off;
+		size_t flen = (size_t)f[0] << 16 | f[1] << 8 | f[2];
+		uint32_t stream = (uint32_t)(f[5] & 0x7f) << 24 | f[6] << 16 | f[7] << 8 | f[8];
+
+		if (c->len - off < 9 + flen)
+			break;
+		if (f[3] == 4 && !(f[4] & 1)) {
+			h2_frame(c->fd, 4, 1, 0, NULL, 0);
+		} else if (f[3] == 1) {
+			int st = __atomic_load_n(&sh->status[c->l], __ATOMIC_SEQ_CST);
+			unsigned char hb[5] = { 0x08, 3, '0' + st / 100, '0' + st / 10 % 10,
+						'0' + st % 10 };
+
+			count_response(sh, c->l, st);
+			h2_frame(c->fd, 1, 0x5, stream, hb, sizeof(hb));
+		}
+		off += 9 + flen;
+	}
+	memmove(c->buf, c->buf + off, c->len - off);
+	c->len -= off;
+	return false;
+}
+
+static void server_main(struct srv_shared *sh)
+{
+	struct pollfd pfd[L_NR + MAX_CONN];
+	struct conn *conns = calloc(MAX_CONN, sizeof(*conns));
+	int lfd[L_NR], i;
+
+	alarm(300);
+	for (i = 0; i < L_NR; i++)
+		lfd[i] = i == L_HTTP6 ? listen_on(AF_INET6, "::1", l_port[i]) :
+					listen_on(AF_INET, "127.0.0.1", l_port[i]);
+	if (lfd[L_HTTP] < 0 || lfd[L_HANG] < 0 || lfd[L_H2C] < 0 || lfd[L_TCP] < 0 || !conns)
+		_exit(2);
+	for (i = 0; i < MAX_CONN; i++)
+		conns[i].fd = -1;
+	for (;;) {
+		int n = 0, k;
+
+		for (i = 0; i < L_NR; i++) {
+			pfd[n].fd = lfd[i];
+			pfd[n++].events = POLLIN;
+		}
+		for (i = 0; i < MAX_CONN; i++) {
+			pfd[n].fd = conns[i].fd;
+			pfd[n++].events = POLLIN;
+		}
+		if (poll(pfd, n, -1) < 0)
+			continue;
+		for (i = 0; i < L_NR; i++) {
+			int fd;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			fd = accept4(lfd[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd < 0)
+				continue;
+			__atomic_add_fetch(&sh->accepted[i], 1, __ATOMIC_SEQ_CST);
+			if (i == L_TCP) {
+				close(fd);
+				continue;
+			}
+			for (k = 0; k < MAX_CONN && conns[k].fd >= 0; k++)
+				;
+			if (k == MAX_CONN) {
+				close(fd);
+				continue;
+			}
+			memset(&conns[k], 0, sizeof(conns[k]));
+			conns[k].fd = fd;
+			conns[k].l = i;
+		}
+		for (k = 0; k < MAX_CONN; k++) {
+			struct conn *c = &conns[k];
+			ssize_t r;
+			bool close_it;
+
+			if (c->fd < 0 || !(pfd[L_NR + k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+			if (r <= 0) {
+				close(c->fd);
+				c->fd = -1;
+				continue;
+			}
+			c->len += r;
+			if (c->l == L_HANG) {
+				c->len = 0;	/* read and never answer */
+				continue;
+			}
+			close_it = c->l == L_H2C ? serve_h2(sh, c) : serve_h1(sh, c);
+			if (close_it || c->len >= sizeof(c->buf) - 1) {
+				close(c->fd);
+				c->fd = -1;
+			}
+		}
+	}
+}
+
+static int wait_port(int family, const char *addr, int port)
+{
+	int64_t end = now_ms() + 10000;
+
+	while (now_ms() < end) {
+		struct sockaddr_storage ss = { 0 };
+		socklen_t len;
+		int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+		if (family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+			in->sin_family = AF_INET;
+			in->sin_port = htons(port);
+			inet_pton(AF_INET, addr, &in->sin_addr);
+			len = sizeof(*in);
+		} else {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons(port);
+			inet_pton(AF_INET6, addr, &in6->sin6_addr);
+			len = sizeof(*in6);
+		}
+		ok = fd >= 0 && !connect(fd, (struct sockaddr *)&ss, len);
+		if (fd >= 0)
+			close(fd);
+		if (ok)
+			return 0;
+		usleep(20000);
+	}
+	return -ETIMEDOUT;
+}
+
+static int start_tls_server(void)
+{
+	char acc[32];
+
+	snprintf(acc, sizeof(acc), "127.0.0.1:%d", PORT_TLS);
+	env.tls = fork();
+	if (env.tls < 0)
+		return -errno;
+	if (!env.tls) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (chdir(env.tmpdir))
+			_exit(127);
+		execlp("openssl", "openssl", "s_server", "-quiet", "-WWW", "-accept", acc, "-cert",
+		       "cert.pem", "-key", "key.pem", (char *)NULL);
+		_exit(127);
+	}
+	return wait_port(AF_INET, "127.0.0.1", PORT_TLS);
+}
+
+static int group_setup(void **state)
+{
+	char path[128], cmd[512];
+	uint32_t rnd;
+	int fd;
+
+	(void)state;
+	alarm(240);
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGALRM, on_signal);
+	if (getentropy(&rnd, sizeof(rnd)))
+		rnd = (uint32_t)getpid();
+	snprintf(env.netns, sizeof(env.netns), "kstest-prober-%d-%08x", (int)getpid(), rnd);
+	snprintf(env.tmpdir, sizeof(env.tmpdir), "/tmp/kstest-prober-XXXXXX");
+	if (!mkdtemp(env.tmpdir)) {
+		env.tmpdir[0] = '\0';
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && echo ok > health && openssl req -x509 -newkey ec "
+		 "-pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem "
+		 "-days 1 -subj /CN=ksplit-test >/dev/null 2>&1", env.tmpdir);
+	if (system(cmd)) {
+		fprintf(stderr, "setup: openssl req failed\n");
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "ip netns add %s", env.netns);
+	if (system(cmd))
+		return -1;
+	env.made = true;
+	env.orig_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/run/netns/%s", env.netns);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (env.orig_ns < 0 || fd < 0 || setns(fd, CLONE_NEWNET)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (lo_up())
+		return -1;
+	env.sh = mmap(NULL, sizeof(*env.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
+	if (env.sh == MAP_FAILED)
+		return -1;
+	memset(env.sh, 0, sizeof(*env.sh));
+	for (fd = 0; fd < L_NR; fd++)
+		env.sh->status[fd] = 200;
+	env.srv = fork();
+	if (env.srv < 0)
+		return -1;
+	if (!env.srv) {
+		server_main(env.sh);
+		_exit(0);
+	}
+	if (wait_port(AF_INET, "127.0.0.1", l_port[L_HTTP]) ||
+	    wait_port(AF_INET, "127.0.0.1", l_port[L_H2C]))
+		return -1;
+	return start_tls_server();
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	cleanup();
+	return 0;
+}
+
+/* ---------------- prober driving ---------------- */
+
+#define MAX_EV 64
+
+struct ev {
+	uint16_t port;
+	enum ks_hstate old, now;
+	char reason[256];
+	long streak, served, accepted;	/* snapshot of the matching listener */
+	int64_t at_ms;
+	bool used;		/* returned by run_until already */
+};
+
+struct rec {
+	int n;
+	struct ev ev[MAX_EV];
+	int64_t t0;
+};
+
+static int listener_of(uint16_t port)
+{
+	int i;
+
+	for (i = 0; i < L_NR; i++)
+		if (l_port[i] == port)
+			return i;
+	return -1;
+}
+
+static void on_change(void *ctx, const struct ks_probe_target *t, enum ks_hstate old,
+		      enum ks_hstate now, const char *reason)
+{
+	struct rec *r = ctx;
+	struct ev *e;
+	int l = listener_of(t->spec.port ? t->spec.port : t->port);
+
+	if (r->n == MAX_EV)
+		return;
+	e = &r->ev[r->n++];
+	e->port = t->port;
+	e->old = old;
+	e->now = now;
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->at_ms = now_ms() - r->t0;
+	if (l >= 0) {
+		e->streak = __atomic_load_n(&env.sh->streak[l], __ATOMIC_SEQ_CST);
+		e->served = __atomic_load_n(&env.sh->served[l], __ATOMIC_SEQ_CST);
+		e->accepted = __atomic_load_n(&env.sh->accepted[l], __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Run the loop until port reaches state (the first such event not returned before) or timeout_ms passes. */
+static const struct ev *run_until(struct ks_prober *p, struct rec *r, uint16_t port,
+				  enum ks_hstate want, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	int i;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = ks_prober_fd(p), .events = POLLIN };
+		int64_t left = end - now_ms();
+
+		for (i = 0; i < r->n; i++) {
+			if (!r->ev[i].used && r->ev[i].port == port && r->ev[i].now == want) {
+				r->ev[i].used = true;
+				return &r->ev[i];
+			}
+		}
+		if (left <= 0)
+			return NULL;
+		if (poll(&pfd, 1, (int)left) > 0)
+			assert_int_equal(ks_prober_dispatch(p), 0);
+	}
+}
+
+/* Keep the loop running for ms (events are recorded). */
+static void run_for(struct ks_prober *p, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	while (now_ms() < end) {
+		struct pollfd pfd = { .fd = ks_prober_fd(p), .events = POLLIN };
+
+		if (poll(&pfd, 1, (int)(end - now_ms())) > 0)
+			assert_int_equal(ks_prober_dispatch(p), 0);
+	}
+}
+
+static struct ks_probe_target mk(const char *addr, uint16_t port, enum ks_probe_kind kind,
+				 uint32_t iv, uint32_t to, uint32_t h, uint32_t u)
+{
+	struct ks_probe_target t;
+
+	memset(&t, 0, sizeof(t));
+	if (inet_pton(AF_INET, addr, t.addr.bytes) == 1) {
+		t.addr.family = 4;
+	} else {
+		inet_pton(AF_INET6, addr, t.addr.bytes);
+		t.addr.family = 6;
+	}
+	t.port = port;
+	t.spec.kind = kind;
+	t.spec.interval_ms = iv;
+	t.spec.timeout_ms = to;
+	t.spec.healthy_thr = h;
+	t.spec.unhealthy_thr = u;
+	strcpy(t.spec.path, "/health");
+	ks_status_match_parse("200", &t.spec.match, NULL, 0);
+	return t;
+}
+
+static void set_status(int l, int st)
+{
+	__atomic_store_n(&env.sh->status[l], st, __ATOMIC_SEQ_CST);
+}
+
+static void print_ev(const char *what, const struct ev *e)
+{
+	printf("  %-28s port=%u %s->%s at=%lldms streak=%ld served=%ld accepted=%ld reason=\"%s\"\n",
+	       what, e->port, ks_hstate_name(e->old), ks_hstate_name(e->now),
+	       (long long)e->at_ms, e->streak, e->served, e->accepted, e->reason);
+}
+
+/* HTTP/1.1: 200 -> healthy after one check; 500 -> unhealthy after exactly u; 200 -> healthy after exactly h. */
+static void test_http_thresholds(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t = mk("127.0.0.1", l_port[L_HTTP], KS_PROBE_HTTP, 150, 1000, 3, 2);
+	const struct ev *e;
+	struct ks_prober_stats st;
+	long served0 = env.sh->served[L_HTTP];
+
+	(void)state;
+	set_status(L_HTTP, 200);
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	e = run_until(p, &r, t.port, KS_H_HEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("first check", e);
+	assert_int_equal(e->old, KS_H_UNKNOWN);
+	/* Checked at once: the very first response made it healthy. */
+	assert_int_equal(e->served - served0, 1);
+	assert_string_equal(env.sh->reqline[L_HTTP], "GET /health HTTP/1.1");
+	assert_string_equal(env.sh->host[L_HTTP], "127.0.0.1:8080");
+	assert_string_equal(env.sh->ua[L_HTTP], "ksplit-healthcheck/1");
+
+	set_status(L_HTTP, 500);
+	e = run_until(p, &r, t.port, KS_H_UNHEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("500 -> unhealthy", e);
+	assert_int_equal(e->streak, 2);
+	assert_non_null(strstr(e->reason, "2 consecutive failures, last: http status 500"));
+
+	set_status(L_HTTP, 200);
+	e = run_until(p, &r, t.port, KS_H_HEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("200 -> healthy", e);
+	assert_int_equal(e->streak, 3);
+	assert_non_null(strstr(e->reason, "3 consecutive passes"));
+
+	ks_prober_get_stats(p, &st);
+	printf("  stats: checks=%llu passes=%llu failures=%llu\n", (unsigned long long)st.checks,
+	       (unsigned long long)st.passes, (unsigned long long)st.failures);
+	assert_int_equal(r.n, 3);
+	ks_prober_free(p);
+}
+
+/* Not following redirects: a 302 is the answer (served once, never a second request). */
+static void test_redirect_not_followed(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t = mk("127.0.0.1", l_port[L_HTTP], KS_PROBE_HTTP, 2000, 1000, 2, 2);
+	const struct ev *e;
+	long served0;
+
+	(void)state;
+	ks_status_match_parse("301-302", &t.spec.match, NULL, 0);
+	set_status(L_HTTP, 302);
+	served0 = env.sh->served[L_HTTP];
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	e = run_until(p, &r, t.port, KS_H_HEALTHY, 3000);
+	assert_non_null(e);
+	print_ev("302 matched", e);
+	run_for(p, 200);
+	assert_int_equal(env.sh->served[L_HTTP] - served0, 1);
+	assert_string_equal(env.sh->reqline[L_HTTP], "GET /health HTTP/1.1");
+	ks_prober_free(p);
+	set_status(L_HTTP, 200);
+}
+
+/* A server that accepts and never answers: each check times out and counts as a failure. */
+static void test_timeout_is_failure(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t = mk("127.0.0.1", l_port[L_HANG], KS_PROBE_HTTP, 300, 200, 2, 3);
+	struct ks_prober_stats st;
+	const struct ev *e;
+	long acc0 = env.sh->accepted[L_HANG];
+
+	(void)state;
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	e = run_until(p, &r, t.port, KS_H_UNHEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("hang -> unhealthy", e);
+	assert_int_equal(e->old, KS_H_UNKNOWN);
+	assert_int_equal(e->accepted - acc0, 3);
+	assert_non_null(strstr(e->reason, "3 consecutive failures, last: timeout after 200 ms"));
+	ks_prober_get_stats(p, &st);
+	assert_int_equal(st.timeouts, 3);
+	assert_int_equal(st.passes, 0);
+	/* A TCP check of the same server passes: connect-only cannot see a hung app. */
+	t.spec.kind = KS_PROBE_TCP;
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	e = run_until(p, &r, t.port, KS_H_HEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("same server, tcp check", e);
+	assert_non_null(strstr(e->reason, "2 consecutive passes: connected"));
+	ks_prober_free(p);
+}
+
+/* h2c with prior knowledge against the minimal HTTP/2 server. */
+static void test_h2c(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t[2];
+	const struct ev *e;
+	long bad0 = env.sh->bad_preface, served0 = env.sh->served[L_H2C];
+
+	(void)state;
+	t[0] = mk("127.0.0.1", l_port[L_H2C], KS_PROBE_HTTP, 150, 1000, 2, 3);
+	t[0].spec.http2 = true;
+	/* Control: the same server checked with HTTP/1.1 must fail (proves h2 was spoken above). */
+	t[1] = t[0];
+	t[1].port = 1;
+	t[1].spec.port = l_port[L_H2C];
+	t[1].spec.http2 = false;
+	t[1].spec.unhealthy_thr = 2;
+	set_status(L_H2C, 200);
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, t, 2), 0);
+	e = run_until(p, &r, t[0].port, KS_H_HEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("h2c first check", e);
+	assert_int_equal(e->served - served0, 1);
+	e = run_until(p, &r, 1, KS_H_UNHEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("http1 vs h2-only server", e);
+	assert_true(env.sh->bad_preface - bad0 >= 2);
+
+	set_status(L_H2C, 503);
+	e = run_until(p, &r, t[0].port, KS_H_UNHEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("h2c 503 -> unhealthy", e);
+	assert_int_equal(e->streak, 3);
+	assert_non_null(strstr(e->reason, "http status 503"));
+	set_status(L_H2C, 204);
+	ks_status_match_parse("200-299", &t[0].spec.match, NULL, 0);
+	/* A spec change keeps the state and restarts the count with the new statusMatch. */
+	assert_int_equal(ks_prober_set_targets(p, t, 1), 0);
+	e = run_until(p, &r, t[0].port, KS_H_HEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("h2c 204 -> healthy", e);
+	assert_int_equal(e->old, KS_H_UNHEALTHY);
+	assert_int_equal(e->streak, 2);
+	ks_prober_free(p);
+}
+
+/* HTTPS against openssl s_server with a self-signed certificate. */
+static void test_https(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t[3];
+	const struct ev *e;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		t[i] = mk("127.0.0.1", (uint16_t)(1 + i), KS_PROBE_HTTPS, 200, 2000, 2, 2);
+		t[i].spec.port = PORT_TLS;
+	}
+	ks_status_match_parse("204", &t[1].spec.match, NULL, 0);	/* s_server says 200 */
+	t[2].spec.tls_verify = true;
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, t, 3), 0);
+	e = run_until(p, &r, 1, KS_H_HEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("https self-signed", e);
+	assert_non_null(strstr(e->reason, "http status 200"));
+	e = run_until(p, &r, 2, KS_H_UNHEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("https statusMatch 204", e);
+	assert_non_null(strstr(e->reason, "http status 200"));
+	e = run_until(p, &r, 3, KS_H_UNHEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("https tls_verify on", e);
+	assert_non_null(strstr(e->reason, "certificate"));
+
+	/* Server down: unhealthy after 2; back: healthy after 2. */
+	assert_int_equal(ks_prober_set_targets(p, t, 1), 0);
+	kill_child(&env.tls);
+	e = run_until(p, &r, 1, KS_H_UNHEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("https server down", e);
+	assert_int_equal(start_tls_server(), 0);
+	e = run_until(p, &r, 1, KS_H_HEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("https server back", e);
+	assert_non_null(strstr(e->reason, "2 consecutive passes: http status 200"));
+	ks_prober_free(p);
+}
+
+/* TCP connect checks: open port healthy after one check, closed port unhealthy after u. */
+static void test_tcp(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t[2];
+	const struct ev *e;
+	long acc0 = env.sh->accepted[L_TCP];
+
+	(void)state;
+	t[0] = mk("127.0.0.1", l_port[L_TCP], KS_PROBE_TCP, 150, 500, 2, 2);
+	t[1] = mk("127.0.0.1", PORT_CLOSED, KS_PROBE_TCP, 150, 500, 2, 4);
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, t, 2), 0);
+	e = run_until(p, &r, t[0].port, KS_H_HEALTHY, 3000);
+	assert_non_null(e);
+	print_ev("tcp open", e);
+	e = run_until(p, &r, t[1].port, KS_H_UNHEALTHY, 5000);
+	assert_non_null(e);
+	print_ev("tcp closed", e);
+	assert_non_null(strstr(e->reason, "4 consecutive failures, last: connect: Connection refused"));
+	assert_true(env.sh->accepted[L_TCP] - acc0 >= 1);
+	ks_prober_free(p);
+}
+
+/* IPv6: URL and Host header carry the address in brackets. */
+static void test_http_ipv6(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t = mk("::1", l_port[L_HTTP6], KS_PROBE_HTTP, 500, 1000, 2, 2);
+	const struct ev *e;
+
+	(void)state;
+	if (wait_port(AF_INET6, "::1", l_port[L_HTTP6])) {
+		print_message("no IPv6 on lo in this netns; skipped\n");
+		skip();
+	}
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	e = run_until(p, &r, t.port, KS_H_HEALTHY, 3000);
+	assert_non_null(e);
+	print_ev("ipv6", e);
+	assert_string_equal(env.sh->host[L_HTTP6], "[::1]:8085");
+	ks_prober_free(p);
+}
+
+/* set_targets keeps state of unchanged targets, checks new ones at once, cancels removed ones. */
+static void test_target_updates(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t[3];
+	struct ks_prober_stats st;
+	enum ks_hstate hs;
+	const struct ev *e;
+	long served0;
+
+	(void)state;
+	set_status(L_HTTP, 200);
+	t[0] = mk("127.0.0.1", l_port[L_HTTP], KS_PROBE_HTTP, 10000, 1000, 2, 2);
+	t[1] = mk("127.0.0.1", l_port[L_HANG], KS_PROBE_HTTP, 10000, 5000, 2, 2);
+	t[2] = mk("127.0.0.1", l_port[L_TCP], KS_PROBE_TCP, 10000, 1000, 2, 2);
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	assert_int_equal(ks_prober_set_targets(p, t, 2), 0);
+	assert_non_null(run_until(p, &r, t[0].port, KS_H_HEALTHY, 3000));
+	ks_prober_get_stats(p, &st);
+	assert_int_equal(st.in_flight, 1);	/* the hang check */
+	served0 = env.sh->served[L_HTTP];
+	/* Same t[0], hang target dropped mid-check, TCP target new. */
+	t[1] = t[2];
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, t, 2), 0);
+	ks_prober_get_stats(p, &st);
+	assert_int_equal(st.in_flight, 0);
+	assert_int_equal(st.targets, 2);
+	assert_int_equal(ks_prober_state(p, &t[0].addr, t[0].port, &hs), 0);
+	assert_int_equal(hs, KS_H_HEALTHY);
+	assert_int_equal(ks_prober_state(p, &t[1].addr, t[1].port, &hs), 0);
+	assert_int_equal(hs, KS_H_UNKNOWN);
+	e = run_until(p, &r, t[1].port, KS_H_HEALTHY, 3000);
+	assert_non_null(e);
+	print_ev("added later, checked at once", e);
+	assert_true(e->at_ms < 10000);
+	/* The unchanged target was not re-checked (its interval is 10 s). */
+	assert_int_equal(env.sh->served[L_HTTP], served0);
+	assert_int_equal(r.n, 2);
+	ks_prober_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_http_thresholds),
+		cmocka_unit_test(test_redirect_not_followed),
+		cmocka_unit_test(test_timeout_is_failure),
+		cmocka_unit_test(test_h2c),
+		cmocka_unit_test(test_https),
+		cmocka_unit_test(test_tcp),
+		cmocka_unit_test(test_http_ipv6),
+		cmocka_unit_test(test_target_updates),
+	};
+
+	if (geteuid()) {
+		printf("test_prober: needs root (network namespace); skipped\n");
+		return 0;
+	}
+	ks_log_set_level(getenv("KS_DEBUG") ? KS_LOG_DEBUG : KS_LOG_INFO);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,1067 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Active health checker engine. One private epoll set holds a timerfd, the
+ * sockets libcurl asks us to watch, and the sockets of TCP connect checks;
+ * the agent polls that set's fd. Two min-heaps drive time: idle targets by
+ * their next check, TCP checks in flight by their deadline (curl keeps its
+ * own deadlines and reports the nearest through the timer callback).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+
+#include "ksplit/abi.h"
+#include "log.h"
+#include "prober.h"
+
+#define NS_PER_MS 1000000ULL
+/* A health check reads the status; a body beyond this is not worth the CPU. */
+#define BODY_CAP (64 * 1024)
+#define DEFAULT_MAX_IN_FLIGHT 512
+#define NO_IDX ((size_t)-1)
+/*
+ * Checks due within this window start together, up to this much early: at
+ * 1,000 checks/s one wakeup then serves ~100 checks instead of one (measured:
+ * 8.1% -> 7.2% of a core at 5,000 targets / 5 s). 2% of the shortest interval.
+ */
+#define BATCH_NS (100 * NS_PER_MS)
+
+/* epoll_event.data.u64 tags. Targets are malloc'ed (8-aligned), so tag 0 is a pointer. */
+#define TAG_TARGET 0
+#define TAG_CURL 1
+#define TAG_TIMER 2
+
+enum { H_DUE, H_TCP, H_NR };
+
+/*
+ * HTTP targets per curl multi handle. curl 7.88 walks the whole connection
+ * cache of a multi handle in curl_multi_remove_handle() once a handle has
+ * left a connection there (close_connect_only), i.e. after every keep-alive
+ * check: one multi for 5,000 targets made each check O(5,000). Shards of
+ * 64 keep that walk short; all shards share the one epoll set and timerfd.
+ */
+#define SHARD_TARGETS 64
+
+struct check;
+struct ks_prober;
+
+struct shard {
+	struct ks_prober *p;
+	CURLM *multi;
+	uint32_t idx, members;
+	bool due, dirty;	/* curl timer pending; messages may be waiting */
+	uint64_t due_ns;
+};
+
+struct target {
+	struct ks_probe_target t;
+	struct ks_hsm hsm;
+	uint64_t started;	/* checks started: the schedule's n */
+	uint64_t last_start_ns;
+	uint64_t key[H_NR];	/* H_DUE: next check; H_TCP: connect deadline */
+	size_t idx[H_NR];
+	bool in_flight;
+	int tcp_fd;
+	struct check *ck;	/* the target's curl handle, kept between checks */
+	uint64_t gen;		/* set_targets generation that kept it */
+	char host[INET6_ADDRSTRLEN + 2];	/* "10.0.0.1" or "[fd00::1]" */
+};
+
+struct check {
+	struct target *tg;
+	struct shard *sh;
+	CURL *easy;
+	bool active;		/* added to the multi handle */
+	size_t body;
+	bool cut;		/* we stopped reading the body on purpose */
+	char err[CURL_ERROR_SIZE];
+};
+
+struct heap {
+	struct target **v;
+	size_t n, cap;
+	int which;
+};
+
+struct ks_prober {
+	int epfd, tfd;
+	struct shard **shards;
+	uint32_t n_shards;
+	ks_prober_cb cb;
+	void *ctx;
+	struct target **tv;	/* all targets */
+	size_t n;
+	struct target **hash;	/* open addressing on (addr, port) */
+	size_t hcap;		/* power of two, or 0 */
+	struct heap heap[H_NR];
+	uint64_t armed_ns;	/* timerfd expiry, 0 = not armed */
+	uint32_t max_in_flight;
+	uint64_t gen;
+	uint64_t rng;
+	bool in_dispatch;
+	struct ks_prober_stats st;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t rnd32(struct ks_prober *p)
+{
+	/* xorshift64*: jitter needs spread, not secrecy. */
+	p->rng ^= p->rng >> 12;
+	p->rng ^= p->rng << 25;
+	p->rng ^= p->rng >> 27;
+	return (uint32_t)((p->rng * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/* ---- heaps ---- */
+
+static bool heap_less(const struct heap *h, size_t a, size_t b)
+{
+	return h->v[a]->key[h->which] < h->v[b]->key[h->which];
+}
+
+static void heap_swap(struct heap *h, size_t a, size_t b)
+{
+	struct target *t = h->v[a];
+
+	h->v[a] = h->v[b];
+	h->v[b] = t;
+	h->v[a]->idx[h->which] = a;
+	h->v[b]->idx[h->which] = b;
+}
+
+static void heap_up(struct heap *h, size_t i)
+{
+	while (i && heap_less(h, i, (i - 1) / 2)) {
+		heap_swap(h, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(struct heap *h, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < h->n && heap_less(h, l, m))
+			m = l;
+		if (r < h->n && heap_less(h, r, m))
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(h, i, m);
+		i = m;
+	}
+}
+
+static int heap_reserve(struct heap *h, size_t cap)
+{
+	struct target **v;
+
+	if (cap <= h->cap)
+		return 0;
+	v = realloc(h->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	h->v = v;
+	h->cap = cap;
+	return 0;
+}
+
+/* Capacity is reserved for every target up front, so a push cannot fail. */
+static void heap_push(struct heap *h, struct target *t, uint64_t key)
+{
+	t->key[h->which] = key;
+	t->idx[h->which] = h->n;
+	h->v[h->n++] = t;
+	heap_up(h, h->n - 1);
+}
+
+static void heap_del(struct heap *h, struct target *t)
+{
+	size_t i = t->idx[h->which];
+
+	if (i == NO_IDX)
+		return;
+	t->idx[h->which] = NO_IDX;
+	h->n--;
+	if (i == h->n)
+		return;
+	h->v[i] = h->v[h->n];
+	h->v[i]->idx[h->which] = i;
+	heap_up(h, i);
+	heap_down(h, h->v[i]->idx[h->which]);
+}
+
+static struct target *heap_top(const struct heap *h)
+{
+	return h->n ? h->v[0] : NULL;
+}
+
+/* ---- target lookup ---- */
+
+static size_t addr_len(const struct ksm_addr *a)
+{
+	return a->family == KS_FAMILY_V4 ? 4 : 16;
+}
+
+static uint64_t key_hash(const struct ksm_addr *a, uint16_t port)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	h = (h ^ a->family) * 1099511628211ULL;
+	for (i = 0; i < addr_len(a); i++)
+		h = (h ^ a->bytes[i]) * 1099511628211ULL;
+	h = (h ^ (port & 0xff)) * 1099511628211ULL;
+	h = (h ^ (port >> 8)) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+static bool key_eq(const struct ks_probe_target *t, const struct ksm_addr *a, uint16_t port)
+{
+	return t->port == port && t->addr.family == a->family &&
+	       !memcmp(t->addr.bytes, a->bytes, addr_len(a));
+}
+
+/* Slot holding (a, port), or the empty slot where it would go. */
+static size_t hash_slot(void **tab, size_t cap, const struct ks_probe_target *(*get)(void *),
+			const struct ksm_addr *a, uint16_t port)
+{
+	size_t i = key_hash(a, port) & (cap - 1);
+
+	while (tab[i] && !key_eq(get(tab[i]), a, port))
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+static const struct ks_probe_target *get_target(void *v)
+{
+	return &((struct target *)v)->t;
+}
+
+static const struct ks_probe_target *get_input(void *v)
+{
+	return v;
+}
+
+static struct target *find(struct ks_prober *p, const struct ksm_addr *a, uint16_t port)
+{
+	if (!p->hcap)
+		return NULL;
+	return p->hash[hash_slot((void **)p->hash, p->hcap, get_target, a, port)];
+}
+
+static size_t pow2_for(size_t n)
+{
+	size_t c = 16;
+
+	while (c < 2 * n)
+		c *= 2;
+	return c;
+}
+
+/* ---- scheduling and results ---- */
+
+static uint16_t check_port(const struct target *t)
+{
+	return t->t.spec.port ? t->t.spec.port : t->t.port;
+}
+
+static const char *kind_name(const struct ks_probe_spec *s)
+{
+	if (s->kind == KS_PROBE_TCP)
+		return "tcp";
+	if (s->kind == KS_PROBE_HTTPS)
+		return s->http2 ? "https2" : "https";
+	return s->http2 ? "h2c" : "http";
+}
+
+static void schedule_next(struct ks_prober *p, struct target *t, uint64_t now)
+{
+	uint64_t due = t->last_start_ns +
+		       ks_health_next_delay_ms(t->t.spec.interval_ms, t->started, rnd32(p)) * NS_PER_MS;
+
+	/* Never overlap two checks of one target, even when timeout > interval. */
+	if (due < now)
+		due = now;
+	heap_push(&p->heap[H_DUE], t, due);
+}
+
+static void finish(struct ks_prober *p, struct target *t, bool pass, bool timeout,
+		   const char *why)
+{
+	const struct ks_probe_spec *s = &t->t.spec;
+	enum ks_hstate old = t->hsm.state;
+	char reason[384], q[512];
+
+	t->in_flight = false;
+	p->st.in_flight--;
+	p->st.checks++;
+	if (pass)
+		p->st.passes++;
+	else
+		p->st.failures++;
+	if (timeout)
+		p->st.timeouts++;
+	pr_debug("health check", "addr=%s port=%u check=%s pass=%d why=\"%s\"", t->host,
+		 check_port(t), kind_name(s), pass, why);
+	if (ks_hsm_feed(&t->hsm, pass, s->healthy_thr, s->unhealthy_thr)) {
+		if (t->hsm.state == KS_H_UNHEALTHY)
+			snprintf(reason, sizeof(reason), "%u consecutive failures, last: %s",
+				 s->unhealthy_thr, why);
+		else if (old == KS_H_UNKNOWN)
+			snprintf(reason, sizeof(reason), "first check passed: %s", why);
+		else
+			snprintf(reason, sizeof(reason), "%u consecutive passes: %s",
+				 s->healthy_thr, why);
+		ks_log_quote(q, sizeof(q), reason);
+		pr_info("endpoint health changed", "addr=%s port=%u check=%s check_port=%u from=%s to=%s reason=%s",
+			t->host, t->t.port, kind_name(s), check_port(t), ks_hstate_name(old),
+			ks_hstate_name(t->hsm.state), q);
+		if (p->cb)
+			p->cb(p->ctx, &t->t, old, t->hsm.state, reason);
+	}
+	schedule_next(p, t, now_ns());
+}
+
+/* A check that could not even start (fd limit, no memory): retry later, the endpoint is not to blame. */
+static void start_failed(struct ks_prober *p, struct target *t, const char *what, int err)
+{
+	t->in_flight = false;
+	p->st.in_flight--;
+	pr_warn("health check not started", "addr=%s port=%u what=%s err=\"%s\"", t->host,
+		check_port(t), what, strerror(err));
+	heap_push(&p->heap[H_DUE], t, now_ns() + t->t.spec.interval_ms * NS_PER_MS);
+}
+
+static void sockaddr_of(const struct target *t, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (t->t.addr.family == KS_FAMILY_V4) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(check_port(t));
+		memcpy(&in->sin_addr, t->t.addr.bytes, 4);
+		*len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(check_port(t));
+		memcpy(&in6->sin6_addr, t->t.addr.bytes, 16);
+		*len = sizeof(*in6);
+	}
+}
+
+static void tcp_close(struct ks_prober *p, struct target *t)
+{
+	/* Explicit DEL: a forked child may share the socket, and then close() would not remove it. */
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, t->tcp_fd, NULL);
+	close(t->tcp_fd);
+	t->tcp_fd = -1;
+	heap_del(&p->heap[H_TCP], t);
+}
+
+static void tcp_done(struct ks_prober *p, struct target *t, int err, bool timeout)
+{
+	char why[128];
+
+	tcp_close(p, t);
+	if (timeout)
+		snprintf(why, sizeof(why), "connect timeout after %u ms", t->t.spec.timeout_ms);
+	else if (err)
+		snprintf(why, sizeof(why), "connect: %s", strerror(err));
+	else
+		snprintf(why, sizeof(why), "connected");
+	finish(p, t, !err && !timeout, timeout, why);
+}
+
+static void start_tcp(struct ks_prober *p, struct target *t, uint64_t now)
+{
+	/* RST on close: a connect-only check has nothing to flush, and no TIME_WAIT piles up here. */
+	static const struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct epoll_event ev = { .events = EPOLLOUT };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, err;
+
+	fd = socket(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		start_failed(p, t, "socket", errno);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	sockaddr_of(t, &ss, &len);
+	t->tcp_fd = fd;
+	heap_push(&p->heap[H_TCP], t, now + t->t.spec.timeout_ms * NS_PER_MS);
+	if (!connect(fd, (struct sockaddr *)&ss, len)) {
+		tcp_done(p, t, 0, false);
+		return;
+	}
+	err = errno;
+	if (err != EINPROGRESS) {
+		tcp_done(p, t, err, false);
+		return;
+	}
+	ev.data.ptr = t;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		err = errno;
+		tcp_close(p, t);
+		start_failed(p, t, "epoll_ctl", err);
+	}
+}
+
+static void tcp_event(struct ks_prober *p, struct target *t)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (t->tcp_fd < 0)
+		return;
+	if (getsockopt(t->tcp_fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		err = errno;
+	tcp_done(p, t, err, false);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct check *ck = ud;
+
+	(void)data;
+	ck->body += size * nmemb;
+	if (ck->body > BODY_CAP) {
+		ck->cut = true;
+		return 0;
+	}
+	return size * nmemb;
+}
+
+static void check_stop(struct check *ck)
+{
+	if (ck && ck->active) {
+		curl_multi_remove_handle(ck->sh->multi, ck->easy);
+		ck->active = false;
+		ck->sh->dirty = true;
+	}
+}
+
+static void check_free(struct check *ck)
+{
+	if (!ck)
+		return;
+	check_stop(ck);
+	curl_easy_cleanup(ck->easy);
+	if (ck->sh)
+		ck->sh->members--;
+	free(ck);
+}
+
+/*
+ * One easy handle per target, configured once and re-added for every check:
+ * init/setopt/cleanup per check cost more CPU than the check itself.
+ */
+static struct shard *shard_get(struct ks_prober *p);
+
+static struct check *check_new(struct ks_prober *p, struct target *t)
+{
+	const struct ks_probe_spec *s = &t->t.spec;
+	bool tls = s->kind == KS_PROBE_HTTPS;
+	struct check *ck;
+	char url[KS_PROBE_PATH_MAX + 80];
+	long ver;
+	CURL *e;
+
+	ck = calloc(1, sizeof(*ck));
+	if (!ck)
+		return NULL;
+	ck->tg = t;
+	e = ck->easy = curl_easy_init();
+	if (!e)
+		goto fail;
+	ck->sh = shard_get(p);
+	if (!ck->sh)
+		goto fail;
+	ck->sh->members++;
+	/* Host header: curl derives it from the URL, i.e. the endpoint address (IPv6 in brackets). */
+	snprintf(url, sizeof(url), "%s://%s:%u%s", tls ? "https" : "http", t->host, check_port(t),
+		 s->path);
+	if (s->http2)
+		ver = tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+	else
+		ver = CURL_HTTP_VERSION_1_1;
+	if (curl_easy_setopt(e, CURLOPT_URL, url) ||
+	    curl_easy_setopt(e, CURLOPT_PRIVATE, ck) ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") ||
+	    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L) ||
+	    /* An HTTP(S)_PROXY in the agent's environment must not reroute pod checks. */
+	    curl_easy_setopt(e, CURLOPT_PROXY, "") ||
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
+	    /*
+	     * curl caches even IP literals in its DNS cache and prunes that cache
+	     * by walking every entry on each lookup: with thousands of targets
+	     * that is O(targets) per check. Nothing is ever resolved here.
+	     */
+	    curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L) ||
+	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms) ||
+	    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, ver) ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "ksplit-healthcheck/1") ||
+	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L) ||
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, ck) ||
+	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ck->err))
+		goto fail;
+	/*
+	 * Default: keep-alive, like Envoy's reuse_connection. A fresh TCP (and
+	 * TLS) connection per check costs 2-10x the CPU; a dead pod still fails
+	 * the next check (reset or timeout), and curl reconnects by itself.
+	 */
+	/*
+	 * HTTP/2 always gets a fresh connection: curl 7.88 failed the second
+	 * check on a reused h2c connection ("Error in the HTTP2 framing layer")
+	 * against the test servers; until that is understood, no h2 reuse.
+	 */
+	if ((s->fresh_conn || s->http2) &&
+	    (curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) ||
+	     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L)))
+		goto fail;
+	if (tls && !s->tls_verify &&
+	    (curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) ||
+	     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L)))
+		goto fail;
+	return ck;
+fail:
+	if (ck->sh)
+		ck->sh->members--;
+	curl_easy_cleanup(ck->easy);
+	free(ck);
+	return NULL;
+}
+
+static void start_http(struct ks_prober *p, struct target *t)
+{
+	struct check *ck = t->ck;
+
+	if (!ck) {
+		ck = t->ck = check_new(p, t);
+		if (!ck) {
+			start_failed(p, t, "curl", ENOMEM);
+			return;
+		}
+	}
+	ck->body = 0;
+	ck->cut = false;
+	ck->err[0] = '\0';
+	if (curl_multi_add_handle(ck->sh->multi, ck->easy)) {
+		start_failed(p, t, "curl", ENOMEM);
+		return;
+	}
+	ck->active = true;
+}
+
+static void start_check(struct ks_prober *p, struct target *t, uint64_t now)
+{
+	t->in_flight = true;
+	t->last_start_ns = now;
+	t->started++;
+	p->st.in_flight++;
+	if (p->st.in_flight > p->st.max_in_flight)
+		p->st.max_in_flight = p->st.in_flight;
+	if (t->t.spec.kind == KS_PROBE_TCP)
+		start_tcp(p, t, now);
+	else
+		start_http(p, t);
+}
+
+static void curl_done(struct ks_prober *p, CURLMsg *m)
+{
+	struct check *ck = NULL;
+	struct target *t;
+	long code = 0;
+	char why[CURL_ERROR_SIZE + 64];
+	bool pass = false, timeout = false;
+
+	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&ck);
+	t = ck->tg;
+	curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+	if (m->data.result == CURLE_OK || (m->data.result == CURLE_WRITE_ERROR && ck->cut)) {
+		pass = ks_status_match_has(&t->t.spec.match, code);
+		snprintf(why, sizeof(why), "http status %ld", code);
+	} else if (m->data.result == CURLE_OPERATION_TIMEDOUT) {
+		timeout = true;
+		snprintf(why, sizeof(why), "timeout after %u ms", t->t.spec.timeout_ms);
+	} else {
+		snprintf(why, sizeof(why), "%s", ck->err[0] ? ck->err :
+			 curl_easy_strerror(m->data.result));
+	}
+	check_stop(ck);
+	finish(p, t, pass, timeout, why);
+}
+
+static void drain_curl(struct ks_prober *p)
+{
+	CURLMsg *m;
+	uint32_t i;
+	int left;
+
+	for (i = 0; i < p->n_shards; i++) {
+		struct shard *sh = p->shards[i];
+
+		if (!sh->dirty)
+			continue;
+		sh->dirty = false;
+		while ((m = curl_multi_info_read(sh->multi, &left)))
+			if (m->msg == CURLMSG_DONE)
+				curl_done(p, m);
+	}
+}
+
+/* Stop whatever runs for t (no result is fed). */
+static void cancel(struct ks_prober *p, struct target *t)
+{
+	heap_del(&p->heap[H_DUE], t);
+	if (!t->in_flight)
+		return;
+	if (t->tcp_fd >= 0)
+		tcp_close(p, t);
+	check_stop(t->ck);
+	t->in_flight = false;
+	p->st.in_flight--;
+}
+
+/* ---- libcurl callbacks ---- */
+
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
+{
+	struct shard *sh = ud;
+	struct ks_prober *p = sh->p;
+	struct epoll_event ev = {
+		.data.u64 = ((uint64_t)(uint32_t)s << 32) | ((uint64_t)sh->idx << 2) | TAG_CURL,
+	};
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (sockp)
+			epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (epoll_ctl(p->epfd, sockp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) &&
+	    epoll_ctl(p->epfd, sockp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev))
+		return -1;
+	if (!sockp)
+		curl_multi_assign(sh->multi, s, sh);	/* any non-NULL: "registered" */
+	return 0;
+}
+
+static int on_curl_timer(CURLM *m, long timeout_ms, void *ud)
+{
+	struct shard *sh = ud;
+
+	(void)m;
+	/* Never drive curl from inside its own callback: just note the deadline. */
+	if (timeout_ms < 0) {
+		sh->due = false;
+	} else {
+		sh->due = true;
+		sh->due_ns = now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+	}
+	return 0;
+}
+
+/* A shard with room, else a new one. */
+static struct shard *shard_get(struct ks_prober *p)
+{
+	struct shard *sh, **v;
+	uint32_t i;
+
+	for (i = 0; i < p->n_shards; i++)
+		if (p->shards[i]->members < SHARD_TARGETS)
+			return p->shards[i];
+	if (p->n_shards >= (1u << 28))
+		return NULL;
+	v = realloc(p->shards, (p->n_shards + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	p->shards = v;
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return NULL;
+	sh->p = p;
+	sh->idx = p->n_shards;
+	sh->multi = curl_multi_init();
+	if (!sh->multi ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh) ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh) ||
+	    /* One idle keep-alive connection per target. */
+	    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)SHARD_TARGETS + 8) ||
+	    /* One check, one connection: no HTTP/2 multiplexing of checks onto a shared one. */
+	    curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING)) {
+		if (sh->multi)
+			curl_multi_cleanup(sh->multi);
+		free(sh);
+		return NULL;
+	}
+	p->shards[p->n_shards++] = sh;
+	return sh;
+}
+
+/* ---- timer ---- */
+
+static int arm(struct ks_prober *p)
+{
+	struct itimerspec its = { 0 };
+	struct target *t;
+	uint64_t next = UINT64_MAX;
+	uint32_t i;
+
+	t = heap_top(&p->heap[H_DUE]);
+	if (t && p->st.in_flight < p->max_in_flight)
+		next = t->key[H_DUE];
+	t = heap_top(&p->heap[H_TCP]);
+	if (t && t->key[H_TCP] < next)
+		next = t->key[H_TCP];
+	for (i = 0; i < p->n_shards; i++)
+		if (p->shards[i]->due && p->shards[i]->due_ns < next)
+			next = p->shards[i]->due_ns;
+	if (next == UINT64_MAX)
+		next = 0;	/* disarm */
+	if (next == p->armed_ns)
+		return 0;
+	if (next) {
+		its.it_value.tv_sec = next / 1000000000ULL;
+		its.it_value.tv_nsec = next % 1000000000ULL;
+		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+			its.it_value.tv_nsec = 1;
+	}
+	if (timerfd_settime(p->tfd, TFD_TIMER_ABSTIME, &its, NULL))
+		return -errno;
+	p->armed_ns = next;
+	return 0;
+}
+
+/* Everything due now. Bounded: what remains keeps the timer expired, so the fd stays readable. */
+static void run_due(struct ks_prober *p)
+{
+	int round, running;
+
+	for (round = 0; round < 8; round++) {
+		uint64_t now = now_ns();
+		bool progress = false;
+		struct target *t;
+
+		uint32_t i;
+
+		for (i = 0; i < p->n_shards; i++) {
+			struct shard *sh = p->shards[i];
+
+			if (sh->due && sh->due_ns <= now) {
+				sh->due = false;
+				sh->dirty = true;
+				curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+				progress = true;
+			}
+		}
+		drain_curl(p);
+		while ((t = heap_top(&p->heap[H_TCP])) && t->key[H_TCP] <= now) {
+			tcp_done(p, t, 0, true);
+			progress = true;
+		}
+		while (p->st.in_flight < p->max_in_flight && (t = heap_top(&p->heap[H_DUE])) &&
+		       t->key[H_DUE] <= now + BATCH_NS) {
+			heap_del(&p->heap[H_DUE], t);
+			start_check(p, t, now);
+			progress = true;
+		}
+		if (!progress)
+			break;
+	}
+}
+
+int ks_prober_dispatch(struct ks_prober *p)
+{
+	struct epoll_event ev[128];
+	int i, n, running, ret = 0;
+	uint64_t buf;
+
+	p->in_dispatch = true;
+	n = epoll_wait(p->epfd, ev, 128, 0);
+	if (n < 0 && errno != EINTR) {
+		ret = -errno;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t u = ev[i].data.u64;
+
+		switch (u & 3) {
+		case TAG_TIMER:
+			if (read(p->tfd, &buf, sizeof(buf)) == sizeof(buf))
+				p->armed_ns = 0;
+			break;
+		case TAG_CURL: {
+			int mask = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+				   ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+				   ((ev[i].events & EPOLLERR) ? CURL_CSELECT_ERR : 0);
+			uint32_t si = (uint32_t)(u >> 2) & 0x3fffffff;
+
+			if (si >= p->n_shards)
+				break;
+			p->shards[si]->dirty = true;
+			curl_multi_socket_action(p->shards[si]->multi, (curl_socket_t)(u >> 32), mask,
+						 &running);
+			break;
+		}
+		default:
+			tcp_event(p, ev[i].data.ptr);
+			break;
+		}
+	}
+	run_due(p);
+	ret = arm(p);
+out:
+	p->in_dispatch = false;
+	return ret;
+}
+
+/* ---- lifecycle ---- */
+
+int ks_prober_new(struct ks_prober **out, ks_prober_cb on_change, void *ctx)
+{
+	static bool curl_ready;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_TIMER };
+	struct ks_prober *p;
+	struct rlimit rl;
+	int i, ret;
+
+	*out = NULL;
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT))
+			return -ENOMEM;
+		curl_ready = true;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->epfd = p->tfd = -1;
+	p->cb = on_change;
+	p->ctx = ctx;
+	for (i = 0; i < H_NR; i++)
+		p->heap[i].which = i;
+	p->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < p->max_in_flight)
+		p->max_in_flight = rl.rlim_cur / 4 ? (uint32_t)(rl.rlim_cur / 4) : 1;
+	if (getrandom(&p->rng, sizeof(p->rng), GRND_NONBLOCK) != sizeof(p->rng))
+		p->rng = now_ns();
+	p->rng |= 1;
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (p->epfd < 0 || p->tfd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->tfd, &ev)) {
+		ret = -errno;
+		goto err;
+	}
+	*out = p;
+	return 0;
+err:
+	ks_prober_free(p);
+	return ret;
+}
+
+static void target_free(struct ks_prober *p, struct target *t)
+{
+	cancel(p, t);
+	check_free(t->ck);
+	free(t);
+}
+
+void ks_prober_free(struct ks_prober *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n; i++)
+		target_free(p, p->tv[i]);
+	for (i = 0; i < p->n_shards; i++) {
+		curl_multi_cleanup(p->shards[i]->multi);
+		free(p->shards[i]);
+	}
+	free(p->shards);
+	if (p->tfd >= 0)
+		close(p->tfd);
+	if (p->epfd >= 0)
+		close(p->epfd);
+	for (i = 0; i < H_NR; i++)
+		free(p->heap[i].v);
+	free(p->tv);
+	free(p->hash);
+	free(p);
+}
+
+static struct target *target_new(const struct ks_probe_target *in)
+{
+	struct target *t = calloc(1, sizeof(*t));
+	char a[INET6_ADDRSTRLEN];
+
+	if (!t)
+		return NULL;
+	t->t = *in;
+	ks_hsm_init(&t->hsm);
+	t->tcp_fd = -1;
+	t->idx[H_DUE] = t->idx[H_TCP] = NO_IDX;
+	inet_ntop(in->addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6, in->addr.bytes, a,
+		  sizeof(a));
+	snprintf(t->host, sizeof(t->host), in->addr.family == KS_FAMILY_V4 ? "%s" : "[%s]", a);
+	return t;
+}
+
+int ks_prober_set_targets(struct ks_prober *p, const struct ks_probe_target *in, size_t n)
+{
+	struct target **tv = NULL, **hash = NULL, *t;
+	const struct ks_probe_target **seen = NULL;
+	size_t i, hcap = pow2_for(n), s;
+	uint64_t now = now_ns();
+	char err[160];
+	int ret = 0;
+
+	if (p->in_dispatch)
+		return -EBUSY;
+	/* Pass 1: validate without touching anything. */
+	seen = calloc(hcap, sizeof(*seen));
+	tv = calloc(n ? n : 1, sizeof(*tv));
+	hash = calloc(hcap, sizeof(*hash));
+	if (!seen || !tv || !hash) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (in[i].addr.family != KS_FAMILY_V4 && in[i].addr.family != KS_FAMILY_V6) {
+			pr_warn("health target rejected", "index=%zu err=\"bad address family\"", i);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (ks_probe_spec_check(&in[i].spec, err, sizeof(err))) {
+			pr_warn("health target rejected", "index=%zu err=\"%s\"", i, err);
+			ret = -EINVAL;
+			goto out;
+		}
+		s = hash_slot((void **)seen, hcap, get_input, &in[i].addr, in[i].port);
+		if (seen[s]) {
+			pr_warn("health target rejected", "index=%zu err=\"duplicate address and port\"", i);
+			ret = -EINVAL;
+			goto out;
+		}
+		seen[s] = &in[i];
+	}
+	/* Pass 2: every allocation, so that the commit below cannot fail half way. */
+	for (i = 0; i < H_NR; i++) {
+		/* Old targets leave only after the new ones are pushed. */
+		ret = heap_reserve(&p->heap[i], n + p->n);
+		if (ret)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (find(p, &in[i].addr, in[i].port))
+			continue;
+		tv[i] = target_new(&in[i]);
+		if (!tv[i]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	/* Pass 3: commit. */
+	p->gen++;
+	for (i = 0; i < n; i++) {
+		if (!tv[i]) {
+			t = find(p, &in[i].addr, in[i].port);
+			t->gen = p->gen;
+			tv[i] = t;
+			if (!ks_probe_spec_equal(&t->t.spec, &in[i].spec)) {
+				cancel(p, t);
+				check_free(t->ck);	/* its options came from the old spec */
+				t->ck = NULL;
+				t->t.spec = in[i].spec;
+				t->hsm.passes = t->hsm.fails = 0;
+				t->started = 0;
+				heap_push(&p->heap[H_DUE], t, now);
+			}
+		} else {
+			tv[i]->gen = p->gen;
+			heap_push(&p->heap[H_DUE], tv[i], now);
+		}
+		hash[hash_slot((void **)hash, hcap, get_target, &in[i].addr, in[i].port)] = tv[i];
+	}
+	for (i = 0; i < p->n; i++)
+		if (p->tv[i]->gen != p->gen)
+			target_free(p, p->tv[i]);
+	free(p->tv);
+	free(p->hash);
+	p->tv = tv;
+	p->hash = hash;
+	p->hcap = hcap;
+	p->n = n;
+	p->st.targets = (uint32_t)n;
+
+	tv = NULL;
+	hash = NULL;
+	ret = arm(p);
+out:
+	if (tv)
+		for (i = 0; i < n; i++)
+			if (tv[i] && !find(p, &in[i].addr, in[i].port))
+				free(tv[i]);
+	free(tv);
+	free(hash);
+	free(seen);
+	return ret;
+}
+
+int ks_prober_state(struct ks_prober *p, const struct ksm_addr *a, uint16_t port,
+		    enum ks_hstate *out)
+{
+	struct target *t = find(p, a, port);
+
+	if (!t)
+		return -ENOENT;
+	*out = t->hsm.state;
+	return 0;
+}
+
+int ks_prober_fd(struct ks_prober *p)
+{
+	return p->epfd;
+}
+
+void ks_prober_set_max_in_flight(struct ks_prober *p, uint32_t n)
+{
+	p->max_in_flight = n ? n : 1;
+	arm(p);
+}
+
+void ks_prober_get_stats(struct ks_prober *p, struct ks_prober_stats *st)
+{
+	*st = p->st;
+}
