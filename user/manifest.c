@@ -1326,6 +1326,8 @@ static void parse_policy(struct ctx *c, const struct ky_node *spec, struct km_po
 		"healthyThresholdCount", "unhealthyThresholdCount", "statusMatch", "path", "port",
 		"protocol", "protocolVersion", NULL };
 	static const char *const protos[] = { "HTTP", "HTTPS", NULL };
+	/* "TCP" (connect only) is a ksplit extension, for the check alone: same indices first. */
+	static const char *const hc_protos[] = { "HTTP", "HTTPS", "TCP", NULL };
 	static const char *const versions[] = { "HTTP1", "HTTP2", NULL };
 	struct ksm_health *h = &p->h;
 	const struct ky_node *ref, *hc;
@@ -1385,13 +1387,13 @@ static void parse_policy(struct ctx *c, const struct ky_node *spec, struct km_po
 			path = "/";
 		}
 		get_port(c, hc, "port", false, &h->port, NULL);
-		get_enum(c, hc, "protocol", false, protos, &proto);
+		get_enum(c, hc, "protocol", false, hc_protos, &proto);
 		get_enum(c, hc, "protocolVersion", false, versions, &ver);
 		pop(c, m);
 	}
 	h->status_match = xstrdup(c, sm);
 	h->path = xstrdup(c, path);
-	h->protocol = xstrdup(c, protos[proto]);
+	h->protocol = xstrdup(c, hc_protos[proto]);
 	h->protocol_version = xstrdup(c, versions[ver]);
 }
 
