@@ -137,7 +137,7 @@ fuzz: $(SKEL)
 	$(call msg,FUZZ,$(OUT)/fuzz_manifest)
 	$(Q)mkdir -p $(OUT)/fuzz-corpus
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser -I$(OUT) \
-		selftests/fuzz/fuzz_manifest.c $(FUZZ_SRCS) -lyaml -lbpf -o $(OUT)/fuzz_manifest
+		selftests/fuzz/fuzz_manifest.c $(FUZZ_SRCS) -lyaml -lbpf -ljson-c -o $(OUT)/fuzz_manifest
 	$(Q)$(OUT)/fuzz_manifest -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		$(OUT)/fuzz-corpus selftests/data
 

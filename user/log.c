@@ -4,10 +4,14 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/libbpf.h>
+#include <json-c/json.h>
 
 #include "log.h"
 
 static enum ks_log_level cur_level = KS_LOG_INFO;
+static bool json_lines;
+
+void ks_log_set_json(bool on) { json_lines = on; }
 
 void ks_log_set_level(enum ks_log_level lvl) { cur_level = lvl; }
 enum ks_log_level ks_log_get_level(void) { return cur_level; }
@@ -30,6 +34,70 @@ static void put_quoted(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* A logfmt value as JSON: integers stay numbers, quoted strings are unescaped. */
+static struct json_object *kv_value(const char **pp)
+{
+	const char *p = *pp;
+	char buf[2048];
+	size_t n = 0;
+
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			if (n + 1 < sizeof(buf))
+				buf[n++] = *p == 'n' && p[-1] == '\\' ? '\n' : *p;
+		}
+		if (*p == '"')
+			p++;
+		buf[n] = 0;
+		*pp = p;
+		return json_object_new_string(buf);
+	}
+	while (*p && *p != ' ' && n + 1 < sizeof(buf))
+		buf[n++] = *p++;
+	buf[n] = 0;
+	*pp = p;
+	{
+		char *end;
+		long long v = strtoll(buf, &end, 10);
+
+		if (n && !*end)
+			return json_object_new_int64(v);
+	}
+	return json_object_new_string(buf);
+}
+
+static void put_json(FILE *f, const char *ts, const char *level, const char *msg, const char *kv)
+{
+	struct json_object *o = json_object_new_object();
+	const char *p = kv;
+
+	json_object_object_add(o, "ts", json_object_new_string(ts));
+	json_object_object_add(o, "level", json_object_new_string(level));
+	json_object_object_add(o, "msg", json_object_new_string(msg));
+	while (p && *p) {
+		char key[64];
+		size_t k = 0;
+
+		while (*p == ' ')
+			p++;
+		while (*p && *p != '=' && *p != ' ' && k + 1 < sizeof(key))
+			key[k++] = *p++;
+		key[k] = 0;
+		if (*p != '=') {
+			while (*p && *p != ' ')
+				p++;
+			continue;
+		}
+		p++;
+		json_object_object_add(o, key, kv_value(&p));
+	}
+	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), f);
+	fputc('\n', f);
+	json_object_put(o);
+}
+
 static void vlog(enum ks_log_level lvl, const char *msg, const char *kvfmt, va_list ap)
 {
 	char line[4096], ts[40];
@@ -48,14 +116,23 @@ static void vlog(enum ks_log_level lvl, const char *msg, const char *kvfmt, va_l
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return;
-	fprintf(f, "ts=%s.%03ldZ level=%s msg=", ts, now.tv_nsec / 1000000, level_names[lvl]);
-	put_quoted(f, msg);
-	if (kvfmt && *kvfmt) {
+	line[0] = 0;
+	if (kvfmt && *kvfmt)
 		vsnprintf(line, sizeof(line), kvfmt, ap);
-		fputc(' ', f);
-		fputs(line, f);
+	if (json_lines) {
+		char tsz[64];
+
+		snprintf(tsz, sizeof(tsz), "%s.%03ldZ", ts, now.tv_nsec / 1000000);
+		put_json(f, tsz, level_names[lvl], msg, line);
+	} else {
+		fprintf(f, "ts=%s.%03ldZ level=%s msg=", ts, now.tv_nsec / 1000000, level_names[lvl]);
+		put_quoted(f, msg);
+		if (line[0]) {
+			fputc(' ', f);
+			fputs(line, f);
+		}
+		fputc('\n', f);
 	}
-	fputc('\n', f);
 	fclose(f);
 	fwrite(buf, 1, len, stderr);
 	free(buf);

@@ -11,11 +11,14 @@
 #define KSPLIT_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum ks_log_level { KS_LOG_WARN = 0, KS_LOG_INFO = 1, KS_LOG_DEBUG = 2 };
 
 void ks_log_set_level(enum ks_log_level lvl);
+/* JSON lines instead of logfmt: the same events and keys, one object per line. */
+void ks_log_set_json(bool on);
 enum ks_log_level ks_log_get_level(void);
 /* msg is quoted as the msg= field; kvfmt (may be NULL) formats the rest. */
 void ks_log(enum ks_log_level lvl, const char *msg, const char *kvfmt, ...)

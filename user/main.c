@@ -22,14 +22,17 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  run --config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
-		"      [--max-services N] [--max-endpoints N] [--no-destroy] [-v]\n"
+		"      [--max-services N] [--max-endpoints N] [--no-destroy] [--json] [-v]\n"
 		"                      attach to DIR (default: the cgroup2 root) and apply the\n"
 		"                      manifests; re-apply on change and SIGHUP; sockets to\n"
-		"                      removed endpoints are destroyed unless --no-destroy\n"
+		"                      removed endpoints are destroyed unless --no-destroy;\n"
+		"                      logs are logfmt lines on stderr, JSON lines with --json\n"
 		"  validate [--json] PATH...   check manifests; exit 1 on any error\n"
 		"  status [--json] [--pin-dir DIR]   show VIPs, weights, shares, endpoints\n"
 		"  down [--json] [--pin-dir DIR]     detach and remove everything pinned\n"
-		"  version\n"
+		"  version [--json]\n"
+		"\n"
+		"exit status: 0 success, 1 any error (bad manifests, bad options, failures)\n"
 		"\n"
 		"default pin dir: " KS_DEFAULT_PIN_DIR "\n");
 }
@@ -43,6 +46,11 @@ static int emit(struct json_object *o, bool json, void (*text)(FILE *, struct js
 	else
 		text(stdout, o);
 	return 0;
+}
+
+static void version_text(FILE *f, struct json_object *o)
+{
+	fprintf(f, "ksplit %s\n", json_object_get_string(json_object_object_get(o, "version")));
 }
 
 static int cmd_status(int argc, char **argv)
@@ -63,7 +71,7 @@ static int cmd_status(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'p': pin_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: return 2;
+		default: return 1;
 		}
 	}
 	err = ks_status_collect(pin_dir, &st);
@@ -105,7 +113,7 @@ static int cmd_down(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'p': pin_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: return 2;
+		default: return 1;
 		}
 	}
 	err = ks_dp_down(pin_dir, &removed);
@@ -135,12 +143,12 @@ static int cmd_validate(int argc, char **argv)
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
-		default: return 2;
+		default: return 1;
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "ksplit validate: no PATH given\n");
-		return 2;
+		return 1;
 	}
 	err = ks_cli_validate((const char *const *)&argv[optind], argc - optind, &o);
 	emit(o, json, ks_cli_validate_text);
@@ -157,6 +165,7 @@ static int cmd_run(int argc, char **argv)
 		{ "max-services", required_argument, NULL, 'S' },
 		{ "max-endpoints", required_argument, NULL, 'E' },
 		{ "no-destroy", no_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -183,7 +192,7 @@ static int cmd_run(int argc, char **argv)
 				fprintf(stderr, "ksplit run: --%s: not a number in 1..%lu: %s\n",
 					c == 'S' ? "max-services" : "max-endpoints", 1UL << 26, optarg);
 				free(configs);
-				return 2;
+				return 1;
 			}
 			if (c == 'S')
 				ao.dp.max_services = v;
@@ -191,15 +200,16 @@ static int cmd_run(int argc, char **argv)
 				ao.dp.max_endpoints = v;
 			break;
 		case 'D': ao.no_destroy = true; break;
+		case 'j': ks_log_set_json(true); break;
 		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;
 		case 'h': usage(stdout); free(configs); return 0;
-		default: free(configs); return 2;
+		default: free(configs); return 1;
 		}
 	}
 	if (!ao.n_configs) {
 		fprintf(stderr, "ksplit run: at least one --config PATH is required\n");
 		free(configs);
-		return 2;
+		return 1;
 	}
 	err = ks_agent_run(&ao);
 	free(configs);
@@ -213,7 +223,7 @@ int main(int argc, char **argv)
 	ks_log_hook_libbpf();
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return 1;
 	}
 	cmd = argv[1];
 	argc--;
@@ -227,7 +237,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "validate"))
 		return cmd_validate(argc, argv);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("ksplit %s\n", KSPLIT_VERSION);
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "version", json_object_new_string(KSPLIT_VERSION));
+		emit(o, argc > 1 && !strcmp(argv[1], "--json"), version_text);
+		json_object_put(o);
 		return 0;
 	}
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
@@ -236,5 +250,5 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "ksplit: unknown command '%s'\n", cmd);
 	usage(stderr);
-	return 2;
+	return 1;
 }
