@@ -13,6 +13,7 @@
 
 #define KS_DEFINE_MAPS
 #include "lib/maps.h"
+#include "lib/addr.h"
 
 #define AF_INET_	2
 #define AF_INET6_	10
@@ -80,20 +81,14 @@ static __always_inline struct ks_sock_ent *find_ent(struct bpf_sock_ops *skops, 
 		a[1] = skops->remote_ip6[1];
 		a[2] = skops->remote_ip6[2];
 		a[3] = skops->remote_ip6[3];
-		family = KS_FAMILY_V6;
-		if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
-			a[0] = a[3];
-			a[1] = a[2] = a[3] = 0;
-			family = KS_FAMILY_V4;
-		}
+		family = ks_addr_unmap(a);
 	} else {
 		return NULL;
 	}
 	for (i = 0; i < KS_SOCK_ENTRIES; i++) {
 		struct ks_sock_ent *e = &s->ent[i];
 
-		if (e->used && e->family == family && e->be_port == port && e->be[0] == a[0] &&
-		    e->be[1] == a[1] && e->be[2] == a[2] && e->be[3] == a[3])
+		if (e->used && e->family == family && e->be_port == port && ks_addr_eq(e->be, a))
 			return e;
 	}
 	return NULL;

@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "lib/addr.h"
 #include "lib/select.h"
 #include "lib/maps.h"
 
@@ -20,11 +21,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent before load; lets an old kernel fall back to EPERM on refusal. */
 const volatile bool have_set_retval = true;
-
-static __always_inline bool is_v4mapped(const __u32 *a)
-{
-	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
-}
 
 static __always_inline void count_refused(const struct ks_svc *svc)
 {
@@ -104,8 +100,7 @@ static __always_inline int refuse(struct bpf_sock_addr *ctx, const struct ks_svc
 static __always_inline bool ent_is_vip(const struct ks_sock_ent *e, const struct ks_svc_key *k)
 {
 	return e->used && e->family == k->family && e->vip_port == k->port &&
-	       e->vip[0] == k->addr[0] && e->vip[1] == k->addr[1] &&
-	       e->vip[2] == k->addr[2] && e->vip[3] == k->addr[3];
+	       ks_addr_eq(e->vip, k->addr);
 }
 
 /* Entry for this VIP, or a free/victim entry to overwrite. */
@@ -183,15 +178,9 @@ static __always_inline bool dest_key(struct bpf_sock_addr *ctx, bool v6ctx, stru
 	k->addr[1] = ctx->user_ip6[1];
 	k->addr[2] = ctx->user_ip6[2];
 	k->addr[3] = ctx->user_ip6[3];
-	if (is_v4mapped(k->addr)) {
-		/* A dual-stack socket connecting to ::ffff:VIP means the IPv4 service. */
-		k->addr[0] = k->addr[3];
-		k->addr[1] = k->addr[2] = k->addr[3] = 0;
-		k->family = KS_FAMILY_V4;
-		*mapped = true;
-	} else {
-		k->family = KS_FAMILY_V6;
-	}
+	/* A dual-stack socket connecting to ::ffff:VIP means the IPv4 service. */
+	k->family = ks_addr_unmap(k->addr);
+	*mapped = k->family == KS_FAMILY_V4;
 	return true;
 }
 
@@ -283,21 +272,14 @@ static __always_inline int do_reverse(struct bpf_sock_addr *ctx, bool v6ctx)
 		a[1] = ctx->user_ip6[1];
 		a[2] = ctx->user_ip6[2];
 		a[3] = ctx->user_ip6[3];
-		if (is_v4mapped(a)) {
-			a[0] = a[3];
-			a[1] = a[2] = a[3] = 0;
-			family = KS_FAMILY_V4;
-			mapped = true;
-		} else {
-			family = KS_FAMILY_V6;
-		}
+		family = ks_addr_unmap(a);
+		mapped = family == KS_FAMILY_V4;
 	}
 #pragma unroll
 	for (i = 0; i < KS_SOCK_ENTRIES; i++) {
 		struct ks_sock_ent *e = &s->ent[i];
 
-		if (!e->used || e->family != family || e->be_port != port ||
-		    e->be[0] != a[0] || e->be[1] != a[1] || e->be[2] != a[2] || e->be[3] != a[3])
+		if (!e->used || e->family != family || e->be_port != port || !ks_addr_eq(e->be, a))
 			continue;
 		write_addr(ctx, e->vip, e->vip_port, v6ctx, mapped);
 		break;

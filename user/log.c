@@ -18,22 +18,6 @@ enum ks_log_level ks_log_get_level(void) { return cur_level; }
 
 static const char *const level_names[] = { "warn", "info", "debug" };
 
-/* Quote a value for logfmt: wrap in "", escape " and \, fold newlines. */
-static void put_quoted(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		if (*s == '\n') {
-			fputs("\\n", f);
-			continue;
-		}
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* A logfmt value as JSON: integers stay numbers, quoted strings are unescaped. */
 static struct json_object *kv_value(const char **pp)
 {
@@ -125,8 +109,10 @@ static void vlog(enum ks_log_level lvl, const char *msg, const char *kvfmt, va_l
 		snprintf(tsz, sizeof(tsz), "%s.%03ldZ", ts, now.tv_nsec / 1000000);
 		put_json(f, tsz, level_names[lvl], msg, line);
 	} else {
-		fprintf(f, "ts=%s.%03ldZ level=%s msg=", ts, now.tv_nsec / 1000000, level_names[lvl]);
-		put_quoted(f, msg);
+		char q[1024];
+
+		ks_log_quote(q, sizeof(q), msg);
+		fprintf(f, "ts=%s.%03ldZ level=%s msg=%s", ts, now.tv_nsec / 1000000, level_names[lvl], q);
 		if (line[0]) {
 			fputc(' ', f);
 			fputs(line, f);
