@@ -322,6 +322,15 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		err = -errno;
 		goto fail;
 	}
+	/*
+	 * Before 5.18 there is no bpf_set_retval: refused connects then fail
+	 * with EPERM. The flag is read-only data, so the verifier prunes the
+	 * call on such kernels instead of rejecting the program.
+	 */
+	dp->skel->rodata->have_set_retval =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval, NULL) > 0;
+	if (!dp->skel->rodata->have_set_retval)
+		pr_warn("kernel has no bpf_set_retval: refused shares fail with EPERM, not ECONNREFUSED");
 	bpf_map__set_max_entries(dp->skel->maps.ks_services, dp->max_services);
 	bpf_map__set_max_entries(dp->skel->maps.ks_svc_stats, dp->max_services);
 	bpf_map__set_max_entries(dp->skel->maps.ks_svc_meta, dp->max_services);
