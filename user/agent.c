@@ -35,8 +35,9 @@ struct agent {
 	struct ks_checks *checks;
 	struct ks_model *model;		/* last good; NULL before the first */
 	bool dirty;			/* a verdict changed since the last apply */
-	bool hold;			/* adopted: keep the pinned state until first verdicts */
+	bool hold;			/* first apply waits for the first verdicts */
 	uint64_t hold_until_ms;
+	int fatal;			/* set when the agent must stop (-errno) */
 };
 
 /* How long an adopting agent waits for first verdicts before it applies anyway. */
@@ -65,8 +66,8 @@ static void log_diags(const struct ks_diags *diags)
 	}
 }
 
-/* Image the current model with the current verdicts and apply it; drain what left. */
-static int apply_image(struct agent *a, const char *why)
+/* Image model m with the current verdicts and apply it; drain what left. */
+static int apply_model(struct agent *a, const struct ks_model *m, const char *why)
 {
 	struct ks_drain_target *gone = NULL;
 	struct ks_health_view hv;
@@ -79,7 +80,7 @@ static int apply_image(struct agent *a, const char *why)
 
 	a->dirty = false;
 	ks_checks_view(a->checks, &hv);
-	err = ks_image_build_health(a->model, &hv, &img);
+	err = ks_image_build_health(m, &hv, &img);
 	if (err) {
 		pr_warn("cannot build map image", "err=%d", err);
 		return err;
@@ -124,15 +125,28 @@ out:
 	return err;
 }
 
-/* Read the manifests; on success they replace the model in force and the prober's targets. */
-static int load_config(struct agent *a)
+static int apply_image(struct agent *a, const char *why)
+{
+	return apply_model(a, a->model, why);
+}
+
+static void model_release(struct ks_model *m)
+{
+	if (m) {
+		ks_model_free(m);
+		free(m);
+	}
+}
+
+/* Read and check the manifests, and point the prober at them. NULL when rejected. */
+static struct ks_model *load_config(struct agent *a)
 {
 	struct ks_diags diags = {};
 	struct ks_model *m = calloc(1, sizeof(*m));
 	int err;
 
 	if (!m)
-		return -ENOMEM;
+		return NULL;
 	err = ks_model_load(a->o->configs, a->o->n_configs, m, &diags);
 	log_diags(&diags);
 	if (!err)
@@ -140,27 +154,33 @@ static int load_config(struct agent *a)
 	if (err) {
 		pr_warn("config rejected; the last good config stays in force", "errors=%zu",
 			diags.n_errors);
-		ks_model_free(m);
-		free(m);
-		goto out;
+		model_release(m);
+		m = NULL;
 	}
-	if (a->model) {
-		ks_model_free(a->model);
-		free(a->model);
-	}
-	a->model = m;
-out:
 	ks_diags_free(&diags);
-	return err;
+	return m;
 }
 
+/*
+ * A new model becomes the one in force only once it is in the maps: if the
+ * apply fails (it does not fit), the old model, its maps and its health
+ * targets all stay.
+ */
 static void reload(struct agent *a, const char *why)
 {
-	if (load_config(a))
+	struct ks_model *m = load_config(a);
+
+	if (!m)
 		return;
-	if (a->hold)
-		return;	/* applied once the first verdicts are in */
-	apply_image(a, why);
+	if (!a->hold && apply_model(a, m, why)) {
+		if (a->model)
+			ks_checks_set_model(a->checks, a->model);
+		model_release(m);
+		return;
+	}
+	/* While holding, the first apply (at the end of the hold) uses this model. */
+	model_release(a->model);
+	a->model = m;
 }
 
 static void verdict_changed(void *ctx)
@@ -189,13 +209,42 @@ static void uneject_recovered(struct agent *a)
 	ks_checks_clear_recovered(a->checks);
 }
 
+/* A fresh datapath that never served: detach and unpin it on the way out. */
+static void abandon(struct agent *a)
+{
+	ks_dp_close(a->dp);
+	ks_dp_down(a->o->dp.pin_dir, NULL);
+	a->dp = NULL;
+}
+
+/*
+ * The first apply of the agent's life. If it fails (the config does not fit)
+ * a fresh agent has nothing in force and stops; an adopting one keeps the
+ * pinned state and drops the refused model.
+ */
+static void first_apply(struct agent *a, const char *why)
+{
+	static const struct ks_model none;
+
+	if (!a->model || !apply_image(a, why))
+		return;
+	if (!ks_dp_adopted(a->dp)) {
+		pr_warn("the config cannot be applied and there is no pinned state to keep; exiting");
+		a->fatal = -E2BIG;
+		return;
+	}
+	ks_checks_set_model(a->checks, &none);
+	model_release(a->model);
+	a->model = NULL;
+	pr_warn("keeping the pinned datapath state in force until the config is fixed");
+}
+
 /* Periodic work: end the start-up hold once verdicts are in, or at its deadline. */
 static void tick(struct agent *a)
 {
 	if (a->hold && (ks_checks_settled(a->checks) || now_ms() >= a->hold_until_ms)) {
 		a->hold = false;
-		if (a->model)
-			apply_image(a, "first-verdicts");
+		first_apply(a, "first-verdicts");
 	}
 }
 
@@ -290,16 +339,14 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	if (err)
 		goto out;
 
-	load_config(&a);
+	a.model = load_config(&a);
 	err = ks_dp_open(&o->dp, &a.dp);
 	if (err)
 		goto out;
 	if (!a.model && !ks_dp_adopted(a.dp)) {
 		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
 		pr_warn("no valid config and no pinned state to keep; exiting");
-		ks_dp_close(a.dp);
-		ks_dp_down(o->dp.pin_dir, NULL);
-		a.dp = NULL;
+		abandon(&a);
 		err = -EINVAL;
 		goto out;
 	}
@@ -317,9 +364,14 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		pr_info("first apply waits for the first health verdicts",
 			"targets=%zu max_ms=%d", ks_checks_targets(a.checks), HOLD_MAX_MS);
 	} else {
-		apply_image(&a, "start");
+		first_apply(&a, "start");
 	}
 
+	if (a.fatal) {
+		abandon(&a);
+		err = a.fatal;
+		goto out;
+	}
 	pfd = ks_checks_fd(a.checks);
 	ev.events = EPOLLIN;
 	ev.data.fd = sfd;
@@ -402,16 +454,19 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		if (a.dirty && !a.hold && a.model)
 			apply_image(&a, "health");
 		uneject_recovered(&a);
+		if (a.fatal) {
+			/* Fresh and never applied: leave nothing attached behind. */
+			abandon(&a);
+			err = a.fatal;
+			goto out;
+		}
 		if (a.hold && ks_checks_settled(a.checks))
 			tick(&a);
 	}
 out:
 	ks_dp_close(a.dp);
 	ks_checks_free(a.checks);
-	if (a.model) {
-		ks_model_free(a.model);
-		free(a.model);
-	}
+	model_release(a.model);
 	if (sfd >= 0)
 		close(sfd);
 	if (ifd >= 0)
