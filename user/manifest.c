@@ -196,14 +196,12 @@ static void check_keys(struct ctx *c, const struct ky_node *map, const char *con
 
 		if (k->type != KY_SCALAR)
 			continue;	/* reported by check_tree */
-		for (j = 0; known[j]; j++) {
-			unsigned dist;
+		for (j = 0; known[j] && !found; j++)
+			found = !strcmp(k->str, known[j]);
+		/* Distances only for a key that is unknown: they are the costly part. */
+		for (j = 0; !found && known[j]; j++) {
+			unsigned dist = km_edit_distance(k->str, known[j]);
 
-			if (!strcmp(k->str, known[j])) {
-				found = true;
-				break;
-			}
-			dist = km_edit_distance(k->str, known[j]);
 			if (dist < bestd || (dist == bestd && !best && dist <= 2)) {
 				bestd = dist;
 				best = known[j];
@@ -1399,13 +1397,21 @@ static void parse_policy(struct ctx *c, const struct ky_node *spec, struct km_po
 
 /* ---- documents ---- */
 
+/*
+ * Append one zeroed element. Capacity doubles whenever n reaches a power of
+ * two, so it is implied by n and needs no field; growing by one element per
+ * call made loading 50,000 objects quadratic.
+ */
 static void *grow(void **arr, size_t n, size_t sz)
 {
-	void *p = realloc(*arr, (n + 1) * sz);
+	void *p = *arr;
 
-	if (!p)
-		return NULL;
-	*arr = p;
+	if (n == 0 || !(n & (n - 1))) {
+		p = realloc(*arr, (n ? 2 * n : 1) * sz);
+		if (!p)
+			return NULL;
+		*arr = p;
+	}
 	memset((char *)p + n * sz, 0, sz);
 	return (char *)p + n * sz;
 }
@@ -1584,6 +1590,7 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_doc *doc
 	mm->file = file;
 	mm->pos.line = root->line;
 	mm->pos.col = root->col;
+	mm->seq = s->seq++;
 	if (!mm->ns)
 		mm->ns = xstrdup(&c, ns);
 	mm->name = xstrdup(&c, name);
@@ -1738,56 +1745,198 @@ int km_load_path(struct km_set *s, const char *path, struct ks_diags *d)
 	return ret;
 }
 
-/* ---- duplicates ---- */
+/* ---- index and duplicates ---- */
 
-static int dup_check(struct ks_diags *d, const char *kind, const struct km_meta *a,
-		     const struct km_meta *b)
+static const char *key_name(const struct km_meta *m)
 {
-	if (!a->name || !b->name || strcmp(a->ns, b->ns) || strcmp(a->name, b->name))
-		return 0;
-	if (ks_diag_obj(d, false, b->file, b->pos.line, b->pos.col, kind, b->ns, b->name, NULL,
-			"defined twice: also at %s:%u:%u", a->file, a->pos.line, a->pos.col))
-		return -ENOMEM;
-	return -EINVAL;
+	return m->name;
 }
 
-#define DUPS(arr, n, kind)                                                        \
-	do {                                                                      \
-		for (i = 0; i < (n); i++)                                         \
-			for (j = 0; j < i; j++) {                                 \
-				err = dup_check(d, kind, &(arr)[j].m, &(arr)[i].m); \
-				if (err == -ENOMEM)                               \
-					return err;                               \
-				if (err) {                                        \
-					ret = err;                                \
-					break;                                    \
-				}                                                 \
-			}                                                         \
-	} while (0)
+static const char *key_slice_svc(const struct km_meta *m)
+{
+	return km_container(m, struct km_slice)->svc_name;
+}
+
+static int cmp_str0(const char *a, const char *b)
+{
+	if (!a || !b)
+		return !a - !b ? (a ? 1 : -1) : 0;
+	return strcmp(a, b);
+}
+
+/* qsort has no context argument: the key function of the index being sorted. */
+static const char *(*sort_key)(const struct km_meta *m);
+
+static int cmp_meta(const void *pa, const void *pb)
+{
+	const struct km_meta *a = *(const struct km_meta *const *)pa;
+	const struct km_meta *b = *(const struct km_meta *const *)pb;
+	int c = cmp_str0(a->ns, b->ns);
+
+	if (!c)
+		c = cmp_str0(sort_key(a), sort_key(b));
+	if (!c)
+		c = a->seq < b->seq ? -1 : a->seq > b->seq;
+	return c;
+}
+
+static int index_build(struct km_index *ix, const void *arr, size_t n, size_t stride,
+		       const char *(*key)(const struct km_meta *m))
+{
+	size_t i;
+
+	free(ix->v);
+	ix->n = 0;
+	ix->key = key;
+	ix->v = calloc(n ? n : 1, sizeof(*ix->v));
+	if (!ix->v)
+		return -ENOMEM;
+	/* Every kind's struct starts with its km_meta, so the array stride finds them. */
+	for (i = 0; i < n; i++)
+		ix->v[i] = (const struct km_meta *)((const char *)arr + i * stride);
+	ix->n = n;
+	sort_key = key;
+	qsort(ix->v, n, sizeof(*ix->v), cmp_meta);
+	return 0;
+}
+
+void km_index_range(const struct km_index *ix, const char *ns, const char *key, size_t *lo,
+		    size_t *hi)
+{
+	size_t l = 0, h = ix->n, m;
+
+	/* Lower bound of (ns, key). */
+	while (l < h) {
+		const struct km_meta *x;
+		int c;
+
+		m = (l + h) / 2;
+		x = ix->v[m];
+		c = cmp_str0(x->ns, ns);
+		if (!c)
+			c = cmp_str0(ix->key(x), key);
+		if (c < 0)
+			l = m + 1;
+		else
+			h = m;
+	}
+	*lo = l;
+	for (h = l; h < ix->n && !cmp_str0(ix->v[h]->ns, ns) && !cmp_str0(ix->key(ix->v[h]), key);
+	     h++)
+		;
+	*hi = h;
+}
+
+const struct km_meta *km_index_find(const struct km_index *ix, const char *ns, const char *key)
+{
+	size_t lo, hi;
+
+	if (!ns || !key)
+		return NULL;
+	km_index_range(ix, ns, key, &lo, &hi);
+	return lo < hi ? ix->v[lo] : NULL;
+}
+
+int km_set_index(struct km_set *s)
+{
+	_Static_assert(offsetof(struct km_gateway, m) == 0, "km_meta first");
+	_Static_assert(offsetof(struct km_service, m) == 0, "km_meta first");
+	_Static_assert(offsetof(struct km_slice, m) == 0, "km_meta first");
+	_Static_assert(offsetof(struct km_route, m) == 0, "km_meta first");
+	_Static_assert(offsetof(struct km_grant, m) == 0, "km_meta first");
+	_Static_assert(offsetof(struct km_policy, m) == 0, "km_meta first");
+
+	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways), key_name) ||
+	    index_build(&s->ix_services, s->services, s->n_services, sizeof(*s->services), key_name) ||
+	    index_build(&s->ix_slices, s->slices, s->n_slices, sizeof(*s->slices), key_slice_svc))
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Same kind, same ns/name: every later definition is reported against the
+ * first one of its kind. Sorted, the copies sit in one run of equal ns/name
+ * (routes of different kinds may share a name, hence the scan in the run).
+ */
+static int dups_sorted(struct ks_diags *d, const char *(*kind)(const struct km_meta *m),
+		       const struct km_index *ix)
+{
+	size_t i, j, run = 0;
+	int ret = 0;
+
+	for (i = 1; i < ix->n; i++) {
+		const struct km_meta *b = ix->v[i], *a = NULL;
+
+		if (!b->name || !ix->v[run]->name || cmp_str0(ix->v[run]->ns, b->ns) ||
+		    strcmp(ix->v[run]->name, b->name)) {
+			run = i;
+			continue;
+		}
+		for (j = run; j < i && !a; j++)
+			if (!strcmp(kind(ix->v[j]), kind(b)))
+				a = ix->v[j];
+		if (!a)
+			continue;
+		if (ks_diag_obj(d, false, b->file, b->pos.line, b->pos.col, kind(b), b->ns, b->name,
+				NULL, "defined twice: also at %s:%u:%u", a->file, a->pos.line,
+				a->pos.col))
+			return -ENOMEM;
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+#define KIND_FN(fn, text) \
+	static const char *fn(const struct km_meta *m) { (void)m; return text; }
+KIND_FN(kind_gateway, "Gateway")
+KIND_FN(kind_service, "Service")
+KIND_FN(kind_slice, "EndpointSlice")
+KIND_FN(kind_grant, "ReferenceGrant")
+KIND_FN(kind_policy, "TargetGroupPolicy")
+
+static const char *kind_route(const struct km_meta *m)
+{
+	return km_kind_name(km_container(m, struct km_route)->kind);
+}
 
 int km_check_duplicates(struct km_set *s, struct ks_diags *d)
 {
-	size_t i, j;
+	struct km_index by_name = {};
+	struct {
+		const void *arr;
+		size_t n, stride;
+		const char *(*kind)(const struct km_meta *m);
+	} kinds[] = {
+		{ s->gateways, s->n_gateways, sizeof(*s->gateways), kind_gateway },
+		{ s->services, s->n_services, sizeof(*s->services), kind_service },
+		{ s->slices, s->n_slices, sizeof(*s->slices), kind_slice },
+		{ s->grants, s->n_grants, sizeof(*s->grants), kind_grant },
+		{ s->policies, s->n_policies, sizeof(*s->policies), kind_policy },
+		/* Route kinds share the array; dups_sorted compares kinds too. */
+		{ s->routes, s->n_routes, sizeof(*s->routes), kind_route },
+	};
+	size_t k;
 	int err, ret = 0;
 
-	DUPS(s->gateways, s->n_gateways, "Gateway");
-	DUPS(s->services, s->n_services, "Service");
-	DUPS(s->slices, s->n_slices, "EndpointSlice");
-	DUPS(s->grants, s->n_grants, "ReferenceGrant");
-	DUPS(s->policies, s->n_policies, "TargetGroupPolicy");
-	for (i = 0; i < s->n_routes; i++)
-		for (j = 0; j < i; j++) {
-			if (s->routes[i].kind != s->routes[j].kind)
-				continue;
-			err = dup_check(d, km_kind_name(s->routes[i].kind), &s->routes[j].m,
-					&s->routes[i].m);
-			if (err == -ENOMEM)
-				return err;
-			if (err) {
-				ret = err;
-				break;
-			}
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		if (index_build(&by_name, kinds[k].arr, kinds[k].n, kinds[k].stride, key_name)) {
+			ret = -ENOMEM;
+			break;
 		}
+		err = dups_sorted(d, kinds[k].kind, &by_name);
+		if (err == -ENOMEM) {
+			ret = err;
+			break;
+		}
+		if (err)
+			ret = err;
+	}
+	free(by_name.v);
+	if (ret != -ENOMEM) {
+		err = km_set_index(s);
+		if (err)
+			ret = err;
+	}
 	return ret;
 }
 
@@ -1805,6 +1954,9 @@ void km_set_free(struct km_set *s)
 
 	if (!s)
 		return;
+	free(s->ix_gateways.v);
+	free(s->ix_services.v);
+	free(s->ix_slices.v);
 	for (i = 0; i < s->n_gateways; i++) {
 		free_meta(&s->gateways[i].m);
 		free(s->gateways[i].addrs);

@@ -197,25 +197,17 @@ static const char *const lproto_text[] = { "HTTP", "HTTPS", "TCP", "UDP", "TLS" 
 static const struct km_gateway *find_gateway(const struct km_set *s, const char *ns,
 					     const char *name)
 {
-	size_t i;
+	const struct km_meta *m = km_index_find(&s->ix_gateways, ns, name);
 
-	for (i = 0; i < s->n_gateways; i++)
-		if (s->gateways[i].m.name && !strcmp(s->gateways[i].m.ns, ns) &&
-		    !strcmp(s->gateways[i].m.name, name))
-			return &s->gateways[i];
-	return NULL;
+	return m ? km_container(m, struct km_gateway) : NULL;
 }
 
 static const struct km_service *find_service(const struct km_set *s, const char *ns,
 					     const char *name)
 {
-	size_t i;
+	const struct km_meta *m = km_index_find(&s->ix_services, ns, name);
 
-	for (i = 0; i < s->n_services; i++)
-		if (s->services[i].m.name && !strcmp(s->services[i].m.ns, ns) &&
-		    !strcmp(s->services[i].m.name, name))
-			return &s->services[i];
-	return NULL;
+	return m ? km_container(m, struct km_service) : NULL;
 }
 
 static int add_target(struct build *b, struct target **t, size_t *n, const struct ksm_addr *vip,
@@ -410,7 +402,7 @@ static int resolve_group(struct build *b, const struct km_route *r, size_t bi, u
 	const struct km_svc_port *sp = NULL, *other = NULL;
 	const struct km_service *svc;
 	char path[64];
-	size_t i, j, k;
+	size_t i, j, k, lo, hi;
 
 	snprintf(path, sizeof(path), "spec.rules[0].backendRefs[%zu]", bi);
 	g->svc_ns = strdup(br->ns);
@@ -459,12 +451,12 @@ static int resolve_group(struct build *b, const struct km_route *r, size_t bi, u
 			goto nomem_reason;
 		goto invalid;
 	}
-	for (i = 0; i < b->s->n_slices; i++) {
-		const struct km_slice *sl = &b->s->slices[i];
+	km_index_range(&b->s->ix_slices, br->ns, br->name, &lo, &hi);
+	for (i = lo; i < hi; i++) {
+		const struct km_slice *sl = km_container(b->s->ix_slices.v[i], struct km_slice);
 		const struct km_slice_port *slp = NULL;
 
-		if (!sl->svc_name || sl->family != fam || strcmp(sl->m.ns, br->ns) ||
-		    strcmp(sl->svc_name, br->name))
+		if (!sl->svc_name || sl->family != fam)
 			continue;
 		for (j = 0; j < sl->n_ports && !slp; j++)
 			if (!strcmp(sl->ports[j].name, sp->name) && sl->ports[j].has_port &&
