@@ -9,6 +9,7 @@
  * the old ranges and ids freed. So a connect() sees the old service or the
  * new one, never a mix, and none sees old state once apply has returned.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -846,16 +847,20 @@ out:
 int ks_dp_down(const char *pin_dir, unsigned int *removed)
 {
 	char path[PATH_MAX];
-	const char *names[] = { "connect4", "connect6", "sendmsg4", "sendmsg6", "recvmsg4",
-				"recvmsg6", "getpeername4", "getpeername6", "sockops" };
+	struct dirent *de;
 	unsigned int n = 0;
 	size_t i;
 	int fd, err = 0;
+	DIR *d;
 
 	if (!pin_dir)
 		pin_dir = KS_DEFAULT_PIN_DIR;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/" LINK_PREFIX "%s", pin_dir, names[i]);
+	/* Every link ksplit pins is named link_<hook>: no list to keep in step with bpf/. */
+	d = opendir(pin_dir);
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, LINK_PREFIX, strlen(LINK_PREFIX)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
 		fd = bpf_obj_get(path);
 		if (fd < 0)
 			continue;
@@ -868,6 +873,8 @@ int ks_dp_down(const char *pin_dir, unsigned int *removed)
 		if (unlink(path) == 0)
 			n++;
 	}
+	if (d)
+		closedir(d);
 	for (i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, pinned_maps[i]);
 		if (unlink(path) == 0)

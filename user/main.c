@@ -53,7 +53,8 @@ static void version_text(FILE *f, struct json_object *o)
 	fprintf(f, "ksplit %s\n", json_object_get_string(json_object_object_get(o, "version")));
 }
 
-static int cmd_status(int argc, char **argv)
+/* Options of the commands that read or remove the pinned state: 0 go on, 1 done/error. */
+static int pin_opts(int argc, char **argv, const char **pin_dir, bool *json, int *rc)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -61,19 +62,30 @@ static int cmd_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *pin_dir = KS_DEFAULT_PIN_DIR;
-	struct json_object *st = NULL;
-	bool json = false;
-	int c, err;
+	int c;
 
+	*pin_dir = KS_DEFAULT_PIN_DIR;
+	*json = false;
 	while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = true; break;
-		case 'p': pin_dir = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: return 1;
+		case 'j': *json = true; break;
+		case 'p': *pin_dir = optarg; break;
+		case 'h': usage(stdout); *rc = 0; return 1;
+		default: *rc = 1; return 1;
 		}
 	}
+	return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct json_object *st = NULL;
+	const char *pin_dir;
+	bool json;
+	int err, rc;
+
+	if (pin_opts(argc, argv, &pin_dir, &json, &rc))
+		return rc;
 	err = ks_status_collect(pin_dir, &st);
 	if (err) {
 		fprintf(stderr, "ksplit status: cannot read pinned maps in %s: %s\n", pin_dir,
@@ -96,26 +108,14 @@ static void down_text(FILE *f, struct json_object *o)
 
 static int cmd_down(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	const char *pin_dir = KS_DEFAULT_PIN_DIR;
 	struct json_object *o;
 	unsigned int removed = 0;
-	bool json = false;
-	int c, err;
+	const char *pin_dir;
+	bool json;
+	int err, rc;
 
-	while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 'p': pin_dir = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: return 1;
-		}
-	}
+	if (pin_opts(argc, argv, &pin_dir, &json, &rc))
+		return rc;
 	err = ks_dp_down(pin_dir, &removed);
 	o = json_object_new_object();
 	json_object_object_add(o, "pin_dir", json_object_new_string(pin_dir));

@@ -57,45 +57,38 @@ static void run(struct kt_env *e, long n, struct kt_result *r)
 	assert_int_equal(r->failed, r->err[ECONNREFUSED]);
 }
 
-static const char *ep_state(struct json_object *svc, const char *addr)
+/* The status object of endpoint addr, in any group of svc; NULL when absent. */
+static struct json_object *ep_obj(struct json_object *svc, const char *addr)
 {
-	struct json_object *groups, *eps, *g, *ep, *v;
+	struct json_object *groups, *eps, *ep, *v;
 	size_t i, j;
 
 	json_object_object_get_ex(svc, "groups", &groups);
 	for (i = 0; i < json_object_array_length(groups); i++) {
-		g = json_object_array_get_idx(groups, i);
-		json_object_object_get_ex(g, "endpoints", &eps);
+		json_object_object_get_ex(json_object_array_get_idx(groups, i), "endpoints", &eps);
 		for (j = 0; j < json_object_array_length(eps); j++) {
 			ep = json_object_array_get_idx(eps, j);
-			json_object_object_get_ex(ep, "address", &v);
-			if (strcmp(json_object_get_string(v), addr))
-				continue;
-			json_object_object_get_ex(ep, "state", &v);
-			return json_object_get_string(v);
+			if (json_object_object_get_ex(ep, "address", &v) &&
+			    !strcmp(json_object_get_string(v), addr))
+				return ep;
 		}
 	}
-	return "absent";
+	return NULL;
+}
+
+static const char *ep_state(struct json_object *svc, const char *addr)
+{
+	struct json_object *ep = ep_obj(svc, addr), *v;
+
+	return ep && json_object_object_get_ex(ep, "state", &v) ? json_object_get_string(v)
+								 : "absent";
 }
 
 static long ep_field(struct json_object *svc, const char *addr, const char *field)
 {
-	struct json_object *groups, *eps, *g, *ep, *v;
-	size_t i, j;
+	struct json_object *ep = ep_obj(svc, addr), *v;
 
-	json_object_object_get_ex(svc, "groups", &groups);
-	for (i = 0; i < json_object_array_length(groups); i++) {
-		g = json_object_array_get_idx(groups, i);
-		json_object_object_get_ex(g, "endpoints", &eps);
-		for (j = 0; j < json_object_array_length(eps); j++) {
-			ep = json_object_array_get_idx(eps, j);
-			json_object_object_get_ex(ep, "address", &v);
-			if (!strcmp(json_object_get_string(v), addr) &&
-			    json_object_object_get_ex(ep, field, &v))
-				return json_object_get_int64(v);
-		}
-	}
-	return -1;
+	return ep && json_object_object_get_ex(ep, field, &v) ? json_object_get_int64(v) : -1;
 }
 
 static void test_threshold_then_none(void **state)
