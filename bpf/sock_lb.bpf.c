@@ -48,7 +48,26 @@ static __always_inline bool ejected(__u32 ep_id, __u64 now)
 	return h && *(volatile __u64 *)&h->ejected_until > now;
 }
 
-#define PICK_TRIES	16	/* draws before giving up on finding a live endpoint */
+#define PICK_TRIES	16	/* random draws before the scan */
+
+struct live_scan {
+	__u32 base, count, start;	/* the group's range and where to start */
+	__u64 now;
+	__u32 slot;			/* out: first live slot */
+	bool found;
+};
+
+static long scan_live(__u32 i, struct live_scan *c)
+{
+	__u32 slot = c->base + (c->start + i) % c->count;
+	struct ks_backend *be = bpf_map_lookup_elem(&ks_backends, &slot);
+
+	if (!be || ejected(be->ep_id, c->now))
+		return 0;
+	c->slot = slot;
+	c->found = true;
+	return 1;
+}
 
 /*
  * Returns the chosen backend, or NULL when this connection's share is
@@ -56,10 +75,11 @@ static __always_inline bool ejected(__u32 ep_id, __u64 now)
  * service whose weights are all 0). *gi_out is the group index.
  *
  * Passively ejected endpoints are skipped by drawing again, which keeps the
- * pick uniform over the live ones. The cap (at most half a group ejected)
- * bounds the chance that all PICK_TRIES draws hit ejected endpoints by
- * 2^-16; then the last draw is used (fail open). Services with passive
- * checks off never look at health.
+ * pick uniform over the live ones. With the cap (at most half a group
+ * ejected) all PICK_TRIES draws miss with probability 2^-16, which at 15k
+ * connects/s is a failed connect every few seconds: then a bpf_loop scan
+ * takes the next live endpoint. Only if none is live is the draw used
+ * (fail open). Services with passive checks off never look at health.
  */
 static __always_inline const struct ks_backend *pick(const struct ks_svc *svc, __u32 *gi_out)
 {
@@ -84,6 +104,15 @@ static __always_inline const struct ks_backend *pick(const struct ks_svc *svc, _
 			now = bpf_ktime_get_ns();
 		if (!ejected(be->ep_id, now))
 			return be;
+	}
+	{
+		struct live_scan c = { .base = g->be_base, .count = g->be_count,
+				       .start = slot - g->be_base, .now = now };
+		const struct ks_backend *live;
+
+		bpf_loop(g->be_count, scan_live, &c, 0);
+		if (c.found && (live = bpf_map_lookup_elem(&ks_backends, &c.slot)))
+			return live;
 	}
 	return be;
 }

@@ -11,9 +11,10 @@
 
 /*
  * One object defines the maps (KS_DEFINE_MAPS), the others declare them
- * extern; `bpftool gen object` resolves them into one set of maps. (With
- * libbpf 1.1 a bpf_loop callback must live in the defining object: the
- * linker drops map relocations of callbacks in a declaring one.)
+ * extern; `bpftool gen object` resolves them into one set of maps. With
+ * libbpf 1.1 the defining object must come first on the link line (it is
+ * health.bpf.c, first in name order): otherwise relocations of programs in
+ * the earlier object are lost.
  */
 #ifdef KS_DEFINE_MAPS
 #define KS_MAP
