@@ -25,7 +25,7 @@ CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) \
 		   -Iinclude -Iuser -I$(OUT)
 LDFLAGS		+= $(SANFLAGS)
-LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lcurl -lm
+LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lcurl -lhttp_parser -lm
 BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 		   -Iinclude -Ivmlinux -Ibpf -MMD -MP
 
@@ -45,7 +45,7 @@ KERN_BINS	:= $(patsubst selftests/kern/%.c,$(OUT)/selftests/kern/%,$(KERN_SRCS))
 KERN_LIB_SRCS	:= $(filter-out $(KERN_SRCS),$(sort $(wildcard selftests/kern/*.c)))
 KERN_LIB_OBJS	:= $(patsubst selftests/kern/%.c,$(OUT)/selftests/kern/%.o,$(KERN_LIB_SRCS))
 
-.PHONY: all help test unit-test kern-test demo bench fuzz vmlinux deps clean
+.PHONY: all help test unit-test kern-test demo bench bench-prober fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS)
@@ -57,7 +57,8 @@ help:
 	@echo '  unit-test      cmocka unit tests only'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
 	@echo '  demo           run the checkout A/B demo (root)'
-	@echo '  bench          benchmarks vs kube-proxy shapes (root; QUICK=1 for a short run)'
+	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
+	@echo '  bench-prober   health checker CPU at 5,000 endpoints every 5 s (root)'
 	@echo '  fuzz           run the manifest parser fuzzer (FUZZ_SECONDS=60)'
 	@echo '  vmlinux        regenerate vmlinux/vmlinux.h from /sys/kernel/btf/vmlinux'
 	@echo '  deps           install Debian build/test dependencies'
@@ -128,8 +129,12 @@ test: unit-test kern-test
 demo: $(BIN) $(TOOLS)
 	$(Q)bash scripts/demo.sh
 
-bench: $(BIN) $(TOOLS)
+bench: $(BIN) $(TOOLS) bench-prober
 	$(Q)QUICK=$(QUICK) bash bench/run.sh
+
+# Active health checker CPU at 5,000 endpoints / 5 s (60 s per kind, 20 s with QUICK=1).
+bench-prober: $(OUT)/selftests/kern/test_prober_scale
+	$(Q)OUT=$(OUT) SECONDS_RUN=$(if $(QUICK),20,60) KINDS="http tcp h2c" bash bench/prober_cpu.sh
 
 FUZZ_SECONDS	?= 60
 FUZZ_SRCS	:= $(sort $(wildcard user/manifest*.c user/yaml*.c user/model*.c user/diag*.c user/log.c))

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Active health checker engine. One private epoll set holds a timerfd, the
- * sockets libcurl asks us to watch, and the sockets of TCP connect checks;
- * the agent polls that set's fd. Two min-heaps drive time: idle targets by
- * their next check, TCP checks in flight by their deadline (curl keeps its
- * own deadlines and reports the nearest through the timer callback).
+ * sockets libcurl asks us to watch (HTTPS and HTTP/2 checks), and our own
+ * sockets: TCP connect checks and plain HTTP/1.1 checks (h1.c builds the
+ * request and reads the response). The agent polls that set's fd. Two
+ * min-heaps drive time: idle targets by their next check, our own checks in
+ * flight by their deadline (curl keeps its own deadlines and reports the
+ * nearest through the timer callback).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,12 +25,11 @@
 #include <curl/curl.h>
 
 #include "ksplit/abi.h"
+#include "h1.h"
 #include "log.h"
 #include "prober.h"
 
 #define NS_PER_MS 1000000ULL
-/* A health check reads the status; a body beyond this is not worth the CPU. */
-#define BODY_CAP (64 * 1024)
 #define DEFAULT_MAX_IN_FLIGHT 512
 #define NO_IDX ((size_t)-1)
 /*
@@ -43,7 +44,7 @@
 #define TAG_CURL 1
 #define TAG_TIMER 2
 
-enum { H_DUE, H_TCP, H_NR };
+enum { H_DUE, H_DL, H_NR };
 
 /*
  * HTTP targets per curl multi handle. curl 7.88 walks the whole connection
@@ -70,10 +71,11 @@ struct target {
 	struct ks_hsm hsm;
 	uint64_t started;	/* checks started: the schedule's n */
 	uint64_t last_start_ns;
-	uint64_t key[H_NR];	/* H_DUE: next check; H_TCP: connect deadline */
+	uint64_t key[H_NR];	/* H_DUE: next check; H_DL: deadline of a TCP or HTTP/1 check */
 	size_t idx[H_NR];
 	bool in_flight;
-	int tcp_fd;
+	int fd;			/* TCP check in flight, or HTTP/1 connection (kept alive) */
+	struct h1 *h1;		/* HTTP/1 check state, kept between checks */
 	struct check *ck;	/* the target's curl handle, kept between checks */
 	uint64_t gen;		/* set_targets generation that kept it */
 	char host[INET6_ADDRSTRLEN + 2];	/* "10.0.0.1" or "[fd00::1]" */
@@ -373,13 +375,46 @@ static void sockaddr_of(const struct target *t, struct sockaddr_storage *ss, soc
 	}
 }
 
+/* ---- our own sockets: TCP connect checks and HTTP/1.1 checks ---- */
+
+/*
+ * HTTP/1.1 check state. The connection stays open between checks (like
+ * Envoy's reuse_connection): a keep-alive check is one send() and one recv().
+ */
+struct h1 {
+	struct ks_h1_resp resp;
+	uint32_t mask;		/* epoll events the socket is registered for; 0: not registered */
+	uint32_t req_len, sent;
+	bool connecting;
+	bool reused;		/* this check went out on a kept connection */
+	bool retried;
+	char req[];		/* the request, built once per spec */
+};
+
+/* Room for the request line, Host, User-Agent and Accept around the longest path. */
+#define H1_REQ_MAX (KS_PROBE_PATH_MAX + 256)
+
+static bool is_h1(const struct ks_probe_spec *s)
+{
+	return s->kind == KS_PROBE_HTTP && !s->http2;
+}
+
+static void sock_close(struct ks_prober *p, struct target *t)
+{
+	if (t->fd < 0)
+		return;
+	/* Explicit DEL: a forked child may share the socket, and then close() would not remove it. */
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+	close(t->fd);
+	t->fd = -1;
+	if (t->h1)
+		t->h1->mask = 0;
+}
+
 static void tcp_close(struct ks_prober *p, struct target *t)
 {
-	/* Explicit DEL: a forked child may share the socket, and then close() would not remove it. */
-	epoll_ctl(p->epfd, EPOLL_CTL_DEL, t->tcp_fd, NULL);
-	close(t->tcp_fd);
-	t->tcp_fd = -1;
-	heap_del(&p->heap[H_TCP], t);
+	sock_close(p, t);
+	heap_del(&p->heap[H_DL], t);
 }
 
 static void tcp_done(struct ks_prober *p, struct target *t, int err, bool timeout)
@@ -413,8 +448,8 @@ static void start_tcp(struct ks_prober *p, struct target *t, uint64_t now)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	sockaddr_of(t, &ss, &len);
-	t->tcp_fd = fd;
-	heap_push(&p->heap[H_TCP], t, now + t->t.spec.timeout_ms * NS_PER_MS);
+	t->fd = fd;
+	heap_push(&p->heap[H_DL], t, now + t->t.spec.timeout_ms * NS_PER_MS);
 	if (!connect(fd, (struct sockaddr *)&ss, len)) {
 		tcp_done(p, t, 0, false);
 		return;
@@ -437,11 +472,256 @@ static void tcp_event(struct ks_prober *p, struct target *t)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (t->tcp_fd < 0)
+	if (t->fd < 0)
 		return;
-	if (getsockopt(t->tcp_fd, SOL_SOCKET, SO_ERROR, &err, &len))
+	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len))
 		err = errno;
 	tcp_done(p, t, err, false);
+}
+
+static void h1_free(struct ks_prober *p, struct target *t)
+{
+	sock_close(p, t);
+	free(t->h1);
+	t->h1 = NULL;
+}
+
+static int h1_watch(struct ks_prober *p, struct target *t, uint32_t mask)
+{
+	struct epoll_event ev = { .events = mask, .data.ptr = t };
+	struct h1 *h = t->h1;
+
+	if (h->mask == mask)
+		return 0;
+	if (epoll_ctl(p->epfd, h->mask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, t->fd, &ev))
+		return -errno;
+	h->mask = mask;
+	return 0;
+}
+
+/* The check has a verdict. keep: the connection may carry the next check. */
+static void h1_end(struct ks_prober *p, struct target *t, bool pass, bool timeout, bool keep,
+		   const char *why)
+{
+	heap_del(&p->heap[H_DL], t);
+	if (!keep || t->t.spec.fresh_conn)
+		sock_close(p, t);
+	finish(p, t, pass, timeout, why);
+}
+
+/* Our side failed (fd limit, epoll): no verdict, the endpoint is not to blame. */
+static void h1_abort(struct ks_prober *p, struct target *t, const char *what, int err)
+{
+	heap_del(&p->heap[H_DL], t);
+	sock_close(p, t);
+	start_failed(p, t, what, err);
+}
+
+static void h1_connect(struct ks_prober *p, struct target *t);
+
+/*
+ * A kept connection that died before any response byte: the server closed
+ * it while idle (its keep-alive timeout) just as the request went out. Try
+ * once more on a fresh connection, within the same deadline, as curl does.
+ */
+static bool h1_retry(struct ks_prober *p, struct target *t)
+{
+	struct h1 *h = t->h1;
+
+	if (!h->reused || h->retried || h->resp.got_bytes)
+		return false;
+	h->retried = true;
+	h->reused = false;
+	sock_close(p, t);
+	ks_h1_resp_init(&h->resp);
+	h->sent = 0;
+	pr_debug("health check reconnect", "addr=%s port=%u why=\"kept connection closed\"",
+		 t->host, check_port(t));
+	h1_connect(p, t);
+	return true;
+}
+
+/* The connection broke (send/recv error): retried if it was a kept one, else a failure. */
+static void h1_broken(struct ks_prober *p, struct target *t, const char *what, int err)
+{
+	char why[128];
+
+	if (h1_retry(p, t))
+		return;
+	snprintf(why, sizeof(why), "%s: %s", what, strerror(err));
+	h1_end(p, t, false, false, false, why);
+}
+
+static void h1_send(struct ks_prober *p, struct target *t)
+{
+	struct h1 *h = t->h1;
+	ssize_t n;
+	int err;
+
+	n = send(t->fd, h->req + h->sent, h->req_len - h->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		h1_broken(p, t, "send", errno);
+		return;
+	}
+	if (n > 0)
+		h->sent += (uint32_t)n;
+	/* A kept connection is already registered for input: no syscall here. */
+	err = h1_watch(p, t, h->sent < h->req_len ? EPOLLOUT : EPOLLIN | EPOLLRDHUP);
+	if (err)
+		h1_abort(p, t, "epoll_ctl", -err);
+}
+
+static void h1_connect(struct ks_prober *p, struct target *t)
+{
+	struct h1 *h = t->h1;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[128];
+	int fd, err;
+
+	fd = socket(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		h1_abort(p, t, "socket", errno);
+		return;
+	}
+	t->fd = fd;
+	h->mask = 0;
+	h->connecting = false;
+	sockaddr_of(t, &ss, &len);
+	if (!connect(fd, (struct sockaddr *)&ss, len)) {
+		h1_send(p, t);
+		return;
+	}
+	err = errno;
+	if (err != EINPROGRESS) {
+		snprintf(why, sizeof(why), "connect: %s", strerror(err));
+		h1_end(p, t, false, false, false, why);
+		return;
+	}
+	h->connecting = true;
+	err = h1_watch(p, t, EPOLLOUT);
+	if (err)
+		h1_abort(p, t, "epoll_ctl", -err);
+}
+
+static void h1_recv(struct ks_prober *p, struct target *t)
+{
+	struct h1 *h = t->h1;
+	char buf[4096], why[160];
+	enum ks_h1_result res;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(t->fd, buf, sizeof(buf), 0);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				h1_broken(p, t, "recv", errno);
+			return;
+		}
+		res = ks_h1_resp_feed(&h->resp, buf, (size_t)n);
+		if (res == KS_H1_DONE) {
+			snprintf(why, sizeof(why), "http status %d", h->resp.status);
+			h1_end(p, t, ks_status_match_has(&t->t.spec.match, h->resp.status), false,
+			       h->resp.keep_alive && n > 0, why);
+			return;
+		}
+		if (res == KS_H1_BAD) {
+			if (!n && h1_retry(p, t))
+				return;
+			snprintf(why, sizeof(why), "%s%s", n ? "bad response: " : "",
+				 h->resp.error);
+			h1_end(p, t, false, false, false, why);
+			return;
+		}
+		/* Level-triggered: if more is queued, epoll says so again. */
+		if ((size_t)n < sizeof(buf))
+			return;
+	}
+}
+
+static void h1_event(struct ks_prober *p, struct target *t)
+{
+	struct h1 *h = t->h1;
+	socklen_t len = sizeof(int);
+	char why[128];
+	int err = 0;
+
+	if (t->fd < 0)
+		return;
+	if (!t->in_flight) {
+		/* Idle kept connection: the server closed it or sent what nobody asked for. */
+		sock_close(p, t);
+		return;
+	}
+	if (h->connecting) {
+		if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len))
+			err = errno;
+		if (err) {
+			snprintf(why, sizeof(why), "connect: %s", strerror(err));
+			h1_end(p, t, false, false, false, why);
+			return;
+		}
+		h->connecting = false;
+		h1_send(p, t);
+		return;
+	}
+	if (h->sent < h->req_len)
+		h1_send(p, t);
+	else
+		h1_recv(p, t);
+}
+
+static void start_h1(struct ks_prober *p, struct target *t, uint64_t now)
+{
+	struct h1 *h = t->h1;
+	int n;
+
+	if (!h) {
+		h = calloc(1, sizeof(*h) + H1_REQ_MAX);
+		if (!h) {
+			start_failed(p, t, "memory", ENOMEM);
+			return;
+		}
+		n = ks_h1_request(h->req, H1_REQ_MAX, t->host, check_port(t), t->t.spec.path);
+		if (n < 0) {
+			free(h);
+			start_failed(p, t, "request", -n);
+			return;
+		}
+		h->req_len = (uint32_t)n;
+		t->h1 = h;
+	}
+	ks_h1_resp_init(&h->resp);
+	h->sent = 0;
+	h->retried = false;
+	h->reused = t->fd >= 0;
+	heap_push(&p->heap[H_DL], t, now + t->t.spec.timeout_ms * NS_PER_MS);
+	if (h->reused)
+		h1_send(p, t);
+	else
+		h1_connect(p, t);
+}
+
+/* A TCP or HTTP/1 check ran out of time. */
+static void deadline_hit(struct ks_prober *p, struct target *t)
+{
+	char why[64];
+
+	if (!t->h1) {
+		tcp_done(p, t, 0, true);
+		return;
+	}
+	snprintf(why, sizeof(why), "timeout after %u ms", t->t.spec.timeout_ms);
+	h1_end(p, t, false, true, false, why);
+}
+
+static void target_event(struct ks_prober *p, struct target *t)
+{
+	if (t->h1)
+		h1_event(p, t);
+	else
+		tcp_event(p, t);
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -450,7 +730,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 
 	(void)data;
 	ck->body += size * nmemb;
-	if (ck->body > BODY_CAP) {
+	if (ck->body > KS_H1_BODY_CAP) {
 		ck->cut = true;
 		return 0;
 	}
@@ -482,6 +762,11 @@ static void check_free(struct check *ck)
  * init/setopt/cleanup per check cost more CPU than the check itself.
  */
 static struct shard *shard_get(struct ks_prober *p);
+
+static bool curl_h2c_reuse_broken(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+}
 
 static struct check *check_new(struct ks_prober *p, struct target *t)
 {
@@ -536,13 +821,11 @@ static struct check *check_new(struct ks_prober *p, struct target *t)
 	 * Default: keep-alive, like Envoy's reuse_connection. A fresh TCP (and
 	 * TLS) connection per check costs 2-10x the CPU; a dead pod still fails
 	 * the next check (reset or timeout), and curl reconnects by itself.
+	 * h2c with prior knowledge is the exception before curl 8.0: reusing
+	 * such a connection fails in curl itself ("Error in the HTTP2 framing
+	 * layer", curl issue 10634, fixed in 8.0.0), against nghttpd too.
 	 */
-	/*
-	 * HTTP/2 always gets a fresh connection: curl 7.88 failed the second
-	 * check on a reused h2c connection ("Error in the HTTP2 framing layer")
-	 * against the test servers; until that is understood, no h2 reuse.
-	 */
-	if ((s->fresh_conn || s->http2) &&
+	if ((s->fresh_conn || (s->http2 && !tls && curl_h2c_reuse_broken())) &&
 	    (curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) ||
 	     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L)))
 		goto fail;
@@ -590,6 +873,8 @@ static void start_check(struct ks_prober *p, struct target *t, uint64_t now)
 		p->st.max_in_flight = p->st.in_flight;
 	if (t->t.spec.kind == KS_PROBE_TCP)
 		start_tcp(p, t, now);
+	else if (is_h1(&t->t.spec))
+		start_h1(p, t, now);
 	else
 		start_http(p, t);
 }
@@ -643,8 +928,8 @@ static void cancel(struct ks_prober *p, struct target *t)
 	heap_del(&p->heap[H_DUE], t);
 	if (!t->in_flight)
 		return;
-	if (t->tcp_fd >= 0)
-		tcp_close(p, t);
+	if (t->fd >= 0)
+		tcp_close(p, t);	/* also an HTTP/1 connection: it is mid-request */
 	check_stop(t->ck);
 	t->in_flight = false;
 	p->st.in_flight--;
@@ -741,9 +1026,9 @@ static int arm(struct ks_prober *p)
 	t = heap_top(&p->heap[H_DUE]);
 	if (t && p->st.in_flight < p->max_in_flight)
 		next = t->key[H_DUE];
-	t = heap_top(&p->heap[H_TCP]);
-	if (t && t->key[H_TCP] < next)
-		next = t->key[H_TCP];
+	t = heap_top(&p->heap[H_DL]);
+	if (t && t->key[H_DL] < next)
+		next = t->key[H_DL];
 	for (i = 0; i < p->n_shards; i++)
 		if (p->shards[i]->due && p->shards[i]->due_ns < next)
 			next = p->shards[i]->due_ns;
@@ -786,8 +1071,8 @@ static void run_due(struct ks_prober *p)
 			}
 		}
 		drain_curl(p);
-		while ((t = heap_top(&p->heap[H_TCP])) && t->key[H_TCP] <= now) {
-			tcp_done(p, t, 0, true);
+		while ((t = heap_top(&p->heap[H_DL])) && t->key[H_DL] <= now) {
+			deadline_hit(p, t);
 			progress = true;
 		}
 		while (p->st.in_flight < p->max_in_flight && (t = heap_top(&p->heap[H_DUE])) &&
@@ -835,7 +1120,7 @@ int ks_prober_dispatch(struct ks_prober *p)
 			break;
 		}
 		default:
-			tcp_event(p, ev[i].data.ptr);
+			target_event(p, ev[i].data.ptr);
 			break;
 		}
 	}
@@ -894,6 +1179,7 @@ static void target_free(struct ks_prober *p, struct target *t)
 {
 	cancel(p, t);
 	check_free(t->ck);
+	h1_free(p, t);
 	free(t);
 }
 
@@ -930,8 +1216,8 @@ static struct target *target_new(const struct ks_probe_target *in)
 		return NULL;
 	t->t = *in;
 	ks_hsm_init(&t->hsm);
-	t->tcp_fd = -1;
-	t->idx[H_DUE] = t->idx[H_TCP] = NO_IDX;
+	t->fd = -1;
+	t->idx[H_DUE] = t->idx[H_DL] = NO_IDX;
 	inet_ntop(in->addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6, in->addr.bytes, a,
 		  sizeof(a));
 	snprintf(t->host, sizeof(t->host), in->addr.family == KS_FAMILY_V4 ? "%s" : "[%s]", a);
@@ -1003,6 +1289,7 @@ int ks_prober_set_targets(struct ks_prober *p, const struct ks_probe_target *in,
 				cancel(p, t);
 				check_free(t->ck);	/* its options came from the old spec */
 				t->ck = NULL;
+				h1_free(p, t);		/* so did its request */
 				t->t.spec = in[i].spec;
 				t->hsm.passes = t->hsm.fails = 0;
 				t->started = 0;

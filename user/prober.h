@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The active health checker: one event loop, no threads. HTTP, HTTPS and
- * HTTP/2 checks run on a libcurl multi handle driven through
- * CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION; TCP checks are non-blocking
- * connects. Everything the prober waits on (curl sockets, TCP sockets, one
- * timerfd) sits in a private epoll instance whose fd the agent adds to its
- * own loop; when that fd is readable the agent calls ks_prober_dispatch().
+ * The active health checker: one event loop, no threads. HTTPS and HTTP/2
+ * checks run on libcurl multi handles driven through
+ * CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION; plain HTTP/1.1 checks use our own
+ * kept-alive socket and h1.c; TCP checks are non-blocking connects.
+ * Everything the prober waits on (curl sockets, our sockets, one timerfd)
+ * sits in a private epoll instance whose fd the agent adds to its own loop;
+ * when that fd is readable the agent calls ks_prober_dispatch().
  *
  * Not thread-safe: call everything from the agent's loop thread.
  */

@@ -3,9 +3,10 @@
  * Active health checks against real servers in a private network
  * namespace: HTTP/1.1 (status switched at run time), a server that accepts
  * and never answers, h2c with prior knowledge (a minimal HTTP/2 responder
- * written below, so no nghttpd is needed), HTTPS against `openssl s_server`
- * with a self-signed certificate made at test time, and TCP connects to an
- * open and a closed port.
+ * written below), HTTPS against `openssl s_server` with a self-signed
+ * certificate made at test time, HTTP/2 over TLS negotiated by ALPN against
+ * `nghttpd` (Debian package nghttp2-server, see scripts/deps.sh) with the
+ * same certificate, and TCP connects to an open and a closed port.
  *
  * The test process enters the namespace with setns(2) (never `ip netns
  * exec`), so the prober's sockets live there; the servers are forked
@@ -16,6 +17,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -42,10 +44,19 @@
 #include "prober.h"
 
 /* Listeners of the test server (all on 127.0.0.1 unless noted). */
-enum { L_HTTP, L_HANG, L_H2C, L_TCP, L_HTTP6, L_NR };
-static const int l_port[L_NR] = { 8080, 8081, 8082, 8083, 8085 };
+enum { L_HTTP, L_HANG, L_H2C, L_TCP, L_HTTP6, L_KEEP, L_NR };
+static const int l_port[L_NR] = { 8080, 8081, 8082, 8083, 8085, 8086 };
+
+/* What the keep-alive listener does with a request. */
+enum {
+	KEEP_ANSWER,		/* answer (chunked body) and keep the connection */
+	KEEP_DROP_REUSED,	/* answer a connection's first request, close on any later one */
+	KEEP_ANSWER_CLOSE,	/* answer "keep-alive", then close the idle connection at once */
+	KEEP_RESET,		/* reset the connection instead of answering */
+};
 #define PORT_CLOSED 8084
 #define PORT_TLS 8443
+#define PORT_H2TLS 8444		/* nghttpd: HTTP/2 over TLS only */
 
 struct srv_shared {
 	int status[L_NR];	/* what HTTP and h2c answer now */
@@ -54,6 +65,8 @@ struct srv_shared {
 	int last[L_NR];
 	long accepted[L_NR];
 	long bad_preface;	/* h2c listener got something that is not HTTP/2 */
+	int keep_mode;		/* KEEP_* */
+	long dropped;		/* keep-alive listener: requests closed or reset, not answered */
 	char host[L_NR][64];	/* last Host header (HTTP/1.1) */
 	char reqline[L_NR][128];
 	char ua[L_NR][64];
@@ -64,7 +77,7 @@ static struct {
 	char tmpdir[64];
 	int orig_ns;
 	bool made;
-	pid_t srv, tls;
+	pid_t srv, tls, h2;
 	struct srv_shared *sh;
 } env = { .orig_ns = -1 };
 
@@ -91,6 +104,7 @@ static void cleanup(void)
 
 	kill_child(&env.srv);
 	kill_child(&env.tls);
+	kill_child(&env.h2);
 	if (env.orig_ns >= 0) {
 		setns(env.orig_ns, CLONE_NEWNET);
 		close(env.orig_ns);
@@ -143,6 +157,7 @@ struct conn {
 	size_t len;
 	bool h2;		/* preface seen, settings sent */
 	bool done;		/* HTTP/1.1 answered */
+	int reqs;		/* requests seen on this connection */
 	unsigned char buf[8192];
 };
 
@@ -230,6 +245,38 @@ static bool serve_h1(struct srv_shared *sh, struct conn *c)
 	return true;
 }
 
+/* The keep-alive listener: one request head at a time, per keep_mode. */
+static bool serve_keep(struct srv_shared *sh, struct conn *c)
+{
+	static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+	char resp[160], *end;
+	int st, n, mode;
+
+	c->buf[c->len < sizeof(c->buf) ? c->len : sizeof(c->buf) - 1] = '\0';
+	while ((end = strstr((char *)c->buf, "\r\n\r\n"))) {
+		size_t used = (size_t)(end + 4 - (char *)c->buf);
+
+		memmove(c->buf, c->buf + used, c->len - used + 1);
+		c->len -= used;
+		c->reqs++;
+		mode = __atomic_load_n(&sh->keep_mode, __ATOMIC_SEQ_CST);
+		if (mode == KEEP_RESET || (mode == KEEP_DROP_REUSED && c->reqs > 1)) {
+			__atomic_add_fetch(&sh->dropped, 1, __ATOMIC_SEQ_CST);
+			if (mode == KEEP_RESET)
+				setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+			return true;
+		}
+		st = __atomic_load_n(&sh->status[c->l], __ATOMIC_SEQ_CST);
+		n = snprintf(resp, sizeof(resp),
+			     "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n\r\n"
+			     "2\r\nok\r\n0\r\n\r\n", st);
+		count_response(sh, c->l, st);
+		if (write(c->fd, resp, n) < 0 || mode == KEEP_ANSWER_CLOSE)
+			return true;
+	}
+	return false;
+}
+
 static void h2_frame(int fd, uint8_t type, uint8_t flags, uint32_t stream, const void *p,
 		     size_t len)
 {
@@ -305,7 +352,8 @@ static void server_main(struct srv_shared *sh)
 	for (i = 0; i < L_NR; i++)
 		lfd[i] = i == L_HTTP6 ? listen_on(AF_INET6, "::1", l_port[i]) :
 					listen_on(AF_INET, "127.0.0.1", l_port[i]);
-	if (lfd[L_HTTP] < 0 || lfd[L_HANG] < 0 || lfd[L_H2C] < 0 || lfd[L_TCP] < 0 || !conns)
+	if (lfd[L_HTTP] < 0 || lfd[L_HANG] < 0 || lfd[L_H2C] < 0 || lfd[L_TCP] < 0 ||
+	    lfd[L_KEEP] < 0 || !conns)
 		_exit(2);
 	for (i = 0; i < MAX_CONN; i++)
 		conns[i].fd = -1;
@@ -363,7 +411,8 @@ static void server_main(struct srv_shared *sh)
 				c->len = 0;	/* read and never answer */
 				continue;
 			}
-			close_it = c->l == L_H2C ? serve_h2(sh, c) : serve_h1(sh, c);
+			close_it = c->l == L_H2C ? serve_h2(sh, c) :
+				   c->l == L_KEEP ? serve_keep(sh, c) : serve_h1(sh, c);
 			if (close_it || c->len >= sizeof(c->buf) - 1) {
 				close(c->fd);
 				c->fd = -1;
@@ -429,6 +478,33 @@ static int start_tls_server(void)
 	return wait_port(AF_INET, "127.0.0.1", PORT_TLS);
 }
 
+/*
+ * nghttpd serves the files under h2root (just `health`) over TLS with the
+ * test certificate; without -v it prints nothing.
+ */
+static int start_h2_server(void)
+{
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", PORT_H2TLS);
+	env.h2 = fork();
+	if (env.h2 < 0)
+		return -errno;
+	if (!env.h2) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (chdir(env.tmpdir))
+			_exit(127);
+		execlp("nghttpd", "nghttpd", "-a", "127.0.0.1", "-d", "h2root", port, "key.pem",
+		       "cert.pem", (char *)NULL);
+		_exit(127);
+	}
+	return wait_port(AF_INET, "127.0.0.1", PORT_H2TLS);
+}
+
 static int group_setup(void **state)
 {
 	char path[128], cmd[512];
@@ -450,7 +526,8 @@ static int group_setup(void **state)
 		return -1;
 	}
 	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && echo ok > health && openssl req -x509 -newkey ec "
+		 "cd '%s' && echo ok > health && mkdir h2root && echo ok > h2root/health && "
+		 "openssl req -x509 -newkey ec "
 		 "-pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem "
 		 "-days 1 -subj /CN=ksplit-test >/dev/null 2>&1", env.tmpdir);
 	if (system(cmd)) {
@@ -508,6 +585,7 @@ struct ev {
 	enum ks_hstate old, now;
 	char reason[256];
 	long streak, served, accepted;	/* snapshot of the matching listener */
+	uint64_t passes, failures;	/* prober stats at the event (if rec.p is set) */
 	int64_t at_ms;
 	bool used;		/* returned by run_until already */
 };
@@ -516,6 +594,7 @@ struct rec {
 	int n;
 	struct ev ev[MAX_EV];
 	int64_t t0;
+	struct ks_prober *p;	/* optional: snapshot its stats into each event */
 };
 
 static int listener_of(uint16_t port)
@@ -547,6 +626,13 @@ static void on_change(void *ctx, const struct ks_probe_target *t, enum ks_hstate
 		e->streak = __atomic_load_n(&env.sh->streak[l], __ATOMIC_SEQ_CST);
 		e->served = __atomic_load_n(&env.sh->served[l], __ATOMIC_SEQ_CST);
 		e->accepted = __atomic_load_n(&env.sh->accepted[l], __ATOMIC_SEQ_CST);
+	}
+	if (r->p) {
+		struct ks_prober_stats st;
+
+		ks_prober_get_stats(r->p, &st);
+		e->passes = st.passes;
+		e->failures = st.failures;
 	}
 }
 
@@ -776,6 +862,125 @@ static void test_h2c(void **state)
 	ks_prober_free(p);
 }
 
+/* Run the loop until the prober has completed n more checks (or 10 s pass). */
+static void run_checks(struct ks_prober *p, uint64_t n)
+{
+	struct ks_prober_stats st;
+	int64_t end = now_ms() + 10000;
+	uint64_t want;
+
+	ks_prober_get_stats(p, &st);
+	want = st.checks + n;
+	while (st.checks < want && now_ms() < end) {
+		struct pollfd pfd = { .fd = ks_prober_fd(p), .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0)
+			assert_int_equal(ks_prober_dispatch(p), 0);
+		ks_prober_get_stats(p, &st);
+	}
+	assert_true(st.checks >= want);
+}
+
+struct keep_snap {
+	long accepted, served, dropped;
+	uint64_t passes, failures;
+};
+
+static void keep_snap(struct ks_prober *p, struct keep_snap *k)
+{
+	struct ks_prober_stats st;
+
+	ks_prober_get_stats(p, &st);
+	k->accepted = __atomic_load_n(&env.sh->accepted[L_KEEP], __ATOMIC_SEQ_CST);
+	k->served = __atomic_load_n(&env.sh->served[L_KEEP], __ATOMIC_SEQ_CST);
+	k->dropped = __atomic_load_n(&env.sh->dropped, __ATOMIC_SEQ_CST);
+	k->passes = st.passes;
+	k->failures = st.failures;
+}
+
+/*
+ * Plain HTTP/1.1 checks keep their connection: 10 checks, 1 connection. A
+ * kept connection that the server closes when the request arrives (its
+ * keep-alive timeout racing us) is retried once on a fresh one and passes;
+ * one that the server closes while idle is replaced; a server that resets
+ * every connection fails each check after exactly one retry.
+ */
+static void test_http_keepalive(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t;
+	struct keep_snap a, b;
+	const struct ev *e;
+
+	(void)state;
+	/*
+	 * 200 ms: more than the prober's 100 ms start batching, so when a check
+	 * completes the next one has not started, and snapshots taken between
+	 * checks compare exactly.
+	 */
+	t = mk("127.0.0.1", l_port[L_KEEP], KS_PROBE_HTTP, 200, 1000, 2, 2);
+	set_status(L_KEEP, 200);
+	__atomic_store_n(&env.sh->keep_mode, KEEP_ANSWER, __ATOMIC_SEQ_CST);
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	r.p = p;
+	keep_snap(p, &a);
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	run_checks(p, 10);
+	keep_snap(p, &b);
+	printf("  keep-alive: checks=%" PRIu64 " connections=%ld served=%ld\n",
+	       b.passes + b.failures - a.passes - a.failures, b.accepted - a.accepted,
+	       b.served - a.served);
+	assert_int_equal(b.failures - a.failures, 0);
+	assert_int_equal(b.accepted - a.accepted, 1);
+	assert_int_equal(b.served - a.served, (long)(b.passes - a.passes));
+	assert_true(b.passes - a.passes >= 10);
+
+	/* Every reuse is closed by the server: each check retries on a fresh connection and passes. */
+	__atomic_store_n(&env.sh->keep_mode, KEEP_DROP_REUSED, __ATOMIC_SEQ_CST);
+	keep_snap(p, &a);
+	run_checks(p, 10);
+	keep_snap(p, &b);
+	printf("  reuse dropped by server: passes=%" PRIu64 " failures=%" PRIu64
+	       " dropped=%ld connections=%ld\n", b.passes - a.passes, b.failures - a.failures,
+	       b.dropped - a.dropped, b.accepted - a.accepted);
+	assert_int_equal(b.failures - a.failures, 0);
+	assert_true(b.passes - a.passes >= 10);
+	assert_int_equal(b.dropped - a.dropped, (long)(b.passes - a.passes));
+	assert_int_equal(b.accepted - a.accepted, (long)(b.passes - a.passes));
+
+	/* Closed while idle: replaced before the next check, no failure, no retry needed. */
+	__atomic_store_n(&env.sh->keep_mode, KEEP_ANSWER_CLOSE, __ATOMIC_SEQ_CST);
+	run_checks(p, 1);	/* the kept connection from above is dropped once more */
+	keep_snap(p, &a);
+	run_checks(p, 10);
+	keep_snap(p, &b);
+	printf("  closed while idle: passes=%" PRIu64 " failures=%" PRIu64
+	       " dropped=%ld connections=%ld\n", b.passes - a.passes, b.failures - a.failures,
+	       b.dropped - a.dropped, b.accepted - a.accepted);
+	assert_int_equal(b.failures - a.failures, 0);
+	assert_int_equal(b.dropped - a.dropped, 0);
+	assert_int_equal(b.accepted - a.accepted, (long)(b.passes - a.passes));
+	assert_int_equal(r.n, 1);	/* only "unknown -> healthy" so far */
+
+	/* Back to keep-alive for a kept connection, then reset everything. */
+	__atomic_store_n(&env.sh->keep_mode, KEEP_ANSWER, __ATOMIC_SEQ_CST);
+	run_checks(p, 3);
+	__atomic_store_n(&env.sh->keep_mode, KEEP_RESET, __ATOMIC_SEQ_CST);
+	keep_snap(p, &a);
+	e = run_until(p, &r, t.port, KS_H_UNHEALTHY, 5000);
+	assert_non_null(e);
+	keep_snap(p, &b);
+	print_ev("reset -> unhealthy", e);
+	assert_string_equal(e->reason, "2 consecutive failures, last: recv: Connection reset by peer");
+	assert_int_equal(e->failures - a.failures, 2);
+	/* First failing check: the kept connection, then one retry; the second: one fresh try. */
+	assert_int_equal(e->accepted - a.accepted, 2);
+	assert_true(b.dropped - a.dropped >= 3);
+	ks_prober_free(p);
+}
+
 /* HTTPS against openssl s_server with a self-signed certificate. */
 static void test_https(void **state)
 {
@@ -820,6 +1025,128 @@ static void test_https(void **state)
 	print_ev("https server back", e);
 	assert_non_null(strstr(e->reason, "2 consecutive passes: http status 200"));
 	ks_prober_free(p);
+}
+
+/*
+ * HTTPS with HTTP/2 negotiated by ALPN (CURL_HTTP_VERSION_2TLS) against
+ * nghttpd, a real HTTP/2 server: 200 for a file in its docroot, 404 for a
+ * missing one.
+ *
+ * Proof that h2 was spoken: nghttpd with TLS accepts only connections whose
+ * ALPN selected h2 ("Client did not advertise HTTP/2 protocol" and it closes
+ * the connection right after the handshake, before any HTTP/1.1 response).
+ * So the same check with http2=false (ALPN offers only http/1.1) must fail
+ * with a transport error, never with an http status; the h2 check passing
+ * against the same port can only have been HTTP/2.
+ */
+/* IPv4 TCP sockets in this netns whose remote port is rport, in state st (01 ESTABLISHED, 06 TIME_WAIT). */
+static int count_tcp(int rport, unsigned int st)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[256];
+	unsigned int rp, state;
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %*d: %*x:%*x %*x:%x %x", &rp, &state) == 2 &&
+		    (int)rp == rport && state == st)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static void test_https_h2(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t[3];
+	struct ks_prober_stats st;
+	const struct ev *e;
+	uint64_t f0, p0, down;
+	int i, n;
+
+	(void)state;
+	if (start_h2_server()) {
+		kill_child(&env.h2);
+		fail_msg("nghttpd did not start on 127.0.0.1:%d (apt-get install nghttp2-server, "
+			 "see scripts/deps.sh)", PORT_H2TLS);
+	}
+	for (i = 0; i < 3; i++) {
+		t[i] = mk("127.0.0.1", (uint16_t)(1 + i), KS_PROBE_HTTPS, 200, 2000, 2, 3);
+		t[i].spec.port = PORT_H2TLS;
+		t[i].spec.http2 = true;
+	}
+	strcpy(t[1].spec.path, "/missing");
+	t[2].spec.http2 = false;	/* control: HTTP/1.1 over TLS */
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.p = p;
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, t, 3), 0);
+	e = run_until(p, &r, 1, KS_H_HEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("h2 over tls /health", e);
+	assert_int_equal(e->old, KS_H_UNKNOWN);
+	assert_string_equal(e->reason, "first check passed: http status 200");
+	/* Nothing else passes: this was the very first check of /health. */
+	assert_int_equal(e->passes, 1);
+	e = run_until(p, &r, 2, KS_H_UNHEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("h2 over tls /missing", e);
+	assert_int_equal(e->old, KS_H_UNKNOWN);
+	assert_string_equal(e->reason, "3 consecutive failures, last: http status 404");
+	e = run_until(p, &r, 3, KS_H_UNHEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("http/1.1 vs h2-only nghttpd", e);
+	assert_int_equal(e->old, KS_H_UNKNOWN);
+	assert_non_null(strstr(e->reason, "3 consecutive failures, last: "));
+	assert_null(strstr(e->reason, "http status"));
+	/* One change per target so far: /health never failed (no flapping back). */
+	run_for(p, 300);
+	for (i = 0, n = 0; i < r.n; i++)
+		n += r.ev[i].port == 1;
+	assert_int_equal(n, 1);
+	assert_int_equal(r.n, 3);
+
+	/* Server down: unhealthy after exactly 3 failed checks; back: healthy after exactly 2. */
+	assert_int_equal(ks_prober_set_targets(p, t, 1), 0);
+	ks_prober_get_stats(p, &st);
+	f0 = st.failures;
+	kill_child(&env.h2);
+	e = run_until(p, &r, 1, KS_H_UNHEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("h2 server down", e);
+	assert_int_equal(e->old, KS_H_HEALTHY);
+	down = e->failures - f0;
+	assert_int_equal(down, 3);
+	assert_non_null(strstr(e->reason, "3 consecutive failures, last: "));
+	assert_null(strstr(e->reason, "http status"));
+	p0 = e->passes;
+	assert_int_equal(start_h2_server(), 0);
+	e = run_until(p, &r, 1, KS_H_HEALTHY, 8000);
+	assert_non_null(e);
+	print_ev("h2 server back", e);
+	assert_int_equal(e->old, KS_H_UNHEALTHY);
+	assert_int_equal(e->passes - p0, 2);
+	assert_string_equal(e->reason, "2 consecutive passes: http status 200");
+	printf("  checks while down/back: failures=%llu passes=%llu\n",
+	       (unsigned long long)down, (unsigned long long)(e->passes - p0));
+	assert_int_equal(r.n, 5);
+
+	/* HTTP/2 over TLS keeps its connection: 5 more checks, no new client socket closed. */
+	ks_prober_get_stats(p, &st);
+	p0 = st.passes;
+	i = count_tcp(PORT_H2TLS, 0x06);
+	run_for(p, 1000);
+	ks_prober_get_stats(p, &st);
+	printf("  h2 reuse: passes=%llu client TIME_WAIT +%d established=%d\n",
+	       (unsigned long long)(st.passes - p0), count_tcp(PORT_H2TLS, 0x06) - i,
+	       count_tcp(PORT_H2TLS, 0x01));
+	assert_true(st.passes - p0 >= 4);
+	assert_int_equal(count_tcp(PORT_H2TLS, 0x06) - i, 0);
+	assert_int_equal(count_tcp(PORT_H2TLS, 0x01), 1);
+	ks_prober_free(p);
+	kill_child(&env.h2);
 }
 
 /* TCP connect checks: open port healthy after one check, closed port unhealthy after u. */
@@ -921,7 +1248,9 @@ int main(void)
 		cmocka_unit_test(test_redirect_not_followed),
 		cmocka_unit_test(test_timeout_is_failure),
 		cmocka_unit_test(test_h2c),
+		cmocka_unit_test(test_http_keepalive),
 		cmocka_unit_test(test_https),
+		cmocka_unit_test(test_https_h2),
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_http_ipv6),
 		cmocka_unit_test(test_target_updates),
