@@ -172,7 +172,7 @@ static int serve_h2(int fd, struct cstate *c)
 }
 
 /*
- * One epoll loop on 0.0.0.0:PORT. HTTP/1.1 gets a 200 and a close; h2c gets
+ * One epoll loop on 0.0.0.0:PORT. HTTP/1.1 gets a 200 on a kept connection; h2c gets
  * the preface-SETTINGS-HEADERS(:status 200) minimum; TCP checks just connect
  * (the first read returns 0 and the socket is closed).
  */
