@@ -411,6 +411,25 @@ static void sock_close(struct ks_prober *p, struct target *t)
 		t->h1->mask = 0;
 }
 
+/*
+ * A non-blocking socket connecting to t's check port, in *fd (-1 if none
+ * was made). 0: connected at once; -EINPROGRESS: wait for EPOLLOUT; other
+ * -errno: socket() failed (*fd < 0, our problem) or connect() did (the
+ * endpoint's).
+ */
+static int sock_open(const struct target *t, int *fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	*fd = socket(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6,
+		     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return -errno;
+	sockaddr_of(t, &ss, &len);
+	return connect(*fd, (struct sockaddr *)&ss, len) ? -errno : 0;
+}
+
 static void tcp_close(struct ks_prober *p, struct target *t)
 {
 	sock_close(p, t);
@@ -436,27 +455,18 @@ static void start_tcp(struct ks_prober *p, struct target *t, uint64_t now)
 	/* RST on close: a connect-only check has nothing to flush, and no TIME_WAIT piles up here. */
 	static const struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct epoll_event ev = { .events = EPOLLOUT };
-	struct sockaddr_storage ss;
-	socklen_t len;
 	int fd, err;
 
-	fd = socket(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6,
-		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	err = sock_open(t, &fd);
 	if (fd < 0) {
-		start_failed(p, t, "socket", errno);
+		start_failed(p, t, "socket", -err);
 		return;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	sockaddr_of(t, &ss, &len);
 	t->fd = fd;
 	heap_push(&p->heap[H_DL], t, now + t->t.spec.timeout_ms * NS_PER_MS);
-	if (!connect(fd, (struct sockaddr *)&ss, len)) {
-		tcp_done(p, t, 0, false);
-		return;
-	}
-	err = errno;
-	if (err != EINPROGRESS) {
-		tcp_done(p, t, err, false);
+	if (err != -EINPROGRESS) {
+		tcp_done(p, t, -err, false);
 		return;
 	}
 	ev.data.ptr = t;
@@ -574,28 +584,23 @@ static void h1_send(struct ks_prober *p, struct target *t)
 static void h1_connect(struct ks_prober *p, struct target *t)
 {
 	struct h1 *h = t->h1;
-	struct sockaddr_storage ss;
-	socklen_t len;
 	char why[128];
 	int fd, err;
 
-	fd = socket(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6,
-		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	err = sock_open(t, &fd);
 	if (fd < 0) {
-		h1_abort(p, t, "socket", errno);
+		h1_abort(p, t, "socket", -err);
 		return;
 	}
 	t->fd = fd;
 	h->mask = 0;
 	h->connecting = false;
-	sockaddr_of(t, &ss, &len);
-	if (!connect(fd, (struct sockaddr *)&ss, len)) {
+	if (!err) {
 		h1_send(p, t);
 		return;
 	}
-	err = errno;
-	if (err != EINPROGRESS) {
-		snprintf(why, sizeof(why), "connect: %s", strerror(err));
+	if (err != -EINPROGRESS) {
+		snprintf(why, sizeof(why), "connect: %s", strerror(-err));
 		h1_end(p, t, false, false, false, why);
 		return;
 	}

@@ -455,15 +455,13 @@ static int wait_port(int family, const char *addr, int port)
 	return -ETIMEDOUT;
 }
 
-static int start_tls_server(void)
+/* Fork and exec argv in the temp dir (stdio on /dev/null); wait until 127.0.0.1:port accepts. */
+static int start_server(pid_t *pid, int port, char *const argv[])
 {
-	char acc[32];
-
-	snprintf(acc, sizeof(acc), "127.0.0.1:%d", PORT_TLS);
-	env.tls = fork();
-	if (env.tls < 0)
+	*pid = fork();
+	if (*pid < 0)
 		return -errno;
-	if (!env.tls) {
+	if (!*pid) {
 		int null = open("/dev/null", O_RDWR);
 
 		dup2(null, 0);
@@ -471,11 +469,20 @@ static int start_tls_server(void)
 		dup2(null, 2);
 		if (chdir(env.tmpdir))
 			_exit(127);
-		execlp("openssl", "openssl", "s_server", "-quiet", "-WWW", "-accept", acc, "-cert",
-		       "cert.pem", "-key", "key.pem", (char *)NULL);
+		execvp(argv[0], argv);
 		_exit(127);
 	}
-	return wait_port(AF_INET, "127.0.0.1", PORT_TLS);
+	return wait_port(AF_INET, "127.0.0.1", port);
+}
+
+static int start_tls_server(void)
+{
+	char acc[32];
+	char *const argv[] = { "openssl", "s_server", "-quiet", "-WWW", "-accept", acc,
+			       "-cert", "cert.pem", "-key", "key.pem", NULL };
+
+	snprintf(acc, sizeof(acc), "127.0.0.1:%d", PORT_TLS);
+	return start_server(&env.tls, PORT_TLS, argv);
 }
 
 /*
@@ -485,24 +492,11 @@ static int start_tls_server(void)
 static int start_h2_server(void)
 {
 	char port[16];
+	char *const argv[] = { "nghttpd", "-a", "127.0.0.1", "-d", "h2root", port, "key.pem",
+			       "cert.pem", NULL };
 
 	snprintf(port, sizeof(port), "%d", PORT_H2TLS);
-	env.h2 = fork();
-	if (env.h2 < 0)
-		return -errno;
-	if (!env.h2) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		if (chdir(env.tmpdir))
-			_exit(127);
-		execlp("nghttpd", "nghttpd", "-a", "127.0.0.1", "-d", "h2root", port, "key.pem",
-		       "cert.pem", (char *)NULL);
-		_exit(127);
-	}
-	return wait_port(AF_INET, "127.0.0.1", PORT_H2TLS);
+	return start_server(&env.h2, PORT_H2TLS, argv);
 }
 
 static int group_setup(void **state)
