@@ -134,7 +134,7 @@ bench: $(BIN) $(TOOLS) bench-prober
 
 # Active health checker CPU at 5,000 endpoints / 5 s (60 s per kind, 20 s with QUICK=1).
 bench-prober: $(OUT)/selftests/kern/test_prober_scale
-	$(Q)OUT=$(OUT) SECONDS_RUN=$(if $(QUICK),20,60) KINDS="http tcp h2c" bash bench/prober_cpu.sh
+	$(Q)OUT=$(OUT) SECONDS_RUN=$(if $(QUICK),20,60) KINDS="http tcp https https2 h2c" bash bench/prober_cpu.sh
 
 FUZZ_SECONDS	?= 60
 FUZZ_SRCS	:= $(sort $(wildcard user/manifest*.c user/yaml*.c user/model*.c user/diag*.c user/log.c))

@@ -11,8 +11,17 @@
  * endpoint checked at least twice), never a time: CPU on a shared machine is
  * a measurement, not a pass/fail criterion.
  *
- * KS_SCALE_KIND=http (default) | tcp | h2c selects the check; KS_SCALE_N the
- * number of endpoints; KS_SCALE_INTERVAL_MS the interval.
+ * KS_SCALE_KIND=http (default) | tcp | h2c | https | https2 selects the
+ * check; KS_SCALE_N the number of endpoints; KS_SCALE_INTERVAL_MS the interval.
+ *
+ * https (HTTP/1.1 over TLS) and https2 (h2 via ALPN) are served by haproxy
+ * (scripts/deps.sh --bench) on 0.0.0.0:8443 in the same namespace, with a
+ * throwaway self-signed certificate in a temporary directory (the prober does
+ * not verify certificates by default). connections_accepted then comes from
+ * haproxy's CumSslConns (stats socket), and established_at_end counts the
+ * server side of ESTABLISHED connections on 8443: both near the number of
+ * endpoints means the kept connections were reused between checks.
+ * KS_HAPROXY=/path/to/haproxy picks another binary.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,7 +43,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +55,7 @@
 #include "prober.h"
 
 #define PORT 8080
+#define TLS_PORT 8443
 #define BUCKET_MS 100
 #define MAX_BUCKETS 12000	/* 20 minutes */
 
@@ -59,7 +71,24 @@ static struct {
 	bool made;
 	pid_t srv;
 	struct shared *sh;
+	bool tls;		/* https/https2: haproxy serves TLS_PORT */
+	char dir[64];		/* temporary dir: certificate, haproxy.cfg, stats socket */
 } env = { .orig_ns = -1 };
+
+static const char *const tmp_files[] = { "cert.pem", "key.pem", "server.pem", "haproxy.cfg",
+					 "stats.sock" };
+
+static const char *scale_kind(void)
+{
+	const char *k = getenv("KS_SCALE_KIND");
+
+	return k && *k ? k : "http";
+}
+
+static bool kind_is_tls(const char *k)
+{
+	return !strcmp(k, "https") || !strcmp(k, "https2");
+}
 
 static int64_t now_ms(void)
 {
@@ -88,6 +117,17 @@ static void cleanup(void)
 		if (system(cmd))
 			fprintf(stderr, "cleanup: %s failed\n", cmd);
 		env.made = false;
+	}
+	if (env.dir[0]) {
+		size_t i;
+
+		for (i = 0; i < sizeof(tmp_files) / sizeof(tmp_files[0]); i++) {
+			snprintf(cmd, sizeof(cmd), "%s/%s", env.dir, tmp_files[i]);
+			unlink(cmd);
+		}
+		if (rmdir(env.dir))
+			fprintf(stderr, "cleanup: rmdir %s: %s\n", env.dir, strerror(errno));
+		env.dir[0] = 0;
 	}
 }
 
@@ -309,6 +349,56 @@ static long rss_kb(void)
 	return kb;
 }
 
+/*
+ * haproxy's "show info" over its stats socket: CumSslConns (TLS connections
+ * accepted so far; CumConns would count the stats socket's own too), or -1.
+ */
+static long haproxy_cumconns(void)
+{
+	static const char key[] = "\nCumSslConns: ";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[8192], *p;
+	size_t len = 0;
+	ssize_t r;
+	long v = -1;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stats.sock", env.dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, "show info\n", 10) != 10) {
+		close(fd);
+		return -1;
+	}
+	while (len < sizeof(buf) - 1 && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	buf[len] = 0;
+	if ((p = strstr(buf, key)))
+		v = strtol(p + sizeof(key) - 1, NULL, 10);
+	return v;
+}
+
+/* ESTABLISHED TCP sockets in this namespace whose local port is port (server side). */
+static long established_on(unsigned int port)
+{
+	char line[512];
+	unsigned int lport, st;
+	long n = 0;
+	FILE *f = fopen("/proc/self/net/tcp", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %*u: %*x:%x %*x:%*x %x", &lport, &st) == 2 && lport == port &&
+		    st == 1)
+			n++;
+	fclose(f);
+	return n;
+}
+
 static long env_long(const char *name, long def)
 {
 	const char *v = getenv(name);
@@ -347,12 +437,13 @@ static void test_scale(void **state)
 {
 	long n = env_long("KS_SCALE_N", 5000), secs = env_long("KS_SCALE_SECONDS", 20);
 	long iv = env_long("KS_SCALE_INTERVAL_MS", 5000);
-	const char *kind = getenv("KS_SCALE_KIND") ? getenv("KS_SCALE_KIND") : "http";
+	const char *kind = scale_kind();
 	struct ks_probe_target *t;
 	struct ks_prober *p;
 	struct ks_prober_stats st;
 	double c0, c1, c_warm, pct, steady_pct, u0, u1;
 	long tk0, tk1, i, healthy = 0, b, nb, maxb = 0, minb = -1, sumb = 0;
+	long cum0 = -1, cum1 = -1, estab = -1, accepted;
 	int64_t t0, t_warm, t_end;
 	long hz = sysconf(_SC_CLK_TCK);
 
@@ -366,9 +457,10 @@ static void test_scale(void **state)
 		t[i].addr.bytes[1] = 1;
 		t[i].addr.bytes[2] = (uint8_t)(i / 250);
 		t[i].addr.bytes[3] = (uint8_t)(i % 250 + 1);
-		t[i].port = PORT;
-		t[i].spec.kind = !strcmp(kind, "tcp") ? KS_PROBE_TCP : KS_PROBE_HTTP;
-		t[i].spec.http2 = !strcmp(kind, "h2c");
+		t[i].port = env.tls ? TLS_PORT : PORT;
+		t[i].spec.kind = !strcmp(kind, "tcp") ? KS_PROBE_TCP :
+				 env.tls ? KS_PROBE_HTTPS : KS_PROBE_HTTP;
+		t[i].spec.http2 = !strcmp(kind, "h2c") || !strcmp(kind, "https2");
 		t[i].spec.interval_ms = (uint32_t)iv;
 		t[i].spec.timeout_ms = 2000;
 		t[i].spec.healthy_thr = 5;
@@ -377,6 +469,8 @@ static void test_scale(void **state)
 		ks_status_match_parse("200", &t[i].spec.match, NULL, 0);
 	}
 	assert_int_equal(ks_prober_new(&p, on_change, NULL), 0);
+	if (env.tls)
+		cum0 = haproxy_cumconns();
 	t0 = now_ms();
 	env.sh->t0_ms = t0;
 	c0 = cpu_s();
@@ -395,6 +489,11 @@ static void test_scale(void **state)
 	u1 = cpu_user_s();
 	tk1 = ticks_now();
 	ks_prober_get_stats(p, &st);
+	if (env.tls) {
+		estab = established_on(TLS_PORT);
+		cum1 = haproxy_cumconns();
+	}
+	accepted = !env.tls ? env.sh->accepted : cum0 >= 0 && cum1 >= 0 ? cum1 - cum0 : -1;
 	for (i = 0; i < n; i++) {
 		enum ks_hstate hs;
 
@@ -419,8 +518,11 @@ static void test_scale(void **state)
 	       (unsigned long long)st.checks, (unsigned long long)st.passes,
 	       (unsigned long long)st.failures, (unsigned long long)st.timeouts, st.max_in_flight,
 	       st.checks / (double)secs);
-	printf("  healthy=%ld/%ld became_healthy=%ld became_unhealthy=%ld rss_kb=%ld connections_accepted=%ld\n",
-	       healthy, n, chg.healthy, chg.unhealthy, rss_kb(), env.sh->accepted);
+	printf("  healthy=%ld/%ld became_healthy=%ld became_unhealthy=%ld rss_kb=%ld connections_accepted=%ld",
+	       healthy, n, chg.healthy, chg.unhealthy, rss_kb(), accepted);
+	if (env.tls)
+		printf(" (haproxy CumSslConns delta) established_at_end=%ld", estab);
+	printf("\n");
 	printf("  cpu_s(getrusage)=%.3f (user %.3f sys %.3f) cpu_s(/proc/self/stat)=%.2f over %ld s => %.2f%% of one core (%.3f%% per 1000 endpoints), %.1f us per check\n",
 	       c1 - c0, u1 - u0, (c1 - c0) - (u1 - u0), (double)(tk1 - tk0) / hz, secs, pct,
 	       pct * 1000.0 / n, st.checks ? 1e6 * (c1 - c0) / st.checks : 0.0);
@@ -436,14 +538,158 @@ static void test_scale(void **state)
 	free(t);
 }
 
+/*
+ * $KS_HAPROXY if set, else haproxy on PATH or in /usr/sbin (not on a plain
+ * user's PATH): its path, or NULL.
+ */
+static const char *haproxy_path(void)
+{
+	static char buf[512];
+	const char *path = getenv("PATH"), *force = getenv("KS_HAPROXY");
+	char dirs[1024];
+	char *d, *save = NULL;
+
+	if (force && *force)
+		return access(force, X_OK) ? NULL : force;
+	snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/usr/local/sbin", path ? path : "");
+	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(buf, sizeof(buf), "%s/haproxy", d);
+		if (*d && !access(buf, X_OK))
+			return buf;
+	}
+	return NULL;
+}
+
+/*
+ * haproxy's maxconn: 20000, or what the hard RLIMIT_NOFILE allows (haproxy
+ * wants ~2 fds per connection and refuses to start otherwise; a container
+ * may not let even root raise the hard limit).
+ */
+static long haproxy_maxconn(void)
+{
+	struct rlimit rl;
+	long m = 20000;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_max != RLIM_INFINITY &&
+	    ((long)rl.rlim_max - 200) / 2 < m)
+		m = ((long)rl.rlim_max - 200) / 2;
+	return m;
+}
+
+/*
+ * Temporary dir with a self-signed certificate (cert and key in one PEM,
+ * as haproxy wants) and haproxy.cfg: one thread, mode http, every GET
+ * answered 200 by haproxy itself, idle connections kept 120 s (> interval).
+ */
+static int tls_prepare(long n)
+{
+	long maxconn = haproxy_maxconn();
+	char cmd[512], path[128];
+	FILE *f;
+
+	if (maxconn < n + 600) {
+		printf("prober scale: haproxy could have only %ld connections (RLIMIT_NOFILE hard limit), %ld endpoints need %ld\n",
+		       maxconn, n, n + 600);
+		return -1;
+	}
+	strcpy(env.dir, "/tmp/kstest-pscale-XXXXXX");
+	if (!mkdtemp(env.dir)) {
+		env.dir[0] = 0;
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=x -days 1 "
+		 "-keyout key.pem -out cert.pem >/dev/null 2>&1 && cat cert.pem key.pem > server.pem",
+		 env.dir);
+	if (system(cmd)) {
+		printf("prober scale: openssl could not make a self-signed certificate\n");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/haproxy.cfg", env.dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f,
+		"global\n"
+		"    maxconn %ld\n"
+		"    nbthread 1\n"
+		"    stats socket %s/stats.sock mode 600 level admin\n"
+		"defaults\n"
+		"    mode http\n"
+		"    maxconn %ld\n"
+		"    timeout connect 5s\n"
+		"    timeout client 120s\n"
+		"    timeout server 5s\n"
+		"    timeout http-request 10s\n"
+		"    timeout http-keep-alive 120s\n"
+		"frontend fe\n"
+		"    bind 0.0.0.0:%d ssl crt %s/server.pem alpn h2,http/1.1\n"
+		"    http-request return status 200\n",
+		maxconn, env.dir, maxconn, TLS_PORT, env.dir);
+	return fclose(f) ? -1 : 0;
+}
+
+/* Child, already in the test namespace: exec haproxy in the foreground. */
+static void haproxy_exec(const char *bin)
+{
+	char cfg[128];
+	struct rlimit rl;
+	int fd;
+
+	/* ~2 fds per connection: up to the hard limit (haproxy_maxconn() fits maxconn to it). */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* Both survive execve: haproxy goes when the test does, however it ends. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	alarm(1500);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
+	fd = open("/dev/null", O_WRONLY);
+	if (fd >= 0)
+		dup2(fd, STDOUT_FILENO);
+	snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", env.dir);
+	execl(bin, "haproxy", "-db", "-q", "-f", cfg, (char *)NULL);
+	_exit(127);
+}
+
+/* Up when its stats socket answers; 0, or -1 if it exited or is not up in 10 s. */
+static int haproxy_wait(void)
+{
+	int i, ws;
+
+	for (i = 0; i < 200; i++) {
+		if (waitpid(env.srv, &ws, WNOHANG) == env.srv) {
+			env.srv = 0;
+			printf("prober scale: haproxy exited at start (wait status 0x%x); its messages are on stderr\n",
+			       ws);
+			return -1;
+		}
+		if (haproxy_cumconns() >= 0)
+			return 0;
+		usleep(50000);
+	}
+	printf("prober scale: haproxy did not come up in 10 s\n");
+	return -1;
+}
+
 static int setup(void **state)
 {
+	const char *kind = scale_kind(), *haproxy = NULL;
 	char path[128], cmd[160];
 	struct rlimit rl;
 	uint32_t rnd;
 	int fd;
 
 	(void)state;
+	env.tls = kind_is_tls(kind);
+	if (env.tls && !(haproxy = haproxy_path())) {
+		printf("prober scale: kind=%s needs haproxy as the TLS server, not found; install the bench dependencies with scripts/deps.sh --bench\n",
+		       kind);
+		return -1;
+	}
 	alarm(1800);
 	atexit(cleanup);
 	signal(SIGINT, on_signal);
@@ -476,15 +722,19 @@ static int setup(void **state)
 		      -1, 0);
 	if (env.sh == MAP_FAILED)
 		return -1;
+	if (env.tls && tls_prepare(env_long("KS_SCALE_N", 5000)))
+		return -1;
 	env.srv = fork();
 	if (env.srv < 0)
 		return -1;
 	if (!env.srv) {
-		const char *k = getenv("KS_SCALE_KIND");
-
-		server_main(env.sh, k && !strcmp(k, "h2c"));
+		if (env.tls)
+			haproxy_exec(haproxy);
+		server_main(env.sh, !strcmp(kind, "h2c"));
 		_exit(0);
 	}
+	if (env.tls)
+		return haproxy_wait();
 	usleep(200000);
 	return 0;
 }
