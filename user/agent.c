@@ -317,6 +317,8 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	struct epoll_event ev, evs[8];
 	sigset_t mask;
 
+	/* A peer that went away must cost an EPIPE, never the agent (OpenSSL writes with write(2)). */
+	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -5,13 +5,14 @@
 
 #include "h1.h"
 
-int ks_h1_request(char *buf, size_t size, const char *host, uint16_t port, const char *path)
+int ks_h1_request(char *buf, size_t size, const char *host, uint16_t port, const char *path,
+		  bool https)
 {
 	char hp[8] = "";
 	int n;
 
-	/* curl leaves the default port out of Host; keep checks byte-compatible with it. */
-	if (port != 80)
+	/* curl leaves the scheme's default port out of Host; keep checks byte-compatible with it. */
+	if (port != (https ? 443 : 80))
 		snprintf(hp, sizeof(hp), ":%u", port);
 	n = snprintf(buf, size,
 		     "GET %s HTTP/1.1\r\n"

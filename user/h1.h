@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The HTTP/1.1 side of a plain-HTTP health check, without I/O: the request
+ * The HTTP/1.1 side of an HTTP or HTTPS health check, without I/O: the request
  * bytes and an incremental response reader (http_parser from Debian's
  * libhttp-parser does the parsing). prober.c owns the socket; this part is
  * unit-tested byte by byte in selftests/unit/test_h1.c.
@@ -8,7 +8,8 @@
  * Why not libcurl here: at 5,000 endpoints every 5 s, curl's per-transfer
  * work (handle re-add, header building, connection-cache walk, liveness
  * poll) cost ~50 us of user time per check, more than the send and recv
- * themselves. HTTPS and HTTP/2 checks stay on libcurl.
+ * themselves. prober.c runs TLS with OpenSSL directly for the same reason;
+ * HTTP/2 checks stay on libcurl.
  */
 #ifndef KSPLIT_H1_H
 #define KSPLIT_H1_H
@@ -20,10 +21,12 @@
 
 /*
  * "GET path HTTP/1.1" with Host, User-Agent and Accept, as curl sends it:
- * Host is host (an address, IPv6 in brackets) plus ":port" unless port is 80.
- * Returns the length written (no NUL counted) or -ENAMETOOLONG.
+ * Host is host (an address, IPv6 in brackets) plus ":port" unless port is
+ * the scheme's default (80, or 443 for https). Returns the length written
+ * (no NUL counted) or -ENAMETOOLONG.
  */
-int ks_h1_request(char *buf, size_t size, const char *host, uint16_t port, const char *path);
+int ks_h1_request(char *buf, size_t size, const char *host, uint16_t port, const char *path,
+		  bool https);
 
 /* Past this many body bytes the verdict is taken from the status alone. */
 #define KS_H1_BODY_CAP (64 * 1024)

@@ -342,7 +342,7 @@ uint64_t ks_health_next_delay_ms(uint32_t interval_ms, uint64_t nth, uint32_t rn
 	if (!iv)
 		return 0;
 	if (nth == 1)
-		return iv / 2 + rnd % iv;
+		return 1 + rnd % iv;
 	j = iv / 10;
-	return iv - j + rnd % (2 * j + 1);
+	return iv - rnd % (j + 1);
 }

@@ -100,10 +100,14 @@ bool ks_probe_spec_equal(const struct ks_probe_spec *a, const struct ks_probe_sp
  * Schedule. The n-th check of a target (n = 0 for its first) starts this
  * many ms after the start of the previous one:
  *   n == 0: 0 (new endpoints and every endpoint at agent start: at once)
- *   n == 1: interval/2 + rnd % interval, i.e. uniform in [0.5, 1.5) x interval,
- *           which spreads targets that all started together over one interval
- *   n >= 2: interval +- interval/10 (uniform), so phases keep drifting apart
- *           instead of locking into step
+ *   n == 1: 1 + rnd % interval, i.e. uniform in (0, 1] x interval, which
+ *           spreads targets that all started together over one interval
+ *   n >= 2: interval - rnd % (interval/10 + 1), uniform in [0.9, 1] x
+ *           interval, so phases keep drifting apart instead of locking
+ *           into step
+ * Never more than the interval: a pod that dies is out within interval x
+ * unhealthyThresholdCount (plus the last check's own time), as promised,
+ * also right after agent start.
  * rnd is any uniformly random 32-bit value (the caller owns the generator).
  */
 uint64_t ks_health_next_delay_ms(uint32_t interval_ms, uint64_t nth, uint32_t rnd);

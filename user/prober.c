@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Active health checker engine. One private epoll set holds a timerfd, the
- * sockets libcurl asks us to watch (HTTPS and HTTP/2 checks), and our own
- * sockets: TCP connect checks and plain HTTP/1.1 checks (h1.c builds the
- * request and reads the response). The agent polls that set's fd. Two
+ * sockets libcurl asks us to watch (HTTP/2 checks), and our own sockets:
+ * TCP connect checks and HTTP/1.1 checks, plain or over TLS with OpenSSL
+ * (h1.c builds the request and reads the response). The agent polls that
+ * set's fd. Two
  * min-heaps drive time: idle targets by their next check, our own checks in
  * flight by their deadline (curl keeps its own deadlines and reports the
  * nearest through the timer callback).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "ksplit/abi.h"
 #include "h1.h"
@@ -113,6 +118,7 @@ struct ks_prober {
 	uint64_t gen;
 	uint64_t rng;
 	bool in_dispatch;
+	SSL_CTX *tls[2];	/* HTTPS checks: [0] no verification, [1] verify */
 	struct ks_prober_stats st;
 };
 
@@ -375,17 +381,21 @@ static void sockaddr_of(const struct target *t, struct sockaddr_storage *ss, soc
 	}
 }
 
-/* ---- our own sockets: TCP connect checks and HTTP/1.1 checks ---- */
+/* ---- our own sockets: TCP connect checks and HTTP/1.1 (over TLS) checks ---- */
+
+enum h1_phase { PH_CONNECT, PH_TLS, PH_SEND, PH_RECV };
 
 /*
- * HTTP/1.1 check state. The connection stays open between checks (like
- * Envoy's reuse_connection): a keep-alive check is one send() and one recv().
+ * HTTP/1.1 check state. The connection (and its TLS session) stays open
+ * between checks, like Envoy's reuse_connection: a keep-alive check is one
+ * send() and one recv().
  */
 struct h1 {
 	struct ks_h1_resp resp;
+	SSL *ssl;		/* HTTPS: the connection's TLS state */
 	uint32_t mask;		/* epoll events the socket is registered for; 0: not registered */
 	uint32_t req_len, sent;
-	bool connecting;
+	enum h1_phase phase;
 	bool reused;		/* this check went out on a kept connection */
 	bool retried;
 	char req[];		/* the request, built once per spec */
@@ -396,7 +406,7 @@ struct h1 {
 
 static bool is_h1(const struct ks_probe_spec *s)
 {
-	return s->kind == KS_PROBE_HTTP && !s->http2;
+	return (s->kind == KS_PROBE_HTTP || s->kind == KS_PROBE_HTTPS) && !s->http2;
 }
 
 static void sock_close(struct ks_prober *p, struct target *t)
@@ -405,10 +415,14 @@ static void sock_close(struct ks_prober *p, struct target *t)
 		return;
 	/* Explicit DEL: a forked child may share the socket, and then close() would not remove it. */
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+	if (t->h1) {
+		/* No close_notify: the check is over either way, and it would cost a write. */
+		SSL_free(t->h1->ssl);
+		t->h1->ssl = NULL;
+		t->h1->mask = 0;
+	}
 	close(t->fd);
 	t->fd = -1;
-	if (t->h1)
-		t->h1->mask = 0;
 }
 
 /*
@@ -519,12 +533,63 @@ static void h1_end(struct ks_prober *p, struct target *t, bool pass, bool timeou
 	finish(p, t, pass, timeout, why);
 }
 
-/* Our side failed (fd limit, epoll): no verdict, the endpoint is not to blame. */
+static void h1_fail(struct ks_prober *p, struct target *t, const char *why)
+{
+	h1_end(p, t, false, false, false, why);
+}
+
+/* Our side failed (fd limit, memory, epoll): no verdict, the endpoint is not to blame. */
 static void h1_abort(struct ks_prober *p, struct target *t, const char *what, int err)
 {
 	heap_del(&p->heap[H_DL], t);
 	sock_close(p, t);
 	start_failed(p, t, what, err);
+}
+
+static void h1_wait(struct ks_prober *p, struct target *t, uint32_t mask)
+{
+	int err = h1_watch(p, t, mask);
+
+	if (err)
+		h1_abort(p, t, "epoll_ctl", -err);
+}
+
+/* Which way a TLS operation that wants more must wait; 0 when it failed for good. */
+static uint32_t tls_wants(int ssl_err)
+{
+	if (ssl_err == SSL_ERROR_WANT_READ)
+		return EPOLLIN | EPOLLRDHUP;
+	if (ssl_err == SSL_ERROR_WANT_WRITE)
+		return EPOLLOUT;
+	return 0;
+}
+
+/* The peer closed: a clean close_notify, or (as most servers do) just the TCP connection. */
+static bool tls_eof(int ssl_err)
+{
+	unsigned long e = ERR_peek_error();
+
+	return ssl_err == SSL_ERROR_ZERO_RETURN ||
+	       (ssl_err == SSL_ERROR_SYSCALL && !e && !errno) ||
+	       (ssl_err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+}
+
+static void tls_why(const struct h1 *h, int ssl_err, const char *op, char *buf, size_t len)
+{
+	long vr = h->ssl ? SSL_get_verify_result(h->ssl) : X509_V_OK;
+	unsigned long e = ERR_peek_error();
+
+	/* Same words as curl for the case people grep for. */
+	if (vr != X509_V_OK)
+		snprintf(buf, len, "SSL certificate problem: %s", X509_verify_cert_error_string(vr));
+	else if (e)
+		snprintf(buf, len, "tls %s: %s", op, ERR_reason_error_string(e) ?
+			 ERR_reason_error_string(e) : "error");
+	else if (ssl_err == SSL_ERROR_SYSCALL && errno)
+		snprintf(buf, len, "tls %s: %s", op, strerror(errno));
+	else
+		snprintf(buf, len, "tls %s: connection closed", op);
 }
 
 static void h1_connect(struct ks_prober *p, struct target *t);
@@ -551,34 +616,132 @@ static bool h1_retry(struct ks_prober *p, struct target *t)
 	return true;
 }
 
-/* The connection broke (send/recv error): retried if it was a kept one, else a failure. */
-static void h1_broken(struct ks_prober *p, struct target *t, const char *what, int err)
+/* The connection broke: retried if it was a kept one, else a failure. */
+static void h1_broken(struct ks_prober *p, struct target *t, const char *why)
 {
-	char why[128];
-
-	if (h1_retry(p, t))
-		return;
-	snprintf(why, sizeof(why), "%s: %s", what, strerror(err));
-	h1_end(p, t, false, false, false, why);
+	if (!h1_retry(p, t))
+		h1_fail(p, t, why);
 }
 
 static void h1_send(struct ks_prober *p, struct target *t)
 {
 	struct h1 *h = t->h1;
+	char why[160];
 	ssize_t n;
-	int err;
+	int se;
 
-	n = send(t->fd, h->req + h->sent, h->req_len - h->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-		h1_broken(p, t, "send", errno);
-		return;
+	h->phase = PH_SEND;
+	if (h->ssl) {
+		ERR_clear_error();
+		errno = 0;
+		/* Retried after WANT_*: same buffer and length, as OpenSSL requires. */
+		n = SSL_write(h->ssl, h->req + h->sent, (int)(h->req_len - h->sent));
+		if (n <= 0) {
+			se = SSL_get_error(h->ssl, (int)n);
+			if (tls_wants(se)) {
+				h1_wait(p, t, tls_wants(se));
+				return;
+			}
+			tls_why(h, se, "send", why, sizeof(why));
+			h1_broken(p, t, why);
+			return;
+		}
+	} else {
+		n = send(t->fd, h->req + h->sent, h->req_len - h->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			snprintf(why, sizeof(why), "send: %s", strerror(errno));
+			h1_broken(p, t, why);
+			return;
+		}
 	}
 	if (n > 0)
 		h->sent += (uint32_t)n;
+	if (h->sent < h->req_len) {
+		h1_wait(p, t, EPOLLOUT);
+		return;
+	}
+	h->phase = PH_RECV;
 	/* A kept connection is already registered for input: no syscall here. */
-	err = h1_watch(p, t, h->sent < h->req_len ? EPOLLOUT : EPOLLIN | EPOLLRDHUP);
-	if (err)
-		h1_abort(p, t, "epoll_ctl", -err);
+	h1_wait(p, t, EPOLLIN | EPOLLRDHUP);
+}
+
+static void h1_handshake(struct ks_prober *p, struct target *t)
+{
+	struct h1 *h = t->h1;
+	char why[160];
+	int r, se;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_do_handshake(h->ssl);
+	if (r == 1) {
+		h1_send(p, t);
+		return;
+	}
+	se = SSL_get_error(h->ssl, r);
+	if (tls_wants(se)) {
+		h1_wait(p, t, tls_wants(se));
+		return;
+	}
+	tls_why(h, se, "handshake", why, sizeof(why));
+	h1_fail(p, t, why);
+}
+
+/* One client context per verification mode, made on first use. */
+static SSL_CTX *tls_ctx(struct ks_prober *p, bool verify)
+{
+	SSL_CTX *c = p->tls[verify];
+
+	if (c)
+		return c;
+	c = SSL_CTX_new(TLS_client_method());
+	if (!c)
+		return NULL;
+	/* Idle kept connections give their ~34 KiB of record buffers back. */
+	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(c, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (verify && !SSL_CTX_set_default_verify_paths(c)) {
+		SSL_CTX_free(c);
+		return NULL;
+	}
+	/* Connections are kept, so sessions are never resumed: no cache to fill. */
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	p->tls[verify] = c;
+	return c;
+}
+
+/* TCP is up: start TLS (HTTPS) or send. */
+static void h1_connected(struct ks_prober *p, struct target *t)
+{
+	/* ALPN as curl offers it for an HTTP/1.1 check: a server that only speaks h2 refuses. */
+	static const unsigned char alpn[] = "\x08http/1.1";
+	struct h1 *h = t->h1;
+	SSL_CTX *ctx;
+	char a[INET6_ADDRSTRLEN];
+
+	if (t->t.spec.kind != KS_PROBE_HTTPS) {
+		h1_send(p, t);
+		return;
+	}
+	ctx = tls_ctx(p, t->t.spec.tls_verify);
+	h->ssl = ctx ? SSL_new(ctx) : NULL;
+	if (!h->ssl || !SSL_set_fd(h->ssl, t->fd) ||
+	    SSL_set_alpn_protos(h->ssl, alpn, sizeof(alpn) - 1)) {
+		h1_abort(p, t, "tls setup", ENOMEM);
+		return;
+	}
+	/* No SNI: the name is an IP address (RFC 6066). With verification, the address must match. */
+	if (t->t.spec.tls_verify) {
+		inet_ntop(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6, t->t.addr.bytes, a,
+			  sizeof(a));
+		if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(h->ssl), a)) {
+			h1_abort(p, t, "tls setup", EINVAL);
+			return;
+		}
+	}
+	SSL_set_connect_state(h->ssl);
+	h->phase = PH_TLS;
+	h1_handshake(p, t);
 }
 
 static void h1_connect(struct ks_prober *p, struct target *t)
@@ -594,34 +757,66 @@ static void h1_connect(struct ks_prober *p, struct target *t)
 	}
 	t->fd = fd;
 	h->mask = 0;
-	h->connecting = false;
+	h->phase = PH_CONNECT;
 	if (!err) {
-		h1_send(p, t);
+		h1_connected(p, t);
 		return;
 	}
 	if (err != -EINPROGRESS) {
 		snprintf(why, sizeof(why), "connect: %s", strerror(-err));
-		h1_end(p, t, false, false, false, why);
+		h1_fail(p, t, why);
 		return;
 	}
-	h->connecting = true;
-	err = h1_watch(p, t, EPOLLOUT);
-	if (err)
-		h1_abort(p, t, "epoll_ctl", -err);
+	h1_wait(p, t, EPOLLOUT);
+}
+
+/* One read: > 0 bytes, 0 at EOF, -1 to wait (mask set), -2 broken (why set). */
+static ssize_t h1_read(struct ks_prober *p, struct target *t, char *buf, size_t len,
+		       char *why, size_t wlen)
+{
+	struct h1 *h = t->h1;
+	ssize_t n;
+	int se;
+
+	if (!h->ssl) {
+		n = recv(t->fd, buf, len, 0);
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return -1;
+		snprintf(why, wlen, "recv: %s", strerror(errno));
+		return -2;
+	}
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_read(h->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	se = SSL_get_error(h->ssl, (int)n);
+	if (tls_wants(se)) {
+		/* Usually WANT_READ; a TLS read may need a write (key update). */
+		h1_wait(p, t, tls_wants(se));
+		return -1;
+	}
+	if (tls_eof(se))
+		return 0;
+	tls_why(h, se, "recv", why, wlen);
+	return -2;
 }
 
 static void h1_recv(struct ks_prober *p, struct target *t)
 {
 	struct h1 *h = t->h1;
-	char buf[4096], why[160];
+	char buf[4096], why[200];
 	enum ks_h1_result res;
 	ssize_t n;
 
 	for (;;) {
-		n = recv(t->fd, buf, sizeof(buf), 0);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				h1_broken(p, t, "recv", errno);
+		n = h1_read(p, t, buf, sizeof(buf), why, sizeof(why));
+		if (n == -1)
+			return;
+		if (n == -2) {
+			h1_broken(p, t, why);
 			return;
 		}
 		res = ks_h1_resp_feed(&h->resp, buf, (size_t)n);
@@ -636,13 +831,35 @@ static void h1_recv(struct ks_prober *p, struct target *t)
 				return;
 			snprintf(why, sizeof(why), "%s%s", n ? "bad response: " : "",
 				 h->resp.error);
-			h1_end(p, t, false, false, false, why);
+			h1_fail(p, t, why);
 			return;
 		}
-		/* Level-triggered: if more is queued, epoll says so again. */
-		if ((size_t)n < sizeof(buf))
+		/* Level-triggered: if more is queued in the socket, epoll says so again. */
+		if ((size_t)n < sizeof(buf) && !(h->ssl && SSL_pending(h->ssl)))
 			return;
 	}
+}
+
+/*
+ * Input on an idle kept connection. Plain: the server closed it or sent
+ * what nobody asked for; drop it. TLS: it may be just session tickets
+ * (TLS 1.3 sends them after the handshake), which OpenSSL consumes.
+ */
+static void h1_idle(struct ks_prober *p, struct target *t)
+{
+	struct h1 *h = t->h1;
+	char buf[256];
+	int n, se;
+
+	if (h->ssl) {
+		ERR_clear_error();
+		errno = 0;
+		n = SSL_read(h->ssl, buf, sizeof(buf));
+		se = n > 0 ? SSL_ERROR_NONE : SSL_get_error(h->ssl, n);
+		if (se == SSL_ERROR_WANT_READ && !SSL_pending(h->ssl))
+			return;
+	}
+	sock_close(p, t);
 }
 
 static void h1_event(struct ks_prober *p, struct target *t)
@@ -655,26 +872,30 @@ static void h1_event(struct ks_prober *p, struct target *t)
 	if (t->fd < 0)
 		return;
 	if (!t->in_flight) {
-		/* Idle kept connection: the server closed it or sent what nobody asked for. */
-		sock_close(p, t);
+		h1_idle(p, t);
 		return;
 	}
-	if (h->connecting) {
+	switch (h->phase) {
+	case PH_CONNECT:
 		if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len))
 			err = errno;
 		if (err) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(err));
-			h1_end(p, t, false, false, false, why);
+			h1_fail(p, t, why);
 			return;
 		}
-		h->connecting = false;
+		h1_connected(p, t);
+		break;
+	case PH_TLS:
+		h1_handshake(p, t);
+		break;
+	case PH_SEND:
 		h1_send(p, t);
-		return;
-	}
-	if (h->sent < h->req_len)
-		h1_send(p, t);
-	else
+		break;
+	case PH_RECV:
 		h1_recv(p, t);
+		break;
+	}
 }
 
 static void start_h1(struct ks_prober *p, struct target *t, uint64_t now)
@@ -688,7 +909,8 @@ static void start_h1(struct ks_prober *p, struct target *t, uint64_t now)
 			start_failed(p, t, "memory", ENOMEM);
 			return;
 		}
-		n = ks_h1_request(h->req, H1_REQ_MAX, t->host, check_port(t), t->t.spec.path);
+		n = ks_h1_request(h->req, H1_REQ_MAX, t->host, check_port(t), t->t.spec.path,
+				  t->t.spec.kind == KS_PROBE_HTTPS);
 		if (n < 0) {
 			free(h);
 			start_failed(p, t, "request", -n);
@@ -1143,6 +1365,7 @@ int ks_prober_new(struct ks_prober **out, ks_prober_cb on_change, void *ctx)
 	static bool curl_ready;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_TIMER };
 	struct ks_prober *p;
+	struct sigaction sa;
 	struct rlimit rl;
 	int i, ret;
 
@@ -1152,6 +1375,13 @@ int ks_prober_new(struct ks_prober **out, ks_prober_cb on_change, void *ctx)
 			return -ENOMEM;
 		curl_ready = true;
 	}
+	/*
+	 * OpenSSL writes to the socket with write(2), which raises SIGPIPE when
+	 * the pod reset the connection. A process that kept the default
+	 * (terminate) would die of a failing health check.
+	 */
+	if (!sigaction(SIGPIPE, NULL, &sa) && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -1201,6 +1431,8 @@ void ks_prober_free(struct ks_prober *p)
 		free(p->shards[i]);
 	}
 	free(p->shards);
+	SSL_CTX_free(p->tls[0]);
+	SSL_CTX_free(p->tls[1]);
 	if (p->tfd >= 0)
 		close(p->tfd);
 	if (p->epfd >= 0)

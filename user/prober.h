@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The active health checker: one event loop, no threads. HTTPS and HTTP/2
- * checks run on libcurl multi handles driven through
- * CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION; plain HTTP/1.1 checks use our own
- * kept-alive socket and h1.c; TCP checks are non-blocking connects.
+ * The active health checker: one event loop, no threads. HTTP/2 checks run
+ * on libcurl multi handles driven through
+ * CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION; HTTP/1.1 checks (plain, or over
+ * TLS with OpenSSL) use our own kept-alive socket and h1.c; TCP checks are
+ * non-blocking connects.
  * Everything the prober waits on (curl sockets, our sockets, one timerfd)
  * sits in a private epoll instance whose fd the agent adds to its own loop;
  * when that fd is readable the agent calls ks_prober_dispatch().
@@ -42,6 +43,7 @@ struct ks_prober_stats {
 	uint32_t targets, in_flight, max_in_flight;
 };
 
+/* Also sets SIGPIPE to SIG_IGN if it was SIG_DFL: TLS writes to a reset connection raise it. */
 int ks_prober_new(struct ks_prober **out, ks_prober_cb on_change, void *ctx);
 void ks_prober_free(struct ks_prober *p);
 

@@ -33,12 +33,14 @@
 #include <setjmp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/ssl.h>
 
 #include "log.h"
 #include "prober.h"
@@ -57,6 +59,7 @@ enum {
 #define PORT_CLOSED 8084
 #define PORT_TLS 8443
 #define PORT_H2TLS 8444		/* nghttpd: HTTP/2 over TLS only */
+#define PORT_TLSKEEP 8445	/* our HTTPS keep-alive server */
 
 struct srv_shared {
 	int status[L_NR];	/* what HTTP and h2c answer now */
@@ -67,6 +70,8 @@ struct srv_shared {
 	long bad_preface;	/* h2c listener got something that is not HTTP/2 */
 	int keep_mode;		/* KEEP_* */
 	long dropped;		/* keep-alive listener: requests closed or reset, not answered */
+	long tls_accepted, tls_served;	/* HTTPS keep-alive server */
+	char tls_host[64];
 	char host[L_NR][64];	/* last Host header (HTTP/1.1) */
 	char reqline[L_NR][128];
 	char ua[L_NR][64];
@@ -77,7 +82,7 @@ static struct {
 	char tmpdir[64];
 	int orig_ns;
 	bool made;
-	pid_t srv, tls, h2;
+	pid_t srv, tls, h2, tlskeep;
 	struct srv_shared *sh;
 } env = { .orig_ns = -1 };
 
@@ -105,6 +110,7 @@ static void cleanup(void)
 	kill_child(&env.srv);
 	kill_child(&env.tls);
 	kill_child(&env.h2);
+	kill_child(&env.tlskeep);
 	if (env.orig_ns >= 0) {
 		setns(env.orig_ns, CLONE_NEWNET);
 		close(env.orig_ns);
@@ -497,6 +503,86 @@ static int start_h2_server(void)
 
 	snprintf(port, sizeof(port), "%d", PORT_H2TLS);
 	return start_server(&env.h2, PORT_H2TLS, argv);
+}
+
+/*
+ * HTTPS with keep-alive, which neither s_server nor nghttpd offers: one
+ * process per connection (blocking OpenSSL), answering every request head
+ * with 200 on the same connection until the client closes. OpenSSL sends
+ * TLS 1.3 session tickets after the handshake, so the client also meets
+ * records that carry no response.
+ */
+static void tls_conn_main(SSL_CTX *ctx, int fd)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	SSL *ssl = SSL_new(ctx);
+	char buf[4096];
+	size_t len = 0;
+	int n;
+
+	if (!ssl || !SSL_set_fd(ssl, fd) || SSL_accept(ssl) != 1)
+		_exit(0);
+	while ((n = SSL_read(ssl, buf + len, (int)(sizeof(buf) - 1 - len))) > 0) {
+		char *end;
+
+		len += (size_t)n;
+		buf[len] = '\0';
+		while ((end = strstr(buf, "\r\n\r\n"))) {
+			size_t used = (size_t)(end + 4 - buf);
+
+			copy_header(buf, "\r\nHost:", env.sh->tls_host, sizeof(env.sh->tls_host));
+			/* Counted first: the client may have the answer before write returns here. */
+			__atomic_add_fetch(&env.sh->tls_served, 1, __ATOMIC_SEQ_CST);
+			if (SSL_write(ssl, resp, sizeof(resp) - 1) <= 0)
+				_exit(0);
+			memmove(buf, buf + used, len - used + 1);
+			len -= used;
+		}
+		if (len == sizeof(buf) - 1)
+			_exit(0);
+	}
+	_exit(0);
+}
+
+static void tls_keep_main(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int lfd = listen_on(AF_INET, "127.0.0.1", PORT_TLSKEEP), fd;
+
+	signal(SIGCHLD, SIG_IGN);	/* no zombies */
+	signal(SIGINT, SIG_DFL);	/* the parent's handlers would tear down its netns */
+	signal(SIGTERM, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!ctx || lfd < 0 || chdir(env.tmpdir) ||
+	    SSL_CTX_use_certificate_file(ctx, "cert.pem", SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, "key.pem", SSL_FILETYPE_PEM) != 1)
+		_exit(2);
+	fcntl(lfd, F_SETFL, 0);	/* blocking accept */
+	for (;;) {
+		pid_t c;
+
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		__atomic_add_fetch(&env.sh->tls_accepted, 1, __ATOMIC_SEQ_CST);
+		c = fork();
+		if (!c) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			close(lfd);
+			tls_conn_main(ctx, fd);
+		}
+		close(fd);
+	}
+}
+
+static int start_tls_keep_server(void)
+{
+	env.tlskeep = fork();
+	if (env.tlskeep < 0)
+		return -errno;
+	if (!env.tlskeep)
+		tls_keep_main();
+	return wait_port(AF_INET, "127.0.0.1", PORT_TLSKEEP);
 }
 
 static int group_setup(void **state)
@@ -975,6 +1061,56 @@ static void test_http_keepalive(void **state)
 	ks_prober_free(p);
 }
 
+/*
+ * HTTPS (HTTP/1.1 over TLS, our own OpenSSL client) keeps its connection:
+ * 10 checks, 1 TLS connection, with the server's session tickets arriving
+ * in between; Host leaves out nothing but the https default port.
+ */
+static void test_https_keepalive(void **state)
+{
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t;
+	struct ks_prober_stats st;
+	long acc0, srv0;
+	int i;
+
+	(void)state;
+	assert_int_equal(start_tls_keep_server(), 0);
+	/* wait_port's own connection is counted by the server in its own time. */
+	for (i = 0; i < 200 && !__atomic_load_n(&env.sh->tls_accepted, __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+	assert_int_equal(env.sh->tls_accepted, 1);
+	t = mk("127.0.0.1", 1, KS_PROBE_HTTPS, 200, 1000, 2, 2);
+	t.spec.port = PORT_TLSKEEP;
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	acc0 = env.sh->tls_accepted;
+	srv0 = env.sh->tls_served;
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	run_checks(p, 10);
+	ks_prober_get_stats(p, &st);
+	printf("  https keep-alive: checks=%" PRIu64 " passes=%" PRIu64 " tls connections=%ld served=%ld host=%s\n",
+	       st.checks, st.passes, env.sh->tls_accepted - acc0, env.sh->tls_served - srv0,
+	       env.sh->tls_host);
+	assert_int_equal(st.failures, 0);
+	assert_int_equal(st.passes, 10);
+	assert_int_equal(env.sh->tls_accepted - acc0, 1);
+	assert_int_equal(env.sh->tls_served - srv0, 10);
+	assert_string_equal(env.sh->tls_host, "127.0.0.1:8445");
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.ev[0].reason, "first check passed: http status 200");
+
+	/* The server goes away: the kept connection fails, exactly 2 checks later unhealthy. */
+	kill_child(&env.tlskeep);
+	assert_non_null(run_until(p, &r, 1, KS_H_UNHEALTHY, 5000));
+	ks_prober_get_stats(p, &st);
+	print_ev("https server gone", &r.ev[1]);
+	assert_int_equal(st.failures, 2);
+	assert_string_equal(r.ev[1].reason, "2 consecutive failures, last: connect: Connection refused");
+	ks_prober_free(p);
+}
+
 /* HTTPS against openssl s_server with a self-signed certificate. */
 static void test_https(void **state)
 {
@@ -1244,6 +1380,7 @@ int main(void)
 		cmocka_unit_test(test_h2c),
 		cmocka_unit_test(test_http_keepalive),
 		cmocka_unit_test(test_https),
+		cmocka_unit_test(test_https_keepalive),
 		cmocka_unit_test(test_https_h2),
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_http_ipv6),

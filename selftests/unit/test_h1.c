@@ -84,18 +84,24 @@ static void test_request(void **state)
 	int n;
 
 	(void)state;
-	n = ks_h1_request(buf, sizeof(buf), "10.0.0.1", 8080, "/health");
+	n = ks_h1_request(buf, sizeof(buf), "10.0.0.1", 8080, "/health", false);
 	assert_string_equal(buf, "GET /health HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n"
 				 "User-Agent: ksplit-healthcheck/1\r\nAccept: */*\r\n\r\n");
 	assert_int_equal(n, (int)strlen(buf));
-	ks_h1_request(buf, sizeof(buf), "[fd00::1]", 80, "/");
+	ks_h1_request(buf, sizeof(buf), "[fd00::1]", 80, "/", false);
 	assert_non_null(strstr(buf, "\r\nHost: [fd00::1]\r\n"));
-	ks_h1_request(buf, sizeof(buf), "[fd00::1]", 65535, "/a?b=c");
+	ks_h1_request(buf, sizeof(buf), "10.0.0.1", 443, "/", true);
+	assert_non_null(strstr(buf, "\r\nHost: 10.0.0.1\r\n"));
+	ks_h1_request(buf, sizeof(buf), "10.0.0.1", 443, "/", false);
+	assert_non_null(strstr(buf, "\r\nHost: 10.0.0.1:443\r\n"));
+	ks_h1_request(buf, sizeof(buf), "10.0.0.1", 80, "/", true);
+	assert_non_null(strstr(buf, "\r\nHost: 10.0.0.1:80\r\n"));
+	ks_h1_request(buf, sizeof(buf), "[fd00::1]", 65535, "/a?b=c", false);
 	assert_true(!strncmp(buf, "GET /a?b=c HTTP/1.1\r\nHost: [fd00::1]:65535\r\n", 44));
 	memset(big, 'a', sizeof(big) - 1);
 	big[0] = '/';
 	big[sizeof(big) - 1] = '\0';
-	assert_int_equal(ks_h1_request(buf, 200, "10.0.0.1", 80, big), -ENAMETOOLONG);
+	assert_int_equal(ks_h1_request(buf, 200, "10.0.0.1", 80, big, false), -ENAMETOOLONG);
 }
 
 static void test_content_length(void **state)

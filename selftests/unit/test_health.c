@@ -440,30 +440,30 @@ static void test_schedule(void **state)
 	/* First check: at once, whatever the random value. */
 	assert_int_equal(ks_health_next_delay_ms(iv, 0, 0), 0);
 	assert_int_equal(ks_health_next_delay_ms(iv, 0, UINT32_MAX), 0);
-	/* Second: uniform in [iv/2, 3iv/2). */
-	assert_int_equal(ks_health_next_delay_ms(iv, 1, 0), 2500);
-	assert_int_equal(ks_health_next_delay_ms(iv, 1, iv - 1), 7499);
+	/* Second: uniform in (0, iv], never later than one interval. */
+	assert_int_equal(ks_health_next_delay_ms(iv, 1, 0), 1);
+	assert_int_equal(ks_health_next_delay_ms(iv, 1, iv - 1), iv);
 	for (i = 0; i < 5000; i++) {
 		d = ks_health_next_delay_ms(iv, 1, lcg(&x));
-		assert_true(d >= 2500 && d < 7500);
+		assert_true(d >= 1 && d <= iv);
 		bucket[(d % iv) * 10 / iv]++;
 	}
 	/* 5,000 targets started together land spread over the interval: every tenth holds ~500. */
 	for (i = 0; i < 10; i++)
 		assert_true(bucket[i] > 400 && bucket[i] < 600);
-	/* Later: interval +- 10%, mean the interval. */
+	/* Later: uniform in [0.9, 1] x interval, never more than the interval. */
 	for (i = 0; i < 10000; i++) {
 		r = lcg(&x);
 		d = ks_health_next_delay_ms(iv, 2 + (uint64_t)i, r);
-		assert_true(d >= 4500 && d <= 5500);
+		assert_true(d >= 4500 && d <= 5000);
 		sum += d;
 		lo = d < lo ? d : lo;
 		hi = d > hi ? d : hi;
 	}
-	assert_true(sum / 10000 > 4950 && sum / 10000 < 5050);
-	assert_true(lo < 4550 && hi > 5450);
-	assert_int_equal(ks_health_next_delay_ms(iv, 2, 0), 4500);
-	assert_int_equal(ks_health_next_delay_ms(iv, 2, 1000), 5500);
+	assert_true(sum / 10000 > 4725 && sum / 10000 < 4775);
+	assert_true(lo < 4525 && hi > 4975);
+	assert_int_equal(ks_health_next_delay_ms(iv, 2, 0), 5000);
+	assert_int_equal(ks_health_next_delay_ms(iv, 2, 500), 4500);
 	assert_int_equal(ks_health_next_delay_ms(0, 5, 123), 0);
 	assert_int_equal(ks_health_next_delay_ms(1, 5, 123), 1);
 }
