@@ -23,8 +23,8 @@ if ! make -s "$BIN" 2>/dev/null; then
 	BIN=$(mktemp /tmp/test_prober_scale.XXXXXX)
 	trap 'rm -f "$BIN"' EXIT
 	${CC:-cc} -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -Iselftests \
-		user/health.c user/h1.c user/prober.c user/log.c selftests/kern/test_prober_scale.c \
-		-lcurl -lhttp_parser -lssl -lcrypto -ljson-c -lbpf -lcmocka -o "$BIN"
+		user/health.c user/h1.c user/h2.c user/prober.c user/log.c selftests/kern/test_prober_scale.c \
+		-lhttp_parser -lnghttp2 -lssl -lcrypto -ljson-c -lbpf -lcmocka -o "$BIN"
 fi
 
 failed=""

@@ -8,8 +8,8 @@
  * Why not libcurl here: at 5,000 endpoints every 5 s, curl's per-transfer
  * work (handle re-add, header building, connection-cache walk, liveness
  * poll) cost ~50 us of user time per check, more than the send and recv
- * themselves. prober.c runs TLS with OpenSSL directly for the same reason;
- * HTTP/2 checks stay on libcurl.
+ * themselves. prober.c runs TLS with OpenSSL directly for the same reason,
+ * and HTTP/2 with libnghttp2 (h2.c).
  */
 #ifndef KSPLIT_H1_H
 #define KSPLIT_H1_H

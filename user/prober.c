@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Active health checker engine. One private epoll set holds a timerfd, the
- * sockets libcurl asks us to watch (HTTP/2 checks), and our own sockets:
- * TCP connect checks and HTTP/1.1 checks, plain or over TLS with OpenSSL
- * (h1.c builds the request and reads the response). The agent polls that
- * set's fd. Two
- * min-heaps drive time: idle targets by their next check, our own checks in
- * flight by their deadline (curl keeps its own deadlines and reports the
- * nearest through the timer callback).
+ * Active health checker engine. One private epoll set holds a timerfd and
+ * one socket per target: a TCP connect check's, or an HTTP connection that
+ * is kept between checks (plain or TLS with OpenSSL; HTTP/1.1 through h1.c,
+ * HTTP/2 through h2.c). The agent polls that set's fd. Two min-heaps drive
+ * time: idle targets by their next check, checks in flight by deadline.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,13 +21,13 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "ksplit/abi.h"
 #include "h1.h"
+#include "h2.h"
 #include "log.h"
 #include "prober.h"
 
@@ -46,54 +43,24 @@
 
 /* epoll_event.data.u64 tags. Targets are malloc'ed (8-aligned), so tag 0 is a pointer. */
 #define TAG_TARGET 0
-#define TAG_CURL 1
 #define TAG_TIMER 2
 
 enum { H_DUE, H_DL, H_NR };
 
-/*
- * HTTP targets per curl multi handle. curl 7.88 walks the whole connection
- * cache of a multi handle in curl_multi_remove_handle() once a handle has
- * left a connection there (close_connect_only), i.e. after every keep-alive
- * check: one multi for 5,000 targets made each check O(5,000). Shards of
- * 64 keep that walk short; all shards share the one epoll set and timerfd.
- */
-#define SHARD_TARGETS 64
-
-struct check;
 struct ks_prober;
-
-struct shard {
-	struct ks_prober *p;
-	CURLM *multi;
-	uint32_t idx, members;
-	bool due, dirty;	/* curl timer pending; messages may be waiting */
-	uint64_t due_ns;
-};
 
 struct target {
 	struct ks_probe_target t;
 	struct ks_hsm hsm;
 	uint64_t started;	/* checks started: the schedule's n */
 	uint64_t last_start_ns;
-	uint64_t key[H_NR];	/* H_DUE: next check; H_DL: deadline of a TCP or HTTP/1 check */
+	uint64_t key[H_NR];	/* H_DUE: next check; H_DL: deadline of the check in flight */
 	size_t idx[H_NR];
 	bool in_flight;
-	int fd;			/* TCP check in flight, or HTTP/1 connection (kept alive) */
-	struct h1 *h1;		/* HTTP/1 check state, kept between checks */
-	struct check *ck;	/* the target's curl handle, kept between checks */
+	int fd;			/* TCP check in flight, or HTTP connection (kept alive) */
+	struct hconn *hc;	/* HTTP check state, kept between checks */
 	uint64_t gen;		/* set_targets generation that kept it */
 	char host[INET6_ADDRSTRLEN + 2];	/* "10.0.0.1" or "[fd00::1]" */
-};
-
-struct check {
-	struct target *tg;
-	struct shard *sh;
-	CURL *easy;
-	bool active;		/* added to the multi handle */
-	size_t body;
-	bool cut;		/* we stopped reading the body on purpose */
-	char err[CURL_ERROR_SIZE];
 };
 
 struct heap {
@@ -104,8 +71,6 @@ struct heap {
 
 struct ks_prober {
 	int epfd, tfd;
-	struct shard **shards;
-	uint32_t n_shards;
 	ks_prober_cb cb;
 	void *ctx;
 	struct target **tv;	/* all targets */
@@ -381,45 +346,45 @@ static void sockaddr_of(const struct target *t, struct sockaddr_storage *ss, soc
 	}
 }
 
-/* ---- our own sockets: TCP connect checks and HTTP/1.1 (over TLS) checks ---- */
+/* ---- sockets: TCP connect checks and HTTP connections ---- */
 
-enum h1_phase { PH_CONNECT, PH_TLS, PH_SEND, PH_RECV };
+enum hc_phase { PH_CONNECT, PH_TLS, PH_SEND, PH_RECV };
 
 /*
- * HTTP/1.1 check state. The connection (and its TLS session) stays open
- * between checks, like Envoy's reuse_connection: a keep-alive check is one
- * send() and one recv().
+ * HTTP check state. The connection (with its TLS and HTTP/2 sessions) stays
+ * open between checks, like Envoy's reuse_connection: a keep-alive check is
+ * one send() and one recv().
  */
-struct h1 {
-	struct ks_h1_resp resp;
+struct hconn {
+	struct ks_h1_resp resp;	/* HTTP/1.1 answer */
+	struct ks_h2 *h2;	/* HTTP/2 session, when the connection speaks it */
 	SSL *ssl;		/* HTTPS: the connection's TLS state */
 	uint32_t mask;		/* epoll events the socket is registered for; 0: not registered */
 	uint32_t req_len, sent;
-	enum h1_phase phase;
+	enum hc_phase phase;
 	bool reused;		/* this check went out on a kept connection */
 	bool retried;
-	char req[];		/* the request, built once per spec */
+	char req[];		/* the HTTP/1.1 request, built once per spec */
 };
 
 /* Room for the request line, Host, User-Agent and Accept around the longest path. */
 #define H1_REQ_MAX (KS_PROBE_PATH_MAX + 256)
 
-static bool is_h1(const struct ks_probe_spec *s)
-{
-	return (s->kind == KS_PROBE_HTTP || s->kind == KS_PROBE_HTTPS) && !s->http2;
-}
-
 static void sock_close(struct ks_prober *p, struct target *t)
 {
+	struct hconn *h = t->hc;
+
 	if (t->fd < 0)
 		return;
 	/* Explicit DEL: a forked child may share the socket, and then close() would not remove it. */
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, t->fd, NULL);
-	if (t->h1) {
-		/* No close_notify: the check is over either way, and it would cost a write. */
-		SSL_free(t->h1->ssl);
-		t->h1->ssl = NULL;
-		t->h1->mask = 0;
+	if (h) {
+		/* No close_notify or GOAWAY: the check is over either way, and they cost a write. */
+		SSL_free(h->ssl);
+		h->ssl = NULL;
+		ks_h2_free(h->h2);
+		h->h2 = NULL;
+		h->mask = 0;
 	}
 	close(t->fd);
 	t->fd = -1;
@@ -503,17 +468,17 @@ static void tcp_event(struct ks_prober *p, struct target *t)
 	tcp_done(p, t, err, false);
 }
 
-static void h1_free(struct ks_prober *p, struct target *t)
+static void hc_free(struct ks_prober *p, struct target *t)
 {
 	sock_close(p, t);
-	free(t->h1);
-	t->h1 = NULL;
+	free(t->hc);
+	t->hc = NULL;
 }
 
-static int h1_watch(struct ks_prober *p, struct target *t, uint32_t mask)
+static int hc_watch(struct ks_prober *p, struct target *t, uint32_t mask)
 {
 	struct epoll_event ev = { .events = mask, .data.ptr = t };
-	struct h1 *h = t->h1;
+	struct hconn *h = t->hc;
 
 	if (h->mask == mask)
 		return 0;
@@ -524,7 +489,7 @@ static int h1_watch(struct ks_prober *p, struct target *t, uint32_t mask)
 }
 
 /* The check has a verdict. keep: the connection may carry the next check. */
-static void h1_end(struct ks_prober *p, struct target *t, bool pass, bool timeout, bool keep,
+static void hc_end(struct ks_prober *p, struct target *t, bool pass, bool timeout, bool keep,
 		   const char *why)
 {
 	heap_del(&p->heap[H_DL], t);
@@ -533,25 +498,26 @@ static void h1_end(struct ks_prober *p, struct target *t, bool pass, bool timeou
 	finish(p, t, pass, timeout, why);
 }
 
-static void h1_fail(struct ks_prober *p, struct target *t, const char *why)
+static void hc_fail(struct ks_prober *p, struct target *t, const char *why)
 {
-	h1_end(p, t, false, false, false, why);
+	hc_end(p, t, false, false, false, why);
 }
 
 /* Our side failed (fd limit, memory, epoll): no verdict, the endpoint is not to blame. */
-static void h1_abort(struct ks_prober *p, struct target *t, const char *what, int err)
+static void hc_abort(struct ks_prober *p, struct target *t, const char *what, int err)
 {
 	heap_del(&p->heap[H_DL], t);
 	sock_close(p, t);
-	start_failed(p, t, what, err);
+	if (t->in_flight)
+		start_failed(p, t, what, err);
 }
 
-static void h1_wait(struct ks_prober *p, struct target *t, uint32_t mask)
+static void hc_wait(struct ks_prober *p, struct target *t, uint32_t mask)
 {
-	int err = h1_watch(p, t, mask);
+	int err = hc_watch(p, t, mask);
 
 	if (err)
-		h1_abort(p, t, "epoll_ctl", -err);
+		hc_abort(p, t, "epoll_ctl", -err);
 }
 
 /* Which way a TLS operation that wants more must wait; 0 when it failed for good. */
@@ -575,7 +541,7 @@ static bool tls_eof(int ssl_err)
 		ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
 }
 
-static void tls_why(const struct h1 *h, int ssl_err, const char *op, char *buf, size_t len)
+static void tls_why(const struct hconn *h, int ssl_err, const char *op, char *buf, size_t len)
 {
 	long vr = h->ssl ? SSL_get_verify_result(h->ssl) : X509_V_OK;
 	unsigned long e = ERR_peek_error();
@@ -592,99 +558,225 @@ static void tls_why(const struct h1 *h, int ssl_err, const char *op, char *buf, 
 		snprintf(buf, len, "tls %s: connection closed", op);
 }
 
-static void h1_connect(struct ks_prober *p, struct target *t);
+/*
+ * Raw I/O on the connection, TLS or not. Returns > 0 bytes, 0 at EOF
+ * (reads only), -1 to wait (the epoll mask is set), -2 broken (why set).
+ */
+static ssize_t hc_read(struct ks_prober *p, struct target *t, char *buf, size_t len,
+		       char *why, size_t wlen)
+{
+	struct hconn *h = t->hc;
+	ssize_t n;
+	int se;
+
+	if (!h->ssl) {
+		n = recv(t->fd, buf, len, 0);
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return -1;
+		snprintf(why, wlen, "recv: %s", strerror(errno));
+		return -2;
+	}
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_read(h->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	se = SSL_get_error(h->ssl, (int)n);
+	if (tls_wants(se)) {
+		/* Usually WANT_READ; a TLS read may need a write (key update). HTTP/2 output may wait too. */
+		hc_wait(p, t, tls_wants(se) | (h->h2 ? h->mask & EPOLLOUT : 0));
+		return -1;
+	}
+	if (tls_eof(se))
+		return 0;
+	tls_why(h, se, "recv", why, wlen);
+	return -2;
+}
+
+static ssize_t hc_write(struct ks_prober *p, struct target *t, const void *buf, size_t len,
+			char *why, size_t wlen)
+{
+	struct hconn *h = t->hc;
+	ssize_t n;
+	int se;
+
+	if (!h->ssl) {
+		n = send(t->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			snprintf(why, wlen, "send: %s", strerror(errno));
+			return -2;
+		}
+		hc_wait(p, t, EPOLLOUT);
+		return -1;
+	}
+	ERR_clear_error();
+	errno = 0;
+	/* Retried after WANT_*: same bytes, as OpenSSL requires (callers resend from the same offset). */
+	n = SSL_write(h->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	se = SSL_get_error(h->ssl, (int)n);
+	if (tls_wants(se)) {
+		hc_wait(p, t, tls_wants(se));
+		return -1;
+	}
+	tls_why(h, se, "send", why, wlen);
+	return -2;
+}
+
+/* Write what the HTTP/2 session has queued: 0 all out, -1 wait (mask set), -2 broken. */
+static int h2_push(struct ks_prober *p, struct target *t, char *why, size_t wlen)
+{
+	const uint8_t *d;
+	size_t len;
+	ssize_t n;
+
+	while ((len = ks_h2_out(t->hc->h2, &d))) {
+		n = hc_write(p, t, d, len, why, wlen);
+		if (n == -1 && t->fd >= 0)
+			/* HTTP/2 reads on while its output waits. */
+			hc_wait(p, t, t->hc->mask | EPOLLIN | EPOLLRDHUP);
+		if (n < 0)
+			return (int)n;
+		ks_h2_sent(t->hc->h2, (size_t)n);
+	}
+	return 0;
+}
+
+static void hc_connect(struct ks_prober *p, struct target *t);
+
+/* An answer of this check has begun to arrive: a retry would be wrong. */
+static bool hc_answered(const struct hconn *h)
+{
+	return h->h2 ? ks_h2_status(h->h2) != 0 : h->resp.got_bytes;
+}
 
 /*
  * A kept connection that died before any response byte: the server closed
  * it while idle (its keep-alive timeout) just as the request went out. Try
  * once more on a fresh connection, within the same deadline, as curl does.
  */
-static bool h1_retry(struct ks_prober *p, struct target *t)
+static bool hc_retry(struct ks_prober *p, struct target *t)
 {
-	struct h1 *h = t->h1;
+	struct hconn *h = t->hc;
 
-	if (!h->reused || h->retried || h->resp.got_bytes)
+	if (!h->reused || h->retried || hc_answered(h))
 		return false;
 	h->retried = true;
 	h->reused = false;
 	sock_close(p, t);
-	ks_h1_resp_init(&h->resp);
-	h->sent = 0;
 	pr_debug("health check reconnect", "addr=%s port=%u why=\"kept connection closed\"",
 		 t->host, check_port(t));
-	h1_connect(p, t);
+	hc_connect(p, t);
 	return true;
 }
 
 /* The connection broke: retried if it was a kept one, else a failure. */
-static void h1_broken(struct ks_prober *p, struct target *t, const char *why)
+static void hc_broken(struct ks_prober *p, struct target *t, const char *why)
 {
-	if (!h1_retry(p, t))
-		h1_fail(p, t, why);
+	if (!hc_retry(p, t))
+		hc_fail(p, t, why);
 }
 
-static void h1_send(struct ks_prober *p, struct target *t)
+/* Send this check's request (or the rest of it); then wait for the answer. */
+static void hc_send(struct ks_prober *p, struct target *t)
 {
-	struct h1 *h = t->h1;
-	char why[160];
+	struct hconn *h = t->hc;
+	char why[200];
 	ssize_t n;
-	int se;
 
 	h->phase = PH_SEND;
-	if (h->ssl) {
-		ERR_clear_error();
-		errno = 0;
-		/* Retried after WANT_*: same buffer and length, as OpenSSL requires. */
-		n = SSL_write(h->ssl, h->req + h->sent, (int)(h->req_len - h->sent));
-		if (n <= 0) {
-			se = SSL_get_error(h->ssl, (int)n);
-			if (tls_wants(se)) {
-				h1_wait(p, t, tls_wants(se));
-				return;
-			}
-			tls_why(h, se, "send", why, sizeof(why));
-			h1_broken(p, t, why);
-			return;
-		}
+	if (h->h2) {
+		n = h2_push(p, t, why, sizeof(why));
 	} else {
-		n = send(t->fd, h->req + h->sent, h->req_len - h->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			snprintf(why, sizeof(why), "send: %s", strerror(errno));
-			h1_broken(p, t, why);
-			return;
+		n = 0;
+		while (!n && h->sent < h->req_len) {
+			n = hc_write(p, t, h->req + h->sent, h->req_len - h->sent, why, sizeof(why));
+			if (n > 0) {
+				h->sent += (uint32_t)n;
+				n = 0;
+			}
 		}
 	}
-	if (n > 0)
-		h->sent += (uint32_t)n;
-	if (h->sent < h->req_len) {
-		h1_wait(p, t, EPOLLOUT);
+	if (n == -1)
+		return;
+	if (n == -2) {
+		hc_broken(p, t, why);
 		return;
 	}
 	h->phase = PH_RECV;
 	/* A kept connection is already registered for input: no syscall here. */
-	h1_wait(p, t, EPOLLIN | EPOLLRDHUP);
+	hc_wait(p, t, EPOLLIN | EPOLLRDHUP);
 }
 
-static void h1_handshake(struct ks_prober *p, struct target *t)
+/* The connection is ready for this check's request: fresh, or kept from the last check. */
+static void hc_ready(struct ks_prober *p, struct target *t)
 {
-	struct h1 *h = t->h1;
-	char why[160];
+	struct hconn *h = t->hc;
+	int err;
+
+	if (!h->h2) {
+		ks_h1_resp_init(&h->resp);
+		h->sent = 0;
+		hc_send(p, t);
+		return;
+	}
+	err = ks_h2_request(h->h2, t->host, check_port(t), t->t.spec.path,
+			    t->t.spec.kind == KS_PROBE_HTTPS);
+	if (err == -ENOMEM) {
+		hc_abort(p, t, "memory", ENOMEM);
+		return;
+	}
+	if (err) {
+		/* A kept session that may not take another stream: start over on a new one. */
+		sock_close(p, t);
+		h->reused = false;
+		hc_connect(p, t);
+		return;
+	}
+	hc_send(p, t);
+}
+
+/* The protocol is known (after TLS, from ALPN): set up HTTP/2 if that is what it speaks. */
+static void hc_proto(struct ks_prober *p, struct target *t, bool h2)
+{
+	struct hconn *h = t->hc;
+
+	if (h2 && ks_h2_new(&h->h2)) {
+		hc_abort(p, t, "memory", ENOMEM);
+		return;
+	}
+	hc_ready(p, t);
+}
+
+static void hc_handshake(struct ks_prober *p, struct target *t)
+{
+	struct hconn *h = t->hc;
+	const unsigned char *proto;
+	unsigned int plen;
+	char why[200];
 	int r, se;
 
 	ERR_clear_error();
 	errno = 0;
 	r = SSL_do_handshake(h->ssl);
 	if (r == 1) {
-		h1_send(p, t);
+		/* ALPN h2 -> HTTP/2; a pod that does not offer it gets HTTP/1.1, as curl falls back. */
+		SSL_get0_alpn_selected(h->ssl, &proto, &plen);
+		hc_proto(p, t, plen == 2 && !memcmp(proto, "h2", 2));
 		return;
 	}
 	se = SSL_get_error(h->ssl, r);
 	if (tls_wants(se)) {
-		h1_wait(p, t, tls_wants(se));
+		hc_wait(p, t, tls_wants(se));
 		return;
 	}
 	tls_why(h, se, "handshake", why, sizeof(why));
-	h1_fail(p, t, why);
+	hc_fail(p, t, why);
 }
 
 /* One client context per verification mode, made on first use. */
@@ -710,128 +802,116 @@ static SSL_CTX *tls_ctx(struct ks_prober *p, bool verify)
 	return c;
 }
 
-/* TCP is up: start TLS (HTTPS) or send. */
-static void h1_connected(struct ks_prober *p, struct target *t)
+/* TCP is up: start TLS (HTTPS), or speak HTTP/1.1 or h2c (prior knowledge) at once. */
+static void hc_connected(struct ks_prober *p, struct target *t)
 {
-	/* ALPN as curl offers it for an HTTP/1.1 check: a server that only speaks h2 refuses. */
-	static const unsigned char alpn[] = "\x08http/1.1";
-	struct h1 *h = t->h1;
+	/* ALPN as curl offers it: "h2,http/1.1" for an HTTP/2 check, else "http/1.1". */
+	static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
+	static const unsigned char alpn_h1[] = "\x08http/1.1";
+	const struct ks_probe_spec *s = &t->t.spec;
+	struct hconn *h = t->hc;
 	SSL_CTX *ctx;
 	char a[INET6_ADDRSTRLEN];
 
-	if (t->t.spec.kind != KS_PROBE_HTTPS) {
-		h1_send(p, t);
+	if (s->kind != KS_PROBE_HTTPS) {
+		hc_proto(p, t, s->http2);
 		return;
 	}
-	ctx = tls_ctx(p, t->t.spec.tls_verify);
+	ctx = tls_ctx(p, s->tls_verify);
 	h->ssl = ctx ? SSL_new(ctx) : NULL;
 	if (!h->ssl || !SSL_set_fd(h->ssl, t->fd) ||
-	    SSL_set_alpn_protos(h->ssl, alpn, sizeof(alpn) - 1)) {
-		h1_abort(p, t, "tls setup", ENOMEM);
+	    (s->http2 ? SSL_set_alpn_protos(h->ssl, alpn_h2, sizeof(alpn_h2) - 1) :
+			SSL_set_alpn_protos(h->ssl, alpn_h1, sizeof(alpn_h1) - 1))) {
+		hc_abort(p, t, "tls setup", ENOMEM);
 		return;
 	}
 	/* No SNI: the name is an IP address (RFC 6066). With verification, the address must match. */
-	if (t->t.spec.tls_verify) {
+	if (s->tls_verify) {
 		inet_ntop(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6, t->t.addr.bytes, a,
 			  sizeof(a));
 		if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(h->ssl), a)) {
-			h1_abort(p, t, "tls setup", EINVAL);
+			hc_abort(p, t, "tls setup", EINVAL);
 			return;
 		}
 	}
 	SSL_set_connect_state(h->ssl);
 	h->phase = PH_TLS;
-	h1_handshake(p, t);
+	hc_handshake(p, t);
 }
 
-static void h1_connect(struct ks_prober *p, struct target *t)
+static void hc_connect(struct ks_prober *p, struct target *t)
 {
-	struct h1 *h = t->h1;
+	struct hconn *h = t->hc;
 	char why[128];
 	int fd, err;
 
 	err = sock_open(t, &fd);
 	if (fd < 0) {
-		h1_abort(p, t, "socket", -err);
+		hc_abort(p, t, "socket", -err);
 		return;
 	}
 	t->fd = fd;
 	h->mask = 0;
 	h->phase = PH_CONNECT;
 	if (!err) {
-		h1_connected(p, t);
+		hc_connected(p, t);
 		return;
 	}
 	if (err != -EINPROGRESS) {
 		snprintf(why, sizeof(why), "connect: %s", strerror(-err));
-		h1_fail(p, t, why);
+		hc_fail(p, t, why);
 		return;
 	}
-	h1_wait(p, t, EPOLLOUT);
+	hc_wait(p, t, EPOLLOUT);
 }
 
-/* One read: > 0 bytes, 0 at EOF, -1 to wait (mask set), -2 broken (why set). */
-static ssize_t h1_read(struct ks_prober *p, struct target *t, char *buf, size_t len,
-		       char *why, size_t wlen)
+/* Feed what arrived to the protocol. */
+static enum ks_h1_result hc_feed(struct hconn *h, const char *buf, size_t n)
 {
-	struct h1 *h = t->h1;
-	ssize_t n;
-	int se;
-
-	if (!h->ssl) {
-		n = recv(t->fd, buf, len, 0);
-		if (n >= 0)
-			return n;
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return -1;
-		snprintf(why, wlen, "recv: %s", strerror(errno));
-		return -2;
-	}
-	ERR_clear_error();
-	errno = 0;
-	n = SSL_read(h->ssl, buf, (int)len);
-	if (n > 0)
-		return n;
-	se = SSL_get_error(h->ssl, (int)n);
-	if (tls_wants(se)) {
-		/* Usually WANT_READ; a TLS read may need a write (key update). */
-		h1_wait(p, t, tls_wants(se));
-		return -1;
-	}
-	if (tls_eof(se))
-		return 0;
-	tls_why(h, se, "recv", why, wlen);
-	return -2;
+	if (h->h2)
+		return ks_h2_feed(h->h2, (const uint8_t *)buf, n);
+	return ks_h1_resp_feed(&h->resp, buf, n);
 }
 
-static void h1_recv(struct ks_prober *p, struct target *t)
+static void hc_recv(struct ks_prober *p, struct target *t)
 {
-	struct h1 *h = t->h1;
+	struct hconn *h = t->hc;
 	char buf[4096], why[200];
 	enum ks_h1_result res;
+	int status;
+	bool keep;
 	ssize_t n;
 
 	for (;;) {
-		n = h1_read(p, t, buf, sizeof(buf), why, sizeof(why));
+		n = hc_read(p, t, buf, sizeof(buf), why, sizeof(why));
 		if (n == -1)
 			return;
 		if (n == -2) {
-			h1_broken(p, t, why);
+			hc_broken(p, t, why);
 			return;
 		}
-		res = ks_h1_resp_feed(&h->resp, buf, (size_t)n);
+		res = hc_feed(h, buf, (size_t)n);
+		/* HTTP/2 answers as it reads (SETTINGS ack, window updates); a wait is fine. */
+		if (h->h2 && res != KS_H1_BAD && h2_push(p, t, why, sizeof(why)) == -2) {
+			hc_broken(p, t, why);
+			return;
+		}
 		if (res == KS_H1_DONE) {
-			snprintf(why, sizeof(why), "http status %d", h->resp.status);
-			h1_end(p, t, ks_status_match_has(&t->t.spec.match, h->resp.status), false,
-			       h->resp.keep_alive && n > 0, why);
+			status = h->h2 ? ks_h2_status(h->h2) : h->resp.status;
+			keep = n > 0 && (h->h2 ? ks_h2_reusable(h->h2) : h->resp.keep_alive);
+			snprintf(why, sizeof(why), "http status %d", status);
+			hc_end(p, t, ks_status_match_has(&t->t.spec.match, status), false, keep, why);
 			return;
 		}
 		if (res == KS_H1_BAD) {
-			if (!n && h1_retry(p, t))
+			if (!n && hc_retry(p, t))
 				return;
-			snprintf(why, sizeof(why), "%s%s", n ? "bad response: " : "",
-				 h->resp.error);
-			h1_fail(p, t, why);
+			if (h->h2)
+				snprintf(why, sizeof(why), "%s", ks_h2_error(h->h2));
+			else
+				snprintf(why, sizeof(why), "%s%s", n ? "bad response: " : "",
+					 h->resp.error);
+			hc_fail(p, t, why);
 			return;
 		}
 		/* Level-triggered: if more is queued in the socket, epoll says so again. */
@@ -841,38 +921,55 @@ static void h1_recv(struct ks_prober *p, struct target *t)
 }
 
 /*
- * Input on an idle kept connection. Plain: the server closed it or sent
- * what nobody asked for; drop it. TLS: it may be just session tickets
- * (TLS 1.3 sends them after the handshake), which OpenSSL consumes.
+ * Input (or room to write) on an idle kept connection. Plain HTTP/1.1: the
+ * server closed it or sent what nobody asked for; drop it. TLS: it may be
+ * just session tickets (TLS 1.3 sends them after the handshake). HTTP/2:
+ * PING and SETTINGS come any time and are answered; GOAWAY or a close ends
+ * the connection.
  */
-static void h1_idle(struct ks_prober *p, struct target *t)
+static void hc_idle(struct ks_prober *p, struct target *t)
 {
-	struct h1 *h = t->h1;
-	char buf[256];
-	int n, se;
+	struct hconn *h = t->hc;
+	char buf[4096], why[200];
+	ssize_t n;
+	int w;
 
-	if (h->ssl) {
-		ERR_clear_error();
-		errno = 0;
-		n = SSL_read(h->ssl, buf, sizeof(buf));
-		se = n > 0 ? SSL_ERROR_NONE : SSL_get_error(h->ssl, n);
-		if (se == SSL_ERROR_WANT_READ && !SSL_pending(h->ssl))
-			return;
+	if (!h->ssl && !h->h2) {
+		sock_close(p, t);
+		return;
 	}
-	sock_close(p, t);
+	for (;;) {
+		n = hc_read(p, t, buf, sizeof(buf), why, sizeof(why));
+		if (n == -1)
+			break;
+		if (n <= 0 || !h->h2 || hc_feed(h, buf, (size_t)n) == KS_H1_BAD ||
+		    !ks_h2_reusable(h->h2)) {
+			sock_close(p, t);
+			return;
+		}
+		if ((size_t)n < sizeof(buf) && !(h->ssl && SSL_pending(h->ssl)))
+			break;
+	}
+	if (t->fd < 0)
+		return;		/* hc_read gave up on epoll */
+	w = h->h2 ? h2_push(p, t, why, sizeof(why)) : 0;
+	if (w == -2)
+		sock_close(p, t);
+	else if (!w)
+		hc_wait(p, t, EPOLLIN | EPOLLRDHUP);
 }
 
-static void h1_event(struct ks_prober *p, struct target *t)
+static void hc_event(struct ks_prober *p, struct target *t)
 {
-	struct h1 *h = t->h1;
+	struct hconn *h = t->hc;
 	socklen_t len = sizeof(int);
-	char why[128];
+	char why[200];
 	int err = 0;
 
 	if (t->fd < 0)
 		return;
 	if (!t->in_flight) {
-		h1_idle(p, t);
+		hc_idle(p, t);
 		return;
 	}
 	switch (h->phase) {
@@ -881,26 +978,38 @@ static void h1_event(struct ks_prober *p, struct target *t)
 			err = errno;
 		if (err) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(err));
-			h1_fail(p, t, why);
+			hc_fail(p, t, why);
 			return;
 		}
-		h1_connected(p, t);
+		hc_connected(p, t);
 		break;
 	case PH_TLS:
-		h1_handshake(p, t);
+		hc_handshake(p, t);
 		break;
 	case PH_SEND:
-		h1_send(p, t);
+		hc_send(p, t);
 		break;
 	case PH_RECV:
-		h1_recv(p, t);
+		/* HTTP/2 may have output left from the last read (then the mask has OUT). */
+		if (h->h2) {
+			err = h2_push(p, t, why, sizeof(why));
+			if (err == -2) {
+				hc_broken(p, t, why);
+				return;
+			}
+			if (!err)
+				hc_wait(p, t, EPOLLIN | EPOLLRDHUP);
+			if (t->fd < 0)
+				return;
+		}
+		hc_recv(p, t);
 		break;
 	}
 }
 
-static void start_h1(struct ks_prober *p, struct target *t, uint64_t now)
+static void start_http(struct ks_prober *p, struct target *t, uint64_t now)
 {
-	struct h1 *h = t->h1;
+	struct hconn *h = t->hc;
 	int n;
 
 	if (!h) {
@@ -917,177 +1026,36 @@ static void start_h1(struct ks_prober *p, struct target *t, uint64_t now)
 			return;
 		}
 		h->req_len = (uint32_t)n;
-		t->h1 = h;
+		t->hc = h;
 	}
-	ks_h1_resp_init(&h->resp);
-	h->sent = 0;
 	h->retried = false;
 	h->reused = t->fd >= 0;
 	heap_push(&p->heap[H_DL], t, now + t->t.spec.timeout_ms * NS_PER_MS);
 	if (h->reused)
-		h1_send(p, t);
+		hc_ready(p, t);
 	else
-		h1_connect(p, t);
+		hc_connect(p, t);
 }
 
-/* A TCP or HTTP/1 check ran out of time. */
+/* A check of ours ran out of time. */
 static void deadline_hit(struct ks_prober *p, struct target *t)
 {
 	char why[64];
 
-	if (!t->h1) {
+	if (!t->hc) {
 		tcp_done(p, t, 0, true);
 		return;
 	}
 	snprintf(why, sizeof(why), "timeout after %u ms", t->t.spec.timeout_ms);
-	h1_end(p, t, false, true, false, why);
+	hc_end(p, t, false, true, false, why);
 }
 
 static void target_event(struct ks_prober *p, struct target *t)
 {
-	if (t->h1)
-		h1_event(p, t);
+	if (t->hc)
+		hc_event(p, t);
 	else
 		tcp_event(p, t);
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct check *ck = ud;
-
-	(void)data;
-	ck->body += size * nmemb;
-	if (ck->body > KS_H1_BODY_CAP) {
-		ck->cut = true;
-		return 0;
-	}
-	return size * nmemb;
-}
-
-static void check_stop(struct check *ck)
-{
-	if (ck && ck->active) {
-		curl_multi_remove_handle(ck->sh->multi, ck->easy);
-		ck->active = false;
-		ck->sh->dirty = true;
-	}
-}
-
-static void check_free(struct check *ck)
-{
-	if (!ck)
-		return;
-	check_stop(ck);
-	curl_easy_cleanup(ck->easy);
-	if (ck->sh)
-		ck->sh->members--;
-	free(ck);
-}
-
-/*
- * One easy handle per target, configured once and re-added for every check:
- * init/setopt/cleanup per check cost more CPU than the check itself.
- */
-static struct shard *shard_get(struct ks_prober *p);
-
-static bool curl_h2c_reuse_broken(void)
-{
-	return curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
-}
-
-static struct check *check_new(struct ks_prober *p, struct target *t)
-{
-	const struct ks_probe_spec *s = &t->t.spec;
-	bool tls = s->kind == KS_PROBE_HTTPS;
-	struct check *ck;
-	char url[KS_PROBE_PATH_MAX + 80];
-	long ver;
-	CURL *e;
-
-	ck = calloc(1, sizeof(*ck));
-	if (!ck)
-		return NULL;
-	ck->tg = t;
-	e = ck->easy = curl_easy_init();
-	if (!e)
-		goto fail;
-	ck->sh = shard_get(p);
-	if (!ck->sh)
-		goto fail;
-	ck->sh->members++;
-	/* Host header: curl derives it from the URL, i.e. the endpoint address (IPv6 in brackets). */
-	snprintf(url, sizeof(url), "%s://%s:%u%s", tls ? "https" : "http", t->host, check_port(t),
-		 s->path);
-	if (s->http2)
-		ver = tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
-	else
-		ver = CURL_HTTP_VERSION_1_1;
-	if (curl_easy_setopt(e, CURLOPT_URL, url) ||
-	    curl_easy_setopt(e, CURLOPT_PRIVATE, ck) ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") ||
-	    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L) ||
-	    /* An HTTP(S)_PROXY in the agent's environment must not reroute pod checks. */
-	    curl_easy_setopt(e, CURLOPT_PROXY, "") ||
-	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
-	    /*
-	     * curl caches even IP literals in its DNS cache and prunes that cache
-	     * by walking every entry on each lookup: with thousands of targets
-	     * that is O(targets) per check. Nothing is ever resolved here.
-	     */
-	    curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L) ||
-	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) ||
-	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms) ||
-	    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, ver) ||
-	    curl_easy_setopt(e, CURLOPT_USERAGENT, "ksplit-healthcheck/1") ||
-	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L) ||
-	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) ||
-	    curl_easy_setopt(e, CURLOPT_WRITEDATA, ck) ||
-	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ck->err))
-		goto fail;
-	/*
-	 * Default: keep-alive, like Envoy's reuse_connection. A fresh TCP (and
-	 * TLS) connection per check costs 2-10x the CPU; a dead pod still fails
-	 * the next check (reset or timeout), and curl reconnects by itself.
-	 * h2c with prior knowledge is the exception before curl 8.0: reusing
-	 * such a connection fails in curl itself ("Error in the HTTP2 framing
-	 * layer", curl issue 10634, fixed in 8.0.0), against nghttpd too.
-	 */
-	if ((s->fresh_conn || (s->http2 && !tls && curl_h2c_reuse_broken())) &&
-	    (curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) ||
-	     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L)))
-		goto fail;
-	if (tls && !s->tls_verify &&
-	    (curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) ||
-	     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L)))
-		goto fail;
-	return ck;
-fail:
-	if (ck->sh)
-		ck->sh->members--;
-	curl_easy_cleanup(ck->easy);
-	free(ck);
-	return NULL;
-}
-
-static void start_http(struct ks_prober *p, struct target *t)
-{
-	struct check *ck = t->ck;
-
-	if (!ck) {
-		ck = t->ck = check_new(p, t);
-		if (!ck) {
-			start_failed(p, t, "curl", ENOMEM);
-			return;
-		}
-	}
-	ck->body = 0;
-	ck->cut = false;
-	ck->err[0] = '\0';
-	if (curl_multi_add_handle(ck->sh->multi, ck->easy)) {
-		start_failed(p, t, "curl", ENOMEM);
-		return;
-	}
-	ck->active = true;
 }
 
 static void start_check(struct ks_prober *p, struct target *t, uint64_t now)
@@ -1100,53 +1068,8 @@ static void start_check(struct ks_prober *p, struct target *t, uint64_t now)
 		p->st.max_in_flight = p->st.in_flight;
 	if (t->t.spec.kind == KS_PROBE_TCP)
 		start_tcp(p, t, now);
-	else if (is_h1(&t->t.spec))
-		start_h1(p, t, now);
 	else
-		start_http(p, t);
-}
-
-static void curl_done(struct ks_prober *p, CURLMsg *m)
-{
-	struct check *ck = NULL;
-	struct target *t;
-	long code = 0;
-	char why[CURL_ERROR_SIZE + 64];
-	bool pass = false, timeout = false;
-
-	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&ck);
-	t = ck->tg;
-	curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-	if (m->data.result == CURLE_OK || (m->data.result == CURLE_WRITE_ERROR && ck->cut)) {
-		pass = ks_status_match_has(&t->t.spec.match, code);
-		snprintf(why, sizeof(why), "http status %ld", code);
-	} else if (m->data.result == CURLE_OPERATION_TIMEDOUT) {
-		timeout = true;
-		snprintf(why, sizeof(why), "timeout after %u ms", t->t.spec.timeout_ms);
-	} else {
-		snprintf(why, sizeof(why), "%s", ck->err[0] ? ck->err :
-			 curl_easy_strerror(m->data.result));
-	}
-	check_stop(ck);
-	finish(p, t, pass, timeout, why);
-}
-
-static void drain_curl(struct ks_prober *p)
-{
-	CURLMsg *m;
-	uint32_t i;
-	int left;
-
-	for (i = 0; i < p->n_shards; i++) {
-		struct shard *sh = p->shards[i];
-
-		if (!sh->dirty)
-			continue;
-		sh->dirty = false;
-		while ((m = curl_multi_info_read(sh->multi, &left)))
-			if (m->msg == CURLMSG_DONE)
-				curl_done(p, m);
-	}
+		start_http(p, t, now);
 }
 
 /* Stop whatever runs for t (no result is fed). */
@@ -1156,89 +1079,9 @@ static void cancel(struct ks_prober *p, struct target *t)
 	if (!t->in_flight)
 		return;
 	if (t->fd >= 0)
-		tcp_close(p, t);	/* also an HTTP/1 connection: it is mid-request */
-	check_stop(t->ck);
+		tcp_close(p, t);	/* also an HTTP connection: it is mid-request */
 	t->in_flight = false;
 	p->st.in_flight--;
-}
-
-/* ---- libcurl callbacks ---- */
-
-static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
-{
-	struct shard *sh = ud;
-	struct ks_prober *p = sh->p;
-	struct epoll_event ev = {
-		.data.u64 = ((uint64_t)(uint32_t)s << 32) | ((uint64_t)sh->idx << 2) | TAG_CURL,
-	};
-
-	(void)e;
-	if (what == CURL_POLL_REMOVE) {
-		if (sockp)
-			epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL);
-		return 0;
-	}
-	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-	if (epoll_ctl(p->epfd, sockp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) &&
-	    epoll_ctl(p->epfd, sockp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev))
-		return -1;
-	if (!sockp)
-		curl_multi_assign(sh->multi, s, sh);	/* any non-NULL: "registered" */
-	return 0;
-}
-
-static int on_curl_timer(CURLM *m, long timeout_ms, void *ud)
-{
-	struct shard *sh = ud;
-
-	(void)m;
-	/* Never drive curl from inside its own callback: just note the deadline. */
-	if (timeout_ms < 0) {
-		sh->due = false;
-	} else {
-		sh->due = true;
-		sh->due_ns = now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
-	}
-	return 0;
-}
-
-/* A shard with room, else a new one. */
-static struct shard *shard_get(struct ks_prober *p)
-{
-	struct shard *sh, **v;
-	uint32_t i;
-
-	for (i = 0; i < p->n_shards; i++)
-		if (p->shards[i]->members < SHARD_TARGETS)
-			return p->shards[i];
-	if (p->n_shards >= (1u << 28))
-		return NULL;
-	v = realloc(p->shards, (p->n_shards + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	p->shards = v;
-	sh = calloc(1, sizeof(*sh));
-	if (!sh)
-		return NULL;
-	sh->p = p;
-	sh->idx = p->n_shards;
-	sh->multi = curl_multi_init();
-	if (!sh->multi ||
-	    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) ||
-	    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh) ||
-	    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) ||
-	    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh) ||
-	    /* One idle keep-alive connection per target. */
-	    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)SHARD_TARGETS + 8) ||
-	    /* One check, one connection: no HTTP/2 multiplexing of checks onto a shared one. */
-	    curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING)) {
-		if (sh->multi)
-			curl_multi_cleanup(sh->multi);
-		free(sh);
-		return NULL;
-	}
-	p->shards[p->n_shards++] = sh;
-	return sh;
 }
 
 /* ---- timer ---- */
@@ -1248,7 +1091,6 @@ static int arm(struct ks_prober *p)
 	struct itimerspec its = { 0 };
 	struct target *t;
 	uint64_t next = UINT64_MAX;
-	uint32_t i;
 
 	t = heap_top(&p->heap[H_DUE]);
 	if (t && p->st.in_flight < p->max_in_flight)
@@ -1256,9 +1098,6 @@ static int arm(struct ks_prober *p)
 	t = heap_top(&p->heap[H_DL]);
 	if (t && t->key[H_DL] < next)
 		next = t->key[H_DL];
-	for (i = 0; i < p->n_shards; i++)
-		if (p->shards[i]->due && p->shards[i]->due_ns < next)
-			next = p->shards[i]->due_ns;
 	if (next == UINT64_MAX)
 		next = 0;	/* disarm */
 	if (next == p->armed_ns)
@@ -1278,26 +1117,13 @@ static int arm(struct ks_prober *p)
 /* Everything due now. Bounded: what remains keeps the timer expired, so the fd stays readable. */
 static void run_due(struct ks_prober *p)
 {
-	int round, running;
+	int round;
 
 	for (round = 0; round < 8; round++) {
 		uint64_t now = now_ns();
 		bool progress = false;
 		struct target *t;
 
-		uint32_t i;
-
-		for (i = 0; i < p->n_shards; i++) {
-			struct shard *sh = p->shards[i];
-
-			if (sh->due && sh->due_ns <= now) {
-				sh->due = false;
-				sh->dirty = true;
-				curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-				progress = true;
-			}
-		}
-		drain_curl(p);
 		while ((t = heap_top(&p->heap[H_DL])) && t->key[H_DL] <= now) {
 			deadline_hit(p, t);
 			progress = true;
@@ -1316,7 +1142,7 @@ static void run_due(struct ks_prober *p)
 int ks_prober_dispatch(struct ks_prober *p)
 {
 	struct epoll_event ev[128];
-	int i, n, running, ret = 0;
+	int i, n, ret = 0;
 	uint64_t buf;
 
 	p->in_dispatch = true;
@@ -1333,19 +1159,6 @@ int ks_prober_dispatch(struct ks_prober *p)
 			if (read(p->tfd, &buf, sizeof(buf)) == sizeof(buf))
 				p->armed_ns = 0;
 			break;
-		case TAG_CURL: {
-			int mask = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-				   ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-				   ((ev[i].events & EPOLLERR) ? CURL_CSELECT_ERR : 0);
-			uint32_t si = (uint32_t)(u >> 2) & 0x3fffffff;
-
-			if (si >= p->n_shards)
-				break;
-			p->shards[si]->dirty = true;
-			curl_multi_socket_action(p->shards[si]->multi, (curl_socket_t)(u >> 32), mask,
-						 &running);
-			break;
-		}
 		default:
 			target_event(p, ev[i].data.ptr);
 			break;
@@ -1362,7 +1175,6 @@ out:
 
 int ks_prober_new(struct ks_prober **out, ks_prober_cb on_change, void *ctx)
 {
-	static bool curl_ready;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_TIMER };
 	struct ks_prober *p;
 	struct sigaction sa;
@@ -1370,11 +1182,6 @@ int ks_prober_new(struct ks_prober **out, ks_prober_cb on_change, void *ctx)
 	int i, ret;
 
 	*out = NULL;
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT))
-			return -ENOMEM;
-		curl_ready = true;
-	}
 	/*
 	 * OpenSSL writes to the socket with write(2), which raises SIGPIPE when
 	 * the pod reset the connection. A process that kept the default
@@ -1413,8 +1220,7 @@ err:
 static void target_free(struct ks_prober *p, struct target *t)
 {
 	cancel(p, t);
-	check_free(t->ck);
-	h1_free(p, t);
+	hc_free(p, t);
 	free(t);
 }
 
@@ -1426,11 +1232,6 @@ void ks_prober_free(struct ks_prober *p)
 		return;
 	for (i = 0; i < p->n; i++)
 		target_free(p, p->tv[i]);
-	for (i = 0; i < p->n_shards; i++) {
-		curl_multi_cleanup(p->shards[i]->multi);
-		free(p->shards[i]);
-	}
-	free(p->shards);
 	SSL_CTX_free(p->tls[0]);
 	SSL_CTX_free(p->tls[1]);
 	if (p->tfd >= 0)
@@ -1524,9 +1325,7 @@ int ks_prober_set_targets(struct ks_prober *p, const struct ks_probe_target *in,
 			tv[i] = t;
 			if (!ks_probe_spec_equal(&t->t.spec, &in[i].spec)) {
 				cancel(p, t);
-				check_free(t->ck);	/* its options came from the old spec */
-				t->ck = NULL;
-				h1_free(p, t);		/* so did its request */
+				hc_free(p, t);		/* its request came from the old spec */
 				t->t.spec = in[i].spec;
 				t->hsm.passes = t->hsm.fails = 0;
 				t->started = 0;

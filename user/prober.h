@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The active health checker: one event loop, no threads. HTTP/2 checks run
- * on libcurl multi handles driven through
- * CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION; HTTP/1.1 checks (plain, or over
- * TLS with OpenSSL) use our own kept-alive socket and h1.c; TCP checks are
- * non-blocking connects.
- * Everything the prober waits on (curl sockets, our sockets, one timerfd)
- * sits in a private epoll instance whose fd the agent adds to its own loop;
- * when that fd is readable the agent calls ks_prober_dispatch().
+ * The active health checker: one event loop, no threads. Each HTTP target
+ * keeps one connection between checks (plain or TLS with OpenSSL; HTTP/1.1
+ * through h1.c and libhttp-parser, HTTP/2 through h2.c and libnghttp2); TCP
+ * checks are non-blocking connects. Everything the prober waits on (those
+ * sockets and one timerfd) sits in a private epoll instance whose fd the
+ * agent adds to its own loop; when that fd is readable the agent calls
+ * ks_prober_dispatch().
  *
  * Not thread-safe: call everything from the agent's loop thread.
  */

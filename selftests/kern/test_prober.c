@@ -893,6 +893,23 @@ static void test_timeout_is_failure(void **state)
 	ks_prober_free(p);
 }
 
+/* IPv4 TCP sockets in this netns whose remote port is rport, in state st (01 ESTABLISHED, 06 TIME_WAIT). */
+static int count_tcp(int rport, unsigned int st)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[256];
+	unsigned int rp, state;
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %*d: %*x:%*x %*x:%x %x", &rp, &state) == 2 &&
+		    (int)rp == rport && state == st)
+			n++;
+	fclose(f);
+	return n;
+}
+
 /* h2c with prior knowledge against the minimal HTTP/2 server. */
 static void test_h2c(void **state)
 {
@@ -901,6 +918,7 @@ static void test_h2c(void **state)
 	struct ks_probe_target t[2];
 	const struct ev *e;
 	long bad0 = env.sh->bad_preface, served0 = env.sh->served[L_H2C];
+	int i;
 
 	(void)state;
 	t[0] = mk("127.0.0.1", l_port[L_H2C], KS_PROBE_HTTP, 150, 1000, 2, 3);
@@ -939,6 +957,16 @@ static void test_h2c(void **state)
 	print_ev("h2c 204 -> healthy", e);
 	assert_int_equal(e->old, KS_H_UNHEALTHY);
 	assert_int_equal(e->streak, 2);
+	/* h2c keeps its connection: 5 more checks, the same single client socket. */
+	served0 = env.sh->served[L_H2C];
+	i = count_tcp(l_port[L_H2C], 0x06);
+	run_for(p, 800);
+	printf("  h2c reuse: served=%ld client TIME_WAIT +%d established=%d\n",
+	       env.sh->served[L_H2C] - served0, count_tcp(l_port[L_H2C], 0x06) - i,
+	       count_tcp(l_port[L_H2C], 0x01));
+	assert_true(env.sh->served[L_H2C] - served0 >= 4);
+	assert_int_equal(count_tcp(l_port[L_H2C], 0x06) - i, 0);
+	assert_int_equal(count_tcp(l_port[L_H2C], 0x01), 1);
 	ks_prober_free(p);
 }
 
@@ -1169,23 +1197,6 @@ static void test_https(void **state)
  * with a transport error, never with an http status; the h2 check passing
  * against the same port can only have been HTTP/2.
  */
-/* IPv4 TCP sockets in this netns whose remote port is rport, in state st (01 ESTABLISHED, 06 TIME_WAIT). */
-static int count_tcp(int rport, unsigned int st)
-{
-	FILE *f = fopen("/proc/net/tcp", "r");
-	char line[256];
-	unsigned int rp, state;
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " %*d: %*x:%*x %*x:%x %x", &rp, &state) == 2 &&
-		    (int)rp == rport && state == st)
-			n++;
-	fclose(f);
-	return n;
-}
-
 static void test_https_h2(void **state)
 {
 	struct rec r = { 0 };
