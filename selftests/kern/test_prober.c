@@ -1139,6 +1139,84 @@ static void test_https_keepalive(void **state)
 	ks_prober_free(p);
 }
 
+/*
+ * Connects that do not finish at once. Checks to a pod on this node usually
+ * find the handshake done when connect() returns; a remote pod's does not.
+ * A listener whose accept queue is full drops the SYN, so the prober's
+ * connect stays pending until the retransmit ~1 s later finds room.
+ */
+static int listen_full(int port, int *filler)
+{
+	int fd = listen_on(AF_INET, "127.0.0.1", port), c;
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	assert_true(fd >= 0);
+	assert_int_equal(listen(fd, 0), 0);	/* room for one */
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&in, sizeof(in)), 0);
+	*filler = c;
+	return fd;
+}
+
+static void test_async_connect(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct rec r = { 0 };
+	struct ks_prober *p;
+	struct ks_probe_target t;
+	const struct ev *e;
+	char req[512];
+	int lfd, filler, a;
+	ssize_t n;
+
+	(void)state;
+	/* TCP: pending at first, connected after the SYN retransmit. */
+	lfd = listen_full(8090, &filler);
+	t = mk("127.0.0.1", 8090, KS_PROBE_TCP, 5000, 3000, 2, 2);
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	run_for(p, 300);
+	assert_int_equal(r.n, 0);	/* still connecting */
+	close(accept(lfd, NULL, NULL));	/* the filler goes: room for the retransmitted SYN */
+	e = run_until(p, &r, 8090, KS_H_HEALTHY, 3000);
+	assert_non_null(e);
+	print_ev("tcp, slow handshake", e);
+	assert_string_equal(e->reason, "first check passed: connected");
+	assert_true(e->at_ms >= 800);
+	ks_prober_free(p);
+	close(filler);
+	close(lfd);
+
+	/* HTTP: the same, then the request goes out on the late connection and is answered. */
+	memset(&r, 0, sizeof(r));
+	lfd = listen_full(8091, &filler);
+	t = mk("127.0.0.1", 8091, KS_PROBE_HTTP, 5000, 3000, 2, 2);
+	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
+	r.t0 = now_ms();
+	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
+	run_for(p, 300);
+	close(accept(lfd, NULL, NULL));
+	run_for(p, 1500);	/* connected by now, request sent */
+	assert_int_equal(r.n, 0);
+	a = accept(lfd, NULL, NULL);
+	assert_true(a >= 0);
+	n = read(a, req, sizeof(req) - 1);
+	assert_true(n > 0);
+	req[n] = '\0';
+	assert_non_null(strstr(req, "GET /health HTTP/1.1\r\nHost: 127.0.0.1:8091\r\n"));
+	assert_int_equal(write(a, resp, sizeof(resp) - 1), (ssize_t)sizeof(resp) - 1);
+	e = run_until(p, &r, 8091, KS_H_HEALTHY, 2000);
+	assert_non_null(e);
+	print_ev("http, slow handshake", e);
+	assert_string_equal(e->reason, "first check passed: http status 200");
+	ks_prober_free(p);
+	close(a);
+	close(filler);
+	close(lfd);
+}
+
 /* HTTPS against openssl s_server with a self-signed certificate. */
 static void test_https(void **state)
 {
@@ -1394,6 +1472,7 @@ int main(void)
 		cmocka_unit_test(test_https_keepalive),
 		cmocka_unit_test(test_https_h2),
 		cmocka_unit_test(test_tcp),
+		cmocka_unit_test(test_async_connect),
 		cmocka_unit_test(test_http_ipv6),
 		cmocka_unit_test(test_target_updates),
 	};
