@@ -59,7 +59,7 @@ help:
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
 	@echo '  bench-prober   health checker CPU at 5,000 endpoints every 5 s (root)'
-	@echo '  fuzz           run the manifest parser fuzzer (FUZZ_SECONDS=60)'
+	@echo '  fuzz           run the manifest and health-check response fuzzers (FUZZ_SECONDS=60 each)'
 	@echo '  vmlinux        regenerate vmlinux/vmlinux.h from /sys/kernel/btf/vmlinux'
 	@echo '  deps           install Debian build/test dependencies'
 	@echo '  clean          remove build/ and build-san/'
@@ -145,6 +145,13 @@ fuzz: $(SKEL)
 		selftests/fuzz/fuzz_manifest.c $(FUZZ_SRCS) -lyaml -lbpf -ljson-c -o $(OUT)/fuzz_manifest
 	$(Q)$(OUT)/fuzz_manifest -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		$(OUT)/fuzz-corpus selftests/data
+	$(call msg,FUZZ,$(OUT)/fuzz_response)
+	$(Q)mkdir -p $(OUT)/fuzz-corpus-response
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Iuser \
+		selftests/fuzz/fuzz_response.c user/h1.c user/h2.c -lhttp_parser -lnghttp2 \
+		-o $(OUT)/fuzz_response
+	$(Q)$(OUT)/fuzz_response -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+		$(OUT)/fuzz-corpus-response
 
 clean:
 	$(Q)rm -rf build build-san
