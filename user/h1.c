@@ -57,7 +57,8 @@ static int on_message_complete(http_parser *hp)
 		return 0;
 	}
 	r->done = true;
-	r->keep_alive = http_should_keep_alive(hp);
+	/* A 101 nobody asked for switched the protocol: the connection is not HTTP/1.1 any more. */
+	r->keep_alive = r->status != 101 && !hp->upgrade && http_should_keep_alive(hp);
 	/* Stop here; whatever follows was not asked for. */
 	http_parser_pause(hp, 1);
 	return 0;

@@ -15,6 +15,7 @@ struct ks_h2 {
 	bool done;		/* the running request has its answer */
 	bool cut;		/* body over the cap: connection not reused */
 	bool goaway;
+	bool refused;		/* the request was refused unprocessed (GOAWAY, REFUSED_STREAM) */
 	bool failed;
 	const char *error;
 	char errbuf[160];
@@ -79,6 +80,9 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 	(void)s;
 	if (id != h->stream || h->done)
 		return 0;
+	/* nghttp2 closes streams above a GOAWAY's last id with REFUSED_STREAM too. */
+	if (code == NGHTTP2_REFUSED_STREAM && !h->status)
+		h->refused = true;
 	if (code != NGHTTP2_NO_ERROR)
 		fail(h, "http2 stream reset: %s", nghttp2_http2_strerror(code));
 	else if (h->status < 200)
@@ -264,6 +268,11 @@ int ks_h2_status(const struct ks_h2 *h)
 const char *ks_h2_error(const struct ks_h2 *h)
 {
 	return h->error ? h->error : "http2: no error";
+}
+
+bool ks_h2_refused(const struct ks_h2 *h)
+{
+	return h->refused;
 }
 
 bool ks_h2_reusable(const struct ks_h2 *h)

@@ -50,6 +50,11 @@ enum ks_h1_result ks_h2_feed(struct ks_h2 *h, const uint8_t *buf, size_t len);
 
 int ks_h2_status(const struct ks_h2 *h);
 const char *ks_h2_error(const struct ks_h2 *h);
+/*
+ * The request failed without being handled (REFUSED_STREAM, or above a
+ * GOAWAY's last stream): safe to send again on a new connection.
+ */
+bool ks_h2_refused(const struct ks_h2 *h);
 /* The connection may carry the next request (no GOAWAY, no error, no body cut). */
 bool ks_h2_reusable(const struct ks_h2 *h);
 

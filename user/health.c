@@ -342,7 +342,7 @@ uint64_t ks_health_next_delay_ms(uint32_t interval_ms, uint64_t nth, uint32_t rn
 	if (!iv)
 		return 0;
 	if (nth == 1)
-		return 1 + rnd % iv;
+		return iv - rnd % (iv / 2 + 1);
 	j = iv / 10;
 	return iv - rnd % (j + 1);
 }

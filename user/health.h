@@ -100,8 +100,9 @@ bool ks_probe_spec_equal(const struct ks_probe_spec *a, const struct ks_probe_sp
  * Schedule. The n-th check of a target (n = 0 for its first) starts this
  * many ms after the start of the previous one:
  *   n == 0: 0 (new endpoints and every endpoint at agent start: at once)
- *   n == 1: 1 + rnd % interval, i.e. uniform in (0, 1] x interval, which
- *           spreads targets that all started together over one interval
+ *   n == 1: interval - rnd % (interval/2 + 1), uniform in [0.5, 1] x
+ *           interval, which spreads targets that all started together
+ *           over half an interval
  *   n >= 2: interval - rnd % (interval/10 + 1), uniform in [0.9, 1] x
  *           interval, so phases keep drifting apart instead of locking
  *           into step

@@ -655,9 +655,15 @@ static int h2_push(struct ks_prober *p, struct target *t, char *why, size_t wlen
 
 	while ((len = ks_h2_out(t->hc->h2, &d))) {
 		n = hc_write(p, t, d, len, why, wlen);
-		if (n == -1 && t->fd >= 0)
-			/* HTTP/2 reads on while its output waits. */
+		if (n == -1 && t->fd >= 0) {
+			/*
+			 * Nothing went: h2.c keeps its own copy for the retry
+			 * (nghttp2 counts the chunk as sent and reuses its
+			 * buffer). HTTP/2 reads on while its output waits.
+			 */
+			ks_h2_sent(t->hc->h2, 0);
 			hc_wait(p, t, t->hc->mask | EPOLLIN | EPOLLRDHUP);
+		}
 		if (n < 0)
 			return (int)n;
 		ks_h2_sent(t->hc->h2, (size_t)n);
@@ -709,6 +715,8 @@ static void hc_send(struct ks_prober *p, struct target *t)
 
 	h->phase = PH_SEND;
 	if (h->h2) {
+		/* HTTP/2 reads while its output waits: PH_RECV flushes before it reads. */
+		h->phase = PH_RECV;
 		n = h2_push(p, t, why, sizeof(why));
 	} else {
 		n = 0;
@@ -807,8 +815,11 @@ static SSL_CTX *tls_ctx(struct ks_prober *p, bool verify)
 	c = SSL_CTX_new(TLS_client_method());
 	if (!c)
 		return NULL;
-	/* Idle kept connections give their ~34 KiB of record buffers back. */
-	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * Idle kept connections give their ~34 KiB of record buffers back. A
+	 * waiting HTTP/2 write is retried from h2.c's copy, not nghttp2's buffer.
+	 */
+	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(c, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	if (verify && !SSL_CTX_set_default_verify_paths(c)) {
 		SSL_CTX_free(c);
@@ -896,7 +907,7 @@ static void hc_recv(struct ks_prober *p, struct target *t)
 	struct hconn *h = t->hc;
 	char buf[4096], why[200];
 	enum ks_h1_result res;
-	int status;
+	int status, w;
 	bool keep;
 	ssize_t n;
 
@@ -910,19 +921,26 @@ static void hc_recv(struct ks_prober *p, struct target *t)
 		}
 		res = hc_feed(h, buf, (size_t)n);
 		/* HTTP/2 answers as it reads (SETTINGS ack, window updates); a wait is fine. */
-		if (h->h2 && res != KS_H1_BAD && h2_push(p, t, why, sizeof(why)) == -2) {
+		w = h->h2 && res != KS_H1_BAD ? h2_push(p, t, why, sizeof(why)) : 0;
+		if (t->fd < 0)
+			return;		/* our side gave up (epoll), start_failed() has run */
+		if (w == -2 && res != KS_H1_DONE) {
 			hc_broken(p, t, why);
 			return;
 		}
 		if (res == KS_H1_DONE) {
 			status = h->h2 ? ks_h2_status(h->h2) : h->resp.status;
-			keep = n > 0 && (h->h2 ? ks_h2_reusable(h->h2) : h->resp.keep_alive);
+			keep = n > 0 && w != -2 &&
+			       (h->h2 ? ks_h2_reusable(h->h2) : h->resp.keep_alive) &&
+			       /* unasked-for bytes already decrypted would pose as the next answer */
+			       !(h->ssl && !h->h2 && SSL_pending(h->ssl));
 			snprintf(why, sizeof(why), "http status %d", status);
 			hc_end(p, t, ks_status_match_has(&t->t.spec.match, status), false, keep, why);
 			return;
 		}
 		if (res == KS_H1_BAD) {
-			if (!n && hc_retry(p, t))
+			/* Closed, or refused by a GOAWAY, before this request was handled: retry once. */
+			if ((!n || (h->h2 && ks_h2_refused(h->h2))) && hc_retry(p, t))
 				return;
 			if (h->h2)
 				snprintf(why, sizeof(why), "%s", ks_h2_error(h->h2));
@@ -1132,6 +1150,17 @@ static int arm(struct ks_prober *p)
 	return 0;
 }
 
+/*
+ * How early t's check may start to share a wakeup: BATCH_NS, but at most a
+ * twentieth of its interval, so a short interval is not shortened further.
+ */
+static uint64_t batch_ns(const struct target *t)
+{
+	uint64_t w = t->t.spec.interval_ms * NS_PER_MS / 20;
+
+	return w < BATCH_NS ? w : BATCH_NS;
+}
+
 /* Everything due now. Bounded: what remains keeps the timer expired, so the fd stays readable. */
 static void run_due(struct ks_prober *p)
 {
@@ -1147,7 +1176,10 @@ static void run_due(struct ks_prober *p)
 			progress = true;
 		}
 		while (p->st.in_flight < p->max_in_flight && (t = heap_top(&p->heap[H_DUE])) &&
-		       t->key[H_DUE] <= now + BATCH_NS) {
+		       t->key[H_DUE] <= now + batch_ns(t)) {
+			/* Started in this round already (and done at once): wait for the next round. */
+			if (t->started && t->last_start_ns == now)
+				break;
 			heap_del(&p->heap[H_DUE], t);
 			start_check(p, t, now);
 			progress = true;

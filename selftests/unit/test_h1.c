@@ -163,6 +163,15 @@ static void test_interim_responses(void **state)
 	EXPECT("HTTP/1.1 100 Continue\r\n\r\n", false, { KS_H1_MORE, 0, false, false });
 }
 
+static void test_upgrade_no_reuse(void **state)
+{
+	(void)state;
+	/* A 101 nobody asked for: the status is the answer, the connection is not HTTP/1.1 any more. */
+	EXPECT("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+	       false, { KS_H1_DONE, 101, false, false });
+	EXPECT("HTTP/1.1 101 Switching Protocols\r\n\r\n", false, { KS_H1_DONE, 101, false, false });
+}
+
 static void test_trailing_bytes_no_reuse(void **state)
 {
 	static const char s[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n";
@@ -249,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_connection_close),
 		cmocka_unit_test(test_body_until_eof),
 		cmocka_unit_test(test_interim_responses),
+		cmocka_unit_test(test_upgrade_no_reuse),
 		cmocka_unit_test(test_trailing_bytes_no_reuse),
 		cmocka_unit_test(test_body_cap),
 		cmocka_unit_test(test_bad_and_eof),

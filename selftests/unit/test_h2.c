@@ -24,6 +24,7 @@ struct srv {
 	int interim;		/* a 1xx HEADERS first, if set */
 	size_t body, body_left;
 	bool rst, goaway_after;
+	bool refuse;		/* GOAWAY naming the previous stream, no answer */
 	int requests, ping_acks;
 	char path[64], authority[64], scheme[8];
 };
@@ -76,6 +77,9 @@ static int srv_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 	if (f->hd.type != NGHTTP2_HEADERS || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
 	v->requests++;
+	if (v->refuse)
+		return nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, f->hd.stream_id - 2,
+					     NGHTTP2_NO_ERROR, NULL, 0);
 	if (v->rst)
 		return nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
 						 NGHTTP2_INTERNAL_ERROR);
@@ -251,6 +255,54 @@ static void test_reset_goaway_ping(void **state)
 	nghttp2_session_del(v.s);
 }
 
+/* Its keep-alive timeout made the server say GOAWAY as our request went out: safe to retry. */
+static void test_refused_by_goaway(void **state)
+{
+	struct ks_h2 *c;
+	struct srv v;
+
+	(void)state;
+	srv_init(&v);
+	assert_int_equal(ks_h2_new(&c), 0);
+	assert_int_equal(ks_h2_request(c, "10.0.0.7", 80, "/", false), 0);
+	assert_int_equal(pump(c, &v, 1 << 20), KS_H1_DONE);
+	assert_false(ks_h2_refused(c));
+	v.refuse = true;
+	assert_int_equal(ks_h2_request(c, "10.0.0.7", 80, "/", false), 0);
+	assert_int_equal(pump(c, &v, 1 << 20), KS_H1_BAD);
+	assert_true(ks_h2_refused(c));
+	assert_int_equal(ks_h2_status(c), 0);
+	assert_false(ks_h2_reusable(c));
+	ks_h2_free(c);
+	nghttp2_session_del(v.s);
+}
+
+/* A write that could not go: the same bytes come back for the retry. */
+static void test_blocked_write_kept(void **state)
+{
+	const uint8_t *d;
+	uint8_t first[256];
+	size_t n, m;
+	struct ks_h2 *c;
+
+	(void)state;
+	assert_int_equal(ks_h2_new(&c), 0);
+	assert_int_equal(ks_h2_request(c, "10.0.0.7", 80, "/", false), 0);
+	n = ks_h2_out(c, &d);
+	assert_true(n > 0 && n <= sizeof(first));
+	memcpy(first, d, n);
+	ks_h2_sent(c, 0);	/* EAGAIN */
+	m = ks_h2_out(c, &d);
+	assert_int_equal(m, n);
+	assert_memory_equal(d, first, n);
+	ks_h2_sent(c, 3);	/* then a short write */
+	m = ks_h2_out(c, &d);
+	assert_int_equal(m, n - 3);
+	assert_memory_equal(d, first + 3, n - 3);
+	ks_h2_sent(c, m);
+	ks_h2_free(c);
+}
+
 static void test_not_http2_and_eof(void **state)
 {
 	static const char h1[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
@@ -277,6 +329,8 @@ int main(void)
 		cmocka_unit_test(test_reuse_and_statuses),
 		cmocka_unit_test(test_interim_and_body),
 		cmocka_unit_test(test_reset_goaway_ping),
+		cmocka_unit_test(test_refused_by_goaway),
+		cmocka_unit_test(test_blocked_write_kept),
 		cmocka_unit_test(test_not_http2_and_eof),
 	};
 

@@ -440,15 +440,15 @@ static void test_schedule(void **state)
 	/* First check: at once, whatever the random value. */
 	assert_int_equal(ks_health_next_delay_ms(iv, 0, 0), 0);
 	assert_int_equal(ks_health_next_delay_ms(iv, 0, UINT32_MAX), 0);
-	/* Second: uniform in (0, iv], never later than one interval. */
-	assert_int_equal(ks_health_next_delay_ms(iv, 1, 0), 1);
-	assert_int_equal(ks_health_next_delay_ms(iv, 1, iv - 1), iv);
+	/* Second: uniform in [iv/2, iv], never later than one interval. */
+	assert_int_equal(ks_health_next_delay_ms(iv, 1, 0), iv);
+	assert_int_equal(ks_health_next_delay_ms(iv, 1, iv / 2), iv / 2);
 	for (i = 0; i < 5000; i++) {
 		d = ks_health_next_delay_ms(iv, 1, lcg(&x));
-		assert_true(d >= 1 && d <= iv);
-		bucket[(d % iv) * 10 / iv]++;
+		assert_true(d >= iv / 2 && d <= iv);
+		bucket[(d - iv / 2) * 10 / (iv / 2 + 1)]++;
 	}
-	/* 5,000 targets started together land spread over the interval: every tenth holds ~500. */
+	/* 5,000 targets started together land spread over half the interval: every tenth ~500. */
 	for (i = 0; i < 10; i++)
 		assert_true(bucket[i] > 400 && bucket[i] < 600);
 	/* Later: uniform in [0.9, 1] x interval, never more than the interval. */
