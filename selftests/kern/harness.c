@@ -316,6 +316,15 @@ void kt_env_teardown(struct kt_env *e)
 		run(cmd);
 		e->netns_made = false;
 	}
+	/*
+	 * Files the tests name /tmp/<tag>-* (agent logs, config dirs): a failed
+	 * assertion skips the test's own clean-up, this does not. The tag is
+	 * ours ("kstest-<pid>-<hex>"), so the glob cannot reach anything else.
+	 */
+	if (e->tag[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf -- /tmp/%s-*", e->tag);
+		run(cmd);
+	}
 	for (pp = &g_envs; *pp; pp = &(*pp)->next) {
 		if (*pp == e) {
 			*pp = e->next;
