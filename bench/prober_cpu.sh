@@ -18,14 +18,7 @@ KINDS=${KINDS:-http tcp https https2 h2c}
 SECONDS_RUN=${SECONDS_RUN:-60}
 N=${N:-5000}
 
-if ! make -s "$BIN" 2>/dev/null; then
-	# The tree may not link as a whole yet: build just what the prober needs.
-	BIN=$(mktemp /tmp/test_prober_scale.XXXXXX)
-	trap 'rm -f "$BIN"' EXIT
-	${CC:-cc} -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -Iselftests \
-		user/health.c user/h1.c user/h2.c user/prober.c user/log.c selftests/kern/test_prober_scale.c \
-		-lhttp_parser -lnghttp2 -lssl -lcrypto -ljson-c -lbpf -lcmocka -o "$BIN"
-fi
+make -s OUT="$OUT" "$BIN"
 
 failed=""
 for k in $KINDS; do

@@ -99,6 +99,17 @@ struct kt_buf {
 };
 
 int64_t kt_now_ns(void);
+int64_t kt_now_ms(void);
+
+/* For tests that make a bare network namespace of their own (the prober tests). */
+/* Bring lo up in the caller's network namespace. 0 or -errno. */
+int kt_lo_up(void);
+/*
+ * IPv4 TCP sockets in the caller's network namespace in state st (1
+ * ESTABLISHED, 6 TIME_WAIT) whose local port (local) or remote port is
+ * port. -1 if /proc/self/net/tcp cannot be read.
+ */
+int kt_count_tcp(bool local, unsigned int port, unsigned int st);
 
 /* netns with lo up, cgroup, pin dir path (the dp is opened by kt_dp_open). */
 int kt_env_setup(struct kt_env *e);

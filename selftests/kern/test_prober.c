@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -31,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <setjmp.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -42,6 +40,7 @@
 #include <cmocka.h>
 #include <openssl/ssl.h>
 
+#include "harness.h"
 #include "log.h"
 #include "prober.h"
 
@@ -86,14 +85,6 @@ static struct {
 	struct srv_shared *sh;
 } env = { .orig_ns = -1 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void kill_child(pid_t *pid)
 {
 	if (*pid <= 0)
@@ -135,23 +126,6 @@ static void on_signal(int sig)
 	cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static int lo_up(void)
-{
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		ret = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (!ret && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
 }
 
 /* ---------------- the server child ---------------- */
@@ -429,9 +403,9 @@ static void server_main(struct srv_shared *sh)
 
 static int wait_port(int family, const char *addr, int port)
 {
-	int64_t end = now_ms() + 10000;
+	int64_t end = kt_now_ms() + 10000;
 
-	while (now_ms() < end) {
+	while (kt_now_ms() < end) {
 		struct sockaddr_storage ss = { 0 };
 		socklen_t len;
 		int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
@@ -627,7 +601,7 @@ static int group_setup(void **state)
 		return -1;
 	}
 	close(fd);
-	if (lo_up())
+	if (kt_lo_up())
 		return -1;
 	env.sh = mmap(NULL, sizeof(*env.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		      -1, 0);
@@ -701,7 +675,7 @@ static void on_change(void *ctx, const struct ks_probe_target *t, enum ks_hstate
 	e->old = old;
 	e->now = now;
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
-	e->at_ms = now_ms() - r->t0;
+	e->at_ms = kt_now_ms() - r->t0;
 	if (l >= 0) {
 		e->streak = __atomic_load_n(&env.sh->streak[l], __ATOMIC_SEQ_CST);
 		e->served = __atomic_load_n(&env.sh->served[l], __ATOMIC_SEQ_CST);
@@ -720,12 +694,12 @@ static void on_change(void *ctx, const struct ks_probe_target *t, enum ks_hstate
 static const struct ev *run_until(struct ks_prober *p, struct rec *r, uint16_t port,
 				  enum ks_hstate want, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = kt_now_ms() + timeout_ms;
 	int i;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = ks_prober_fd(p), .events = POLLIN };
-		int64_t left = end - now_ms();
+		int64_t left = end - kt_now_ms();
 
 		for (i = 0; i < r->n; i++) {
 			if (!r->ev[i].used && r->ev[i].port == port && r->ev[i].now == want) {
@@ -743,12 +717,12 @@ static const struct ev *run_until(struct ks_prober *p, struct rec *r, uint16_t p
 /* Keep the loop running for ms (events are recorded). */
 static void run_for(struct ks_prober *p, int ms)
 {
-	int64_t end = now_ms() + ms;
+	int64_t end = kt_now_ms() + ms;
 
-	while (now_ms() < end) {
+	while (kt_now_ms() < end) {
 		struct pollfd pfd = { .fd = ks_prober_fd(p), .events = POLLIN };
 
-		if (poll(&pfd, 1, (int)(end - now_ms())) > 0)
+		if (poll(&pfd, 1, (int)(end - kt_now_ms())) > 0)
 			assert_int_equal(ks_prober_dispatch(p), 0);
 	}
 }
@@ -801,7 +775,7 @@ static void test_http_thresholds(void **state)
 	(void)state;
 	set_status(L_HTTP, 200);
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
 	e = run_until(p, &r, t.port, KS_H_HEALTHY, 5000);
 	assert_non_null(e);
@@ -849,7 +823,7 @@ static void test_redirect_not_followed(void **state)
 	set_status(L_HTTP, 302);
 	served0 = env.sh->served[L_HTTP];
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
 	e = run_until(p, &r, t.port, KS_H_HEALTHY, 3000);
 	assert_non_null(e);
@@ -875,7 +849,7 @@ static void test_timeout_is_failure(void **state)
 
 	(void)state;
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
 	e = run_until(p, &r, t.port, KS_H_UNHEALTHY, 5000);
 	assert_non_null(e);
@@ -894,23 +868,6 @@ static void test_timeout_is_failure(void **state)
 	print_ev("same server, tcp check", e);
 	assert_non_null(strstr(e->reason, "2 consecutive passes: connected"));
 	ks_prober_free(p);
-}
-
-/* IPv4 TCP sockets in this netns whose remote port is rport, in state st (01 ESTABLISHED, 06 TIME_WAIT). */
-static int count_tcp(int rport, unsigned int st)
-{
-	FILE *f = fopen("/proc/net/tcp", "r");
-	char line[256];
-	unsigned int rp, state;
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " %*d: %*x:%*x %*x:%x %x", &rp, &state) == 2 &&
-		    (int)rp == rport && state == st)
-			n++;
-	fclose(f);
-	return n;
 }
 
 /* h2c with prior knowledge against the minimal HTTP/2 server. */
@@ -934,7 +891,7 @@ static void test_h2c(void **state)
 	t[1].spec.unhealthy_thr = 2;
 	set_status(L_H2C, 200);
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, t, 2), 0);
 	e = run_until(p, &r, t[0].port, KS_H_HEALTHY, 5000);
 	assert_non_null(e);
@@ -962,14 +919,14 @@ static void test_h2c(void **state)
 	assert_int_equal(e->streak, 2);
 	/* h2c keeps its connection: 5 more checks, the same single client socket. */
 	served0 = env.sh->served[L_H2C];
-	i = count_tcp(l_port[L_H2C], 0x06);
+	i = kt_count_tcp(false, l_port[L_H2C], 0x06);
 	run_for(p, 800);
 	printf("  h2c reuse: served=%ld client TIME_WAIT +%d established=%d\n",
-	       env.sh->served[L_H2C] - served0, count_tcp(l_port[L_H2C], 0x06) - i,
-	       count_tcp(l_port[L_H2C], 0x01));
+	       env.sh->served[L_H2C] - served0, kt_count_tcp(false, l_port[L_H2C], 0x06) - i,
+	       kt_count_tcp(false, l_port[L_H2C], 0x01));
 	assert_true(env.sh->served[L_H2C] - served0 >= 4);
-	assert_int_equal(count_tcp(l_port[L_H2C], 0x06) - i, 0);
-	assert_int_equal(count_tcp(l_port[L_H2C], 0x01), 1);
+	assert_int_equal(kt_count_tcp(false, l_port[L_H2C], 0x06) - i, 0);
+	assert_int_equal(kt_count_tcp(false, l_port[L_H2C], 0x01), 1);
 	ks_prober_free(p);
 }
 
@@ -977,12 +934,12 @@ static void test_h2c(void **state)
 static void run_checks(struct ks_prober *p, uint64_t n)
 {
 	struct ks_prober_stats st;
-	int64_t end = now_ms() + 10000;
+	int64_t end = kt_now_ms() + 10000;
 	uint64_t want;
 
 	ks_prober_get_stats(p, &st);
 	want = st.checks + n;
-	while (st.checks < want && now_ms() < end) {
+	while (st.checks < want && kt_now_ms() < end) {
 		struct pollfd pfd = { .fd = ks_prober_fd(p), .events = POLLIN };
 
 		if (poll(&pfd, 1, 100) > 0)
@@ -1060,7 +1017,7 @@ static void test_http_keepalive(void **state)
 	t = mk("127.0.0.1", l_port[L_KEEP], KS_PROBE_HTTP, 200, 1000, 2, 2);
 	set_status(L_KEEP, 200);
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	r.p = p;
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
 	/* The second check may come within the start batching of the first: skip both. */
@@ -1120,7 +1077,7 @@ static void test_https_keepalive(void **state)
 	t = mk("127.0.0.1", 1, KS_PROBE_HTTPS, 200, 1000, 2, 2);
 	t.spec.port = PORT_TLSKEEP;
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	acc0 = env.sh->tls_accepted;
 	srv0 = env.sh->tls_served;
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
@@ -1183,7 +1140,7 @@ static void test_async_connect(void **state)
 	lfd = listen_full(8090, &filler);
 	t = mk("127.0.0.1", 8090, KS_PROBE_TCP, 5000, 3000, 2, 2);
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
 	run_for(p, 300);
 	assert_int_equal(r.n, 0);	/* still connecting */
@@ -1202,7 +1159,7 @@ static void test_async_connect(void **state)
 	lfd = listen_full(8091, &filler);
 	t = mk("127.0.0.1", 8091, KS_PROBE_HTTP, 5000, 3000, 2, 2);
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
 	run_for(p, 300);
 	close(accept(lfd, NULL, NULL));
@@ -1265,7 +1222,7 @@ static void test_https(void **state)
 	ks_status_match_parse("204", &t[1].spec.match, NULL, 0);	/* s_server says 200 */
 	t[2].spec.tls_verify = true;
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, t, 3), 0);
 	e = run_until(p, &r, 1, KS_H_HEALTHY, 8000);
 	assert_non_null(e);
@@ -1295,7 +1252,7 @@ static void test_https(void **state)
 }
 
 /*
- * HTTPS with HTTP/2 negotiated by ALPN (CURL_HTTP_VERSION_2TLS) against
+ * HTTPS with HTTP/2 negotiated by ALPN (h2,http/1.1 offered) against
  * nghttpd, a real HTTP/2 server: 200 for a file in its docroot, 404 for a
  * missing one.
  *
@@ -1331,7 +1288,7 @@ static void test_https_h2(void **state)
 	t[2].spec.http2 = false;	/* control: HTTP/1.1 over TLS */
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
 	r.p = p;
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, t, 3), 0);
 	e = run_until(p, &r, 1, KS_H_HEALTHY, 8000);
 	assert_non_null(e);
@@ -1386,15 +1343,15 @@ static void test_https_h2(void **state)
 	/* HTTP/2 over TLS keeps its connection: 5 more checks, no new client socket closed. */
 	ks_prober_get_stats(p, &st);
 	p0 = st.passes;
-	i = count_tcp(PORT_H2TLS, 0x06);
+	i = kt_count_tcp(false, PORT_H2TLS, 0x06);
 	run_for(p, 1000);
 	ks_prober_get_stats(p, &st);
 	printf("  h2 reuse: passes=%llu client TIME_WAIT +%d established=%d\n",
-	       (unsigned long long)(st.passes - p0), count_tcp(PORT_H2TLS, 0x06) - i,
-	       count_tcp(PORT_H2TLS, 0x01));
+	       (unsigned long long)(st.passes - p0), kt_count_tcp(false, PORT_H2TLS, 0x06) - i,
+	       kt_count_tcp(false, PORT_H2TLS, 0x01));
 	assert_true(st.passes - p0 >= 4);
-	assert_int_equal(count_tcp(PORT_H2TLS, 0x06) - i, 0);
-	assert_int_equal(count_tcp(PORT_H2TLS, 0x01), 1);
+	assert_int_equal(kt_count_tcp(false, PORT_H2TLS, 0x06) - i, 0);
+	assert_int_equal(kt_count_tcp(false, PORT_H2TLS, 0x01), 1);
 	ks_prober_free(p);
 	kill_child(&env.h2);
 }
@@ -1412,7 +1369,7 @@ static void test_tcp(void **state)
 	t[0] = mk("127.0.0.1", l_port[L_TCP], KS_PROBE_TCP, 150, 500, 2, 2);
 	t[1] = mk("127.0.0.1", PORT_CLOSED, KS_PROBE_TCP, 150, 500, 2, 4);
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, t, 2), 0);
 	e = run_until(p, &r, t[0].port, KS_H_HEALTHY, 3000);
 	assert_non_null(e);
@@ -1439,7 +1396,7 @@ static void test_http_ipv6(void **state)
 		skip();
 	}
 	assert_int_equal(ks_prober_new(&p, on_change, &r), 0);
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, &t, 1), 0);
 	e = run_until(p, &r, t.port, KS_H_HEALTHY, 3000);
 	assert_non_null(e);
@@ -1472,7 +1429,7 @@ static void test_target_updates(void **state)
 	served0 = env.sh->served[L_HTTP];
 	/* Same t[0], hang target dropped mid-check, TCP target new. */
 	t[1] = t[2];
-	r.t0 = now_ms();
+	r.t0 = kt_now_ms();
 	assert_int_equal(ks_prober_set_targets(p, t, 2), 0);
 	ks_prober_get_stats(p, &st);
 	assert_int_equal(st.in_flight, 0);

@@ -27,7 +27,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -40,7 +39,6 @@
 #include <string.h>
 #include <setjmp.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/prctl.h>
@@ -51,6 +49,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "harness.h"
 #include "log.h"
 #include "prober.h"
 
@@ -88,14 +87,6 @@ static const char *scale_kind(void)
 static bool kind_is_tls(const char *k)
 {
 	return !strcmp(k, "https") || !strcmp(k, "https2");
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void cleanup(void)
@@ -136,23 +127,6 @@ static void on_signal(int sig)
 	cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static int lo_up(void)
-{
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		ret = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (!ret && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
 }
 
 #define MAX_FD 65536
@@ -245,7 +219,7 @@ static void server_main(struct shared *sh, bool h2)
 				int a;
 
 				while ((a = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-					int64_t b = (now_ms() - sh->t0_ms) / BUCKET_MS;
+					int64_t b = (kt_now_ms() - sh->t0_ms) / BUCKET_MS;
 
 					if (a >= MAX_FD || !(cs[a] = calloc(1, sizeof(*cs[a])))) {
 						close(a);
@@ -381,24 +355,6 @@ static long haproxy_cumconns(void)
 	return v;
 }
 
-/* ESTABLISHED TCP sockets in this namespace whose local port is port (server side). */
-static long established_on(unsigned int port)
-{
-	char line[512];
-	unsigned int lport, st;
-	long n = 0;
-	FILE *f = fopen("/proc/self/net/tcp", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " %*u: %*x:%x %*x:%*x %x", &lport, &st) == 2 && lport == port &&
-		    st == 1)
-			n++;
-	fclose(f);
-	return n;
-}
-
 static long env_long(const char *name, long def)
 {
 	const char *v = getenv(name);
@@ -425,10 +381,10 @@ static void on_change(void *ctx, const struct ks_probe_target *t, enum ks_hstate
 
 static void run(struct ks_prober *p, int64_t until)
 {
-	while (now_ms() < until) {
+	while (kt_now_ms() < until) {
 		struct pollfd pfd = { .fd = ks_prober_fd(p), .events = POLLIN };
 
-		if (poll(&pfd, 1, (int)(until - now_ms())) > 0)
+		if (poll(&pfd, 1, (int)(until - kt_now_ms())) > 0)
 			assert_int_equal(ks_prober_dispatch(p), 0);
 	}
 }
@@ -471,7 +427,7 @@ static void test_scale(void **state)
 	assert_int_equal(ks_prober_new(&p, on_change, NULL), 0);
 	if (env.tls)
 		cum0 = haproxy_cumconns();
-	t0 = now_ms();
+	t0 = kt_now_ms();
 	env.sh->t0_ms = t0;
 	c0 = cpu_s();
 	u0 = cpu_user_s();
@@ -490,7 +446,7 @@ static void test_scale(void **state)
 	tk1 = ticks_now();
 	ks_prober_get_stats(p, &st);
 	if (env.tls) {
-		estab = established_on(TLS_PORT);
+		estab = kt_count_tcp(true, TLS_PORT, 1);
 		cum1 = haproxy_cumconns();
 	}
 	accepted = !env.tls ? env.sh->accepted : cum0 >= 0 && cum1 >= 0 ? cum1 - cum0 : -1;
@@ -716,7 +672,7 @@ static int setup(void **state)
 		return -1;
 	}
 	close(fd);
-	if (lo_up())
+	if (kt_lo_up())
 		return -1;
 	env.sh = mmap(NULL, sizeof(*env.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		      -1, 0);
