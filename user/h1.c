@@ -104,12 +104,6 @@ enum ks_h1_result ks_h1_resp_feed(struct ks_h1_resp *r, const char *buf, size_t 
 		r->keep_alive = false;
 		return KS_H1_DONE;
 	}
-	if (r->hp.upgrade && r->status) {
-		/* 101 without being asked: take the status, never reuse the connection. */
-		r->done = true;
-		r->keep_alive = false;
-		return KS_H1_DONE;
-	}
 	if (e != HPE_OK) {
 		r->error = http_errno_description(e);
 		return KS_H1_BAD;

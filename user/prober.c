@@ -1153,6 +1153,8 @@ static int arm(struct ks_prober *p)
 /*
  * How early t's check may start to share a wakeup: BATCH_NS, but at most a
  * twentieth of its interval, so a short interval is not shortened further.
+ * The next check is due at least half an interval after a start, so a check
+ * that ends inside connect() is never started twice in one round.
  */
 static uint64_t batch_ns(const struct target *t)
 {
@@ -1177,9 +1179,6 @@ static void run_due(struct ks_prober *p)
 		}
 		while (p->st.in_flight < p->max_in_flight && (t = heap_top(&p->heap[H_DUE])) &&
 		       t->key[H_DUE] <= now + batch_ns(t)) {
-			/* Started in this round already (and done at once): wait for the next round. */
-			if (t->started && t->last_start_ns == now)
-				break;
 			heap_del(&p->heap[H_DUE], t);
 			start_check(p, t, now);
 			progress = true;
