@@ -391,6 +391,17 @@ static void sock_close(struct ks_prober *p, struct target *t)
 	t->fd = -1;
 }
 
+/* The outcome of a non-blocking connect: 0 or the errno it failed with. */
+static int sock_error(int fd)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return errno;
+	return err;
+}
+
 /*
  * A non-blocking socket connecting to t's check port, in *fd (-1 if none
  * was made). 0: connected at once; -EINPROGRESS: wait for EPOLLOUT; other
@@ -401,8 +412,8 @@ static int sock_open(const struct target *t, int *fd)
 {
 	struct sockaddr_storage ss;
 	struct tcp_info ti;
-	socklen_t len, tl = sizeof(ti), el = sizeof(int);
-	int err = 0;
+	socklen_t len, tl = sizeof(ti);
+	int err;
 
 	*fd = socket(t->t.addr.family == KS_FAMILY_V4 ? AF_INET : AF_INET6,
 		     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -422,7 +433,7 @@ static int sock_open(const struct target *t, int *fd)
 		return -EINPROGRESS;
 	if (ti.tcpi_state == TCP_ESTABLISHED)
 		return 0;
-	if (ti.tcpi_state == TCP_CLOSE && !getsockopt(*fd, SOL_SOCKET, SO_ERROR, &err, &el) && err)
+	if (ti.tcpi_state == TCP_CLOSE && (err = sock_error(*fd)))
 		return -err;
 	return -EINPROGRESS;
 }
@@ -476,14 +487,8 @@ static void start_tcp(struct ks_prober *p, struct target *t, uint64_t now)
 
 static void tcp_event(struct ks_prober *p, struct target *t)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (t->fd < 0)
-		return;
-	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		err = errno;
-	tcp_done(p, t, err, false);
+	if (t->fd >= 0)
+		tcp_done(p, t, sock_error(t->fd), false);
 }
 
 static void hc_free(struct ks_prober *p, struct target *t)
@@ -998,9 +1003,8 @@ static void hc_idle(struct ks_prober *p, struct target *t)
 static void hc_event(struct ks_prober *p, struct target *t)
 {
 	struct hconn *h = t->hc;
-	socklen_t len = sizeof(int);
 	char why[200];
-	int err = 0;
+	int err;
 
 	if (t->fd < 0)
 		return;
@@ -1010,8 +1014,7 @@ static void hc_event(struct ks_prober *p, struct target *t)
 	}
 	switch (h->phase) {
 	case PH_CONNECT:
-		if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len))
-			err = errno;
+		err = sock_error(t->fd);
 		if (err) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(err));
 			hc_fail(p, t, why);
