@@ -32,6 +32,8 @@ KS_LOAD=$OUT/ks_load
 KS_STAT=$OUT/ks_stat
 # shellcheck source=lib/common.sh
 source "$BENCH/lib/common.sh"
+# shellcheck source=../scripts/bpffs.sh
+source "$ROOT/scripts/bpffs.sh"
 
 QUICK=${QUICK:-}
 [[ $QUICK == 0 ]] && QUICK=
@@ -98,8 +100,7 @@ for c in ks cli srv; do
 	mkdir "$CG/$c"
 	BENCH_CGROUPS+=("$CG/$c")
 done
-awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { f = 1 } END { exit !f }' /proc/mounts ||
-	mount -t bpf bpf /sys/fs/bpf
+bpffs_mount_if_missing || die "cannot mount bpffs at /sys/fs/bpf"
 PIN=/sys/fs/bpf/ksbench-$RAND
 BENCH_PINS+=("$PIN")
 

@@ -34,6 +34,9 @@ VIP=10.100.50.10
 VIP_PORT=80
 APPLY_TIMEOUT=15	# seconds to wait for the agent's msg="config applied"
 
+# shellcheck source=bpffs.sh
+source "$ROOT/scripts/bpffs.sh"
+
 log() { printf '[demo] %s\n' "$*"; }
 die() { printf '[demo] FAIL: %s\n' "$*" >&2; exit 1; }
 
@@ -98,6 +101,7 @@ cleanup() {
 		ip netns del "$i" 2>/dev/null
 	done
 	[[ -n $DEMO_CG && -d $DEMO_CG ]] && rmdir "$DEMO_CG"
+	bpffs_release
 	if ((rc != 0)) && [[ -s $AGENT_LOG ]]; then
 		log "agent log (last 20 lines):"
 		tail -n 20 "$AGENT_LOG" | sed 's/^/    /'
@@ -182,11 +186,7 @@ log "before ksplit, $VIP:$VIP_PORT from the node: $before"
 [[ -n $CG2 ]] || die "no cgroup2 mount in /proc/mounts"
 DEMO_CG=$CG2/ksplit-demo-$RAND
 mkdir "$DEMO_CG"
-if ! awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { found = 1 } END { exit !found }' /proc/mounts; then
-	# Left mounted afterwards: other users of this machine may pin there too.
-	log "mounting bpffs at /sys/fs/bpf"
-	mount -t bpf bpf /sys/fs/bpf
-fi
+bpffs_mount_if_missing || die "cannot mount bpffs at /sys/fs/bpf"
 
 mkdir -p "$CFG"
 cp "$EXAMPLE"/*.yaml "$CFG/"

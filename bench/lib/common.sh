@@ -73,6 +73,7 @@ bench_cleanup() {
 			rm -rf "$BENCH_TMP"
 		fi
 	fi
+	bpffs_release
 	((rc == 0)) && log "cleaned up" || log "cleaned up after failure (exit $rc)"
 	exit "$rc"
 }

@@ -18,7 +18,10 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +38,41 @@
 static struct kt_env *g_envs;
 static bool g_is_child;
 static bool g_handlers;
+static bool g_bpffs_ours;	/* /sys/fs/bpf was not mounted when the first env was made */
+
+#define BPFFS "/sys/fs/bpf"
+
+static bool bpffs_mounted(void)
+{
+	struct statfs st;
+
+	return !statfs(BPFFS, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * The datapath mounts bpffs when it is missing (as the agent must). A test
+ * run that found it unmounted leaves it so, unless someone else pinned
+ * something there meanwhile: then it stays, their pins with it.
+ */
+static void bpffs_release(void)
+{
+	struct dirent *de;
+	bool busy = false;
+	DIR *d;
+
+	if (!g_bpffs_ours || !bpffs_mounted())
+		return;
+	d = opendir(BPFFS);
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, "maps.debug") && strcmp(de->d_name, "progs.debug"))
+			busy = true;
+	closedir(d);
+	if (!busy && umount(BPFFS))
+		fprintf(stderr, "kern test: umount %s: %s\n", BPFFS, strerror(errno));
+}
 
 int64_t kt_now_ns(void)
 {
@@ -97,6 +135,7 @@ static void cleanup_all(void)
 		return;
 	while (g_envs)
 		kt_env_teardown(g_envs);
+	bpffs_release();
 }
 
 /*
@@ -118,6 +157,7 @@ static void install_handlers(void)
 	if (g_handlers)
 		return;
 	g_handlers = true;
+	g_bpffs_ours = !bpffs_mounted();
 	/* Results and cmocka's own lines interleave with stderr in the right order. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	atexit(cleanup_all);
