@@ -32,7 +32,9 @@ BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) 
 BPF_SRCS	:= $(sort $(wildcard bpf/*.bpf.c))
 BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL		:= $(OUT)/ksplit.skel.h
-LIB_SRCS	:= $(filter-out user/main.c,$(sort $(wildcard user/*.c)))
+# user/ is one folder per subsystem (common config image datapath health agent cli).
+USER_SRCS	:= $(sort $(wildcard user/*/*.c))
+LIB_SRCS	:= $(filter-out user/cli/main.c,$(USER_SRCS))
 LIB_OBJS	:= $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
 LIB		:= $(OUT)/libksplit.a
 BIN		:= $(OUT)/ksplit
@@ -87,15 +89,16 @@ $(SKEL): $(OUT)/ksplit.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name ksplit_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUT)/user/%.o: user/%.c $(SKEL) | $(OUT)/user
+$(OUT)/user/%.o: user/%.c $(SKEL)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): user/main.c $(LIB) | $(OUT)/user
+$(BIN): user/cli/main.c $(LIB) | $(OUT)/user
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
@@ -137,7 +140,7 @@ bench-prober: $(OUT)/selftests/kern/test_prober_scale
 	$(Q)OUT=$(OUT) SECONDS_RUN=$(if $(QUICK),20,60) KINDS="http tcp https https2 h2c" bash bench/prober_cpu.sh
 
 FUZZ_SECONDS	?= 60
-FUZZ_SRCS	:= $(sort $(wildcard user/manifest*.c user/yaml*.c user/model*.c user/diag*.c user/log.c))
+FUZZ_SRCS	:= $(sort $(wildcard user/config/*.c user/common/*.c))
 fuzz: $(SKEL)
 	$(call msg,FUZZ,$(OUT)/fuzz_manifest)
 	$(Q)mkdir -p $(OUT)/fuzz-corpus
@@ -148,7 +151,7 @@ fuzz: $(SKEL)
 	$(call msg,FUZZ,$(OUT)/fuzz_response)
 	$(Q)mkdir -p $(OUT)/fuzz-corpus-response
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Iuser \
-		selftests/fuzz/fuzz_response.c user/h1.c user/h2.c -lhttp_parser -lnghttp2 \
+		selftests/fuzz/fuzz_response.c user/health/h1.c user/health/h2.c -lhttp_parser -lnghttp2 \
 		-o $(OUT)/fuzz_response
 	$(Q)$(OUT)/fuzz_response -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
 		$(OUT)/fuzz-corpus-response
@@ -156,4 +159,4 @@ fuzz: $(SKEL)
 clean:
 	$(Q)rm -rf build build-san
 
--include $(wildcard $(OUT)/*/*.d $(OUT)/selftests/*/*.d)
+-include $(wildcard $(OUT)/*/*.d $(OUT)/user/*/*.d $(OUT)/selftests/*/*.d)

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "model.h"
+#include "common/log.h"
+#include "config/config.h"
 
 #define MAX_BUFS 4
 

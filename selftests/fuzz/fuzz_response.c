@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "h1.h"
-#include "h2.h"
+#include "health/h1.h"
+#include "health/h2.h"
 
 static void drain(struct ks_h2 *h)
 {

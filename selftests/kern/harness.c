@@ -28,11 +28,11 @@
 #include <bpf/bpf.h>
 
 #include "harness.h"
-#include "image.h"
-#include "log.h"
-#include "model.h"
-#include "status.h"
-#include "sys.h"
+#include "image/image.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "cli/status.h"
+#include "common/sys.h"
 
 /* Live environments, for the exit and signal cleanup. */
 static struct kt_env *g_envs;

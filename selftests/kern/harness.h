@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "dp.h"
+#include "datapath/dp.h"
 
 #define KT_MAX_KEYS	32
 #define KT_KEY_LEN	64

@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "drain.h"
-#include "model.h"
+#include "datapath/drain.h"
+#include "config/config.h"
 
 #define HELD 40
 

@@ -41,8 +41,8 @@
 #include <openssl/ssl.h>
 
 #include "harness.h"
-#include "log.h"
-#include "prober.h"
+#include "common/log.h"
+#include "health/prober.h"
 
 /* Listeners of the test server (all on 127.0.0.1 unless noted). */
 enum { L_HTTP, L_HANG, L_H2C, L_TCP, L_HTTP6, L_KEEP, L_NR };

@@ -50,8 +50,8 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "log.h"
-#include "prober.h"
+#include "common/log.h"
+#include "health/prober.h"
 
 #define PORT 8080
 #define TLS_PORT 8443

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "alloc.h"
+#include "datapath/alloc.h"
 
 static void test_ids_dense_and_reused(void **state)
 {

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "h1.h"
+#include "health/h1.h"
 
 struct want {
 	enum ks_h1_result res;

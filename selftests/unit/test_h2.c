@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <nghttp2/nghttp2.h>
 
-#include "h2.h"
+#include "health/h2.h"
 
 /* What the server does with the next request. */
 struct srv {

@@ -10,8 +10,8 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "health.h"
-#include "prober.h"
+#include "health/health.h"
+#include "health/prober.h"
 
 #define P true
 #define F false

@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
-#include "image.h"
+#include "image/image.h"
 
 static struct ksm_addr a4(const char *s)
 {

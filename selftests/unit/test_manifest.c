@@ -13,9 +13,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "manifest.h"
-#include "model.h"
-#include "yaml_tree.h"
+#include "config/manifest.h"
+#include "config/config.h"
+#include "config/yaml.h"
 
 static int load1(const char *yaml, struct ks_model *m, struct ks_diags *d)
 {

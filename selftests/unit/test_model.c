@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "ksplit/abi.h"
-#include "model.h"
+#include "config/config.h"
 
 #ifndef KS_TEST_DATA
 #define KS_TEST_DATA "selftests/data"

@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * `ksplit run`: one single-threaded event loop (epoll) over signals, config
+ * changes (inotify, debounced), the prober's fd and a 1 s tick.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "health/checks.h"
+#include "common/log.h"
+#include "config/config.h"
+
+/* Editors and kubelet write in several steps; apply once the burst is over. */
+#define DEBOUNCE_MS 100
+
+/* The running agent: the last good model stays in memory so that a health
+ * verdict can re-image it without re-reading the manifests. */
+struct agent {
+	const struct ks_agent_opts *o;
+	struct ks_dp *dp;
+	struct ks_checks *checks;
+	struct ks_model *model;		/* last good; NULL before the first */
+	bool dirty;			/* a verdict changed since the last apply */
+	bool hold;			/* first apply waits for the first verdicts */
+	uint64_t hold_until_ms;
+	int fatal;			/* set when the agent must stop (-errno) */
+};
+
+/* How long an adopting agent waits for first verdicts before it applies anyway. */
+#define HOLD_MAX_MS 10000
+#define TICK_MS 1000
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static void log_diags(const struct ks_diags *diags)
+{
+	char q[4096];
+	size_t i;
+
+	for (i = 0; i < diags->n; i++) {
+		ks_log_quote(q, sizeof(q), diags->v[i].msg);
+		if (diags->v[i].warning)
+			pr_warn("config warning", "detail=%s", q);
+		else
+			pr_warn("config error", "detail=%s", q);
+	}
+}
+
+/* Image model m with the current verdicts and apply it; drain what left. */
+static int apply_model(struct agent *a, const struct ks_model *m, const char *why)
+{
+	struct ks_drain_target *gone = NULL;
+	struct ks_health_view hv;
+	struct ks_apply_stats st;
+	struct ks_image img = {};
+	uint64_t t0 = now_ms();
+	unsigned int destroyed = 0;
+	size_t n_gone = 0, i;
+	int err;
+
+	a->dirty = false;
+	ks_checks_view(a->checks, &hv);
+	err = ks_image_build_health(m, &hv, &img);
+	if (err) {
+		pr_warn("cannot build map image", "err=%d", err);
+		return err;
+	}
+	err = ks_dp_apply_gone(a->dp, &img, &st, &gone, &n_gone);
+	if (err) {
+		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
+		goto out;
+	}
+	for (i = 0; i < img.n; i++) {
+		char vip[64], route[160];
+
+		if (!(img.svcs[i].flags & (KS_SVC_F_PANIC | KS_SVC_F_DEGRADED)))
+			continue;
+		ks_fmt_addrport(vip, sizeof(vip), img.svcs[i].key.family, img.svcs[i].key.addr,
+				img.svcs[i].key.port);
+		ks_log_quote(route, sizeof(route), img.svcs[i].meta.route);
+		if (img.svcs[i].flags & KS_SVC_F_PANIC)
+			pr_warn("panic: no group has an eligible endpoint; health is ignored",
+				"vip=%s route=%s", vip, route);
+		else
+			pr_warn("degraded: a group has no eligible endpoint; its weight is shifted",
+				"vip=%s route=%s", vip, route);
+	}
+	/* After the apply no new connect reaches them; now cut the old ones. */
+	if (n_gone && !a->o->no_destroy) {
+		int e = ks_drain(ks_dp_cgroup(a->dp), gone, n_gone, &destroyed);
+
+		if (e)
+			pr_warn("drain incomplete", "endpoints=%zu err=%d", n_gone, e);
+		else
+			pr_info("drained removed endpoints", "endpoints=%zu sockets_destroyed=%u",
+				n_gone, destroyed);
+	}
+	pr_info("config applied",
+		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu",
+		why, img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
+		(unsigned long long)(now_ms() - t0));
+out:
+	free(gone);
+	ks_image_free(&img);
+	return err;
+}
+
+static int apply_image(struct agent *a, const char *why)
+{
+	return apply_model(a, a->model, why);
+}
+
+static void model_release(struct ks_model *m)
+{
+	if (m) {
+		ks_model_free(m);
+		free(m);
+	}
+}
+
+/* Read and check the manifests, and point the prober at them. NULL when rejected. */
+static struct ks_model *load_config(struct agent *a)
+{
+	struct ks_diags diags = {};
+	struct ks_model *m = calloc(1, sizeof(*m));
+	int err;
+
+	if (!m)
+		return NULL;
+	err = ks_model_load(a->o->configs, a->o->n_configs, m, &diags);
+	log_diags(&diags);
+	if (!err)
+		err = ks_checks_set_model(a->checks, m);
+	if (err) {
+		pr_warn("config rejected; the last good config stays in force", "errors=%zu",
+			diags.n_errors);
+		model_release(m);
+		m = NULL;
+	}
+	ks_diags_free(&diags);
+	return m;
+}
+
+/*
+ * A new model becomes the one in force only once it is in the maps: if the
+ * apply fails (it does not fit), the old model, its maps and its health
+ * targets all stay.
+ */
+static void reload(struct agent *a, const char *why)
+{
+	struct ks_model *m = load_config(a);
+
+	if (!m)
+		return;
+	if (!a->hold && apply_model(a, m, why)) {
+		if (a->model)
+			ks_checks_set_model(a->checks, a->model);
+		model_release(m);
+		return;
+	}
+	/* While holding, the first apply (at the end of the hold) uses this model. */
+	model_release(a->model);
+	a->model = m;
+}
+
+static void verdict_changed(void *ctx)
+{
+	((struct agent *)ctx)->dirty = true;
+}
+
+static bool recovered_backend(void *ctx, const struct ks_backend *be)
+{
+	struct agent *a = ctx;
+	struct ksm_addr addr = { .family = be->family };
+
+	memcpy(addr.bytes, be->addr, be->family == KS_FAMILY_V4 ? 4 : 16);
+	return ks_checks_recovered(a->checks, &addr, ntohs(be->port));
+}
+
+/* Endpoints whose active checks recovered get their passive ejection lifted. */
+static void uneject_recovered(struct agent *a)
+{
+	unsigned int n = 0;
+
+	if (!ks_checks_n_recovered(a->checks))
+		return;
+	if (!ks_dp_uneject(a->dp, recovered_backend, a, &n) && n)
+		pr_info("passive ejection ended: active checks recovered", "endpoints=%u", n);
+	ks_checks_clear_recovered(a->checks);
+}
+
+/* A fresh datapath that never served: detach and unpin it on the way out. */
+static void abandon(struct agent *a)
+{
+	ks_dp_close(a->dp);
+	ks_dp_down(a->o->dp.pin_dir, NULL);
+	a->dp = NULL;
+}
+
+/*
+ * The first apply of the agent's life. If it fails (the config does not fit)
+ * a fresh agent has nothing in force and stops; an adopting one keeps the
+ * pinned state and drops the refused model.
+ */
+static void first_apply(struct agent *a, const char *why)
+{
+	static const struct ks_model none;
+
+	if (!a->model || !apply_image(a, why))
+		return;
+	if (!ks_dp_adopted(a->dp)) {
+		pr_warn("the config cannot be applied and there is no pinned state to keep; exiting");
+		a->fatal = -E2BIG;
+		return;
+	}
+	ks_checks_set_model(a->checks, &none);
+	model_release(a->model);
+	a->model = NULL;
+	pr_warn("keeping the pinned datapath state in force until the config is fixed");
+}
+
+/* Periodic work: end the start-up hold once verdicts are in, or at its deadline. */
+static void tick(struct agent *a)
+{
+	if (a->hold && (ks_checks_settled(a->checks) || now_ms() >= a->hold_until_ms)) {
+		a->hold = false;
+		first_apply(a, "first-verdicts");
+	}
+}
+
+static int add_watches(int ifd, const struct ks_agent_opts *o)
+{
+	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
+			      IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < o->n_configs; i++) {
+		const char *dir = o->configs[i];
+
+		if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+			snprintf(buf, sizeof(buf), "%s", o->configs[i]);
+			dir = dirname(buf);
+		}
+		if (inotify_add_watch(ifd, dir, mask) < 0) {
+			int err = -errno;
+
+			pr_warn("cannot watch config path", "path=%s err=%d", dir, err);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/*
+ * Only manifests matter: YAML files, the ConfigMap "..data" swap, and files
+ * named on the command line. Anything else in the directory (a log file, an
+ * editor's swap file) must not trigger re-applies.
+ */
+static bool relevant(const struct ks_agent_opts *o, const char *name)
+{
+	size_t i;
+
+	if (!name || !*name)
+		return true;
+	if (!strncmp(name, "..", 2) || ends_with(name, ".yaml") || ends_with(name, ".yml"))
+		return true;
+	for (i = 0; i < o->n_configs; i++) {
+		const char *base = strrchr(o->configs[i], '/');
+
+		if (!strcmp(base ? base + 1 : o->configs[i], name))
+			return true;
+	}
+	return false;
+}
+
+static void arm(int tfd, long ms)
+{
+	struct itimerspec its = { .it_value = { ms / 1000, (ms % 1000) * 1000000 } };
+
+	timerfd_settime(tfd, 0, &its, NULL);
+}
+
+int ks_agent_run(const struct ks_agent_opts *o)
+{
+	int sfd = -1, ifd = -1, tfd = -1, kfd = -1, efd = -1, pfd, err;
+	struct itimerspec every = { { TICK_MS / 1000, 0 }, { TICK_MS / 1000, 0 } };
+	struct agent a = { .o = o };
+	struct epoll_event ev, evs[8];
+	sigset_t mask;
+
+	/* A peer that went away must cost an EPIPE, never the agent (OpenSSL writes with write(2)). */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	kfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || ifd < 0 || tfd < 0 || kfd < 0 || efd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = ks_checks_new(&a.checks, verdict_changed, &a);
+	if (err)
+		goto out;
+	/* Watch before the first load so that no edit between load and watch is lost. */
+	err = add_watches(ifd, o);
+	if (err)
+		goto out;
+
+	a.model = load_config(&a);
+	err = ks_dp_open(&o->dp, &a.dp);
+	if (err)
+		goto out;
+	if (!a.model && !ks_dp_adopted(a.dp)) {
+		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
+		pr_warn("no valid config and no pinned state to keep; exiting");
+		abandon(&a);
+		err = -EINVAL;
+		goto out;
+	}
+	if (!a.model) {
+		pr_warn("keeping the pinned datapath state in force until the config is fixed");
+	} else if (ks_checks_targets(a.checks)) {
+		/*
+		 * Every endpoint is checked at once at start. Imaging before the
+		 * first verdicts would mark every checked endpoint unchecked: a
+		 * restart would move traffic around (the pinned state keeps
+		 * serving meanwhile), a fresh start would panic for nothing.
+		 */
+		a.hold = true;
+		a.hold_until_ms = now_ms() + HOLD_MAX_MS;
+		pr_info("first apply waits for the first health verdicts",
+			"targets=%zu max_ms=%d", ks_checks_targets(a.checks), HOLD_MAX_MS);
+	} else {
+		first_apply(&a, "start");
+	}
+
+	if (a.fatal) {
+		abandon(&a);
+		err = a.fatal;
+		goto out;
+	}
+	pfd = ks_checks_fd(a.checks);
+	ev.events = EPOLLIN;
+	ev.data.fd = sfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = ifd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
+	ev.data.fd = tfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+	ev.data.fd = kfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, kfd, &ev);
+	ev.data.fd = pfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, pfd, &ev);
+	timerfd_settime(kfd, 0, &every, NULL);
+	pr_info("agent running", "configs=%zu", o->n_configs);
+
+	for (;;) {
+		int n = epoll_wait(efd, evs, 8, -1), i;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint64_t exp;
+
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					pr_info("SIGHUP: re-applying config");
+					reload(&a, "sighup");
+					continue;
+				}
+				pr_info("stopping; the datapath stays pinned and working",
+					"signal=%u", si.ssi_signo);
+				err = 0;
+				goto out;
+			} else if (fd == ifd) {
+				char buf[8192] __attribute__((aligned(8)));
+				bool rewatch = false, changed = false;
+				ssize_t len;
+
+				while ((len = read(ifd, buf, sizeof(buf))) > 0) {
+					char *p = buf;
+
+					while (p < buf + len) {
+						struct inotify_event *ie = (struct inotify_event *)p;
+
+						if (ie->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+							rewatch = true;
+						if (rewatch || relevant(o, ie->len ? ie->name : NULL))
+							changed = true;
+						p += sizeof(*ie) + ie->len;
+					}
+				}
+				if (rewatch)
+					add_watches(ifd, o);
+				if (changed)
+					arm(tfd, DEBOUNCE_MS);
+			} else if (fd == tfd) {
+				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
+					reload(&a, "config-change");
+			} else if (fd == kfd) {
+				if (read(kfd, &exp, sizeof(exp)) == sizeof(exp))
+					tick(&a);
+			} else if (fd == pfd) {
+				err = ks_checks_dispatch(a.checks);
+				if (err) {
+					pr_warn("health checker failed", "err=%d", err);
+					goto out;
+				}
+			}
+		}
+		/* Verdicts that changed in this round reach the datapath in one apply. */
+		if (a.dirty && !a.hold && a.model)
+			apply_image(&a, "health");
+		uneject_recovered(&a);
+		if (a.fatal) {
+			/* Fresh and never applied: leave nothing attached behind. */
+			abandon(&a);
+			err = a.fatal;
+			goto out;
+		}
+		if (a.hold && ks_checks_settled(a.checks))
+			tick(&a);
+	}
+out:
+	ks_dp_close(a.dp);
+	ks_checks_free(a.checks);
+	model_release(a.model);
+	if (sfd >= 0)
+		close(sfd);
+	if (ifd >= 0)
+		close(ifd);
+	if (tfd >= 0)
+		close(tfd);
+	if (kfd >= 0)
+		close(kfd);
+	if (efd >= 0)
+		close(efd);
+	return err;
+}

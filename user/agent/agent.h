@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* `ksplit run`: load, attach, apply, then watch the config and re-apply. */
+#ifndef KSPLIT_AGENT_H
+#define KSPLIT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "datapath/dp.h"
+
+struct ks_agent_opts {
+	const char *const *configs;
+	size_t n_configs;
+	struct ks_dp_opts dp;
+	bool no_destroy;	/* --no-destroy: leave sockets to removed endpoints alone */
+};
+
+/* Runs until SIGTERM/SIGINT. 0 on a clean stop, -errno otherwise. */
+int ks_agent_run(const struct ks_agent_opts *o);
+
+#endif

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Typed Kubernetes objects read from manifests. This layer checks each object
+ * on its own (field names, types, ranges, duplicates); following references
+ * between objects is model.c's job.
+ */
+#ifndef KSPLIT_MANIFEST_H
+#define KSPLIT_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/diag.h"
+#include "config/model.h"
+
+#define KM_MAX_FILE_BYTES	(16u << 20)
+
+enum km_kind {
+	KM_GATEWAY,
+	KM_SERVICE,
+	KM_ENDPOINTSLICE,
+	KM_HTTPROUTE,
+	KM_TCPROUTE,
+	KM_UDPROUTE,
+	KM_REFERENCEGRANT,
+	KM_TARGETGROUPPOLICY,
+	KM_NKINDS,
+};
+
+const char *km_kind_name(enum km_kind k);
+
+/* Where an object (or one of its fields) came from. */
+struct km_pos {
+	unsigned line, col;
+};
+
+struct km_meta {
+	const char *file;	/* owned by the km_set's file list */
+	struct km_pos pos;	/* the document's top mapping */
+	char *ns, *name;
+	size_t seq;		/* definition order across all files: first wins */
+};
+
+/*
+ * Objects of one kind sorted by (namespace, key, seq): lookups and duplicate
+ * checks in O(log n) instead of a scan per reference, which made 50,000
+ * services take minutes. The key is the name, or for EndpointSlices the
+ * Service they belong to.
+ */
+struct km_index {
+	size_t n;
+	const struct km_meta **v;
+	const char *(*key)(const struct km_meta *m);
+};
+
+enum km_lproto { KM_L_HTTP, KM_L_HTTPS, KM_L_TCP, KM_L_UDP, KM_L_TLS };
+
+struct km_listener {
+	char *name;
+	uint16_t port;
+	enum km_lproto proto;
+	struct km_pos pos;
+};
+
+struct km_gateway {
+	struct km_meta m;
+	size_t n_addrs;
+	struct ksm_addr *addrs;
+	size_t n_listeners;
+	struct km_listener *listeners;
+};
+
+struct km_svc_port {
+	char *name;		/* "" when absent */
+	uint16_t port;
+	uint8_t proto;		/* IPPROTO_TCP / UDP / SCTP */
+};
+
+struct km_service {
+	struct km_meta m;
+	bool headless;		/* clusterIP: None */
+	bool external_name;	/* type: ExternalName */
+	size_t n_ips;		/* clusterIP + clusterIPs, deduplicated */
+	struct ksm_addr *ips;
+	size_t n_ports;
+	struct km_svc_port *ports;
+};
+
+struct km_slice_port {
+	char *name;		/* "" when absent */
+	bool has_port;
+	uint16_t port;
+	uint8_t proto;
+};
+
+struct km_slice_ep {
+	struct ksm_addr addr;	/* the first address: no semantics exist for the others */
+	bool ready, serving, terminating;
+	char *name;
+};
+
+struct km_slice {
+	struct km_meta m;
+	char *svc_name;		/* label kubernetes.io/service-name, NULL when absent */
+	uint8_t family;		/* KS_FAMILY_V4 / V6, 0 for FQDN */
+	size_t n_ports;
+	struct km_slice_port *ports;
+	size_t n_eps;
+	struct km_slice_ep *eps;
+};
+
+struct km_parent_ref {
+	char *group, *kind, *ns, *name, *section;	/* defaults applied; section "" = none */
+	uint16_t port;		/* 0 = unset */
+	struct km_pos pos;
+};
+
+struct km_backend_ref {
+	char *group, *kind, *ns, *name;	/* defaults applied */
+	bool has_port;
+	uint16_t port;
+	uint32_t weight;
+	struct km_pos pos;
+};
+
+struct km_route {
+	struct km_meta m;
+	enum km_kind kind;	/* KM_HTTPROUTE / KM_TCPROUTE / KM_UDPROUTE */
+	size_t n_parents;
+	struct km_parent_ref *parents;
+	size_t n_rules;
+	struct km_pos rules_pos;
+	size_t n_backends;	/* of rules[0] */
+	struct km_backend_ref *backends;
+	char *ann_passive_failures, *ann_empty_group;
+};
+
+struct km_grant_from {
+	char *group, *kind, *ns;
+};
+
+struct km_grant_to {
+	char *group, *kind, *name;	/* name NULL = every object of that kind */
+};
+
+struct km_grant {
+	struct km_meta m;
+	size_t n_from, n_to;
+	struct km_grant_from *from;
+	struct km_grant_to *to;
+};
+
+struct km_policy {
+	struct km_meta m;
+	struct ksm_health h;	/* defaults applied; source unset (model.c fills it) */
+	struct km_pos target_pos;
+};
+
+struct km_set {
+	size_t n_files;
+	char **files;
+	size_t n_gateways, n_services, n_slices, n_routes, n_grants, n_policies;
+	struct km_gateway *gateways;
+	struct km_service *services;
+	struct km_slice *slices;
+	struct km_route *routes;
+	struct km_grant *grants;
+	struct km_policy *policies;
+	size_t seq;		/* next km_meta.seq */
+	/* Built by km_set_index() once loading is done. */
+	struct km_index ix_gateways, ix_services, ix_slices;
+};
+
+/* Sort the objects for lookup; 0 or -ENOMEM. */
+int km_set_index(struct km_set *s);
+/* First-defined object with (ns, key), or NULL. */
+const struct km_meta *km_index_find(const struct km_index *ix, const char *ns, const char *key);
+/* Range [*lo, *hi) of objects with (ns, key). */
+void km_index_range(const struct km_index *ix, const char *ns, const char *key, size_t *lo,
+		    size_t *hi);
+#define km_container(ptr, type) ((const type *)((const char *)(ptr) - offsetof(type, m)))
+
+/* Parses and checks one buffer, appending its objects. 0, -EINVAL (diags) or -ENOMEM. */
+int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,
+		   struct ks_diags *d);
+/* Files or directories (non-recursive, sorted, hidden entries skipped, symlinks followed). */
+int km_load_path(struct km_set *s, const char *path, struct ks_diags *d);
+/* Reports objects of the same kind and ns/name defined more than once. */
+int km_check_duplicates(struct km_set *s, struct ks_diags *d);
+void km_set_free(struct km_set *s);
+
+/* Levenshtein distance, capped: used for "did you mean". */
+unsigned km_edit_distance(const char *a, const char *b);
+
+#endif /* KSPLIT_MANIFEST_H */

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The resolved config model: what the manifests mean once every reference is
+ * followed. It is pure data (no BPF, no root) so that unit tests reach it.
+ *
+ *   manifests (files) --config/manifest--> objects --config/resolve--> ks_model
+ *   ks_model --image/--> map entries --datapath/--> pinned maps
+ */
+#ifndef KSPLIT_MODEL_H
+#define KSPLIT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+
+#define KSM_MAX_GROUPS 16
+
+
+struct ksm_endpoint {
+	struct ksm_addr addr;
+	uint16_t port;		/* host order: the EndpointSlice port resolved by name */
+	bool ready;		/* conditions.ready, nil counts as true */
+	bool serving;		/* conditions.serving, nil counts as ready's value */
+	bool terminating;	/* conditions.terminating, nil counts as false */
+	char *name;		/* targetRef.name, else hostname, else NULL */
+};
+
+/* Why a backendRef cannot be used (Gateway API ResolvedRefs reasons). */
+enum ksm_invalid {
+	KSM_REF_OK = 0,
+	KSM_REF_NOT_FOUND,	/* BackendNotFound: no such Service, or no such Service port */
+	KSM_REF_INVALID_KIND,	/* InvalidKind */
+	KSM_REF_NOT_PERMITTED,	/* RefNotPermitted: cross-namespace without ReferenceGrant */
+};
+
+struct ksm_group {
+	char *svc_ns;		/* backend Service namespace */
+	char *svc_name;		/* backend Service name */
+	uint16_t svc_port;	/* backendRef port (the Service port) */
+	uint32_t weight;	/* 0..1,000,000 */
+	enum ksm_invalid invalid;
+	char *reason;		/* human text when invalid, else NULL */
+	size_t n_eps;		/* endpoints of this VIP's family, ALL of them (eligibility is image.c's) */
+	struct ksm_endpoint *eps;
+};
+
+struct ksm_service {
+	struct ksm_addr vip;
+	uint16_t port;		/* host order */
+	uint8_t proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	char *route;		/* "HTTPRoute checkout/checkoutroute" */
+	char *parent;		/* "Gateway checkout/eks-workshop:http" or "Service ns/name:80" */
+	char *source;		/* "file:line" of the route, for logs */
+	/* Route annotations interpreted by later features (health); NULL when absent. */
+	char *ann_passive_failures;	/* ksplit.io/passive-failures */
+	char *ann_empty_group;		/* ksplit.io/empty-group */
+	size_t n_groups;
+	struct ksm_group groups[KSM_MAX_GROUPS];
+};
+
+/* A TargetGroupPolicy health check, validated, defaults filled in (AWS defaults). */
+struct ksm_health {
+	char *svc_ns, *svc_name;	/* targetRef */
+	bool enabled;
+	uint32_t interval_s, timeout_s, healthy_threshold, unhealthy_threshold;
+	char *status_match;		/* "200", "200-299", "200,204,301-302" */
+	char *path;
+	uint16_t port;			/* 0 = traffic port */
+	char *protocol;			/* "HTTP" | "HTTPS" */
+	char *protocol_version;		/* "HTTP1" | "HTTP2" */
+	char *source;			/* "file:line" */
+};
+
+struct ks_model {
+	size_t n_svcs;
+	struct ksm_service *svcs;	/* sorted by (family, vip, port, proto); keys unique */
+	size_t n_health;
+	struct ksm_health *health;
+};
+
+void ks_model_free(struct ks_model *m);
+
+#endif /* KSPLIT_MODEL_H */

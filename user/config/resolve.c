@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Resolution: follow every reference between the checked objects (route ->
+ * parent -> VIPs, backendRef -> Service port -> EndpointSlice port ->
+ * endpoints) and produce the ks_model the datapath image is built from.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ksplit/abi.h"
+
+#include "common/diag.h"
+#include "common/log.h"
+#include "config/manifest.h"
+#include "config/config.h"
+
+#define GW_GROUP "gateway.networking.k8s.io"
+
+static void free_group(struct ksm_group *g)
+{
+	size_t i;
+
+	free(g->svc_ns);
+	free(g->svc_name);
+	free(g->reason);
+	for (i = 0; i < g->n_eps; i++)
+		free(g->eps[i].name);
+	free(g->eps);
+	memset(g, 0, sizeof(*g));
+}
+
+static void free_service(struct ksm_service *s)
+{
+	size_t i;
+
+	free(s->route);
+	free(s->parent);
+	free(s->source);
+	free(s->ann_passive_failures);
+	free(s->ann_empty_group);
+	for (i = 0; i < s->n_groups; i++)
+		free_group(&s->groups[i]);
+	memset(s, 0, sizeof(*s));
+}
+
+static void free_health(struct ksm_health *h)
+{
+	free(h->svc_ns);
+	free(h->svc_name);
+	free(h->status_match);
+	free(h->path);
+	free(h->protocol);
+	free(h->protocol_version);
+	free(h->source);
+	memset(h, 0, sizeof(*h));
+}
+
+void ks_model_free(struct ks_model *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n_svcs; i++)
+		free_service(&m->svcs[i]);
+	free(m->svcs);
+	for (i = 0; i < m->n_health; i++)
+		free_health(&m->health[i]);
+	free(m->health);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- resolution ---- */
+
+/* A service being built, with what is needed to name its origin in a conflict. */
+struct pending {
+	struct ksm_service svc;
+	size_t seq;
+	const struct km_route *r;
+	size_t parent;
+};
+
+struct build {
+	struct km_set *s;
+	struct ks_diags *d;
+	struct pending *v;
+	size_t n, cap;
+	int err;		/* -ENOMEM */
+};
+
+struct target {
+	struct ksm_addr vip;
+	uint16_t port;
+	char *parent;
+};
+
+static int route_diag(struct build *b, bool warning, const struct km_route *r,
+		      const struct km_pos *pos, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static int route_diag(struct build *b, bool warning, const struct km_route *r,
+		      const struct km_pos *pos, const char *path, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (err < 0)
+		goto nomem;
+	err = ks_diag_obj(b->d, warning, r->m.file, pos->line, pos->col,
+			  km_kind_name(r->kind), r->m.ns, r->m.name, path, "%s", msg);
+	free(msg);
+	if (err)
+		goto nomem;
+	return 0;
+nomem:
+	b->err = -ENOMEM;
+	return -ENOMEM;
+}
+
+static const char *fam_name(uint8_t f)
+{
+	return f == KS_FAMILY_V4 ? "IPv4" : "IPv6";
+}
+
+static const char *proto_name(uint8_t p)
+{
+	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "SCTP";
+}
+
+static uint8_t route_proto(const struct km_route *r)
+{
+	return r->kind == KM_UDPROUTE ? IPPROTO_UDP : IPPROTO_TCP;
+}
+
+static bool listener_fits(const struct km_route *r, enum km_lproto p)
+{
+	switch (r->kind) {
+	case KM_HTTPROUTE:
+		return p == KM_L_HTTP || p == KM_L_HTTPS;
+	case KM_TCPROUTE:
+		return p == KM_L_TCP || p == KM_L_TLS;
+	default:
+		return p == KM_L_UDP;
+	}
+}
+
+static const char *fits_text(const struct km_route *r)
+{
+	return r->kind == KM_HTTPROUTE ? "HTTP or HTTPS" : r->kind == KM_TCPROUTE ? "TCP or TLS" : "UDP";
+}
+
+static const char *const lproto_text[] = { "HTTP", "HTTPS", "TCP", "UDP", "TLS" };
+
+static const struct km_gateway *find_gateway(const struct km_set *s, const char *ns,
+					     const char *name)
+{
+	const struct km_meta *m = km_index_find(&s->ix_gateways, ns, name);
+
+	return m ? km_container(m, struct km_gateway) : NULL;
+}
+
+static const struct km_service *find_service(const struct km_set *s, const char *ns,
+					     const char *name)
+{
+	const struct km_meta *m = km_index_find(&s->ix_services, ns, name);
+
+	return m ? km_container(m, struct km_service) : NULL;
+}
+
+static int add_target(struct build *b, struct target **t, size_t *n, const struct ksm_addr *vip,
+		      uint16_t port, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int add_target(struct build *b, struct target **t, size_t *n, const struct ksm_addr *vip,
+		      uint16_t port, const char *fmt, ...)
+{
+	struct target *nt = realloc(*t, (*n + 1) * sizeof(**t));
+	va_list ap;
+	int err;
+
+	if (!nt)
+		goto nomem;
+	*t = nt;
+	nt[*n].vip = *vip;
+	nt[*n].port = port;
+	va_start(ap, fmt);
+	err = vasprintf(&nt[*n].parent, fmt, ap);
+	va_end(ap);
+	if (err < 0)
+		goto nomem;
+	(*n)++;
+	return 0;
+nomem:
+	b->err = -ENOMEM;
+	return -ENOMEM;
+}
+
+static void gateway_targets(struct build *b, const struct km_route *r, size_t pi,
+			    struct target **t, size_t *n)
+{
+	const struct km_parent_ref *p = &r->parents[pi];
+	const struct km_gateway *g = find_gateway(b->s, p->ns, p->name);
+	char path[64];
+	size_t i, j, hits = 0;
+
+	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
+	if (!g) {
+		route_diag(b, false, r, &p->pos, path, "Gateway %s/%s not found", p->ns, p->name);
+		return;
+	}
+	for (i = 0; i < g->n_listeners; i++) {
+		const struct km_listener *l = &g->listeners[i];
+
+		if (*p->section && strcmp(l->name, p->section))
+			continue;
+		if (*p->section) {
+			if (!listener_fits(r, l->proto)) {
+				snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
+				route_diag(b, false, r, &p->pos, path,
+					   "listener '%s' of Gateway %s/%s has protocol %s, which "
+					   "cannot carry a %s (needs %s)", l->name, p->ns, p->name,
+					   lproto_text[l->proto], km_kind_name(r->kind), fits_text(r));
+				return;
+			}
+			if (p->port && p->port != l->port) {
+				snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
+				route_diag(b, false, r, &p->pos, path,
+					   "port %u does not match listener '%s' of Gateway %s/%s "
+					   "(port %u)", p->port, l->name, p->ns, p->name, l->port);
+				return;
+			}
+		} else if (!listener_fits(r, l->proto) || (p->port && p->port != l->port)) {
+			continue;
+		}
+		hits++;
+		for (j = 0; j < g->n_addrs; j++)
+			if (add_target(b, t, n, &g->addrs[j], l->port, "Gateway %s/%s:%s", p->ns,
+				       p->name, l->name))
+				return;
+	}
+	if (hits)
+		return;
+	if (*p->section) {
+		snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
+		route_diag(b, false, r, &p->pos, path, "Gateway %s/%s has no listener named '%s'",
+			   p->ns, p->name, p->section);
+	} else if (p->port) {
+		route_diag(b, false, r, &p->pos, path,
+			   "Gateway %s/%s has no %s listener on port %u for a %s", p->ns, p->name,
+			   fits_text(r), p->port, km_kind_name(r->kind));
+	} else {
+		route_diag(b, false, r, &p->pos, path,
+			   "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
+			   fits_text(r), km_kind_name(r->kind));
+	}
+}
+
+static void service_targets(struct build *b, const struct km_route *r, size_t pi,
+			    struct target **t, size_t *n)
+{
+	const struct km_parent_ref *p = &r->parents[pi];
+	const struct km_service *s;
+	uint8_t proto = route_proto(r);
+	char path[64];
+	size_t i, j, hits = 0;
+
+	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
+	if (strcmp(p->ns, r->m.ns)) {
+		route_diag(b, false, r, &p->pos, path,
+			   "consumer route (route namespace %s, Service namespace %s) cannot be "
+			   "honoured: it must apply only to clients in namespace %s, and ksplit "
+			   "cannot tell client namespaces apart at connect(); put the route in "
+			   "namespace %s (a producer route)", r->m.ns, p->ns, r->m.ns, p->ns);
+		return;
+	}
+	s = find_service(b->s, p->ns, p->name);
+	if (!s) {
+		route_diag(b, false, r, &p->pos, path, "Service %s/%s not found", p->ns, p->name);
+		return;
+	}
+	if (s->headless || s->external_name) {
+		route_diag(b, false, r, &p->pos, path,
+			   "Service %s/%s is %s and has no ClusterIP to intercept; it cannot be a "
+			   "parent", p->ns, p->name, s->headless ? "headless" : "ExternalName");
+		return;
+	}
+	if (!s->n_ips) {
+		route_diag(b, false, r, &p->pos, path,
+			   "Service %s/%s has no spec.clusterIP: ksplit needs the ClusterIP the "
+			   "API server assigned (use the live object, kubectl get -o yaml)",
+			   p->ns, p->name);
+		return;
+	}
+	for (i = 0; i < s->n_ports; i++) {
+		const struct km_svc_port *sp = &s->ports[i];
+
+		if (p->port && sp->port != p->port)
+			continue;
+		if (*p->section && strcmp(sp->name, p->section))
+			continue;
+		if (sp->proto != proto) {
+			if (p->port || *p->section) {
+				route_diag(b, false, r, &p->pos, path,
+					   "port %u of Service %s/%s is %s, a %s needs %s", sp->port,
+					   p->ns, p->name, proto_name(sp->proto),
+					   km_kind_name(r->kind), proto_name(proto));
+				return;
+			}
+			continue;
+		}
+		hits++;
+		for (j = 0; j < s->n_ips; j++)
+			if (add_target(b, t, n, &s->ips[j], sp->port, "Service %s/%s:%u", p->ns,
+				       p->name, sp->port))
+				return;
+	}
+	if (hits)
+		return;
+	if (*p->section)
+		route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port named '%s'%s",
+			   p->ns, p->name, p->section, p->port ? " with that port number" : "");
+	else if (p->port)
+		route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port %u", p->ns,
+			   p->name, p->port);
+	else
+		route_diag(b, false, r, &p->pos, path, "Service %s/%s has no %s port", p->ns,
+			   p->name, proto_name(proto));
+}
+
+static bool grant_allows(const struct km_set *s, const struct km_route *r,
+			 const struct km_backend_ref *br)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < s->n_grants; i++) {
+		const struct km_grant *g = &s->grants[i];
+		bool from = false;
+
+		if (!g->m.name || strcmp(g->m.ns, br->ns))
+			continue;
+		for (j = 0; j < g->n_from && !from; j++)
+			from = !strcmp(g->from[j].group, GW_GROUP) &&
+			       !strcmp(g->from[j].kind, km_kind_name(r->kind)) &&
+			       !strcmp(g->from[j].ns, r->m.ns);
+		if (!from)
+			continue;
+		for (k = 0; k < g->n_to; k++)
+			if (!*g->to[k].group && !strcmp(g->to[k].kind, "Service") &&
+			    (!g->to[k].name || !strcmp(g->to[k].name, br->name)))
+				return true;
+	}
+	return false;
+}
+
+/* Sets g's validity and endpoints of family fam. warn: emit diagnostics (once per ref). */
+static int resolve_group(struct build *b, const struct km_route *r, size_t bi, uint8_t fam,
+			 bool warn, bool warn_fam, struct ksm_group *g)
+{
+	const struct km_backend_ref *br = &r->backends[bi];
+	uint8_t proto = route_proto(r);
+	const struct km_svc_port *sp = NULL, *other = NULL;
+	const struct km_service *svc;
+	char path[64];
+	size_t i, j, k, lo, hi;
+
+	snprintf(path, sizeof(path), "spec.rules[0].backendRefs[%zu]", bi);
+	g->svc_ns = strdup(br->ns);
+	g->svc_name = strdup(br->name);
+	if (!g->svc_ns || !g->svc_name)
+		goto nomem;
+	g->svc_port = br->port;
+	g->weight = br->weight;
+	if (*br->group || strcmp(br->kind, "Service")) {
+		g->invalid = KSM_REF_INVALID_KIND;
+		if (asprintf(&g->reason, "kind %s%s%s is not supported, only Service", br->kind,
+			     *br->group ? " of group " : "", br->group) < 0)
+			goto nomem_reason;
+		goto invalid;
+	}
+	if (strcmp(br->ns, r->m.ns) && !grant_allows(b->s, r, br)) {
+		g->invalid = KSM_REF_NOT_PERMITTED;
+		if (asprintf(&g->reason, "no ReferenceGrant in namespace %s allows %s from "
+			     "namespace %s to Service %s", br->ns, km_kind_name(r->kind), r->m.ns,
+			     br->name) < 0)
+			goto nomem_reason;
+		goto invalid;
+	}
+	svc = find_service(b->s, br->ns, br->name);
+	if (!svc) {
+		g->invalid = KSM_REF_NOT_FOUND;
+		if (asprintf(&g->reason, "Service %s/%s not found", br->ns, br->name) < 0)
+			goto nomem_reason;
+		goto invalid;
+	}
+	for (i = 0; i < svc->n_ports; i++) {
+		if (svc->ports[i].port != br->port)
+			continue;
+		if (svc->ports[i].proto == proto)
+			sp = &svc->ports[i];
+		else
+			other = &svc->ports[i];
+	}
+	if (!sp) {
+		g->invalid = KSM_REF_NOT_FOUND;
+		if ((other ? asprintf(&g->reason, "port %u of Service %s/%s is %s, the route "
+				      "carries %s", br->port, br->ns, br->name,
+				      proto_name(other->proto), proto_name(proto))
+			   : asprintf(&g->reason, "Service %s/%s has no port %u", br->ns, br->name,
+				      br->port)) < 0)
+			goto nomem_reason;
+		goto invalid;
+	}
+	km_index_range(&b->s->ix_slices, br->ns, br->name, &lo, &hi);
+	for (i = lo; i < hi; i++) {
+		const struct km_slice *sl = km_container(b->s->ix_slices.v[i], struct km_slice);
+		const struct km_slice_port *slp = NULL;
+
+		if (!sl->svc_name || sl->family != fam)
+			continue;
+		for (j = 0; j < sl->n_ports && !slp; j++)
+			if (!strcmp(sl->ports[j].name, sp->name) && sl->ports[j].has_port &&
+			    sl->ports[j].proto == proto)
+				slp = &sl->ports[j];
+		if (!slp)
+			continue;
+		for (j = 0; j < sl->n_eps; j++) {
+			const struct km_slice_ep *e = &sl->eps[j];
+			struct ksm_endpoint *eps, *ne;
+			bool dup = false;
+
+			for (k = 0; k < g->n_eps && !dup; k++)
+				dup = g->eps[k].port == slp->port &&
+				      !memcmp(&g->eps[k].addr, &e->addr, sizeof(e->addr));
+			if (dup)
+				continue;
+			eps = realloc(g->eps, (g->n_eps + 1) * sizeof(*eps));
+			if (!eps)
+				goto nomem;
+			g->eps = eps;
+			ne = &eps[g->n_eps];
+			memset(ne, 0, sizeof(*ne));
+			ne->addr = e->addr;
+			ne->port = slp->port;
+			ne->ready = e->ready;
+			ne->serving = e->serving;
+			ne->terminating = e->terminating;
+			if (e->name && !(ne->name = strdup(e->name)))
+				goto nomem;
+			g->n_eps++;
+		}
+	}
+	if (!g->n_eps && warn_fam)
+		route_diag(b, true, r, &br->pos, path,
+			   "Service %s/%s port %u has no %s endpoints: its share (weight %u) "
+			   "will be refused", br->ns, br->name, br->port, fam_name(fam), br->weight);
+	return b->err;
+invalid:
+	if (warn)
+		route_diag(b, true, r, &br->pos, path, "%s: its share (weight %u) will be refused",
+			   g->reason, br->weight);
+	return b->err;
+nomem_reason:
+	g->reason = NULL;
+nomem:
+	b->err = -ENOMEM;
+	return -ENOMEM;
+}
+
+static int new_pending(struct build *b, struct pending **out)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 8;
+		struct pending *v = realloc(b->v, cap * sizeof(*v));
+
+		if (!v) {
+			b->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		b->v = v;
+		b->cap = cap;
+	}
+	*out = &b->v[b->n++];
+	memset(*out, 0, sizeof(**out));
+	(*out)->seq = b->n - 1;
+	return 0;
+}
+
+static void resolve_route(struct build *b, const struct km_route *r)
+{
+	struct target *t = NULL;
+	size_t n = 0, i, j, first;
+	bool warned = false, warned_fam[2] = { false, false };
+
+	if (r->n_rules != 1 || !r->n_backends)
+		return;
+	if (!r->n_parents) {
+		route_diag(b, true, r, &r->m.pos, "spec.parentRefs",
+			   "no parentRefs: the route applies to no traffic");
+		return;
+	}
+	for (i = 0; i < r->n_parents && !b->err; i++) {
+		const struct km_parent_ref *p = &r->parents[i];
+
+		first = n;
+		if (!strcmp(p->group, GW_GROUP) && !strcmp(p->kind, "Gateway")) {
+			gateway_targets(b, r, i, &t, &n);
+		} else if (!*p->group && !strcmp(p->kind, "Service")) {
+			service_targets(b, r, i, &t, &n);
+		} else {
+			char path[64];
+
+			snprintf(path, sizeof(path), "spec.parentRefs[%zu]", i);
+			route_diag(b, false, r, &p->pos, path,
+				   "parent kind %s%s%s is not supported: use a Gateway or (mesh) "
+				   "a Service", p->kind, *p->group ? " of group " : "", p->group);
+		}
+		for (j = first; j < n && !b->err; j++) {
+			struct pending *pd;
+			struct ksm_service *s;
+			size_t k;
+			int fi = t[j].vip.family == KS_FAMILY_V4 ? 0 : 1;
+
+			if (new_pending(b, &pd))
+				break;
+			pd->r = r;
+			pd->parent = i;
+			s = &pd->svc;
+			s->vip = t[j].vip;
+			s->port = t[j].port;
+			s->proto = route_proto(r);
+			s->parent = t[j].parent;
+			t[j].parent = NULL;
+			if (asprintf(&s->route, "%s %s/%s", km_kind_name(r->kind), r->m.ns,
+				     r->m.name) < 0) {
+				s->route = NULL;
+				b->err = -ENOMEM;
+				break;
+			}
+			if (asprintf(&s->source, "%s:%u", r->m.file, r->m.pos.line) < 0) {
+				s->source = NULL;
+				b->err = -ENOMEM;
+				break;
+			}
+			if ((r->ann_passive_failures &&
+			     !(s->ann_passive_failures = strdup(r->ann_passive_failures))) ||
+			    (r->ann_empty_group && !(s->ann_empty_group = strdup(r->ann_empty_group)))) {
+				b->err = -ENOMEM;
+				break;
+			}
+			for (k = 0; k < r->n_backends; k++) {
+				s->n_groups++;
+				if (resolve_group(b, r, k, s->vip.family, !warned, !warned_fam[fi],
+						  &s->groups[k]))
+					break;
+			}
+			warned = true;
+			warned_fam[fi] = true;
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(t[i].parent);
+	free(t);
+}
+
+static int cmp_key(const struct ksm_service *a, const struct ksm_service *b)
+{
+	int c;
+
+	if (a->vip.family != b->vip.family)
+		return a->vip.family < b->vip.family ? -1 : 1;
+	c = memcmp(a->vip.bytes, b->vip.bytes, sizeof(a->vip.bytes));
+	if (c)
+		return c < 0 ? -1 : 1;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	return 0;
+}
+
+static int cmp_pending(const void *pa, const void *pb)
+{
+	const struct pending *a = pa, *b = pb;
+	int c = cmp_key(&a->svc, &b->svc);
+
+	if (c)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Sorts, reports two routes on one (VIP, port, proto), moves the result into m. */
+static void finish_services(struct build *b, struct ks_model *m)
+{
+	size_t i, keep = 0;
+
+	if (b->n)
+		qsort(b->v, b->n, sizeof(*b->v), cmp_pending);
+	for (i = 0; i < b->n; i++) {
+		struct pending *cur = &b->v[i], *prev = keep ? &b->v[keep - 1] : NULL;
+
+		if (prev && !cmp_key(&prev->svc, &cur->svc)) {
+			char vip[INET6_ADDRSTRLEN] = "?", path[64];
+
+			ksm_addr_fmt(&cur->svc.vip, vip, sizeof(vip));
+			snprintf(path, sizeof(path), "spec.parentRefs[%zu]", cur->parent);
+			/* The same route reaching a key twice (two parentRefs) is harmless. */
+			if (prev->r != cur->r)
+				route_diag(b, false, cur->r, &cur->r->parents[cur->parent].pos, path,
+					   "%s%s%s:%u/%s is also claimed by %s (%s, via %s): an L4 "
+					   "splitter cannot merge two routes on one address and port",
+					   cur->svc.vip.family == KS_FAMILY_V6 ? "[" : "", vip,
+					   cur->svc.vip.family == KS_FAMILY_V6 ? "]" : "", cur->svc.port,
+					   proto_name(cur->svc.proto), prev->svc.route, prev->svc.source,
+					   prev->svc.parent);
+			free_service(&cur->svc);
+			continue;
+		}
+		if (keep != i)
+			b->v[keep] = *cur;
+		keep++;
+	}
+	b->n = keep;
+	if (!keep)
+		return;
+	m->svcs = calloc(keep, sizeof(*m->svcs));
+	if (!m->svcs) {
+		b->err = -ENOMEM;
+		return;
+	}
+	for (i = 0; i < keep; i++) {
+		m->svcs[i] = b->v[i].svc;
+		memset(&b->v[i].svc, 0, sizeof(b->v[i].svc));
+	}
+	m->n_svcs = keep;
+}
+
+static bool policy_complete(const struct km_policy *p)
+{
+	return p->h.svc_name && p->h.svc_ns && p->m.name && p->h.path && p->h.status_match &&
+	       p->h.protocol && p->h.protocol_version;
+}
+
+static void build_health(struct build *b, struct ks_model *m)
+{
+	struct km_set *s = b->s;
+	bool *skip;
+	size_t i, j;
+
+	if (!s->n_policies)
+		return;
+	skip = calloc(s->n_policies, sizeof(*skip));
+	m->health = calloc(s->n_policies, sizeof(*m->health));
+	if (!skip || !m->health)
+		goto nomem;
+	/* Find conflicts before moving anything out of the set. */
+	for (i = 0; i < s->n_policies; i++) {
+		struct km_policy *p = &s->policies[i];
+
+		skip[i] = !policy_complete(p);	/* already reported */
+		for (j = 0; j < i && !skip[i]; j++) {
+			struct km_policy *q = &s->policies[j];
+
+			if (skip[j] || strcmp(q->h.svc_ns, p->h.svc_ns) ||
+			    strcmp(q->h.svc_name, p->h.svc_name))
+				continue;
+			skip[i] = true;
+			if (ks_diag_obj(b->d, false, p->m.file, p->target_pos.line,
+					p->target_pos.col, "TargetGroupPolicy", p->m.ns, p->m.name,
+					"spec.targetRef",
+					"Service %s/%s is already targeted by TargetGroupPolicy %s/%s "
+					"(%s:%u:%u)", p->h.svc_ns, p->h.svc_name, q->m.ns, q->m.name,
+					q->m.file, q->m.pos.line, q->m.pos.col))
+				goto nomem;
+		}
+	}
+	for (i = 0; i < s->n_policies; i++) {
+		struct km_policy *p = &s->policies[i];
+
+		if (skip[i])
+			continue;
+		if (!find_service(s, p->h.svc_ns, p->h.svc_name) &&
+		    ks_diag_obj(b->d, true, p->m.file, p->target_pos.line, p->target_pos.col,
+				"TargetGroupPolicy", p->m.ns, p->m.name, "spec.targetRef",
+				"Service %s/%s not found: the policy governs nothing", p->h.svc_ns,
+				p->h.svc_name))
+			goto nomem;
+		if (asprintf(&p->h.source, "%s:%u", p->m.file, p->m.pos.line) < 0) {
+			p->h.source = NULL;
+			goto nomem;
+		}
+		/* Move: the km_set no longer owns these strings. */
+		m->health[m->n_health++] = p->h;
+		memset(&p->h, 0, sizeof(p->h));
+	}
+	free(skip);
+	return;
+nomem:
+	free(skip);
+	b->err = -ENOMEM;
+}
+
+static int resolve(struct km_set *s, struct ks_model *out, struct ks_diags *d)
+{
+	struct build b = { .s = s, .d = d };
+	struct ks_model m = { 0 };
+	size_t i;
+
+	for (i = 0; i < s->n_routes && !b.err; i++)
+		resolve_route(&b, &s->routes[i]);
+	if (!b.err)
+		finish_services(&b, &m);
+	if (!b.err)
+		build_health(&b, &m);
+	for (i = 0; i < b.n; i++)
+		free_service(&b.v[i].svc);
+	free(b.v);
+	if (b.err) {
+		ks_model_free(&m);
+		return b.err;
+	}
+	*out = m;
+	return 0;
+}
+
+/* Shared tail of both entry points: duplicates, resolution, verdict. */
+static int finish_load(struct km_set *s, int io_err, size_t errors_before,
+		       struct ks_model *out, struct ks_diags *d)
+{
+	struct ks_model m = { 0 };
+	int err;
+
+	err = km_check_duplicates(s, d);
+	if (err == -ENOMEM)
+		return err;
+	err = resolve(s, &m, d);
+	if (err)
+		return err;
+	if (io_err || d->n_errors > errors_before) {
+		ks_model_free(&m);
+		return io_err ? io_err : -EINVAL;
+	}
+	pr_debug("model resolved", "services=%zu health=%zu", m.n_svcs, m.n_health);
+	*out = m;
+	return 0;
+}
+
+int ks_model_load(const char *const *paths, size_t n_paths, struct ks_model *out,
+		  struct ks_diags *diags)
+{
+	struct km_set s = { 0 };
+	size_t before = diags->n_errors, i;
+	int err, io_err = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n_paths; i++) {
+		err = km_load_path(&s, paths[i], diags);
+		if (err == -ENOMEM) {
+			io_err = err;
+			goto out;
+		}
+		if (err && err != -EINVAL && !io_err)
+			io_err = err;
+	}
+	err = finish_load(&s, io_err, before, out, diags);
+out:
+	km_set_free(&s);
+	return io_err == -ENOMEM ? io_err : err;
+}
+
+int ks_model_load_buffers(const char *const *names, const char *const *bufs,
+			  const size_t *lens, size_t n, struct ks_model *out,
+			  struct ks_diags *diags)
+{
+	struct km_set s = { 0 };
+	size_t before = diags->n_errors, i;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n; i++) {
+		err = km_load_buffer(&s, names[i], bufs[i], lens[i], diags);
+		if (err == -ENOMEM)
+			goto out;
+	}
+	err = finish_load(&s, 0, before, out, diags);
+out:
+	km_set_free(&s);
+	return err;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The datapath handle: loads (or adopts) the BPF programs and pinned maps,
+ * attaches them to one cgroup through pinned bpf_links, and applies map
+ * images with the per-service atomic update protocol of docs/design.md.
+ */
+#ifndef KSPLIT_DP_H
+#define KSPLIT_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "datapath/drain.h"
+#include "image/image.h"
+
+struct ks_dp;
+
+struct ks_dp_opts {
+	const char *pin_dir;		/* NULL: KS_DEFAULT_PIN_DIR */
+	const char *cgroup;		/* NULL: the cgroup2 root (production only) */
+	uint32_t max_services;		/* 0: KS_MAX_SERVICES */
+	uint32_t max_endpoints;		/* 0: KS_MAX_ENDPOINTS */
+};
+
+struct ks_apply_stats {
+	uint32_t added, changed, removed, unchanged;
+	uint32_t backends_written;
+};
+
+int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out);
+/* True when ks_dp_open found pinned state and took it over. */
+bool ks_dp_adopted(const struct ks_dp *dp);
+/*
+ * Make the maps hold img. Each service is replaced atomically; when this
+ * returns 0 no running or future connect() uses the old state. On error
+ * nothing has changed.
+ */
+int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st);
+/*
+ * The same, and *gone (malloc'ed, caller frees) lists the endpoints that left
+ * a service entirely: candidates for draining. An endpoint that is still
+ * listed, e.g. terminating, is not gone: its connections may finish.
+ */
+int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
+		     struct ks_drain_target **gone, size_t *n_gone);
+/*
+ * Clear the passive ejection of every ejected endpoint for which pick() says
+ * yes (its active checks recovered). *n counts them.
+ */
+int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_backend *be),
+		  void *ctx, unsigned int *n);
+/* The cgroup the datapath is attached to. */
+const char *ks_dp_cgroup(const struct ks_dp *dp);
+/* Close the handle; links and maps stay pinned and keep working. */
+void ks_dp_close(struct ks_dp *dp);
+/* Detach every link pinned in pin_dir and remove ksplit's pins. */
+int ks_dp_down(const char *pin_dir, unsigned int *removed);
+
+#endif
