@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,32 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/lock.h"
 #include "health/checks.h"
 #include "common/log.h"
+#include "common/sys.h"
 #include "config/config.h"
 
-/* Editors and kubelet write in several steps; apply once the burst is over. */
+/*
+ * Editors and kubelet write in several steps; apply once the burst is over,
+ * but never later than BURST_MAX_MS after its first event: a file rewritten
+ * at 10 Hz for ever must not hold every apply off for ever.
+ */
 #define DEBOUNCE_MS 100
+#define BURST_MAX_MS 200
+/* While another agent holds the pin dir, look again this often. */
+#define LOCK_POLL_MS 200
+
+/*
+ * One inotify watch. A config directory is watched for its entries, and its
+ * parent for the directory itself, so that `mv dir away; mkdir dir` is seen
+ * and the watch moves to the new directory.
+ */
+struct watch {
+	int wd;
+	bool parent;			/* watches the parent for entry `base` */
+	char base[256];
+};
 
 /* The running agent: the last good model stays in memory so that a health
  * verdict can re-image it without re-reading the manifests. */
@@ -34,6 +55,10 @@ struct agent {
 	struct ks_dp *dp;
 	struct ks_checks *checks;
 	struct ks_model *model;		/* last good; NULL before the first */
+	int ifd;			/* inotify */
+	struct watch *watches;
+	size_t n_watches;
+	uint64_t burst_first_ms;	/* first config event not yet applied, 0 = none */
 	bool dirty;			/* a verdict changed since the last apply */
 	bool hold;			/* first apply waits for the first verdicts */
 	uint64_t hold_until_ms;
@@ -248,29 +273,100 @@ static void tick(struct agent *a)
 	}
 }
 
-static int add_watches(int ifd, const struct ks_agent_opts *o)
+static bool relevant(const struct ks_agent_opts *o, const char *name);
+
+static int watch_add(struct agent *a, const char *path, uint32_t mask, bool parent,
+		     const char *base)
+{
+	struct watch *w;
+	int wd;
+
+	/* IN_MASK_ADD: one inode may be both a config dir and another's parent. */
+	wd = inotify_add_watch(a->ifd, path, mask | IN_MASK_ADD);
+	if (wd < 0)
+		return -errno;
+	w = realloc(a->watches, (a->n_watches + 1) * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	a->watches = w;
+	w = &w[a->n_watches++];
+	w->wd = wd;
+	w->parent = parent;
+	snprintf(w->base, sizeof(w->base), "%s", base ? base : "");
+	return 0;
+}
+
+/*
+ * (Re)establish every watch. At start a missing config path is an error; on
+ * a re-watch it is logged and the parent watch waits for it to come back.
+ */
+static int add_watches(struct agent *a, bool at_start)
 {
 	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
 			      IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
-	char buf[PATH_MAX];
+	const uint32_t pmask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM;
+	const struct ks_agent_opts *o = a->o;
+	char dir[PATH_MAX], up[PATH_MAX], base[PATH_MAX];
 	struct stat st;
 	size_t i;
+	int err;
 
+	for (i = 0; i < a->n_watches; i++)
+		inotify_rm_watch(a->ifd, a->watches[i].wd);	/* EINVAL for a shared or gone wd */
+	a->n_watches = 0;
 	for (i = 0; i < o->n_configs; i++) {
-		const char *dir = o->configs[i];
-
+		snprintf(dir, sizeof(dir), "%s", o->configs[i]);
 		if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-			snprintf(buf, sizeof(buf), "%s", o->configs[i]);
-			dir = dirname(buf);
+			snprintf(up, sizeof(up), "%s", o->configs[i]);
+			snprintf(dir, sizeof(dir), "%s", dirname(up));
 		}
-		if (inotify_add_watch(ifd, dir, mask) < 0) {
-			int err = -errno;
-
-			pr_warn("cannot watch config path", "path=%s err=%d", dir, err);
+		snprintf(up, sizeof(up), "%s", dir);
+		snprintf(base, sizeof(base), "%s", basename(up));
+		snprintf(up, sizeof(up), "%s", dir);
+		if (strcmp(dir, "/") && strcmp(base, ".") && strcmp(base, "..")) {
+			err = watch_add(a, dirname(up), pmask, true, base);
+			if (err == -ENOMEM)
+				return err;
+		}
+		err = watch_add(a, dir, mask, false, NULL);
+		if (err == -ENOMEM)
 			return err;
+		if (err) {
+			pr_warn(at_start ? "cannot watch config path"
+					 : "config path is gone; waiting for it to come back",
+				"path=%s err=%d", dir, err);
+			if (at_start)
+				return err;
 		}
 	}
 	return 0;
+}
+
+/* What one inotify event means: 1 = re-watch and reload, 2 = reload, 0 = nothing. */
+static int classify(struct agent *a, const struct inotify_event *ie)
+{
+	const char *name = ie->len ? ie->name : NULL;
+	int what = 0;
+	size_t i;
+
+	if (ie->mask & IN_Q_OVERFLOW)
+		return 1;
+	for (i = 0; i < a->n_watches; i++) {
+		const struct watch *w = &a->watches[i];
+
+		if (w->wd != ie->wd)
+			continue;
+		if (w->parent) {
+			if (name && !strcmp(name, w->base))
+				return 1;
+			continue;
+		}
+		if (ie->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+			return 1;
+		if (relevant(a->o, name))
+			what = 2;
+	}
+	return what;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -309,9 +405,66 @@ static void arm(int tfd, long ms)
 	timerfd_settime(tfd, 0, &its, NULL);
 }
 
+/* A config event: apply DEBOUNCE_MS after the last one, at most BURST_MAX_MS after the first. */
+static void config_event(struct agent *a, int tfd)
+{
+	uint64_t now = now_ms(), cap;
+	long delay = DEBOUNCE_MS;
+
+	if (!a->burst_first_ms)
+		a->burst_first_ms = now;
+	cap = a->burst_first_ms + BURST_MAX_MS;
+	if (now + DEBOUNCE_MS > cap)
+		delay = cap > now ? (long)(cap - now) : 1;
+	arm(tfd, delay);
+}
+
+/*
+ * Take the pin dir's lock before touching anything pinned. With wait, poll
+ * until the holder exits (a DaemonSet rolling update), still honouring
+ * SIGTERM; without, fail at once. Returns the lock fd or -errno.
+ */
+static int take_lock(const struct ks_agent_opts *o, int sfd)
+{
+	const char *pin_dir = o->dp.pin_dir ? o->dp.pin_dir : KS_DEFAULT_PIN_DIR;
+	pid_t holder = 0, told = -1;
+	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+	int fd;
+
+	for (;;) {
+		fd = ks_lock_try(pin_dir, &holder);
+		if (fd != -EBUSY)
+			break;
+		if (o->no_wait) {
+			pr_warn("another agent holds the pin dir; exiting (--no-wait)",
+				 "pin_dir=%s holder_pid=%d", pin_dir, (int)holder);
+			return -EBUSY;
+		}
+		if (holder != told) {
+			pr_warn("another agent holds the pin dir; waiting for it to exit",
+				"pin_dir=%s holder_pid=%d", pin_dir, (int)holder);
+			told = holder;
+		}
+		if (poll(&pfd, 1, LOCK_POLL_MS) > 0) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP) {
+				pr_info("stopping while waiting for the pin dir lock",
+					"signal=%u", si.ssi_signo);
+				return -EINTR;
+			}
+		}
+	}
+	if (fd < 0)
+		pr_warn("cannot take the pin dir lock", "pin_dir=%s err=%d", pin_dir, fd);
+	else if (told != -1)
+		pr_info("took over the pin dir", "pin_dir=%s", pin_dir);
+	return fd;
+}
+
 int ks_agent_run(const struct ks_agent_opts *o)
 {
-	int sfd = -1, ifd = -1, tfd = -1, kfd = -1, efd = -1, pfd, err;
+	int sfd = -1, ifd = -1, tfd = -1, kfd = -1, efd = -1, lfd = -1, pfd, err;
 	struct itimerspec every = { { TICK_MS / 1000, 0 }, { TICK_MS / 1000, 0 } };
 	struct agent a = { .o = o };
 	struct epoll_event ev, evs[8];
@@ -333,11 +486,17 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		err = -errno;
 		goto out;
 	}
+	a.ifd = ifd;
+	lfd = take_lock(o, sfd);
+	if (lfd < 0) {
+		err = lfd;
+		goto out;
+	}
 	err = ks_checks_new(&a.checks, verdict_changed, &a);
 	if (err)
 		goto out;
 	/* Watch before the first load so that no edit between load and watch is lost. */
-	err = add_watches(ifd, o);
+	err = add_watches(&a, true);
 	if (err)
 		goto out;
 
@@ -386,6 +545,8 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	epoll_ctl(efd, EPOLL_CTL_ADD, kfd, &ev);
 	ev.data.fd = pfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, pfd, &ev);
+	ev.data.fd = lfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
 	timerfd_settime(kfd, 0, &every, NULL);
 	pr_info("agent running", "configs=%zu", o->n_configs);
 
@@ -409,6 +570,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 					continue;
 				if (si.ssi_signo == SIGHUP) {
 					pr_info("SIGHUP: re-applying config");
+					add_watches(&a, false);
 					reload(&a, "sighup");
 					continue;
 				}
@@ -418,7 +580,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 				goto out;
 			} else if (fd == ifd) {
 				char buf[8192] __attribute__((aligned(8)));
-				bool rewatch = false, changed = false;
+				int what = 0;
 				ssize_t len;
 
 				while ((len = read(ifd, buf, sizeof(buf))) > 0) {
@@ -426,21 +588,23 @@ int ks_agent_run(const struct ks_agent_opts *o)
 
 					while (p < buf + len) {
 						struct inotify_event *ie = (struct inotify_event *)p;
+						int w = classify(&a, ie);
 
-						if (ie->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
-							rewatch = true;
-						if (rewatch || relevant(o, ie->len ? ie->name : NULL))
-							changed = true;
+						if (w && (!what || w < what))
+							what = w;
 						p += sizeof(*ie) + ie->len;
 					}
 				}
-				if (rewatch)
-					add_watches(ifd, o);
-				if (changed)
-					arm(tfd, DEBOUNCE_MS);
+				if (what == 1)
+					add_watches(&a, false);
+				if (what)
+					config_event(&a, tfd);
 			} else if (fd == tfd) {
+				a.burst_first_ms = 0;
 				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
 					reload(&a, "config-change");
+			} else if (fd == lfd) {
+				ks_lock_drain(lfd);
 			} else if (fd == kfd) {
 				if (read(kfd, &exp, sizeof(exp)) == sizeof(exp))
 					tick(&a);
@@ -479,5 +643,9 @@ out:
 		close(kfd);
 	if (efd >= 0)
 		close(efd);
+	free(a.watches);
+	/* Last: the next agent may take over only once this one has let go of everything. */
+	if (lfd >= 0)
+		close(lfd);
 	return err;
 }

@@ -12,6 +12,7 @@ struct ks_agent_opts {
 	size_t n_configs;
 	struct ks_dp_opts dp;
 	bool no_destroy;	/* --no-destroy: leave sockets to removed endpoints alone */
+	bool no_wait;		/* --no-wait: exit 1 if another agent holds the pin dir */
 };
 
 /* Runs until SIGTERM/SIGINT. 0 on a clean stop, -errno otherwise. */
