@@ -47,6 +47,12 @@ KERN_BINS	:= $(patsubst selftests/kern/%.c,$(OUT)/selftests/kern/%,$(KERN_SRCS))
 KERN_LIB_SRCS	:= $(filter-out $(KERN_SRCS),$(sort $(wildcard selftests/kern/*.c)))
 KERN_LIB_OBJS	:= $(patsubst selftests/kern/%.c,$(OUT)/selftests/kern/%.o,$(KERN_LIB_SRCS))
 
+# `make`, `make test`, `make demo` and `make bench` install what they need:
+# every build directory waits for scripts/deps.sh (idempotent: when all is
+# installed it only asks dpkg), and the stamp re-runs it when the list changes.
+DEPS_STAMP	:= $(OUT)/.deps-ok
+BENCH_STAMP	:= $(OUT)/.deps-bench-ok
+
 .PHONY: all help test unit-test kern-test demo bench bench-prober fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
@@ -121,6 +127,18 @@ $(OUT)/selftests/kern/%: selftests/kern/%.c $(KERN_LIB_OBJS) $(LIB) | $(OUT)/sel
 $(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern:
 	$(Q)mkdir -p $@
 
+$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern: | $(DEPS_STAMP)
+
+$(DEPS_STAMP): scripts/deps.sh
+	$(call msg,DEPS,scripts/deps.sh)
+	$(Q)bash scripts/deps.sh
+	$(Q)mkdir -p $(@D) && touch $@
+
+$(BENCH_STAMP): scripts/deps.sh
+	$(call msg,DEPS,scripts/deps.sh --bench)
+	$(Q)bash scripts/deps.sh --bench
+	$(Q)mkdir -p $(@D) && touch $@
+
 unit-test: $(UNIT_BINS)
 	$(Q)bash scripts/run-tests.sh unit $(UNIT_BINS)
 
@@ -132,7 +150,7 @@ test: unit-test kern-test
 demo: $(BIN) $(TOOLS)
 	$(Q)bash scripts/demo.sh
 
-bench: $(BIN) $(TOOLS) bench-prober
+bench: $(BENCH_STAMP) $(BIN) $(TOOLS) bench-prober
 	$(Q)QUICK=$(QUICK) bash bench/run.sh
 
 # Active health checker CPU at 5,000 endpoints / 5 s (60 s per kind, 20 s with QUICK=1).
