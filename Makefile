@@ -29,7 +29,10 @@ LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lhttp_parser -lnghttp2 -lssl -
 BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 		   -Iinclude -Ivmlinux -Ibpf -MMD -MP
 
-BPF_SRCS	:= $(sort $(wildcard bpf/*.bpf.c))
+# maps.bpf.c, the one object that defines the maps, goes first on the
+# `bpftool gen object` line on purpose, not by name order: libbpf 1.1 loses
+# the relocations of programs in an object linked before the maps' definer.
+BPF_SRCS	:= bpf/maps.bpf.c $(filter-out bpf/maps.bpf.c,$(sort $(wildcard bpf/*.bpf.c)))
 BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL		:= $(OUT)/ksplit.skel.h
 # user/ is one folder per subsystem (common config image datapath health agent cli).

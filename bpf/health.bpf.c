@@ -11,7 +11,6 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#define KS_DEFINE_MAPS
 #include "lib/maps.h"
 #include "lib/addr.h"
 
