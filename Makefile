@@ -23,7 +23,7 @@ endif
 
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) \
-		   -Iinclude -Iuser -I$(OUT)
+		   -Iinclude -Iuser
 LDFLAGS		+= $(SANFLAGS)
 LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lhttp_parser -lnghttp2 -lssl -lcrypto -lm
 BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
@@ -39,6 +39,8 @@ SKEL		:= $(OUT)/ksplit.skel.h
 USER_SRCS	:= $(sort $(wildcard user/*/*.c))
 LIB_SRCS	:= $(filter-out user/cli/main.c,$(USER_SRCS))
 LIB_OBJS	:= $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
+# Only the datapath loads the BPF object, so only it sees the generated skeleton.
+DP_OBJS		:= $(filter $(OUT)/user/datapath/%,$(LIB_OBJS))
 LIB		:= $(OUT)/libksplit.a
 BIN		:= $(OUT)/ksplit
 TOOL_SRCS	:= $(sort $(wildcard bench/*.c))
@@ -92,10 +94,15 @@ $(SKEL): $(OUT)/ksplit.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name ksplit_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUT)/user/%.o: user/%.c $(SKEL)
+$(OUT)/user/%.o: user/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The skeleton is generated: -MMD records it only after a first compile, so
+# the datapath names it here (and only the datapath has $(OUT) to include from).
+$(DP_OBJS): $(SKEL)
+$(DP_OBJS): CFLAGS += -I$(OUT)
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
