@@ -23,19 +23,24 @@ endif
 
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) \
-		   -Iinclude -Iuser -I$(OUT)
+		   -Iinclude -Iuser
 LDFLAGS		+= $(SANFLAGS)
 LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lhttp_parser -lnghttp2 -lssl -lcrypto -lm
 BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 		   -Iinclude -Ivmlinux -Ibpf -MMD -MP
 
-BPF_SRCS	:= $(sort $(wildcard bpf/*.bpf.c))
+# maps.bpf.c, the one object that defines the maps, goes first on the
+# `bpftool gen object` line on purpose, not by name order: libbpf 1.1 loses
+# the relocations of programs in an object linked before the maps' definer.
+BPF_SRCS	:= bpf/maps.bpf.c $(filter-out bpf/maps.bpf.c,$(sort $(wildcard bpf/*.bpf.c)))
 BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL		:= $(OUT)/ksplit.skel.h
 # user/ is one folder per subsystem (common config image datapath health agent cli).
 USER_SRCS	:= $(sort $(wildcard user/*/*.c))
 LIB_SRCS	:= $(filter-out user/cli/main.c,$(USER_SRCS))
 LIB_OBJS	:= $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
+# Only the datapath loads the BPF object, so only it sees the generated skeleton.
+DP_OBJS		:= $(filter $(OUT)/user/datapath/%,$(LIB_OBJS))
 LIB		:= $(OUT)/libksplit.a
 BIN		:= $(OUT)/ksplit
 TOOL_SRCS	:= $(sort $(wildcard bench/*.c))
@@ -95,10 +100,15 @@ $(SKEL): $(OUT)/ksplit.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name ksplit_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUT)/user/%.o: user/%.c $(SKEL)
+$(OUT)/user/%.o: user/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The skeleton is generated: -MMD records it only after a first compile, so
+# the datapath names it here (and only the datapath has $(OUT) to include from).
+$(DP_OBJS): $(SKEL)
+$(DP_OBJS): CFLAGS += -I$(OUT)
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)

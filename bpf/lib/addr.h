@@ -9,6 +9,10 @@
 #include <bpf/bpf_endian.h>
 #include <ksplit/abi.h>
 
+/* ks_svc_key.proto values (uapi macros, which vmlinux.h does not carry). */
+#define IPPROTO_TCP_	6
+#define IPPROTO_UDP_	17
+
 /*
  * Turn a 4-word IPv6 address into ksplit's form in place: a v4-mapped one
  * becomes IPv4 in a[0]. Returns the family (KS_FAMILY_V4 or _V6).

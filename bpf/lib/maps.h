@@ -10,11 +10,12 @@
 #include <ksplit/abi.h>
 
 /*
- * One object defines the maps (KS_DEFINE_MAPS), the others declare them
- * extern; `bpftool gen object` resolves them into one set of maps. With
- * libbpf 1.1 the defining object must come first on the link line (it is
- * health.bpf.c, first in name order): otherwise relocations of programs in
- * the earlier object are lost.
+ * bpf/maps.bpf.c alone defines the maps (KS_DEFINE_MAPS); every program
+ * object includes this header without it and sees them extern, and
+ * `bpftool gen object` resolves them into one set of maps. With libbpf 1.1
+ * the defining object must come first on the link line, otherwise
+ * relocations of programs in an earlier object are lost: the Makefile names
+ * maps.bpf.o first on purpose, so adding a program object cannot break it.
  */
 #ifdef KS_DEFINE_MAPS
 #define KS_MAP

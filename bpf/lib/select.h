@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Backend selection, shared by every hook (cgroup sock_addr now, TC/XDP
- * later) and compiled on the host by the unit tests. It only reads a
- * struct ks_svc and random numbers: no maps, no helpers.
+ * The maths of backend selection, compiled on the host by the unit tests
+ * (selftests/unit/test_select.c). It only reads a struct ks_svc and random
+ * numbers: no maps, no helpers. Hooks do not call it directly but through
+ * ks_pick (lib/lb.h), which adds the map reads and the ejection skip.
  *
  * Step 1: a group with probability weight/total. Step 2: an endpoint of
  * that group, uniformly among its eligible ones.

@@ -304,7 +304,7 @@ int kt_env_setup(struct kt_env *e)
 /*
  * ks_dp_down removes only the names it knows. The pin dir is ours alone
  * (random name), so whatever is left in it (a map or link added to the BPF
- * object but not to dp.c's list) is detached and removed here, loudly:
+ * object but not to datapath/hooks.c's list) is detached and removed here, loudly:
  * the machine must end clean even when `down` has a gap.
  */
 static void sweep_pin_dir(const char *dir)

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The whole backend selection for one connection of a service: a group by
+ * weight and an eligible endpoint of it (lib/select.h, the pure maths),
+ * skipping passively ejected endpoints (lib/health.h). Every hook that
+ * steers (cgroup sock_addr now, a per-packet TC program later) calls
+ * ks_pick and nothing else, so they cannot choose differently.
+ */
+#ifndef KSPLIT_BPF_LB_H
+#define KSPLIT_BPF_LB_H
+
+#include "lib/health.h"
+#include "lib/maps.h"
+#include "lib/select.h"
+
+#define KS_PICK_TRIES	16	/* random draws before the scan */
+
+struct ks_live_scan {
+	__u32 base, count, start;	/* the group's range and where to start */
+	__u64 now;
+	__u32 slot;			/* out: first live slot */
+	bool found;
+};
+
+/* bpf_loop callback: stop at the first endpoint that is not ejected. */
+static long ks_scan_live(__u32 i, struct ks_live_scan *c)
+{
+	__u32 slot = c->base + (c->start + i) % c->count;
+	struct ks_backend *be = bpf_map_lookup_elem(&ks_backends, &slot);
+
+	if (!be || ks_ep_ejected(be->ep_id, c->now))
+		return 0;
+	c->slot = slot;
+	c->found = true;
+	return 1;
+}
+
+/*
+ * Returns the chosen backend, or NULL when this connection's share is
+ * refused (invalid backendRef, group without eligible endpoints, or a
+ * service whose weights are all 0). *gi_out is the group index.
+ *
+ * Passively ejected endpoints are skipped by drawing again, which keeps the
+ * pick uniform over the live ones. With the cap (at most half a group
+ * ejected) all KS_PICK_TRIES draws miss with probability 2^-16, which at
+ * 15k connects/s is a failed connect every few seconds: then a bpf_loop
+ * scan takes the next live endpoint. Only if none is live is the draw used
+ * (fail open). Services with passive checks off never look at health.
+ */
+static __always_inline const struct ks_backend *ks_pick(const struct ks_svc *svc, __u32 *gi_out)
+{
+	const struct ks_backend *be = NULL;
+	const struct ks_group *g;
+	__u32 gi, slot, i;
+	__u64 now = 0;
+
+	gi = ks_pick_group(svc, bpf_get_prandom_u32());
+	if (gi >= KS_MAX_GROUPS)
+		return NULL;
+	*gi_out = gi;
+	g = &svc->groups[gi];
+	if (!g->be_count)
+		return NULL;
+	for (i = 0; i < KS_PICK_TRIES; i++) {
+		slot = ks_pick_slot(g, bpf_get_prandom_u32());
+		be = bpf_map_lookup_elem(&ks_backends, &slot);
+		if (!be || !svc->passive_failures)
+			return be;
+		if (!now)
+			now = bpf_ktime_get_ns();
+		if (!ks_ep_ejected(be->ep_id, now))
+			return be;
+	}
+	{
+		struct ks_live_scan c = { .base = g->be_base, .count = g->be_count,
+					  .start = slot - g->be_base, .now = now };
+		const struct ks_backend *live;
+
+		bpf_loop(g->be_count, ks_scan_live, &c, 0);
+		if (c.found && (live = bpf_map_lookup_elem(&ks_backends, &c.slot)))
+			return live;
+	}
+	return be;
+}
+
+#endif /* KSPLIT_BPF_LB_H */

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Opening the datapath: load the BPF object with its maps pinned under the
+ * pin dir, or adopt the maps a previous agent pinned there and rebuild the
+ * userspace view of the services from them, so a restart changes nothing
+ * for running connections. Then the hooks are attached (hooks.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath/dp_int.h"
+#include "common/log.h"
+#include "common/sys.h"
+
+void dp_svc_free(struct dp_svc *d)
+{
+	uint32_t j;
+
+	for (j = 0; j < d->s.n_groups; j++) {
+		free(d->s.groups[j].be);
+		d->s.groups[j].be = NULL;
+	}
+}
+
+void dp_state_free(struct dp_svc *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!v[i].moved)
+			dp_svc_free(&v[i]);
+	free(v);
+}
+
+bool ks_dp_adopted(const struct ks_dp *dp)
+{
+	return dp->adopted;
+}
+
+const char *ks_dp_cgroup(const struct ks_dp *dp)
+{
+	return dp->cgroup;
+}
+
+static int sync_maps_create(struct ks_dp *dp)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o);
+
+	dp->sync_inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ks_sync_inner", 4, 4, 1, NULL);
+	if (dp->sync_inner < 0)
+		return -errno;
+	o.inner_map_fd = dp->sync_inner;
+	dp->sync_outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "ks_rcu_sync", 4, 4, 1, &o);
+	if (dp->sync_outer < 0)
+		return -errno;
+	return 0;
+}
+
+/* Rebuild the userspace view (ids, ranges, services) from adopted pinned maps. */
+static int rebuild_state(struct ks_dp *dp)
+{
+	int fsvc = bpf_map__fd(dp->skel->maps.ks_services);
+	int fbe = bpf_map__fd(dp->skel->maps.ks_backends);
+	int fmeta = bpf_map__fd(dp->skel->maps.ks_svc_meta);
+	struct ks_svc_key key, next;
+	void *prev = NULL;
+	size_t alloc = 0;
+	int err = 0;
+
+	while (!bpf_map_get_next_key(fsvc, prev, &next)) {
+		struct dp_svc *d;
+		uint32_t j, k;
+
+		key = next;
+		prev = &key;
+		if (dp->n == alloc) {
+			size_t na = alloc ? alloc * 2 : 64;
+			struct dp_svc *nv = realloc(dp->svcs, na * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			dp->svcs = nv;
+			alloc = na;
+		}
+		d = &dp->svcs[dp->n];
+		memset(d, 0, sizeof(*d));
+		if (bpf_map_lookup_elem(fsvc, &key, &d->val)) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		dp->n++;
+		d->s.key = key;
+		d->s.n_groups = d->val.n_groups;
+		d->s.total_weight = d->val.total_weight;
+		d->s.passive_failures = d->val.passive_failures;
+		d->s.flags = d->val.flags;
+		if (d->val.n_groups > KS_MAX_GROUPS)
+			goto inconsistent;
+		/* Missing names only make status poorer; the datapath does not need them. */
+		bpf_map_lookup_elem(fmeta, &d->val.svc_id, &d->s.meta);
+		if (ks_idalloc_mark(&dp->svc_ids, d->val.svc_id))
+			goto inconsistent;
+		if (d->val.rev >= dp->next_rev)
+			dp->next_rev = d->val.rev + 1;
+		for (j = 0; j < d->val.n_groups; j++) {
+			const struct ks_group *g = &d->val.groups[j];
+			struct ksi_group *sg = &d->s.groups[j];
+			uint32_t prev_end = j ? d->val.groups[j - 1].weight_end : 0;
+
+			sg->weight = g->weight_end - prev_end;
+			sg->n_elig = g->be_count;
+			sg->n_total = g->be_total;
+			if (!g->be_total)
+				continue;
+			if (ks_rangealloc_mark(&dp->slots, g->be_base, g->be_total))
+				goto inconsistent;
+			sg->be = calloc(g->be_total, sizeof(*sg->be));
+			if (!sg->be)
+				return -ENOMEM;
+			for (k = 0; k < g->be_total; k++) {
+				__u32 slot = g->be_base + k;
+
+				if (bpf_map_lookup_elem(fbe, &slot, &sg->be[k]))
+					return -errno;
+				if (ks_idalloc_mark(&dp->ep_ids, sg->be[k].ep_id))
+					goto inconsistent;
+			}
+		}
+	}
+	if (errno != ENOENT && prev)
+		err = -errno;
+	qsort(dp->svcs, dp->n, sizeof(*dp->svcs),
+	      (int (*)(const void *, const void *))ks_svc_key_cmp);
+	return err;
+inconsistent:
+	pr_warn("pinned state is inconsistent (overlapping slots or ids); run `ksplit down` and start again",
+		"pin_dir=%s", dp->pin_dir);
+	return -EUCLEAN;
+}
+
+int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	char cgroot[PATH_MAX], path[PATH_MAX];
+	const char *cgpath = opts->cgroup;
+	struct ks_dp *dp;
+	uint64_t cg_id;
+	int err;
+
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return -ENOMEM;
+	dp->cg_fd = dp->sync_inner = dp->sync_outer = -1;
+	dp->next_rev = 1;
+	dp->max_services = opts->max_services ? opts->max_services : KS_MAX_SERVICES;
+	dp->max_endpoints = opts->max_endpoints ? opts->max_endpoints : KS_MAX_ENDPOINTS;
+	if (snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s",
+		     opts->pin_dir ? opts->pin_dir : KS_DEFAULT_PIN_DIR) >= (int)sizeof(dp->pin_dir)) {
+		err = -ENAMETOOLONG;
+		goto fail;
+	}
+	dp->ncpus = libbpf_num_possible_cpus();
+	if (dp->ncpus < 0) {
+		err = dp->ncpus;
+		goto fail;
+	}
+	if (!cgpath) {
+		err = ks_cgroup2_root(cgroot, sizeof(cgroot));
+		if (err) {
+			pr_warn("no cgroup2 mount in /proc/mounts", "err=%d", err);
+			goto fail;
+		}
+		cgpath = cgroot;
+	}
+	err = ks_cgroup_id(cgpath, &cg_id);
+	if (err)
+		goto fail;
+	snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", cgpath);
+	dp->cg_fd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->cg_fd < 0) {
+		err = -errno;
+		pr_warn("cannot open cgroup", "cgroup=%s err=%d", cgpath, err);
+		goto fail;
+	}
+	err = ks_ensure_bpffs(dp->pin_dir);
+	if (!err)
+		err = ks_mkdir_p(dp->pin_dir);
+	if (err) {
+		pr_warn("cannot prepare pin dir", "pin_dir=%s err=%d", dp->pin_dir, err);
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/ks_services", dp->pin_dir);
+	dp->adopted = !access(path, F_OK);
+
+	oo.pin_root_path = dp->pin_dir;
+	dp->skel = ksplit_bpf__open_opts(&oo);
+	if (!dp->skel) {
+		err = -errno;
+		goto fail;
+	}
+	/* Before load, so an object the hook table does not describe creates no map. */
+	err = dp_hooks_check(dp);
+	if (err)
+		goto fail;
+	/*
+	 * Before 5.18 there is no bpf_set_retval: refused connects then fail
+	 * with EPERM. The flag is read-only data, so the verifier prunes the
+	 * call on such kernels instead of rejecting the program.
+	 */
+	dp->skel->rodata->have_set_retval =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval, NULL) > 0;
+	if (!dp->skel->rodata->have_set_retval)
+		pr_warn("kernel has no bpf_set_retval: refused shares fail with EPERM, not ECONNREFUSED");
+	bpf_map__set_max_entries(dp->skel->maps.ks_services, dp->max_services);
+	bpf_map__set_max_entries(dp->skel->maps.ks_svc_stats, dp->max_services);
+	bpf_map__set_max_entries(dp->skel->maps.ks_svc_meta, dp->max_services);
+	bpf_map__set_max_entries(dp->skel->maps.ks_backends, 2 * dp->max_endpoints);
+	bpf_map__set_max_entries(dp->skel->maps.ks_ep_stats, dp->max_endpoints);
+	bpf_map__set_max_entries(dp->skel->maps.ks_ep_health, dp->max_endpoints);
+	err = ksplit_bpf__load(dp->skel);
+	if (err) {
+		pr_warn("cannot load BPF programs (a pinned map of another size or version makes libbpf refuse to reuse it; see the libbpf lines above)",
+			"pin_dir=%s err=%d", dp->pin_dir, err);
+		goto fail;
+	}
+	err = ks_idalloc_init(&dp->svc_ids, dp->max_services);
+	if (!err)
+		err = ks_idalloc_init(&dp->ep_ids, dp->max_endpoints);
+	if (!err)
+		err = ks_rangealloc_init(&dp->slots, 2 * dp->max_endpoints);
+	if (!err)
+		err = sync_maps_create(dp);
+	if (!err && dp->adopted)
+		err = rebuild_state(dp);
+	if (err)
+		goto fail;
+	err = dp_hooks_attach(dp, cg_id);
+	if (err)
+		goto fail;
+	pr_info(dp->adopted ? "adopted pinned datapath" : "attached datapath",
+		"pin_dir=%s cgroup=%s services=%zu", dp->pin_dir, cgpath, dp->n);
+	*out = dp;
+	return 0;
+fail:
+	if (dp->skel && !dp->adopted) {
+		/* Nothing of a half-made fresh datapath may stay behind. */
+		ks_dp_close(dp);
+		ks_dp_down(opts->pin_dir ? opts->pin_dir : KS_DEFAULT_PIN_DIR, NULL);
+	} else {
+		ks_dp_close(dp);
+	}
+	return err;
+}
+
+void ks_dp_close(struct ks_dp *dp)
+{
+	if (!dp)
+		return;
+	dp_hooks_close(dp);
+	ksplit_bpf__destroy(dp->skel);
+	if (dp->cg_fd >= 0)
+		close(dp->cg_fd);
+	if (dp->sync_inner >= 0)
+		close(dp->sync_inner);
+	if (dp->sync_outer >= 0)
+		close(dp->sync_outer);
+	dp_state_free(dp->svcs, dp->n);
+	ks_idalloc_fini(&dp->svc_ids);
+	ks_idalloc_fini(&dp->ep_ids);
+	ks_rangealloc_fini(&dp->slots);
+	free(dp);
+}
