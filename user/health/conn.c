@@ -2,7 +2,7 @@
 /*
  * The prober's connection layer: non-blocking sockets, TLS with OpenSSL,
  * and raw reads and writes that wait through the prober's epoll set (see
- * conn.h). What goes over the connection is the HTTP checks' business.
+ * conn.h). What goes over the connection is http.c's business.
  */
 #include <arpa/inet.h>
 #include <errno.h>

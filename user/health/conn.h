@@ -4,8 +4,8 @@
  * target's check port, TLS on it through OpenSSL (one client context per
  * verification mode, ALPN, the certificate checked against the address),
  * and raw reads and writes that wait through the prober's epoll set. The TCP
- * checks in prober.c use the socket alone; its HTTP/1.1 and HTTP/2 checks
- * run on top. Private to the prober (see prober_int.h).
+ * checks in prober.c use the socket alone; http.c runs HTTP/1.1 and HTTP/2
+ * checks on top. Private to the prober (see prober_int.h).
  */
 #ifndef KSPLIT_PROBER_CONN_H
 #define KSPLIT_PROBER_CONN_H

@@ -2,8 +2,9 @@
 /*
  * What the pieces of the prober share; not an API (prober.h is). The pieces:
  *   prober.c  the engine: targets, schedule, batching, timer, dispatch,
- *             verdicts and state callbacks; TCP and HTTP checks
+ *             verdicts and state callbacks, and the TCP connect checks
  *   conn.c    the connection layer (conn.h): sockets, TLS, raw reads and writes
+ *   http.c    HTTP/1.1 and HTTP/2 checks on a kept connection
  * Functions one piece exports to another are named kp_*: the library is one
  * archive, so they must not clash with anything else linked with it.
  */
@@ -74,5 +75,14 @@ void kp_heap_del(struct heap *h, struct target *t);
 void kp_finish(struct ks_prober *p, struct target *t, bool pass, bool timeout, const char *why);
 /* A check that could not even start (fd limit, no memory): retry later, the endpoint is not to blame. */
 void kp_start_failed(struct ks_prober *p, struct target *t, const char *what, int err);
+
+/* ---- http.c: HTTP and HTTPS checks (t->hc is set once one has started) ---- */
+
+void kp_http_start(struct ks_prober *p, struct target *t, uint64_t now);
+/* Something happened on t's connection: an HTTP check in flight, or an idle kept connection. */
+void kp_http_event(struct ks_prober *p, struct target *t);
+void kp_http_timeout(struct ks_prober *p, struct target *t);
+/* Close t's connection and drop its HTTP state (the request came from its spec). */
+void kp_http_free(struct ks_prober *p, struct target *t);
 
 #endif /* KSPLIT_PROBER_INT_H */
