@@ -61,6 +61,7 @@ struct ks_prober {
 	struct ks_prober_stats st;
 };
 
+/* The port a check goes to: the spec's, else the traffic port. */
 static inline uint16_t check_port(const struct target *t)
 {
 	return t->t.spec.port ? t->t.spec.port : t->t.port;
@@ -82,7 +83,7 @@ void kp_http_start(struct ks_prober *p, struct target *t, uint64_t now);
 /* Something happened on t's connection: an HTTP check in flight, or an idle kept connection. */
 void kp_http_event(struct ks_prober *p, struct target *t);
 void kp_http_timeout(struct ks_prober *p, struct target *t);
-/* Close t's connection and drop its HTTP state (the request came from its spec). */
+/* Close t's connection and drop its HTTP state, the request built from its spec included. */
 void kp_http_free(struct ks_prober *p, struct target *t);
 
 #endif /* KSPLIT_PROBER_INT_H */
