@@ -2,14 +2,14 @@
 /*
  * The HTTP/1.1 side of an HTTP or HTTPS health check, without I/O: the request
  * bytes and an incremental response reader (http_parser from Debian's
- * libhttp-parser does the parsing). prober.c owns the socket; this part is
- * unit-tested byte by byte in selftests/unit/test_h1.c.
+ * libhttp-parser does the parsing). http.c drives the connection; this part
+ * is unit-tested byte by byte in selftests/unit/test_h1.c.
  *
  * Why not libcurl here: at 5,000 endpoints every 5 s, curl's per-transfer
  * work (handle re-add, header building, connection-cache walk, liveness
  * poll) cost ~50 us of user time per check, more than the send and recv
- * themselves. prober.c runs TLS with OpenSSL directly for the same reason,
- * and HTTP/2 with libnghttp2 (h2.c).
+ * themselves. The prober runs TLS with OpenSSL directly (conn.c) for the
+ * same reason, and HTTP/2 with libnghttp2 (h2.c).
  */
 #ifndef KSPLIT_H1_H
 #define KSPLIT_H1_H

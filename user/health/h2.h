@@ -2,7 +2,7 @@
 /*
  * The HTTP/2 side of a health check, without I/O: one client connection
  * (libnghttp2 in memory mode) that carries one GET at a time and is kept
- * between checks. prober.c moves the bytes (plain h2c with prior knowledge,
+ * between checks. http.c moves the bytes (plain h2c with prior knowledge,
  * or TLS with ALPN h2); selftests/unit/test_h2.c talks to an nghttp2 server
  * session in memory.
  *
