@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
+#include "cli/output.h"
 #include "cli/status.h"
 #include "common/sys.h"
 #include "datapath/counters.h"
@@ -181,7 +183,7 @@ static void fmt_share(char *buf, size_t len, struct json_object *o, const char *
 		snprintf(buf, len, "-");
 }
 
-void ks_status_print_text(FILE *f, struct json_object *st)
+static void status_text(FILE *f, struct json_object *st)
 {
 	struct json_object *svcs;
 	size_t i, j, k;
@@ -226,4 +228,20 @@ void ks_status_print_text(FILE *f, struct json_object *st)
 			}
 		}
 	}
+}
+
+int do_status(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct json_object *st = NULL;
+	const char *pin_dir;
+	int err, rc;
+
+	if (cli_opts(cmd, argc, argv, &pin_dir, &rc))
+		return rc;
+	err = ks_status_collect(pin_dir, &st);
+	if (err)
+		return p_err("cannot read pinned maps in %s: %s", pin_dir, strerror(-err));
+	cli_emit(st, status_text);
+	json_object_put(st);
+	return 0;
 }
