@@ -56,7 +56,7 @@ help:
 	@echo 'ksplit targets:'
 	@echo '  all (default)  build $(BIN) and the test/bench tools'
 	@echo '  test           unit tests (no root) then kernel tests (root)'
-	@echo '  unit-test      cmocka unit tests only'
+	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli)'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
@@ -121,7 +121,7 @@ $(OUT)/selftests/kern/%: selftests/kern/%.c $(KERN_LIB_OBJS) $(LIB) | $(OUT)/sel
 $(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern:
 	$(Q)mkdir -p $@
 
-unit-test: $(UNIT_BINS)
+unit-test: $(BIN) $(UNIT_BINS)
 	$(Q)bash scripts/run-tests.sh unit $(UNIT_BINS)
 
 kern-test: $(BIN) $(TOOLS) $(KERN_BINS)
