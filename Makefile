@@ -67,7 +67,7 @@ help:
 	@echo 'ksplit targets:'
 	@echo '  all (default)  build $(BIN) and the test/bench tools'
 	@echo '  test           unit tests (no root) then kernel tests (root)'
-	@echo '  unit-test      cmocka unit tests only'
+	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli)'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
@@ -149,7 +149,7 @@ $(BENCH_STAMP): scripts/deps.sh
 	$(Q)bash scripts/deps.sh --bench
 	$(Q)mkdir -p $(@D) && touch $@
 
-unit-test: $(UNIT_BINS)
+unit-test: $(BIN) $(UNIT_BINS)
 	$(Q)bash scripts/run-tests.sh unit $(UNIT_BINS)
 
 kern-test: $(BIN) $(TOOLS) $(KERN_BINS)

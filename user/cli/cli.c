@@ -1,95 +1,88 @@
 // SPDX-License-Identifier: BSD-2-Clause
-#include <errno.h>
-#include <netinet/in.h>
+/* What every command shares: its usage lines and its option parsing. */
+#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "config/config.h"
+#include "cli/output.h"
+#include "common/sys.h"
 
-int ks_cli_validate(const char *const *paths, size_t n, struct json_object **out)
+/* s with every line after the first indented under the command name. */
+static void put_indented(FILE *f, const char *s)
 {
-	struct json_object *o = json_object_new_object(), *errs = json_object_new_array(),
-			   *warns = json_object_new_array(), *svcs = json_object_new_array();
-	struct ks_diags diags = {};
-	struct ks_model m = {};
-	size_t i, j;
-	int err;
-
-	err = ks_model_load(paths, n, &m, &diags);
-	for (i = 0; i < diags.n; i++)
-		json_object_array_add(diags.v[i].warning ? warns : errs,
-				      json_object_new_string(diags.v[i].msg));
-	for (i = 0; !err && i < m.n_svcs; i++) {
-		const struct ksm_service *s = &m.svcs[i];
-		struct json_object *so = json_object_new_object(), *groups = json_object_new_array();
-		char vip[64];
-
-		ksm_addr_fmt(&s->vip, vip, sizeof(vip));
-		json_object_object_add(so, "vip", json_object_new_string(vip));
-		json_object_object_add(so, "port", json_object_new_int(s->port));
-		json_object_object_add(so, "protocol",
-				       json_object_new_string(s->proto == IPPROTO_UDP ? "UDP" : "TCP"));
-		json_object_object_add(so, "route", json_object_new_string(s->route ? s->route : ""));
-		for (j = 0; j < s->n_groups; j++) {
-			const struct ksm_group *g = &s->groups[j];
-			struct json_object *go = json_object_new_object();
-			char name[300];
-
-			snprintf(name, sizeof(name), "%s/%s:%u", g->svc_ns, g->svc_name, g->svc_port);
-			json_object_object_add(go, "backend", json_object_new_string(name));
-			json_object_object_add(go, "weight", json_object_new_int64(g->weight));
-			json_object_object_add(go, "endpoints", json_object_new_int64(g->n_eps));
-			json_object_object_add(go, "valid", json_object_new_boolean(!g->invalid));
-			json_object_array_add(groups, go);
-		}
-		json_object_object_add(so, "groups", groups);
-		json_object_array_add(svcs, so);
+	for (; *s; s++) {
+		fputc(*s, f);
+		if (*s == '\n')
+			fputs("      ", f);
 	}
-	json_object_object_add(o, "valid", json_object_new_boolean(!err));
-	json_object_object_add(o, "errors", errs);
-	json_object_object_add(o, "warnings", warns);
-	json_object_object_add(o, "services", svcs);
-	ks_model_free(&m);
-	ks_diags_free(&diags);
-	*out = o;
-	return err ? -EINVAL : 0;
 }
 
-void ks_cli_validate_text(FILE *f, struct json_object *o)
+void cli_cmd_print(FILE *f, const struct cli_cmd *cmd)
 {
-	struct json_object *errs, *warns, *svcs, *valid;
-	size_t i, j;
+	fprintf(f, "  %s%s", cmd->name, *cmd->args ? " " : "");
+	put_indented(f, cmd->args);
+	fputs("\n      ", f);
+	put_indented(f, cmd->help);
+	fputc('\n', f);
+}
 
-	json_object_object_get_ex(o, "errors", &errs);
-	json_object_object_get_ex(o, "warnings", &warns);
-	json_object_object_get_ex(o, "services", &svcs);
-	json_object_object_get_ex(o, "valid", &valid);
-	for (i = 0; i < json_object_array_length(errs); i++)
-		fprintf(f, "error: %s\n", json_object_get_string(json_object_array_get_idx(errs, i)));
-	for (i = 0; i < json_object_array_length(warns); i++)
-		fprintf(f, "warning: %s\n",
-			json_object_get_string(json_object_array_get_idx(warns, i)));
-	for (i = 0; i < json_object_array_length(svcs); i++) {
-		struct json_object *s = json_object_array_get_idx(svcs, i), *groups;
-		const char *vip = json_object_get_string(json_object_object_get(s, "vip"));
+void cli_usage_footer(FILE *f)
+{
+	fprintf(f,
+		"\n"
+		"exit status: 0 success, 1 any error (bad manifests, bad options, failures)\n"
+		"with --json, an error is one JSON object on stdout: {\"error\": \"...\"}\n"
+		"\n"
+		"default pin dir: " KS_DEFAULT_PIN_DIR "\n");
+}
 
-		fprintf(f, "%s:%d/%s <- %s\n", vip,
-			json_object_get_int(json_object_object_get(s, "port")),
-			json_object_get_string(json_object_object_get(s, "protocol")),
-			json_object_get_string(json_object_object_get(s, "route")));
-		json_object_object_get_ex(s, "groups", &groups);
-		for (j = 0; j < json_object_array_length(groups); j++) {
-			struct json_object *g = json_object_array_get_idx(groups, j);
+int cli_cmd_help(const struct cli_cmd *cmd)
+{
+	printf("usage:\n");
+	cli_cmd_print(stdout, cmd);
+	cli_usage_footer(stdout);
+	return 0;
+}
 
-			fprintf(f, "  %-40s weight %-8lld endpoints %lld%s\n",
-				json_object_get_string(json_object_object_get(g, "backend")),
-				(long long)json_object_get_int64(json_object_object_get(g, "weight")),
-				(long long)json_object_get_int64(json_object_object_get(g, "endpoints")),
-				json_object_get_boolean(json_object_object_get(g, "valid")) ? ""
-											   : " (invalid: share refused)");
+int cli_getopt(int argc, char **argv, const char *optstring, const struct option *opts)
+{
+	int c;
+
+	/* getopt's own messages would be text even under --json. */
+	opterr = 0;
+	c = getopt_long(argc, argv, optstring, opts, NULL);
+	if (c == ':') {
+		p_err("option '%s' requires an argument", argv[optind - 1]);
+		c = '?';
+	} else if (c == '?') {
+		if (optopt)
+			p_err("invalid option -- '%c'", optopt);
+		else
+			p_err("unrecognized option '%s'", argv[optind - 1]);
+	}
+	return c;
+}
+
+int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, int *rc)
+{
+	/* Without pin_dir the "pin-dir" entry's NULL name ends the table. */
+	const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ pin_dir ? "pin-dir" : NULL, required_argument, NULL, 'p' },
+		{}
+	};
+	int c;
+
+	if (pin_dir)
+		*pin_dir = KS_DEFAULT_PIN_DIR;
+	while ((c = cli_getopt(argc, argv, pin_dir ? ":jp:h" : ":jh", opts)) != -1) {
+		switch (c) {
+		case 'j': json_output = true; break;
+		case 'p': *pin_dir = optarg; break;
+		case 'h': *rc = cli_cmd_help(cmd); return 1;
+		default: *rc = 1; return 1;
 		}
 	}
-	fprintf(f, "%s: %zu error(s), %zu warning(s), %zu service(s)\n",
-		json_object_get_boolean(valid) ? "valid" : "invalid", json_object_array_length(errs),
-		json_object_array_length(warns), json_object_array_length(svcs));
+	return 0;
 }

@@ -1,14 +1,45 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Report builders for CLI commands that are not a concern of their own file. */
+/*
+ * The commands of `ksplit`, one file each (run.c, validate.c, status.c,
+ * down.c, version.c), dispatched from the table in main.c, and the option
+ * handling they share.
+ */
 #ifndef KSPLIT_CLI_H
 #define KSPLIT_CLI_H
 
-#include <json-c/json.h>
+#include <getopt.h>
 #include <stdio.h>
-#include <stddef.h>
 
-/* Builds {"valid", "errors"[], "warnings"[], "services"[]}; -EINVAL when invalid. */
-int ks_cli_validate(const char *const *paths, size_t n, struct json_object **out);
-void ks_cli_validate_text(FILE *f, struct json_object *o);
+struct cli_cmd {
+	const char *name;
+	/* argv[0] is the command name; returns the exit status, 0 or 1. */
+	int (*fn)(const struct cli_cmd *cmd, int argc, char **argv);
+	const char *args;	/* synopsis after the name; each '\n' starts an indented line */
+	const char *help;	/* what it does; each '\n' starts an indented line */
+};
+
+int do_run(const struct cli_cmd *cmd, int argc, char **argv);
+int do_validate(const struct cli_cmd *cmd, int argc, char **argv);
+int do_status(const struct cli_cmd *cmd, int argc, char **argv);
+int do_down(const struct cli_cmd *cmd, int argc, char **argv);
+int do_version(const struct cli_cmd *cmd, int argc, char **argv);
+
+/* One entry of the command list: "  name args" and the help below it. */
+void cli_cmd_print(FILE *f, const struct cli_cmd *cmd);
+/* Exit status, --json errors and the default pin dir: the end of every usage. */
+void cli_usage_footer(FILE *f);
+/* `ksplit <cmd> --help`: that command's usage on stdout; returns 0. */
+int cli_cmd_help(const struct cli_cmd *cmd);
+/*
+ * getopt_long() with the errors reported through p_err(): optstring must
+ * start with ':'. Returns the option, -1 at the end, or '?' once reported.
+ */
+int cli_getopt(int argc, char **argv, const char *optstring, const struct option *opts);
+/*
+ * The options of every command but run: --json, --help, and --pin-dir DIR
+ * when pin_dir is not NULL. 0: go on, operands start at optind; 1: done
+ * (help or error), exit with *rc.
+ */
+int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, int *rc);
 
 #endif

@@ -1,254 +1,85 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* ksplit: the command-line entry point. One subcommand per concern. */
-#include <errno.h>
-#include <getopt.h>
+/*
+ * ksplit: the command-line entry point. Commands are rows of cmds[], as in
+ * bpftool: a name, the function in the command's own file (cli/<name>.c),
+ * its synopsis and help. `ksplit help` lists the table.
+ */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <json-c/json.h>
 
-#include "agent/agent.h"
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "common/log.h"
-#include "cli/status.h"
-#include "common/sys.h"
 
-#define KSPLIT_VERSION "0.1.0"
+static int do_help(const struct cli_cmd *cmd, int argc, char **argv);
+
+static const struct cli_cmd cmds[] = {
+	{ "run", do_run,
+	  "--config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
+	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--json] [-v]",
+	  "attach to DIR (default: the cgroup2 root) and apply the manifests;\n"
+	  "re-apply on change and SIGHUP; sockets to removed endpoints are\n"
+	  "destroyed unless --no-destroy; logs are logfmt lines on stderr,\n"
+	  "JSON lines with --json" },
+	{ "validate", do_validate, "[--json] PATH...", "check manifests; exit 1 on any error" },
+	{ "status", do_status, "[--json] [--pin-dir DIR]",
+	  "show VIPs, weights, shares, endpoints" },
+	{ "down", do_down, "[--json] [--pin-dir DIR]", "detach and remove everything pinned" },
+	{ "version", do_version, "[--json]", "print the version" },
+	{ "help", do_help, "", "list the commands" },
+};
+
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ksplit <command> [options]\n"
-		"\n"
-		"commands:\n"
-		"  run --config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
-		"      [--max-services N] [--max-endpoints N] [--no-destroy] [--json] [-v]\n"
-		"                      attach to DIR (default: the cgroup2 root) and apply the\n"
-		"                      manifests; re-apply on change and SIGHUP; sockets to\n"
-		"                      removed endpoints are destroyed unless --no-destroy;\n"
-		"                      logs are logfmt lines on stderr, JSON lines with --json\n"
-		"  validate [--json] PATH...   check manifests; exit 1 on any error\n"
-		"  status [--json] [--pin-dir DIR]   show VIPs, weights, shares, endpoints\n"
-		"  down [--json] [--pin-dir DIR]     detach and remove everything pinned\n"
-		"  version [--json]\n"
-		"\n"
-		"exit status: 0 success, 1 any error (bad manifests, bad options, failures)\n"
-		"\n"
-		"default pin dir: " KS_DEFAULT_PIN_DIR "\n");
+	size_t i;
+
+	fprintf(f, "usage: ksplit <command> [options]\n\ncommands:\n");
+	for (i = 0; i < N_CMDS; i++)
+		cli_cmd_print(f, &cmds[i]);
+	cli_usage_footer(f);
 }
 
-/* One printer for both forms: --json prints the object, else the text renderer. */
-static int emit(struct json_object *o, bool json, void (*text)(FILE *, struct json_object *))
+static int do_help(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	if (json)
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
-	else
-		text(stdout, o);
+	(void)cmd;
+	(void)argc;
+	(void)argv;
+	usage(stdout);
 	return 0;
 }
 
-static void version_text(FILE *f, struct json_object *o)
+static const struct cli_cmd *cmd_select(const char *name)
 {
-	fprintf(f, "ksplit %s\n", json_object_get_string(json_object_object_get(o, "version")));
-}
+	size_t i;
 
-/* Options of the commands that read or remove the pinned state: 0 go on, 1 done/error. */
-static int pin_opts(int argc, char **argv, const char **pin_dir, bool *json, int *rc)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	int c;
-
-	*pin_dir = KS_DEFAULT_PIN_DIR;
-	*json = false;
-	while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': *json = true; break;
-		case 'p': *pin_dir = optarg; break;
-		case 'h': usage(stdout); *rc = 0; return 1;
-		default: *rc = 1; return 1;
-		}
-	}
-	return 0;
-}
-
-static int cmd_status(int argc, char **argv)
-{
-	struct json_object *st = NULL;
-	const char *pin_dir;
-	bool json;
-	int err, rc;
-
-	if (pin_opts(argc, argv, &pin_dir, &json, &rc))
-		return rc;
-	err = ks_status_collect(pin_dir, &st);
-	if (err) {
-		fprintf(stderr, "ksplit status: cannot read pinned maps in %s: %s\n", pin_dir,
-			strerror(-err));
-		return 1;
-	}
-	emit(st, json, ks_status_print_text);
-	json_object_put(st);
-	return 0;
-}
-
-static void down_text(FILE *f, struct json_object *o)
-{
-	struct json_object *v;
-
-	json_object_object_get_ex(o, "removed", &v);
-	fprintf(f, "removed %d pinned objects from %s\n", json_object_get_int(v),
-		json_object_get_string(json_object_object_get(o, "pin_dir")));
-}
-
-static int cmd_down(int argc, char **argv)
-{
-	struct json_object *o;
-	unsigned int removed = 0;
-	const char *pin_dir;
-	bool json;
-	int err, rc;
-
-	if (pin_opts(argc, argv, &pin_dir, &json, &rc))
-		return rc;
-	err = ks_dp_down(pin_dir, &removed);
-	o = json_object_new_object();
-	json_object_object_add(o, "pin_dir", json_object_new_string(pin_dir));
-	json_object_object_add(o, "removed", json_object_new_int(removed));
-	json_object_object_add(o, "ok", json_object_new_boolean(!err));
-	emit(o, json, down_text);
-	json_object_put(o);
-	if (err)
-		fprintf(stderr, "ksplit down: %s\n", strerror(-err));
-	return err ? 1 : 0;
-}
-
-static int cmd_validate(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	struct json_object *o = NULL;
-	bool json = false;
-	int c, err;
-
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 'h': usage(stdout); return 0;
-		default: return 1;
-		}
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "ksplit validate: no PATH given\n");
-		return 1;
-	}
-	err = ks_cli_validate((const char *const *)&argv[optind], argc - optind, &o);
-	emit(o, json, ks_cli_validate_text);
-	json_object_put(o);
-	return err ? 1 : 0;
-}
-
-static int cmd_run(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "cgroup", required_argument, NULL, 'g' },
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "max-services", required_argument, NULL, 'S' },
-		{ "max-endpoints", required_argument, NULL, 'E' },
-		{ "no-destroy", no_argument, NULL, 'D' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	struct ks_agent_opts ao = {};
-	const char **configs = calloc(argc + 1, sizeof(*configs));
-	unsigned long v;
-	char *end;
-	int c, err;
-
-	if (!configs)
-		return 1;
-	ao.configs = configs;
-	while ((c = getopt_long(argc, argv, "c:g:p:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': configs[ao.n_configs++] = optarg; break;
-		case 'g': ao.dp.cgroup = optarg; break;
-		case 'p': ao.dp.pin_dir = optarg; break;
-		case 'S':
-		case 'E':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || !v || v > (1UL << 26)) {
-				fprintf(stderr, "ksplit run: --%s: not a number in 1..%lu: %s\n",
-					c == 'S' ? "max-services" : "max-endpoints", 1UL << 26, optarg);
-				free(configs);
-				return 1;
-			}
-			if (c == 'S')
-				ao.dp.max_services = v;
-			else
-				ao.dp.max_endpoints = v;
-			break;
-		case 'D': ao.no_destroy = true; break;
-		case 'j': ks_log_set_json(true); break;
-		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;
-		case 'h': usage(stdout); free(configs); return 0;
-		default: free(configs); return 1;
-		}
-	}
-	if (!ao.n_configs) {
-		fprintf(stderr, "ksplit run: at least one --config PATH is required\n");
-		free(configs);
-		return 1;
-	}
-	err = ks_agent_run(&ao);
-	free(configs);
-	return err ? 1 : 0;
+	/* The spellings users try first. */
+	if (!strcmp(name, "--help") || !strcmp(name, "-h"))
+		name = "help";
+	else if (!strcmp(name, "--version"))
+		name = "version";
+	for (i = 0; i < N_CMDS; i++)
+		if (!strcmp(name, cmds[i].name))
+			return &cmds[i];
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	const struct cli_cmd *cmd;
 
 	ks_log_hook_libbpf();
 	if (argc < 2) {
 		usage(stderr);
 		return 1;
 	}
-	cmd = argv[1];
-	argc--;
-	argv++;
-	if (!strcmp(cmd, "run"))
-		return cmd_run(argc, argv);
-	if (!strcmp(cmd, "status"))
-		return cmd_status(argc, argv);
-	if (!strcmp(cmd, "down"))
-		return cmd_down(argc, argv);
-	if (!strcmp(cmd, "validate"))
-		return cmd_validate(argc, argv);
-	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "version", json_object_new_string(KSPLIT_VERSION));
-		emit(o, argc > 1 && !strcmp(argv[1], "--json"), version_text);
-		json_object_put(o);
-		return 0;
+	cmd = cmd_select(argv[1]);
+	if (!cmd) {
+		p_err("unknown command '%s'", argv[1]);
+		usage(stderr);
+		return 1;
 	}
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		usage(stdout);
-		return 0;
-	}
-	fprintf(stderr, "ksplit: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return 1;
+	cli_set_cmd(cmd->name);
+	return cmd->fn(cmd, argc - 1, argv + 1);
 }

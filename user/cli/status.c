@@ -1,66 +1,19 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * `ksplit status`: the snapshot datapath/counters.c reads from the pins,
+ * formatted. Shares and states are derived here, once, into the JSON
+ * report; the text form is rendered from that same object.
+ */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
-#include <ksplit/abi.h>
-#include "image/image.h"
-#include "common/log.h"
+#include "cli/cli.h"
+#include "cli/output.h"
 #include "cli/status.h"
 #include "common/sys.h"
-
-struct pinned {
-	int svc, be, ep_stats, ep_health, svc_stats, meta;
-	uint64_t now;	/* CLOCK_MONOTONIC ns, the clock of bpf_ktime_get_ns() */
-	int ncpus;
-};
-
-static int open_pin(const char *dir, const char *name, int *fd)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	*fd = bpf_obj_get(path);
-	if (*fd < 0) {
-		int err = -errno;
-
-		pr_warn("cannot open pinned map (is ksplit running or was it started with another --pin-dir?)",
-			"path=%s err=%d", path, err);
-		return err;
-	}
-	return 0;
-}
-
-/* Sum one u64 field over the per-CPU copies of an entry. */
-static int percpu_sum(const struct pinned *p, int fd, uint32_t id, size_t vsz, size_t nfields,
-		      uint64_t *sums)
-{
-	size_t stride = (vsz + 7) & ~7UL, c, f;
-	uint8_t *buf = calloc(p->ncpus, stride);
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	memset(sums, 0, nfields * sizeof(*sums));
-	if (bpf_map_lookup_elem(fd, &id, buf)) {
-		err = -errno;
-		goto out;
-	}
-	for (c = 0; c < (size_t)p->ncpus; c++)
-		for (f = 0; f < nfields; f++)
-			sums[f] += ((uint64_t *)(buf + c * stride))[f];
-out:
-	free(buf);
-	return err;
-}
+#include "datapath/counters.h"
 
 static const char *be_state(uint8_t flags)
 {
@@ -77,19 +30,43 @@ static const char *be_state(uint8_t flags)
 	return "active";
 }
 
-static struct json_object *group_json(const struct pinned *p, const struct ks_svc *v, uint32_t j,
-				      const struct ks_svc_meta *meta, uint64_t *observed)
+static struct json_object *ep_json(const struct ks_ep_counters *ep, uint64_t now)
 {
-	const char *name = meta->backend[j];
+	struct json_object *e = json_object_new_object();
+	const struct ks_ep_health *h = &ep->health;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	bool ej = h->ejected_until > now;
+
+	if (ep->found)
+		inet_ntop(ep->be.family == KS_FAMILY_V4 ? AF_INET : AF_INET6, ep->be.addr, addr,
+			  sizeof(addr));
+	json_object_object_add(e, "address", json_object_new_string(addr));
+	json_object_object_add(e, "port", json_object_new_int(ntohs(ep->be.port)));
+	json_object_object_add(e, "state", json_object_new_string(ej && !ep->be.flags ? "ejected"
+								   : be_state(ep->be.flags)));
+	json_object_object_add(e, "connections", json_object_new_int64(ep->stats.connects));
+	json_object_object_add(e, "established", json_object_new_int64(ep->stats.established));
+	json_object_object_add(e, "failed", json_object_new_int64(ep->stats.failed));
+	json_object_object_add(e, "consecutive_failures", json_object_new_int64(h->consec_fail));
+	json_object_object_add(e, "ejections", json_object_new_int64(h->ejections));
+	json_object_object_add(e, "ejected_for_ms",
+			       json_object_new_int64(ej ? (int64_t)((h->ejected_until - now) / 1000000) : 0));
+	return e;
+}
+
+static struct json_object *group_json(const struct ks_svc_counters *s, uint32_t j, uint64_t now,
+				      uint64_t *observed)
+{
+	const struct ks_svc *v = &s->svc;
 	const struct ks_group *g = &v->groups[j];
 	uint32_t prev = j ? v->groups[j - 1].weight_end : 0, k;
 	uint32_t weight = g->weight_end - prev;
 	struct json_object *o = json_object_new_object(), *eps = json_object_new_array();
 
 	*observed = 0;
-	json_object_object_add(o, "backend", json_object_new_string(name));
+	json_object_object_add(o, "backend", json_object_new_string(s->meta.backend[j]));
 	/* weight: as configured; effective_weight: after empty-group shifting. */
-	json_object_object_add(o, "weight", json_object_new_int64(meta->weight[j]));
+	json_object_object_add(o, "weight", json_object_new_int64(s->meta.weight[j]));
 	json_object_object_add(o, "effective_weight", json_object_new_int64(weight));
 	json_object_object_add(o, "share",
 			       json_object_new_double(v->total_weight ? (double)weight / v->total_weight : 0));
@@ -97,50 +74,22 @@ static struct json_object *group_json(const struct pinned *p, const struct ks_sv
 	json_object_object_add(o, "state", json_object_new_string(g->be_count ? "serving"
 							     : weight ? "refusing" : "shifted"));
 	for (k = 0; k < g->be_total; k++) {
-		struct json_object *e = json_object_new_object();
-		__u32 slot = g->be_base + k;
-		struct ks_backend be = {};
-		struct ks_ep_health h = {};
-		char addr[INET6_ADDRSTRLEN] = "?";
-		uint64_t c[3] = {};
-		bool ej;
-
-		if (!bpf_map_lookup_elem(p->be, &slot, &be)) {
-			inet_ntop(be.family == KS_FAMILY_V4 ? AF_INET : AF_INET6, be.addr, addr,
-				  sizeof(addr));
-			percpu_sum(p, p->ep_stats, be.ep_id, sizeof(struct ks_ep_stats), 3, c);
-			bpf_map_lookup_elem(p->ep_health, &be.ep_id, &h);
-		}
-		ej = h.ejected_until > p->now;
-		json_object_object_add(e, "address", json_object_new_string(addr));
-		json_object_object_add(e, "port", json_object_new_int(ntohs(be.port)));
-		json_object_object_add(e, "state", json_object_new_string(ej && !be.flags ? "ejected"
-										   : be_state(be.flags)));
-		json_object_object_add(e, "connections", json_object_new_int64(c[0]));
-		json_object_object_add(e, "established", json_object_new_int64(c[1]));
-		json_object_object_add(e, "failed", json_object_new_int64(c[2]));
-		json_object_object_add(e, "consecutive_failures", json_object_new_int64(h.consec_fail));
-		json_object_object_add(e, "ejections", json_object_new_int64(h.ejections));
-		json_object_object_add(e, "ejected_for_ms",
-				       json_object_new_int64(ej ? (int64_t)((h.ejected_until - p->now) / 1000000) : 0));
-		json_object_array_add(eps, e);
-		*observed += c[0];
+		json_object_array_add(eps, ep_json(&s->eps[j][k], now));
+		*observed += s->eps[j][k].stats.connects;
 	}
 	json_object_object_add(o, "endpoints", eps);
 	return o;
 }
 
-static struct json_object *service_json(const struct pinned *p, const struct ks_svc_key *key,
-					const struct ks_svc *v)
+static struct json_object *service_json(const struct ks_svc_counters *s, uint64_t now)
 {
 	struct json_object *o = json_object_new_object(), *groups = json_object_new_array();
-	struct ks_svc_meta meta = {};
-	uint64_t st[2] = {}, observed[KS_MAX_GROUPS] = {}, total;
+	const struct ks_svc_key *key = &s->key;
+	const struct ks_svc *v = &s->svc;
+	uint64_t observed[KS_MAX_GROUPS] = {}, total;
 	char addr[INET6_ADDRSTRLEN] = "?";
 	uint32_t j, n_refusing = 0, refusing_idx = 0;
 
-	bpf_map_lookup_elem(p->meta, &v->svc_id, &meta);
-	percpu_sum(p, p->svc_stats, v->svc_id, sizeof(struct ks_svc_stats), 2, st);
 	inet_ntop(key->family == KS_FAMILY_V4 ? AF_INET : AF_INET6, key->addr, addr, sizeof(addr));
 	json_object_object_add(o, "vip", json_object_new_string(addr));
 	json_object_object_add(o, "port", json_object_new_int(ntohs(key->port)));
@@ -148,18 +97,18 @@ static struct json_object *service_json(const struct pinned *p, const struct ks_
 			       json_object_new_string(key->proto == IPPROTO_UDP ? "UDP" : "TCP"));
 	json_object_object_add(o, "family",
 			       json_object_new_string(key->family == KS_FAMILY_V4 ? "IPv4" : "IPv6"));
-	json_object_object_add(o, "route", json_object_new_string(meta.route));
+	json_object_object_add(o, "route", json_object_new_string(s->meta.route));
 	json_object_object_add(o, "rev", json_object_new_int64(v->rev));
 	json_object_object_add(o, "mode", json_object_new_string(v->flags & KS_SVC_F_PANIC ? "panic"
 								: v->flags & KS_SVC_F_DEGRADED ? "degraded" : "normal"));
 	json_object_object_add(o, "passive_failures", json_object_new_int(v->passive_failures));
-	json_object_object_add(o, "connections", json_object_new_int64(st[0]));
-	json_object_object_add(o, "refused", json_object_new_int64(st[1]));
-	total = st[0] + st[1];
+	json_object_object_add(o, "connections", json_object_new_int64(s->stats.connects));
+	json_object_object_add(o, "refused", json_object_new_int64(s->stats.refused));
+	total = s->stats.connects + s->stats.refused;
 	for (j = 0; j < v->n_groups && j < KS_MAX_GROUPS; j++) {
 		uint32_t prev = j ? v->groups[j - 1].weight_end : 0;
 
-		json_object_array_add(groups, group_json(p, v, j, &meta, &observed[j]));
+		json_object_array_add(groups, group_json(s, j, now, &observed[j]));
 		if (!v->groups[j].be_count && v->groups[j].weight_end > prev) {
 			n_refusing++;
 			refusing_idx = j;
@@ -170,7 +119,7 @@ static struct json_object *service_json(const struct pinned *p, const struct ks_
 	 * group only when a single group refuses. Otherwise the share stays null.
 	 */
 	if (n_refusing == 1)
-		observed[refusing_idx] = st[1];
+		observed[refusing_idx] = s->stats.refused;
 	for (j = 0; j < v->n_groups && j < KS_MAX_GROUPS; j++) {
 		struct json_object *g = json_object_array_get_idx(groups, j);
 		uint32_t prev = j ? v->groups[j - 1].weight_end : 0;
@@ -187,81 +136,27 @@ static struct json_object *service_json(const struct pinned *p, const struct ks_
 	return o;
 }
 
-static int cmp_key(const void *a, const void *b)
-{
-	return ks_svc_key_cmp(a, b);
-}
-
 int ks_status_collect(const char *pin_dir, struct json_object **out)
 {
-	struct pinned p = { -1, -1, -1, -1, -1, -1, 0, 0 };
-	struct timespec ts;
-	struct ks_svc_key *keys = NULL, k, next;
-	struct json_object *root = NULL, *svcs;
-	size_t n = 0, alloc = 0, i;
-	void *prev = NULL;
+	struct ks_counters c;
+	struct json_object *root, *svcs;
+	size_t i;
 	int err;
 
 	if (!pin_dir)
 		pin_dir = KS_DEFAULT_PIN_DIR;
-	p.ncpus = libbpf_num_possible_cpus();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	p.now = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-	if ((err = open_pin(pin_dir, "ks_services", &p.svc)) ||
-	    (err = open_pin(pin_dir, "ks_backends", &p.be)) ||
-	    (err = open_pin(pin_dir, "ks_ep_stats", &p.ep_stats)) ||
-	    (err = open_pin(pin_dir, "ks_ep_health", &p.ep_health)) ||
-	    (err = open_pin(pin_dir, "ks_svc_stats", &p.svc_stats)) ||
-	    (err = open_pin(pin_dir, "ks_svc_meta", &p.meta)))
-		goto out;
-	while (!bpf_map_get_next_key(p.svc, prev, &next)) {
-		if (n == alloc) {
-			struct ks_svc_key *nk;
-
-			alloc = alloc ? alloc * 2 : 64;
-			nk = realloc(keys, alloc * sizeof(*keys));
-			if (!nk) {
-				err = -ENOMEM;
-				goto out;
-			}
-			keys = nk;
-		}
-		keys[n++] = next;
-		k = next;
-		prev = &k;
-	}
-	qsort(keys, n, sizeof(*keys), cmp_key);
+	err = ks_counters_read(pin_dir, &c);
+	if (err)
+		return err;
 	root = json_object_new_object();
 	svcs = json_object_new_array();
 	json_object_object_add(root, "pin_dir", json_object_new_string(pin_dir));
 	json_object_object_add(root, "services", svcs);
-	for (i = 0; i < n; i++) {
-		struct ks_svc v;
-
-		/* An entry deleted since the key walk is simply no longer there. */
-		if (bpf_map_lookup_elem(p.svc, &keys[i], &v))
-			continue;
-		json_object_array_add(svcs, service_json(&p, &keys[i], &v));
-	}
+	for (i = 0; i < c.n_svcs; i++)
+		json_object_array_add(svcs, service_json(&c.svcs[i], c.now));
+	ks_counters_free(&c);
 	*out = root;
-	root = NULL;
-	err = 0;
-out:
-	json_object_put(root);
-	free(keys);
-	if (p.svc >= 0)
-		close(p.svc);
-	if (p.be >= 0)
-		close(p.be);
-	if (p.ep_stats >= 0)
-		close(p.ep_stats);
-	if (p.svc_stats >= 0)
-		close(p.svc_stats);
-	if (p.ep_health >= 0)
-		close(p.ep_health);
-	if (p.meta >= 0)
-		close(p.meta);
-	return err;
+	return 0;
 }
 
 static const char *jstr(struct json_object *o, const char *k)
@@ -288,7 +183,7 @@ static void fmt_share(char *buf, size_t len, struct json_object *o, const char *
 		snprintf(buf, len, "-");
 }
 
-void ks_status_print_text(FILE *f, struct json_object *st)
+static void status_text(FILE *f, struct json_object *st)
 {
 	struct json_object *svcs;
 	size_t i, j, k;
@@ -333,4 +228,20 @@ void ks_status_print_text(FILE *f, struct json_object *st)
 			}
 		}
 	}
+}
+
+int do_status(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct json_object *st = NULL;
+	const char *pin_dir;
+	int err, rc;
+
+	if (cli_opts(cmd, argc, argv, &pin_dir, &rc))
+		return rc;
+	err = ks_status_collect(pin_dir, &st);
+	if (err)
+		return p_err("cannot read pinned maps in %s: %s", pin_dir, strerror(-err));
+	cli_emit(st, status_text);
+	json_object_put(st);
+	return 0;
 }

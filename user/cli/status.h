@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * `ksplit status`: a report built only from the pinned maps, so it works
- * while the agent is stopped. The report is a json-c object; the text form
- * is rendered from that same object.
+ * The `ksplit status` report, built only from the pinned maps so it works
+ * while the agent is stopped: a json-c object (the --json output), from
+ * which the text form is rendered.
  */
 #ifndef KSPLIT_STATUS_H
 #define KSPLIT_STATUS_H
 
 #include <json-c/json.h>
-#include <stdio.h>
 
+/* pin_dir NULL: KS_DEFAULT_PIN_DIR. 0 or -errno; *out is the caller's. */
 int ks_status_collect(const char *pin_dir, struct json_object **out);
-void ks_status_print_text(FILE *f, struct json_object *st);
 
 #endif

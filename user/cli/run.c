@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* `ksplit run`: the agent in the foreground. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "agent/agent.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "common/log.h"
+
+#define MAX_TABLE_SIZE	(1UL << 26)
+
+int do_run(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "cgroup", required_argument, NULL, 'g' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "max-services", required_argument, NULL, 'S' },
+		{ "max-endpoints", required_argument, NULL, 'E' },
+		{ "no-destroy", no_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct ks_agent_opts ao = {};
+	const char **configs = calloc(argc + 1, sizeof(*configs));
+	unsigned long v;
+	char *end;
+	int c, rc = 1;
+
+	if (!configs)
+		return p_err("out of memory");
+	ao.configs = configs;
+	while ((c = cli_getopt(argc, argv, ":c:g:p:vh", opts)) != -1) {
+		switch (c) {
+		case 'c': configs[ao.n_configs++] = optarg; break;
+		case 'g': ao.dp.cgroup = optarg; break;
+		case 'p': ao.dp.pin_dir = optarg; break;
+		case 'S':
+		case 'E':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !v || v > MAX_TABLE_SIZE) {
+				p_err("--%s: not a number in 1..%lu: %s",
+				      c == 'S' ? "max-services" : "max-endpoints", MAX_TABLE_SIZE,
+				      optarg);
+				goto out;
+			}
+			if (c == 'S')
+				ao.dp.max_services = v;
+			else
+				ao.dp.max_endpoints = v;
+			break;
+		case 'D': ao.no_destroy = true; break;
+		/* JSON log lines; errors before the agent starts are JSON too. */
+		case 'j': ks_log_set_json(true); json_output = true; break;
+		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;
+		case 'h': rc = cli_cmd_help(cmd); goto out;
+		default: goto out;
+		}
+	}
+	if (!ao.n_configs) {
+		p_err("at least one --config PATH is required");
+		goto out;
+	}
+	/* The agent logs its own errors, in the format --json chose. */
+	rc = ks_agent_run(&ao) ? 1 : 0;
+out:
+	free(configs);
+	return rc;
+}

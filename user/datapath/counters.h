@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A snapshot of the pinned maps for `ksplit status`: services, their groups'
+ * endpoint slots, names and the per-CPU counters summed. It reads only the
+ * pins, never the programs, so it works while the agent is stopped. What the
+ * numbers mean (shares, states) is the reader's business.
+ */
+#ifndef KSPLIT_COUNTERS_H
+#define KSPLIT_COUNTERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ksplit/abi.h>
+
+/* One endpoint slot of a group; all zero when the slot was empty. */
+struct ks_ep_counters {
+	bool found;			/* the ks_backends slot held an entry */
+	struct ks_backend be;
+	struct ks_ep_health health;
+	struct ks_ep_stats stats;	/* summed over CPUs */
+};
+
+struct ks_svc_counters {
+	struct ks_svc_key key;
+	struct ks_svc svc;
+	struct ks_svc_meta meta;	/* zero when the agent wrote no names */
+	struct ks_svc_stats stats;	/* summed over CPUs */
+	/* eps[j]: svc.groups[j].be_total slots, for j < min(n_groups, KS_MAX_GROUPS). */
+	struct ks_ep_counters *eps[KS_MAX_GROUPS];
+};
+
+struct ks_counters {
+	uint64_t now;			/* CLOCK_MONOTONIC ns at the read: ejected_until's clock */
+	size_t n_svcs;
+	struct ks_svc_counters *svcs;	/* sorted by key */
+};
+
+/* Read every service in pin_dir (NULL: KS_DEFAULT_PIN_DIR). 0 or -errno. */
+int ks_counters_read(const char *pin_dir, struct ks_counters *out);
+void ks_counters_free(struct ks_counters *c);
+
+#endif
