@@ -2,6 +2,7 @@
 /* What every command shares: its usage lines and its option parsing. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "cli/output.h"
@@ -63,23 +64,32 @@ int cli_getopt(int argc, char **argv, const char *optstring, const struct option
 	return c;
 }
 
-int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, int *rc)
+int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, bool *force,
+	     int *rc)
 {
-	/* Without pin_dir the "pin-dir" entry's NULL name ends the table. */
-	const struct option opts[] = {
+	struct option opts[5] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
-		{ pin_dir ? "pin-dir" : NULL, required_argument, NULL, 'p' },
-		{}
 	};
+	char optstring[8] = ":jh";
+	size_t n = 2;
 	int c;
 
-	if (pin_dir)
+	/* Only the options this command takes: the others are reported as unknown. */
+	if (pin_dir) {
 		*pin_dir = KS_DEFAULT_PIN_DIR;
-	while ((c = cli_getopt(argc, argv, pin_dir ? ":jp:h" : ":jh", opts)) != -1) {
+		opts[n++] = (struct option){ "pin-dir", required_argument, NULL, 'p' };
+		strcat(optstring, "p:");
+	}
+	if (force) {
+		*force = false;
+		opts[n++] = (struct option){ "force", no_argument, NULL, 'f' };
+	}
+	while ((c = cli_getopt(argc, argv, optstring, opts)) != -1) {
 		switch (c) {
 		case 'j': json_output = true; break;
 		case 'p': *pin_dir = optarg; break;
+		case 'f': *force = true; break;
 		case 'h': *rc = cli_cmd_help(cmd); return 1;
 		default: *rc = 1; return 1;
 		}

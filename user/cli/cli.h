@@ -8,6 +8,7 @@
 #define KSPLIT_CLI_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 struct cli_cmd {
@@ -36,10 +37,11 @@ int cli_cmd_help(const struct cli_cmd *cmd);
  */
 int cli_getopt(int argc, char **argv, const char *optstring, const struct option *opts);
 /*
- * The options of every command but run: --json, --help, and --pin-dir DIR
- * when pin_dir is not NULL. 0: go on, operands start at optind; 1: done
- * (help or error), exit with *rc.
+ * The options of every command but run: --json, --help, --pin-dir DIR when
+ * pin_dir is not NULL, --force when force is not NULL. 0: go on, operands
+ * start at optind; 1: done (help or error), exit with *rc.
  */
-int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, int *rc);
+int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, bool *force,
+	     int *rc);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "agent/lock.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "datapath/dp.h"
@@ -21,10 +22,16 @@ int do_down(const struct cli_cmd *cmd, int argc, char **argv)
 	struct json_object *o;
 	unsigned int removed = 0;
 	const char *pin_dir;
+	bool force;
+	pid_t holder = 0;
 	int err, rc;
 
-	if (cli_opts(cmd, argc, argv, &pin_dir, &rc))
+	if (cli_opts(cmd, argc, argv, &pin_dir, &force, &rc))
 		return rc;
+	/* An agent would keep serving from maps that are gone: every VIP refused. */
+	if (ks_lock_held(pin_dir, &holder) == 1 && !force)
+		return p_err("an agent (pid %d) is running on %s; stop it first, or use --force",
+			     (int)holder, pin_dir);
 	err = ks_dp_down(pin_dir, &removed);
 	o = json_object_new_object();
 	json_object_object_add(o, "pin_dir", json_object_new_string(pin_dir));

@@ -16,15 +16,18 @@ static int do_help(const struct cli_cmd *cmd, int argc, char **argv);
 static const struct cli_cmd cmds[] = {
 	{ "run", do_run,
 	  "--config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
-	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--json] [-v]",
+	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait] [--json] [-v]",
 	  "attach to DIR (default: the cgroup2 root) and apply the manifests;\n"
 	  "re-apply on change and SIGHUP; sockets to removed endpoints are\n"
-	  "destroyed unless --no-destroy; logs are logfmt lines on stderr,\n"
+	  "destroyed unless --no-destroy; while another agent runs on the pin\n"
+	  "dir, wait for it to exit (exit 1 with --no-wait); logs are logfmt lines on stderr,\n"
 	  "JSON lines with --json" },
 	{ "validate", do_validate, "[--json] PATH...", "check manifests; exit 1 on any error" },
 	{ "status", do_status, "[--json] [--pin-dir DIR]",
 	  "show VIPs, weights, shares, endpoints" },
-	{ "down", do_down, "[--json] [--pin-dir DIR]", "detach and remove everything pinned" },
+	{ "down", do_down, "[--json] [--pin-dir DIR] [--force]",
+	  "detach and remove everything pinned; refused while an agent runs on\n"
+	  "the pin dir, unless --force" },
 	{ "version", do_version, "[--json]", "print the version" },
 	{ "help", do_help, "", "list the commands" },
 };

@@ -236,7 +236,7 @@ int do_status(const struct cli_cmd *cmd, int argc, char **argv)
 	const char *pin_dir;
 	int err, rc;
 
-	if (cli_opts(cmd, argc, argv, &pin_dir, &rc))
+	if (cli_opts(cmd, argc, argv, &pin_dir, NULL, &rc))
 		return rc;
 	err = ks_status_collect(pin_dir, &st);
 	if (err)

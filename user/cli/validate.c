@@ -102,7 +102,7 @@ int do_validate(const struct cli_cmd *cmd, int argc, char **argv)
 	struct json_object *o = NULL;
 	int err, rc;
 
-	if (cli_opts(cmd, argc, argv, NULL, &rc))
+	if (cli_opts(cmd, argc, argv, NULL, NULL, &rc))
 		return rc;
 	if (optind >= argc)
 		return p_err("no PATH given");
