@@ -157,6 +157,15 @@ void kt_track_child(struct kt_env *e, pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+void kt_kill_child(pid_t *pid)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	*pid = 0;
+}
+
 static void untrack_child(struct kt_env *e, pid_t pid)
 {
 	int i;
@@ -262,13 +271,8 @@ void kt_env_teardown(struct kt_env *e)
 	char cmd[256];
 	int i;
 
-	for (i = 0; i < KT_MAX_CHILDREN; i++) {
-		if (e->children[i] > 0) {
-			kill(e->children[i], SIGKILL);
-			waitpid(e->children[i], NULL, 0);
-			e->children[i] = 0;
-		}
-	}
+	for (i = 0; i < KT_MAX_CHILDREN; i++)
+		kt_kill_child(&e->children[i]);
 	if (e->dp) {
 		ks_dp_close(e->dp);
 		e->dp = NULL;

@@ -50,6 +50,8 @@ int kt_run(const char *cmd);
 void kt_child_init(int timeout_s);
 /* Teardown kills the children it knows of. */
 void kt_track_child(struct kt_env *e, pid_t pid);
+/* SIGKILL and reap *pid if it is a child (> 0), then zero it. */
+void kt_kill_child(pid_t *pid);
 /* Reap pid within timeout_ms, else SIGKILL it. Returns the wait status, -1 if killed. */
 int kt_reap(struct kt_env *e, pid_t pid, long timeout_ms);
 

@@ -166,6 +166,43 @@ int kt_addr6_add(struct kt_env *e, const char *addr)
 	return kt_netns_sh(e, "ip -6 addr add %s/128 dev lo nodad", addr);
 }
 
+int kt_netns_enter_new(struct kt_own_netns *n, const char *prefix)
+{
+	char path[128];
+	uint32_t rnd;
+	int err;
+
+	if (getentropy(&rnd, sizeof(rnd)))
+		rnd = (uint32_t)getpid();
+	snprintf(n->name, sizeof(n->name), "%s-%d-%08x", prefix, (int)getpid(), rnd);
+	err = kt_netns_add(n->name);
+	if (err)
+		return err;
+	n->made = true;
+	n->orig_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (n->orig_fd < 0)
+		return -errno;
+	n->has_orig = true;
+	snprintf(path, sizeof(path), "/run/netns/%s", n->name);
+	err = kt_netns_join(path);
+	if (err)
+		return err;
+	return kt_lo_up();
+}
+
+void kt_netns_leave(struct kt_own_netns *n)
+{
+	if (n->has_orig) {
+		setns(n->orig_fd, CLONE_NEWNET);
+		close(n->orig_fd);
+		n->has_orig = false;
+	}
+	if (n->made) {
+		kt_netns_del(n->name);
+		n->made = false;
+	}
+}
+
 /* ---------------------------------------------------------------- servers */
 
 struct srv {

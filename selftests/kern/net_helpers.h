@@ -38,6 +38,22 @@ int kt_netns_sh(struct kt_env *e, const char *fmt, ...) __attribute__((format(pr
 int kt_addr6_add(struct kt_env *e, const char *addr);
 
 /*
+ * A network namespace that the calling process itself enters, for tests
+ * that drive the library in-process (the prober tests: its sockets must
+ * live there). Named "<prefix>-<pid>-<random>", lo up. Zero-initialised
+ * until kt_netns_enter_new; kt_netns_leave returns to the original
+ * namespace and deletes this one, and may be called again (atexit, signal).
+ */
+struct kt_own_netns {
+	char name[64];
+	int orig_fd;		/* the namespace to return to, when has_orig */
+	bool has_orig, made;
+};
+
+int kt_netns_enter_new(struct kt_own_netns *n, const char *prefix);
+void kt_netns_leave(struct kt_own_netns *n);
+
+/*
  * One child in the netns serving every "addr:port" (IPv6 as "[addr]:port") on
  * TCP and UDP. Each reply is the listener's own "addr:port" string.
  */
