@@ -1,12 +1,39 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "agent.h"
+
+int kt_build_dir(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n < 0)
+		return -errno;
+	exe[n] = 0;
+	if (snprintf(buf, len, "%s/../..", dirname(exe)) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int kt_build_path(const char *name, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	int err = kt_build_dir(dir, sizeof(dir));
+
+	if (err)
+		return err;
+	if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
 
 pid_t kt_spawn(struct kt_env *e, char *const argv[], const char *log_path)
 {
@@ -27,6 +54,19 @@ pid_t kt_spawn(struct kt_env *e, char *const argv[], const char *log_path)
 	}
 	kt_track_child(e, pid);
 	return pid;
+}
+
+pid_t kt_spawn_in_netns(struct kt_env *e, char *const argv[], const char *log_path)
+{
+	char netarg[160];
+	char *nsargv[16] = { "/usr/bin/nsenter", netarg };
+	int i;
+
+	snprintf(netarg, sizeof(netarg), "--net=%s", e->netns_path);
+	for (i = 0; argv[i] && i < 13; i++)
+		nsargv[2 + i] = argv[i];
+	nsargv[2 + i] = NULL;
+	return kt_spawn(e, nsargv, log_path);
 }
 
 int kt_stop(struct kt_env *e, pid_t pid, int sig, long timeout_ms)
