@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,20 +52,14 @@ static int agent_setup_fail(void **state)
 static int agent_setup(void **state)
 {
 	struct agent_test *t = calloc(1, sizeof(*t));
-	char exe[PATH_MAX];
-	ssize_t n;
 
 	if (!t)
 		return -1;
 	*state = t;
 	if (kt_env_setup(&t->env))
 		return agent_setup_fail(state);
-	/* build/selftests/kern/test_agent -> build/ksplit (also for build-san/). */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
+	if (kt_build_path("ksplit", t->ksplit, sizeof(t->ksplit)))
 		return agent_setup_fail(state);
-	exe[n] = 0;
-	snprintf(t->ksplit, sizeof(t->ksplit), "%s/../../ksplit", dirname(exe));
 	if (access(t->ksplit, X_OK)) {
 		fprintf(stderr, "test_agent: %s not found: run `make` first\n", t->ksplit);
 		return agent_setup_fail(state);

@@ -7,7 +7,6 @@
  * and SIGHUP must re-apply without changing anything.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,13 +67,10 @@ static long v1_hits(struct kt_env *e)
 static void test_data_swap_and_sighup(void **state)
 {
 	struct kt_env *e = *state;
-	char dir[128], log[160], exe[PATH_MAX], ksplit[PATH_MAX + 16], path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char dir[128], log[160], ksplit[PATH_MAX], path[PATH_MAX];
 	pid_t agent;
 
-	assert_true(n > 0);
-	exe[n] = 0;
-	snprintf(ksplit, sizeof(ksplit), "%s/../../ksplit", dirname(exe));
+	assert_int_equal(kt_build_path("ksplit", ksplit, sizeof(ksplit)), 0);
 	snprintf(dir, sizeof(dir), "/tmp/%s-cm", e->tag);
 	snprintf(log, sizeof(log), "/tmp/%s-agent.log", e->tag);
 	assert_int_equal(mkdir(dir, 0755), 0);

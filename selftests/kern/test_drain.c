@@ -7,11 +7,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,38 +33,22 @@ struct held {
 
 static void spawn_server(struct kt_env *e, const char *addr)
 {
-	char exe[PATH_MAX], srv[PATH_MAX + 16];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char srv[PATH_MAX];
+	char *argv[] = { srv, "--listen", (char *)addr, "--id", (char *)addr, NULL };
 
-	assert_true(n > 0);
-	exe[n] = 0;
-	/* build/selftests/kern/test_drain -> build/ks_server */
-	snprintf(srv, sizeof(srv), "%s/../../ks_server", dirname(exe));
-	{
-		char *argv[] = { "/usr/bin/nsenter", (char *)"", srv, "--listen", (char *)addr, "--id",
-				 (char *)addr, NULL };
-		char netarg[160];
-
-		snprintf(netarg, sizeof(netarg), "--net=%s", e->netns_path);
-		argv[1] = netarg;
-		assert_true(kt_spawn(e, argv, "/dev/null") > 0);
-	}
+	assert_int_equal(kt_build_path("ks_server", srv, sizeof(srv)), 0);
+	assert_true(kt_spawn_in_netns(e, argv, "/dev/null") > 0);
 }
 
 /* Child: join the cgroup and netns, hold HELD connections, report, then wait on them. */
 static void holder(struct kt_env *e, int ready_fd, struct held *out)
 {
-	char path[PATH_MAX];
-	int fds[HELD], i, ns;
-	FILE *f;
+	int fds[HELD], i;
 
 	alarm(30);
-	snprintf(path, sizeof(path), "%s/cgroup.procs", e->cgroup);
-	f = fopen(path, "w");
-	if (!f || fprintf(f, "0\n") < 0 || fclose(f))
+	if (kt_cgroup_join(e->cgroup))
 		_exit(10);
-	ns = open(e->netns_path, O_RDONLY);
-	if (ns < 0 || setns(ns, CLONE_NEWNET))
+	if (kt_netns_join(e->netns_path))
 		_exit(11);
 	for (i = 0; i < HELD; i++) {
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80) };

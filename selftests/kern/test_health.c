@@ -8,7 +8,6 @@
  * GET /health.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,20 +31,6 @@ struct hctx {
 
 static const char *const pod_addr[] = { "127.1.0.1:8080", "127.1.0.2:8080", "127.2.0.1:8080",
 					"127.2.0.2:8080" };
-
-static pid_t spawn_in_netns(struct kt_env *e, struct hctx *h, char **args, const char *log)
-{
-	char netarg[160];
-	char *argv[16] = { "/usr/bin/nsenter", netarg };
-	int i;
-
-	snprintf(netarg, sizeof(netarg), "--net=%s", e->netns_path);
-	for (i = 0; args[i] && i < 13; i++)
-		argv[2 + i] = args[i];
-	argv[2 + i] = NULL;
-	(void)h;
-	return kt_spawn(e, argv, log);
-}
 
 static void write_config(struct hctx *h, const char *route_ann, bool v1_checked)
 {
@@ -81,13 +66,10 @@ static void write_config(struct hctx *h, const char *route_ann, bool v1_checked)
 
 static void start(struct kt_env *e, struct hctx *h, const char *route_ann, bool v1_checked)
 {
-	char exe[PATH_MAX], srv[PATH_MAX + 16], ks[PATH_MAX + 16];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char srv[PATH_MAX + 16], ks[PATH_MAX + 16];
 	int i;
 
-	assert_true(n > 0);
-	exe[n] = 0;
-	snprintf(h->bin, sizeof(h->bin), "%s/../..", dirname(exe));
+	assert_int_equal(kt_build_dir(h->bin, sizeof(h->bin)), 0);
 	snprintf(srv, sizeof(srv), "%s/ks_server", h->bin);
 	snprintf(ks, sizeof(ks), "%s/ksplit", h->bin);
 	snprintf(h->dir, sizeof(h->dir), "/tmp/%s-cfg", e->tag);
@@ -96,7 +78,7 @@ static void start(struct kt_env *e, struct hctx *h, const char *route_ann, bool 
 	for (i = 0; i < 4; i++) {
 		char *args[] = { srv, "--listen", (char *)pod_addr[i], "--id", (char *)pod_addr[i], NULL };
 
-		h->pods[i] = spawn_in_netns(e, h, args, "/dev/null");
+		h->pods[i] = kt_spawn_in_netns(e, args, "/dev/null");
 		assert_true(h->pods[i] > 0);
 	}
 	write_config(h, route_ann, v1_checked);
@@ -105,7 +87,7 @@ static void start(struct kt_env *e, struct hctx *h, const char *route_ann, bool 
 				 e->pin_dir, NULL };
 
 		e->pins_made = true;
-		h->agent = spawn_in_netns(e, h, args, h->log);
+		h->agent = kt_spawn_in_netns(e, args, h->log);
 	}
 	assert_true(kt_wait_in_file(h->log, "msg=\"config applied\"", 1, 20000) >= 1);
 }

@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,14 +64,12 @@ struct shared {
 };
 
 static struct {
-	char netns[64];
-	int orig_ns;
-	bool made;
+	struct kt_own_netns ns;
 	pid_t srv;
 	struct shared *sh;
 	bool tls;		/* https/https2: haproxy serves TLS_PORT */
 	char dir[64];		/* temporary dir: certificate, haproxy.cfg, stats socket */
-} env = { .orig_ns = -1 };
+} env;
 
 static const char *const tmp_files[] = { "cert.pem", "key.pem", "server.pem", "haproxy.cfg",
 					 "stats.sock" };
@@ -93,22 +90,8 @@ static void cleanup(void)
 {
 	char cmd[160];
 
-	if (env.srv > 0) {
-		kill(env.srv, SIGKILL);
-		waitpid(env.srv, NULL, 0);
-		env.srv = 0;
-	}
-	if (env.orig_ns >= 0) {
-		setns(env.orig_ns, CLONE_NEWNET);
-		close(env.orig_ns);
-		env.orig_ns = -1;
-	}
-	if (env.made) {
-		snprintf(cmd, sizeof(cmd), "ip netns del %s", env.netns);
-		if (system(cmd))
-			fprintf(stderr, "cleanup: %s failed\n", cmd);
-		env.made = false;
-	}
+	kt_kill_child(&env.srv);
+	kt_netns_leave(&env.ns);
 	if (env.dir[0]) {
 		size_t i;
 
@@ -634,10 +617,7 @@ static int haproxy_wait(void)
 static int setup(void **state)
 {
 	const char *kind = scale_kind(), *haproxy = NULL;
-	char path[128], cmd[160];
 	struct rlimit rl;
-	uint32_t rnd;
-	int fd;
 
 	(void)state;
 	env.tls = kind_is_tls(kind);
@@ -656,23 +636,7 @@ static int setup(void **state)
 		rl.rlim_cur = 4096;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (getentropy(&rnd, sizeof(rnd)))
-		rnd = (uint32_t)getpid();
-	snprintf(env.netns, sizeof(env.netns), "kstest-pscale-%d-%08x", (int)getpid(), rnd);
-	snprintf(cmd, sizeof(cmd), "ip netns add %s", env.netns);
-	if (system(cmd))
-		return -1;
-	env.made = true;
-	env.orig_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/run/netns/%s", env.netns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (env.orig_ns < 0 || fd < 0 || setns(fd, CLONE_NEWNET)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	if (kt_lo_up())
+	if (kt_netns_enter_new(&env.ns, "kstest-pscale"))
 		return -1;
 	env.sh = mmap(NULL, sizeof(*env.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		      -1, 0);

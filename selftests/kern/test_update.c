@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "harness.h"
 
@@ -24,13 +23,6 @@ static const char *const servers[] = {
 	"127.1.0.3:8080", "127.1.0.4:8080", "127.1.0.5:8080", "127.1.0.6:8080",
 	"127.1.0.7:8080",
 };
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* One VIP per Gateway address, HTTP :80, route v1/v2 with the given weights. */
 static char *config(const char *addrs, const char *v1, const char *v2, int w1, int w2)
@@ -103,7 +95,7 @@ static void test_live_weights_and_removal(void **state)
 	assert_int_equal(apply(e, "127.10.0.1", "127.1.0.1 127.1.0.2", "127.2.0.1 127.2.0.2",
 			       25, 75), 0);
 	assert_int_equal(kt_client_start(e, &lo, &live), 0);
-	msleep(200);
+	kt_sleep_ms(200);
 
 	/* Weight changes under load: each measured on its own, the live client sees no gap. */
 	assert_int_equal(apply(e, "127.10.0.1", "127.1.0.1 127.1.0.2", "127.2.0.1 127.2.0.2",
@@ -131,7 +123,7 @@ static void test_live_weights_and_removal(void **state)
 	kt_client_mark_removed(&live, "127.2.0.1:8080", e->last_apply_ns);
 	measure(e, "after removing 127.2.0.1", 50, &r);
 	assert_int_equal(kt_tally_get(&r.ids, "127.2.0.1:8080"), 0);
-	msleep(200);
+	kt_sleep_ms(200);
 
 	assert_int_equal(kt_client_stop(e, &live), 0);
 	fin = *live.res;
