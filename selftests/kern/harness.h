@@ -41,5 +41,6 @@
 #include "manifest.h"
 #include "status.h"
 #include "agent.h"
+#include "agent_fixture.h"
 
 #endif

@@ -22,133 +22,28 @@
 
 #define N	40000
 #define TOL	1.0
-#define APPLIED	"msg=\"config applied\""
 
 static const char *const servers[] = {
 	"127.1.0.1:8080", "127.1.0.2:8080", "127.2.0.1:8080", "127.2.0.2:8080",
 };
 
-struct agent_test {
-	struct kt_env env;		/* first: kt_teardown frees the whole struct */
-	char ksplit[PATH_MAX];
-	char cfg[PATH_MAX];		/* manifest dir the agent watches */
-	char log[PATH_MAX];
-	char tmp[PATH_MAX];		/* staging file for atomic renames, same filesystem */
-	pid_t agent;
-};
-
-static const char *const files[] = { "00-gateway.yaml", "10-backends.yaml", "40-route.yaml",
-				     "50-bad.yaml" };
-
-static int agent_teardown(void **state);
-
-static int agent_setup_fail(void **state)
-{
-	/* cmocka skips the teardown when setup fails: clean up here. */
-	agent_teardown(state);
-	return -1;
-}
-
-static int agent_setup(void **state)
-{
-	struct agent_test *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	*state = t;
-	if (kt_env_setup(&t->env))
-		return agent_setup_fail(state);
-	if (kt_build_path("ksplit", t->ksplit, sizeof(t->ksplit)))
-		return agent_setup_fail(state);
-	if (access(t->ksplit, X_OK)) {
-		fprintf(stderr, "test_agent: %s not found: run `make` first\n", t->ksplit);
-		return agent_setup_fail(state);
-	}
-	snprintf(t->cfg, sizeof(t->cfg), "/tmp/%s-config", t->env.tag);
-	snprintf(t->log, sizeof(t->log), "/tmp/%s-agent.log", t->env.tag);
-	snprintf(t->tmp, sizeof(t->tmp), "/tmp/%s-staging.yaml", t->env.tag);
-	if (mkdir(t->cfg, 0700))
-		return agent_setup_fail(state);
-	return 0;
-}
-
-static int agent_teardown(void **state)
-{
-	struct agent_test *t = *state;
-	char path[PATH_MAX * 2];
-	size_t i;
-
-	if (!t)
-		return 0;
-	/* kt_env_teardown kills the agent (tracked child) and runs ks_dp_down. */
-	kt_env_teardown(&t->env);
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", t->cfg, files[i]);
-		unlink(path);
-	}
-	rmdir(t->cfg);
-	unlink(t->tmp);
-	if (getenv("KT_KEEP_LOG"))
-		fprintf(stderr, "agent log kept: %s\n", t->log);
-	else
-		unlink(t->log);
-	free(t);
-	*state = NULL;
-	return 0;
-}
-
-/* Write via a staging file and rename(2): the agent never reads half a file. */
-static void put_file(struct agent_test *t, const char *name, const char *text)
-{
-	char path[PATH_MAX * 2];
-	FILE *f = fopen(t->tmp, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-	snprintf(path, sizeof(path), "%s/%s", t->cfg, name);
-	assert_int_equal(rename(t->tmp, path), 0);
-}
-
-static void put_route(struct agent_test *t, int w1, int w2)
+static void put_route(struct kt_agent *t, int w1, int w2)
 {
 	struct kt_buf b = {};
 	char be[64];
 
 	snprintf(be, sizeof(be), "v1=%d v2=%d", w1, w2);
 	kt_yaml_route(&b, "HTTPRoute", "r", "gw/http", be);
-	put_file(t, "40-route.yaml", b.s);
+	kt_agent_put(t, "40-route.yaml", b.s);
 	kt_buf_free(&b);
 }
 
-static void agent_start(struct agent_test *t, int expect_applied)
-{
-	char *argv[] = { t->ksplit, "run", "--config", t->cfg, "--cgroup", t->env.cgroup,
-			 "--pin-dir", t->env.pin_dir, "--max-services", "4096",
-			 "--max-endpoints", "65536", NULL };
-	int n;
-
-	t->agent = kt_spawn(&t->env, argv, t->log);
-	assert_true(t->agent > 0);
-	t->env.pins_made = true;
-	n = kt_wait_in_file(t->log, APPLIED, expect_applied, 20000);
-	printf("  [agent] pid %d running, \"config applied\" lines: %d\n", t->agent, n);
-	assert_true(n >= expect_applied);
-}
-
-static void agent_stop(struct agent_test *t)
-{
-	int st = kt_stop(&t->env, t->agent, SIGTERM, 10000);
-
-	printf("  [agent] pid %d stopped by SIGTERM: exit status %d\n", t->agent,
-	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-	assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	t->agent = 0;
-}
+static const char *const limits[] = { "--max-services", "4096", "--max-endpoints", "65536",
+				      NULL };
 
 static long total_ok;	/* every successful connect of this test, for the status check */
 
-static void measure(struct agent_test *t, const char *what, double w1)
+static void measure(struct kt_agent *t, const char *what, double w1)
 {
 	struct kt_client_opts o = { .target = "127.10.0.1:80", .mode = KT_TCP, .count = N };
 	struct kt_result r;
@@ -165,27 +60,9 @@ static void measure(struct agent_test *t, const char *what, double w1)
 	total_ok += r.ok;
 }
 
-/* Run a ksplit subcommand, capture stdout. */
-static char *ksplit_out(struct agent_test *t, const char *args, int *rc)
-{
-	char cmd[PATH_MAX * 3 + 16];
-	struct kt_buf b = {};
-	char line[4096];
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "%s %s 2>>%s", t->ksplit, args, t->log);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	kt_buf_printf(&b, "%s", "");
-	while (fgets(line, sizeof(line), p))
-		kt_buf_printf(&b, "%s", line);
-	*rc = pclose(p);
-	return b.s;
-}
-
 static void test_agent_lifecycle(void **state)
 {
-	struct agent_test *t = *state;
+	struct kt_agent *t = *state;
 	struct kt_client_opts lo = { .target = "127.10.0.1:80", .mode = KT_TCP, .loop = true,
 				     .timeout_s = 240 };
 	struct json_object *st, *svc;
@@ -198,39 +75,39 @@ static void test_agent_lifecycle(void **state)
 	assert_non_null(t);
 	assert_int_equal(kt_servers_start(&t->env, servers, 4), 0);
 	kt_yaml_gateway(&b, "gw", "127.10.0.1", "http:HTTP:80");
-	put_file(t, "00-gateway.yaml", b.s);
+	kt_agent_put(t, "00-gateway.yaml", b.s);
 	kt_buf_free(&b);
 	kt_yaml_service(&b, "v1", 80, NULL);
 	kt_yaml_slice(&b, "v1", "IPv4", "127.1.0.1 127.1.0.2");
 	kt_yaml_service(&b, "v2", 80, NULL);
 	kt_yaml_slice(&b, "v2", "IPv4", "127.2.0.1 127.2.0.2");
-	put_file(t, "10-backends.yaml", b.s);
+	kt_agent_put(t, "10-backends.yaml", b.s);
 	kt_buf_free(&b);
 	put_route(t, 25, 75);
 
-	agent_start(t, 1);
+	kt_agent_start(t, limits, 1);
 	assert_int_equal(kt_client_start(&t->env, &lo, &live), 0);
 	measure(t, "agent 1, 25/75", 25);
 
 	/* Stopped agent: the pinned datapath keeps serving. */
-	agent_stop(t);
+	kt_agent_stop(t);
 	measure(t, "agent stopped, 25/75", 25);
 
 	/* Restart: adopts the pinned state, re-applies the same config. */
-	agent_start(t, 2);
+	kt_agent_start(t, limits, 2);
 	assert_true(kt_count_in_file(t->log, "adopted pinned datapath") >= 1);
 	measure(t, "agent 2 (adopted), 25/75", 25);
-	agent_stop(t);
+	kt_agent_stop(t);
 
-	agent_start(t, 3);
+	kt_agent_start(t, limits, 3);
 	/* Route edit: weights flip once the agent has applied it. */
-	applied = kt_count_in_file(t->log, APPLIED);
+	applied = kt_count_in_file(t->log, KT_APPLIED);
 	put_route(t, 75, 25);
-	assert_true(kt_wait_in_file(t->log, APPLIED, applied + 1, 20000) > applied);
+	assert_true(kt_wait_in_file(t->log, KT_APPLIED, applied + 1, 20000) > applied);
 	measure(t, "route edited to 75/25", 75);
 
 	/* An invalid manifest is rejected; the last good config stays. */
-	put_file(t, "50-bad.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: broken\n");
+	kt_agent_put(t, "50-bad.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: broken\n");
 	assert_true(kt_wait_in_file(t->log, "config rejected", 1, 20000) >= 1);
 	printf("  [agent] invalid manifest: \"config rejected\" logged\n");
 	measure(t, "after rejected config, 75/25", 75);
@@ -245,7 +122,7 @@ static void test_agent_lifecycle(void **state)
 
 	/* status --json: counters survived both restarts and count every connect exactly. */
 	snprintf(args, sizeof(args), "status --json --pin-dir %s", t->env.pin_dir);
-	out = ksplit_out(t, args, &rc);
+	out = kt_ksplit_out(t, args, &rc);
 	assert_int_equal(rc, 0);
 	st = json_tokener_parse(out);
 	free(out);
@@ -257,9 +134,9 @@ static void test_agent_lifecycle(void **state)
 	assert_int_equal(kt_status_field(svc, "refused"), 0);
 	json_object_put(st);
 
-	agent_stop(t);
+	kt_agent_stop(t);
 	snprintf(args, sizeof(args), "down --pin-dir %s", t->env.pin_dir);
-	out = ksplit_out(t, args, &rc);
+	out = kt_ksplit_out(t, args, &rc);
 	printf("  [down] %s", out);
 	free(out);
 	assert_int_equal(rc, 0);
@@ -297,7 +174,7 @@ static void test_agent_lifecycle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_agent_lifecycle, agent_setup, agent_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_lifecycle, kt_agent_setup, kt_agent_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A test that drives the real `ksplit` binary as an operator would: a
+ * manifest directory written by atomic renames, the agent started and
+ * stopped as a tracked child, and `ksplit <command>` run for its output.
+ * The struct is the cmocka state; its env comes first so that the env's
+ * teardown registry sees it.
+ */
+#ifndef KSPLIT_KT_AGENT_FIXTURE_H
+#define KSPLIT_KT_AGENT_FIXTURE_H
+
+#include <limits.h>
+#include <sys/types.h>
+
+#include "env.h"
+
+#define KT_APPLIED "msg=\"config applied\""
+
+struct kt_agent {
+	struct kt_env env;		/* first */
+	char ksplit[PATH_MAX];
+	char cfg[PATH_MAX];		/* manifest dir the agent watches */
+	char log[PATH_MAX];
+	char tmp[PATH_MAX];		/* staging file for atomic renames, same filesystem */
+	pid_t pid;			/* the running agent, 0 when none */
+};
+
+/* cmocka fixtures: env, the binary's path, an empty config dir; teardown removes them all. */
+int kt_agent_setup(void **state);
+int kt_agent_teardown(void **state);
+/* Write cfg/name via the staging file and rename(2): the agent never reads half a file. */
+void kt_agent_put(struct kt_agent *t, const char *name, const char *text);
+/*
+ * `ksplit run --config cfg --cgroup CG --pin-dir PIN [extra...]` (extra ends
+ * with NULL, may be NULL), logging to t->log; waits until the log holds
+ * expect_applied "config applied" lines (0: does not wait). Returns the pid.
+ */
+pid_t kt_agent_start(struct kt_agent *t, const char *const *extra, int expect_applied);
+/* SIGTERM the agent and reap it; asserts a clean exit 0. */
+void kt_agent_stop(struct kt_agent *t);
+/* Run `ksplit ARGS`, stderr appended to the agent log; stdout returned (free it). */
+char *kt_ksplit_out(struct kt_agent *t, const char *args, int *rc);
+
+#endif
