@@ -19,8 +19,6 @@
 #include "config/manifest.h"
 #include "config/config.h"
 
-#define GW_GROUP "gateway.networking.k8s.io"
-
 static void free_group(struct ksm_group *g)
 {
 	size_t i;
@@ -115,7 +113,7 @@ static int route_diag(struct build *b, bool warning, const struct km_route *r,
 	if (err < 0)
 		goto nomem;
 	err = ks_diag_obj(b->d, warning, r->m.file, pos->line, pos->col,
-			  km_kind_name(r->kind), r->m.ns, r->m.name, path, "%s", msg);
+			  r->m.kind, r->m.ns, r->m.name, path, "%s", msg);
 	free(msg);
 	if (err)
 		goto nomem;
@@ -133,46 +131,6 @@ static const char *fam_name(uint8_t f)
 static const char *proto_name(uint8_t p)
 {
 	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "SCTP";
-}
-
-static uint8_t route_proto(const struct km_route *r)
-{
-	return r->kind == KM_UDPROUTE ? IPPROTO_UDP : IPPROTO_TCP;
-}
-
-static bool listener_fits(const struct km_route *r, enum km_lproto p)
-{
-	switch (r->kind) {
-	case KM_HTTPROUTE:
-		return p == KM_L_HTTP || p == KM_L_HTTPS;
-	case KM_TCPROUTE:
-		return p == KM_L_TCP || p == KM_L_TLS;
-	default:
-		return p == KM_L_UDP;
-	}
-}
-
-static const char *fits_text(const struct km_route *r)
-{
-	return r->kind == KM_HTTPROUTE ? "HTTP or HTTPS" : r->kind == KM_TCPROUTE ? "TCP or TLS" : "UDP";
-}
-
-static const char *const lproto_text[] = { "HTTP", "HTTPS", "TCP", "UDP", "TLS" };
-
-static const struct km_gateway *find_gateway(const struct km_set *s, const char *ns,
-					     const char *name)
-{
-	const struct km_meta *m = km_index_find(&s->ix_gateways, ns, name);
-
-	return m ? km_container(m, struct km_gateway) : NULL;
-}
-
-static const struct km_service *find_service(const struct km_set *s, const char *ns,
-					     const char *name)
-{
-	const struct km_meta *m = km_index_find(&s->ix_services, ns, name);
-
-	return m ? km_container(m, struct km_service) : NULL;
 }
 
 static int add_target(struct build *b, struct target **t, size_t *n, const struct ksm_addr *vip,
@@ -201,11 +159,16 @@ nomem:
 	return -ENOMEM;
 }
 
+static bool listener_fits(const struct km_route *r, enum km_lproto p)
+{
+	return r->kind->listeners & 1u << p;
+}
+
 static void gateway_targets(struct build *b, const struct km_route *r, size_t pi,
 			    struct target **t, size_t *n)
 {
 	const struct km_parent_ref *p = &r->parents[pi];
-	const struct km_gateway *g = find_gateway(b->s, p->ns, p->name);
+	const struct km_gateway *g = km_find_gateway(b->s, p->ns, p->name);
 	char path[64];
 	size_t i, j, hits = 0;
 
@@ -225,7 +188,7 @@ static void gateway_targets(struct build *b, const struct km_route *r, size_t pi
 				route_diag(b, false, r, &p->pos, path,
 					   "listener '%s' of Gateway %s/%s has protocol %s, which "
 					   "cannot carry a %s (needs %s)", l->name, p->ns, p->name,
-					   lproto_text[l->proto], km_kind_name(r->kind), fits_text(r));
+					   km_lproto_names[l->proto], r->m.kind, r->kind->listeners_text);
 				return;
 			}
 			if (p->port && p->port != l->port) {
@@ -253,11 +216,11 @@ static void gateway_targets(struct build *b, const struct km_route *r, size_t pi
 	} else if (p->port) {
 		route_diag(b, false, r, &p->pos, path,
 			   "Gateway %s/%s has no %s listener on port %u for a %s", p->ns, p->name,
-			   fits_text(r), p->port, km_kind_name(r->kind));
+			   r->kind->listeners_text, p->port, r->m.kind);
 	} else {
 		route_diag(b, false, r, &p->pos, path,
 			   "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
-			   fits_text(r), km_kind_name(r->kind));
+			   r->kind->listeners_text, r->m.kind);
 	}
 }
 
@@ -266,7 +229,7 @@ static void service_targets(struct build *b, const struct km_route *r, size_t pi
 {
 	const struct km_parent_ref *p = &r->parents[pi];
 	const struct km_service *s;
-	uint8_t proto = route_proto(r);
+	uint8_t proto = r->kind->proto;
 	char path[64];
 	size_t i, j, hits = 0;
 
@@ -279,7 +242,7 @@ static void service_targets(struct build *b, const struct km_route *r, size_t pi
 			   "namespace %s (a producer route)", r->m.ns, p->ns, r->m.ns, p->ns);
 		return;
 	}
-	s = find_service(b->s, p->ns, p->name);
+	s = km_find_service(b->s, p->ns, p->name);
 	if (!s) {
 		route_diag(b, false, r, &p->pos, path, "Service %s/%s not found", p->ns, p->name);
 		return;
@@ -309,7 +272,7 @@ static void service_targets(struct build *b, const struct km_route *r, size_t pi
 				route_diag(b, false, r, &p->pos, path,
 					   "port %u of Service %s/%s is %s, a %s needs %s", sp->port,
 					   p->ns, p->name, proto_name(sp->proto),
-					   km_kind_name(r->kind), proto_name(proto));
+					   r->m.kind, proto_name(proto));
 				return;
 			}
 			continue;
@@ -345,8 +308,8 @@ static bool grant_allows(const struct km_set *s, const struct km_route *r,
 		if (!g->m.name || strcmp(g->m.ns, br->ns))
 			continue;
 		for (j = 0; j < g->n_from && !from; j++)
-			from = !strcmp(g->from[j].group, GW_GROUP) &&
-			       !strcmp(g->from[j].kind, km_kind_name(r->kind)) &&
+			from = !strcmp(g->from[j].group, KM_GW_GROUP) &&
+			       !strcmp(g->from[j].kind, r->m.kind) &&
 			       !strcmp(g->from[j].ns, r->m.ns);
 		if (!from)
 			continue;
@@ -363,7 +326,7 @@ static int resolve_group(struct build *b, const struct km_route *r, size_t bi, u
 			 bool warn, bool warn_fam, struct ksm_group *g)
 {
 	const struct km_backend_ref *br = &r->backends[bi];
-	uint8_t proto = route_proto(r);
+	uint8_t proto = r->kind->proto;
 	const struct km_svc_port *sp = NULL, *other = NULL;
 	const struct km_service *svc;
 	char path[64];
@@ -386,12 +349,12 @@ static int resolve_group(struct build *b, const struct km_route *r, size_t bi, u
 	if (strcmp(br->ns, r->m.ns) && !grant_allows(b->s, r, br)) {
 		g->invalid = KSM_REF_NOT_PERMITTED;
 		if (asprintf(&g->reason, "no ReferenceGrant in namespace %s allows %s from "
-			     "namespace %s to Service %s", br->ns, km_kind_name(r->kind), r->m.ns,
+			     "namespace %s to Service %s", br->ns, r->m.kind, r->m.ns,
 			     br->name) < 0)
 			goto nomem_reason;
 		goto invalid;
 	}
-	svc = find_service(b->s, br->ns, br->name);
+	svc = km_find_service(b->s, br->ns, br->name);
 	if (!svc) {
 		g->invalid = KSM_REF_NOT_FOUND;
 		if (asprintf(&g->reason, "Service %s/%s not found", br->ns, br->name) < 0)
@@ -508,7 +471,7 @@ static void resolve_route(struct build *b, const struct km_route *r)
 		const struct km_parent_ref *p = &r->parents[i];
 
 		first = n;
-		if (!strcmp(p->group, GW_GROUP) && !strcmp(p->kind, "Gateway")) {
+		if (!strcmp(p->group, KM_GW_GROUP) && !strcmp(p->kind, "Gateway")) {
 			gateway_targets(b, r, i, &t, &n);
 		} else if (!*p->group && !strcmp(p->kind, "Service")) {
 			service_targets(b, r, i, &t, &n);
@@ -533,11 +496,10 @@ static void resolve_route(struct build *b, const struct km_route *r)
 			s = &pd->svc;
 			s->vip = t[j].vip;
 			s->port = t[j].port;
-			s->proto = route_proto(r);
+			s->proto = r->kind->proto;
 			s->parent = t[j].parent;
 			t[j].parent = NULL;
-			if (asprintf(&s->route, "%s %s/%s", km_kind_name(r->kind), r->m.ns,
-				     r->m.name) < 0) {
+			if (asprintf(&s->route, "%s %s/%s", r->m.kind, r->m.ns, r->m.name) < 0) {
 				s->route = NULL;
 				b->err = -ENOMEM;
 				break;
@@ -684,7 +646,7 @@ static void build_health(struct build *b, struct ks_model *m)
 
 		if (skip[i])
 			continue;
-		if (!find_service(s, p->h.svc_ns, p->h.svc_name) &&
+		if (!km_find_service(s, p->h.svc_ns, p->h.svc_name) &&
 		    ks_diag_obj(b->d, true, p->m.file, p->target_pos.line, p->target_pos.col,
 				"TargetGroupPolicy", p->m.ns, p->m.name, "spec.targetRef",
 				"Service %s/%s not found: the policy governs nothing", p->h.svc_ns,
