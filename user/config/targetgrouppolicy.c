@@ -4,37 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/codes.h"
 #include "config/kinds.h"
 
-/* "200", "200-299", "200,204,301-302" with HTTP codes 100..599. */
-static bool valid_status_match(const char *s)
+/* The prober's own parser and rule (common/codes.h), so both accept the same lists. */
+static void check_status_match(struct km_ctx *c, const struct ky_node *hc, const char **sm)
 {
-	while (*s) {
-		char *end;
-		long lo = strtol(s, &end, 10), hi;
+	const struct ky_node *v = ky_map_get(hc, "statusMatch");
+	int err = ks_codes_parse(*sm, NULL, NULL, 0);
 
-		if (end == s || *s == '-' || *s == '+' || *s == ' ' || lo < 100 || lo > 599)
-			return false;
-		hi = lo;
-		s = end;
-		if (*s == '-') {
-			s++;
-			if (*s < '0' || *s > '9')
-				return false;
-			hi = strtol(s, &end, 10);
-			if (hi < lo || hi > 599)
-				return false;
-			s = end;
-		}
-		if (*s == ',') {
-			s++;
-			if (!*s)
-				return false;
-		} else if (*s) {
-			return false;
-		}
-	}
-	return true;
+	if (!err)
+		return;
+	if (err == -E2BIG)
+		km_err_field(c, v, "statusMatch", "'%s': at most %d codes or ranges are allowed",
+			     *sm, KS_CODES_MAX);
+	else
+		km_err_field(c, v, "statusMatch",
+			     "'%s' is not a list of HTTP codes or ranges like \"200\", "
+			     "\"200-299\" or \"200,204,301-302\"", *sm);
+	*sm = "200";
 }
 
 void km_policy_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
@@ -100,12 +88,8 @@ void km_policy_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 		if (!km_get_int(c, hc, "unhealthyThresholdCount", false, 2, 10, &x, NULL) &&
 		    km_field(hc, "unhealthyThresholdCount"))
 			h->unhealthy_threshold = (uint32_t)x;
-		if (!km_get_str(c, hc, "statusMatch", false, &sm) && !valid_status_match(sm)) {
-			km_err_field(c, ky_map_get(hc, "statusMatch"), "statusMatch",
-				     "'%s' is not a list of HTTP codes or ranges like \"200\", "
-				     "\"200-299\" or \"200,204,301-302\"", sm);
-			sm = "200";
-		}
+		if (!km_get_str(c, hc, "statusMatch", false, &sm))
+			check_status_match(c, hc, &sm);
 		if (!km_get_str(c, hc, "path", false, &path) && path[0] != '/') {
 			km_err_field(c, ky_map_get(hc, "path"), "path", "'%s' must start with '/'", path);
 			path = "/";
