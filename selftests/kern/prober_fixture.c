@@ -191,7 +191,7 @@ struct ks_probe_target kp_target(const char *addr, uint16_t port, enum ks_probe_
 	t.spec.healthy_thr = h;
 	t.spec.unhealthy_thr = u;
 	strcpy(t.spec.path, "/health");
-	ks_status_match_parse("200", &t.spec.match, NULL, 0);
+	ks_codes_parse("200", &t.spec.match, NULL, 0);
 	return t;
 }
 

@@ -89,7 +89,7 @@ static void test_redirect_not_followed(void **state)
 	long served0;
 
 	(void)state;
-	ks_status_match_parse("301-302", &t.spec.match, NULL, 0);
+	ks_codes_parse("301-302", &t.spec.match, NULL, 0);
 	kp_set_status(L_HTTP, 302);
 	served0 = kp_env.sh->served[L_HTTP];
 	assert_int_equal(ks_prober_new(&p, kp_on_change, &r), 0);
@@ -180,7 +180,7 @@ static void test_h2c(void **state)
 	assert_int_equal(e->streak, 3);
 	assert_non_null(strstr(e->reason, "http status 503"));
 	kp_set_status(L_H2C, 204);
-	ks_status_match_parse("200-299", &t[0].spec.match, NULL, 0);
+	ks_codes_parse("200-299", &t[0].spec.match, NULL, 0);
 	/* A spec change keeps the state and restarts the count with the new statusMatch. */
 	assert_int_equal(ks_prober_set_targets(p, t, 1), 0);
 	e = kp_run_until(p, &r, t[0].port, KS_H_HEALTHY, 5000);
@@ -471,7 +471,7 @@ static void test_https(void **state)
 		t[i] = kp_target("127.0.0.1", (uint16_t)(1 + i), KS_PROBE_HTTPS, 200, 2000, 2, 2);
 		t[i].spec.port = PORT_TLS;
 	}
-	ks_status_match_parse("204", &t[1].spec.match, NULL, 0);	/* s_server says 200 */
+	ks_codes_parse("204", &t[1].spec.match, NULL, 0);	/* s_server says 200 */
 	t[2].spec.tls_verify = true;
 	assert_int_equal(ks_prober_new(&p, kp_on_change, &r), 0);
 	r.t0 = kt_now_ms();

@@ -405,7 +405,7 @@ static void test_scale(void **state)
 		t[i].spec.healthy_thr = 5;
 		t[i].spec.unhealthy_thr = 2;
 		strcpy(t[i].spec.path, "/health");
-		ks_status_match_parse("200", &t[i].spec.match, NULL, 0);
+		ks_codes_parse("200", &t[i].spec.match, NULL, 0);
 	}
 	assert_int_equal(ks_prober_new(&p, on_change, NULL), 0);
 	if (env.tls)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Active health checks, pure rules: state machine, statusMatch, schedule, spec. */
+/* Active health checks, pure rules: state machine, schedule, spec (statusMatch: test_codes.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -169,98 +169,6 @@ static void test_state_names(void **state)
 	assert_string_equal(ks_hstate_name(KS_H_UNHEALTHY), "unhealthy");
 }
 
-static void test_status_match_valid(void **state)
-{
-	struct ks_status_match m;
-	char err[160];
-
-	(void)state;
-	assert_int_equal(ks_status_match_parse("200", &m, err, sizeof(err)), 0);
-	assert_int_equal(m.n, 1);
-	assert_true(ks_status_match_has(&m, 200));
-	assert_false(ks_status_match_has(&m, 201));
-	assert_false(ks_status_match_has(&m, 0));
-
-	assert_int_equal(ks_status_match_parse("200-299", &m, err, sizeof(err)), 0);
-	assert_true(ks_status_match_has(&m, 200));
-	assert_true(ks_status_match_has(&m, 250));
-	assert_true(ks_status_match_has(&m, 299));
-	assert_false(ks_status_match_has(&m, 199));
-	assert_false(ks_status_match_has(&m, 300));
-
-	assert_int_equal(ks_status_match_parse("200,204,301-302", &m, err, sizeof(err)), 0);
-	assert_int_equal(m.n, 3);
-	assert_true(ks_status_match_has(&m, 200));
-	assert_false(ks_status_match_has(&m, 201));
-	assert_true(ks_status_match_has(&m, 204));
-	assert_true(ks_status_match_has(&m, 301));
-	assert_true(ks_status_match_has(&m, 302));
-	assert_false(ks_status_match_has(&m, 303));
-	assert_false(ks_status_match_has(&m, 500));
-
-	assert_int_equal(ks_status_match_parse(" 200 , 204 - 206 ", &m, err, sizeof(err)), 0);
-	assert_true(ks_status_match_has(&m, 205));
-	assert_int_equal(ks_status_match_parse("100", &m, err, sizeof(err)), 0);
-	assert_int_equal(ks_status_match_parse("599", &m, err, sizeof(err)), 0);
-	assert_int_equal(ks_status_match_parse("100-599", &m, err, sizeof(err)), 0);
-	assert_int_equal(ks_status_match_parse("200-200", &m, err, sizeof(err)), 0);
-	assert_true(ks_status_match_has(&m, 200));
-	assert_int_equal(ks_status_match_parse("0200", &m, err, sizeof(err)), 0);
-	assert_null(ks_status_match_validate("200,204,301-302", err, sizeof(err)));
-}
-
-static void expect_bad(const char *s, const char *needle)
-{
-	struct ks_status_match m;
-	char err[512] = "", buf[512];
-	const char *v;
-
-	if (ks_status_match_parse(s, &m, err, sizeof(err)) != -EINVAL)
-		fail_msg("statusMatch \"%s\" accepted", s ? s : "(null)");
-	if (!strstr(err, needle))
-		fail_msg("statusMatch \"%s\": error \"%s\" lacks \"%s\"", s ? s : "(null)", err, needle);
-	v = ks_status_match_validate(s, buf, sizeof(buf));
-	assert_non_null(v);
-	assert_ptr_equal(v, buf);
-	assert_string_equal(v, err);
-	assert_non_null(ks_status_match_validate(s, NULL, 0));
-}
-
-static void test_status_match_invalid(void **state)
-{
-	char many[256] = "";
-	int i;
-
-	(void)state;
-	expect_bad(NULL, "empty");
-	expect_bad("", "empty");
-	expect_bad("   ", "empty");
-	expect_bad("99", "code 99 outside 100..599");
-	expect_bad("600", "code 600 outside 100..599");
-	expect_bad("200-600", "code 600 outside");
-	expect_bad("0", "outside");
-	expect_bad("99999999999999999999", "outside");
-	expect_bad("299-200", "range 299-200 is reversed");
-	expect_bad("abc", "expected a status code");
-	expect_bad("2OO", "unexpected 'O'");
-	expect_bad("+200", "expected a status code");
-	expect_bad("-200", "expected a status code");
-	expect_bad("200-", "expected the end of a range");
-	expect_bad("200,", "expected a status code");
-	expect_bad(",200", "expected a status code");
-	expect_bad("200,,204", "expected a status code");
-	expect_bad("200 204", "unexpected '2'");
-	expect_bad("200;204", "unexpected ';'");
-	expect_bad("200-299-300", "unexpected '-'");
-	expect_bad("200.0", "unexpected '.'");
-	for (i = 0; i < KS_STATUS_MATCH_MAX + 1; i++)
-		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%d", i ? "," : "",
-			 200 + i);
-	expect_bad(many, "more than 32 items");
-	many[strlen(many) - 4] = '\0';	/* exactly 32 */
-	assert_null(ks_status_match_validate(many, NULL, 0));
-}
-
 static struct ksm_health aws_default(void)
 {
 	struct ksm_health h = {
@@ -289,8 +197,8 @@ static void test_spec_from_health_defaults(void **state)
 	assert_int_equal(s.unhealthy_thr, 2);
 	assert_int_equal(s.port, 0);
 	assert_string_equal(s.path, "/");
-	assert_true(ks_status_match_has(&s.match, 200));
-	assert_false(ks_status_match_has(&s.match, 204));
+	assert_true(ks_codes_has(&s.match, 200));
+	assert_false(ks_codes_has(&s.match, 204));
 	assert_int_equal(ks_probe_spec_check(&s, err, sizeof(err)), 0);
 
 	/* NULL strings mean the AWS defaults too. */
@@ -313,7 +221,7 @@ static void test_spec_from_health_defaults(void **state)
 	assert_true(s.http2);
 	assert_int_equal(s.port, 8443);
 	assert_string_equal(s.path, "/healthz?deep=1");
-	assert_true(ks_status_match_has(&s.match, 204));
+	assert_true(ks_codes_has(&s.match, 204));
 
 	h.protocol = "HTTP";
 	assert_int_equal(ks_probe_spec_from_health(&h, false, &s, err, sizeof(err)), 0);
@@ -414,7 +322,7 @@ static void test_spec_check(void **state)
 	assert_int_equal(ks_probe_spec_check(&s, err, sizeof(err)), -EINVAL);	/* no path */
 	strcpy(s.path, "/");
 	assert_int_equal(ks_probe_spec_check(&s, err, sizeof(err)), -EINVAL);	/* no match */
-	ks_status_match_parse("200", &s.match, NULL, 0);
+	ks_codes_parse("200", &s.match, NULL, 0);
 	assert_int_equal(ks_probe_spec_check(&s, err, sizeof(err)), 0);
 	s.interval_ms = 0;
 	assert_int_equal(ks_probe_spec_check(&s, err, sizeof(err)), -EINVAL);
@@ -539,8 +447,6 @@ int main(void)
 		cmocka_unit_test(test_flapping_just_under_thresholds),
 		cmocka_unit_test(test_flapping_sequences),
 		cmocka_unit_test(test_state_names),
-		cmocka_unit_test(test_status_match_valid),
-		cmocka_unit_test(test_status_match_invalid),
 		cmocka_unit_test(test_spec_from_health_defaults),
 		cmocka_unit_test(test_spec_from_health_tcp),
 		cmocka_unit_test(test_spec_from_health_errors),

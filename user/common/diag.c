@@ -60,6 +60,17 @@ int ks_diag_obj(struct ks_diags *d, bool warning, const char *file, unsigned lin
 	return err;
 }
 
+void ks_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 void ks_diags_free(struct ks_diags *d)
 {
 	size_t i;

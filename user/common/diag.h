@@ -39,4 +39,8 @@ int ks_diag_obj(struct ks_diags *d, bool warning, const char *file, unsigned lin
 		const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 10, 11)));
 
+/* Formats into a caller's error buffer; err may be NULL or errlen 0 (no text wanted). */
+void ks_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif /* KSPLIT_DIAG_H */

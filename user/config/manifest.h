@@ -2,7 +2,13 @@
 /*
  * Typed Kubernetes objects read from manifests. This layer checks each object
  * on its own (field names, types, ranges, duplicates); following references
- * between objects is model.c's job.
+ * between objects is resolve.c's job.
+ *
+ *   manifest.c    documents: the kind table (apiVersion, kind -> parser), files, freeing
+ *   reader.c      the checking context and typed field readers every parser uses
+ *   gateway.c service.c endpointslice.c route.c referencegrant.c targetgrouppolicy.c
+ *                 one parser per kind (route.c: HTTPRoute, TCPRoute, UDPRoute)
+ *   index.c       lookups by (namespace, name) and duplicate definitions
  */
 #ifndef KSPLIT_MANIFEST_H
 #define KSPLIT_MANIFEST_H
@@ -15,20 +21,7 @@
 #include "config/model.h"
 
 #define KM_MAX_FILE_BYTES	(16u << 20)
-
-enum km_kind {
-	KM_GATEWAY,
-	KM_SERVICE,
-	KM_ENDPOINTSLICE,
-	KM_HTTPROUTE,
-	KM_TCPROUTE,
-	KM_UDPROUTE,
-	KM_REFERENCEGRANT,
-	KM_TARGETGROUPPOLICY,
-	KM_NKINDS,
-};
-
-const char *km_kind_name(enum km_kind k);
+#define KM_GW_GROUP		"gateway.networking.k8s.io"
 
 /* Where an object (or one of its fields) came from. */
 struct km_pos {
@@ -36,6 +29,7 @@ struct km_pos {
 };
 
 struct km_meta {
+	const char *kind;	/* "Gateway", "HTTPRoute", ...: static */
 	const char *file;	/* owned by the km_set's file list */
 	struct km_pos pos;	/* the document's top mapping */
 	char *ns, *name;
@@ -55,6 +49,7 @@ struct km_index {
 };
 
 enum km_lproto { KM_L_HTTP, KM_L_HTTPS, KM_L_TCP, KM_L_UDP, KM_L_TLS };
+extern const char *const km_lproto_names[];	/* indexed by it, NULL-terminated */
 
 struct km_listener {
 	char *name;
@@ -124,9 +119,29 @@ struct km_backend_ref {
 	struct km_pos pos;
 };
 
+struct km_ctx;
+struct ky_node;
+
+/*
+ * What differs between route kinds. HTTPRoute, TCPRoute and UDPRoute share
+ * one parser and one resolver (route.c, resolve.c) driven by this; each is
+ * one row of the kind table in manifest.c.
+ */
+struct km_route_kind {
+	uint8_t proto;			/* IPPROTO_TCP / IPPROTO_UDP: what the route carries */
+	unsigned listeners;		/* 1u << enum km_lproto: Gateway listeners that carry it */
+	const char *listeners_text;	/* the same for messages: "HTTP or HTTPS" */
+	/* The fields the kind has: spec, spec.rules[], spec.rules[].backendRefs[]. */
+	const char *const *spec_keys, *const *rule_keys, *const *backend_keys;
+	/* Its own checks of those (NULL: none), after the shared ones. */
+	void (*check_spec)(struct km_ctx *c, const struct ky_node *spec);
+	void (*check_rule)(struct km_ctx *c, const struct ky_node *rule);
+	void (*check_backend)(struct km_ctx *c, const struct ky_node *backend);
+};
+
 struct km_route {
 	struct km_meta m;
-	enum km_kind kind;	/* KM_HTTPROUTE / KM_TCPROUTE / KM_UDPROUTE */
+	const struct km_route_kind *kind;
 	size_t n_parents;
 	struct km_parent_ref *parents;
 	size_t n_rules;
@@ -153,7 +168,7 @@ struct km_grant {
 
 struct km_policy {
 	struct km_meta m;
-	struct ksm_health h;	/* defaults applied; source unset (model.c fills it) */
+	struct ksm_health h;	/* defaults applied; source unset (resolve.c fills it) */
 	struct km_pos target_pos;
 };
 
@@ -180,6 +195,9 @@ const struct km_meta *km_index_find(const struct km_index *ix, const char *ns, c
 void km_index_range(const struct km_index *ix, const char *ns, const char *key, size_t *lo,
 		    size_t *hi);
 #define km_container(ptr, type) ((const type *)((const char *)(ptr) - offsetof(type, m)))
+/* First-defined Gateway / Service named ns/name once indexed, or NULL. */
+const struct km_gateway *km_find_gateway(const struct km_set *s, const char *ns, const char *name);
+const struct km_service *km_find_service(const struct km_set *s, const char *ns, const char *name);
 
 /* Parses and checks one buffer, appending its objects. 0, -EINVAL (diags) or -ENOMEM. */
 int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,
@@ -188,6 +206,9 @@ int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t l
 int km_load_path(struct km_set *s, const char *path, struct ks_diags *d);
 /* Reports objects of the same kind and ns/name defined more than once. */
 int km_check_duplicates(struct km_set *s, struct ks_diags *d);
+/* The same for one array of objects (km_meta first, stride apart), sorted into scratch. */
+int km_index_dups(struct km_index *scratch, const void *arr, size_t n, size_t stride,
+		  struct ks_diags *d);
 void km_set_free(struct km_set *s);
 
 /* Levenshtein distance, capped: used for "did you mean". */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Resolution: follow every reference between the checked objects (route ->
- * parent -> VIPs, backendRef -> Service port -> EndpointSlice port ->
- * endpoints) and produce the ks_model the datapath image is built from.
+ * parent -> VIPs in parents.c, backendRef -> Service port -> EndpointSlice
+ * port -> endpoints here) and produce the ks_model the datapath image is
+ * built from.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -16,10 +17,8 @@
 
 #include "common/diag.h"
 #include "common/log.h"
-#include "config/manifest.h"
 #include "config/config.h"
-
-#define GW_GROUP "gateway.networking.k8s.io"
+#include "config/resolve.h"
 
 static void free_group(struct ksm_group *g)
 {
@@ -77,33 +76,8 @@ void ks_model_free(struct ks_model *m)
 
 /* ---- resolution ---- */
 
-/* A service being built, with what is needed to name its origin in a conflict. */
-struct pending {
-	struct ksm_service svc;
-	size_t seq;
-	const struct km_route *r;
-	size_t parent;
-};
-
-struct build {
-	struct km_set *s;
-	struct ks_diags *d;
-	struct pending *v;
-	size_t n, cap;
-	int err;		/* -ENOMEM */
-};
-
-struct target {
-	struct ksm_addr vip;
-	uint16_t port;
-	char *parent;
-};
-
-static int route_diag(struct build *b, bool warning, const struct km_route *r,
-		      const struct km_pos *pos, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
-static int route_diag(struct build *b, bool warning, const struct km_route *r,
-		      const struct km_pos *pos, const char *path, const char *fmt, ...)
+int km_route_diag(struct km_build *b, bool warning, const struct km_route *r,
+		  const struct km_pos *pos, const char *path, const char *fmt, ...)
 {
 	char *msg = NULL;
 	va_list ap;
@@ -114,8 +88,8 @@ static int route_diag(struct build *b, bool warning, const struct km_route *r,
 	va_end(ap);
 	if (err < 0)
 		goto nomem;
-	err = ks_diag_obj(b->d, warning, r->m.file, pos->line, pos->col,
-			  km_kind_name(r->kind), r->m.ns, r->m.name, path, "%s", msg);
+	err = ks_diag_obj(b->d, warning, r->m.file, pos->line, pos->col, r->m.kind, r->m.ns,
+			  r->m.name, path, "%s", msg);
 	free(msg);
 	if (err)
 		goto nomem;
@@ -123,214 +97,6 @@ static int route_diag(struct build *b, bool warning, const struct km_route *r,
 nomem:
 	b->err = -ENOMEM;
 	return -ENOMEM;
-}
-
-static const char *fam_name(uint8_t f)
-{
-	return f == KS_FAMILY_V4 ? "IPv4" : "IPv6";
-}
-
-static const char *proto_name(uint8_t p)
-{
-	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "SCTP";
-}
-
-static uint8_t route_proto(const struct km_route *r)
-{
-	return r->kind == KM_UDPROUTE ? IPPROTO_UDP : IPPROTO_TCP;
-}
-
-static bool listener_fits(const struct km_route *r, enum km_lproto p)
-{
-	switch (r->kind) {
-	case KM_HTTPROUTE:
-		return p == KM_L_HTTP || p == KM_L_HTTPS;
-	case KM_TCPROUTE:
-		return p == KM_L_TCP || p == KM_L_TLS;
-	default:
-		return p == KM_L_UDP;
-	}
-}
-
-static const char *fits_text(const struct km_route *r)
-{
-	return r->kind == KM_HTTPROUTE ? "HTTP or HTTPS" : r->kind == KM_TCPROUTE ? "TCP or TLS" : "UDP";
-}
-
-static const char *const lproto_text[] = { "HTTP", "HTTPS", "TCP", "UDP", "TLS" };
-
-static const struct km_gateway *find_gateway(const struct km_set *s, const char *ns,
-					     const char *name)
-{
-	const struct km_meta *m = km_index_find(&s->ix_gateways, ns, name);
-
-	return m ? km_container(m, struct km_gateway) : NULL;
-}
-
-static const struct km_service *find_service(const struct km_set *s, const char *ns,
-					     const char *name)
-{
-	const struct km_meta *m = km_index_find(&s->ix_services, ns, name);
-
-	return m ? km_container(m, struct km_service) : NULL;
-}
-
-static int add_target(struct build *b, struct target **t, size_t *n, const struct ksm_addr *vip,
-		      uint16_t port, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int add_target(struct build *b, struct target **t, size_t *n, const struct ksm_addr *vip,
-		      uint16_t port, const char *fmt, ...)
-{
-	struct target *nt = realloc(*t, (*n + 1) * sizeof(**t));
-	va_list ap;
-	int err;
-
-	if (!nt)
-		goto nomem;
-	*t = nt;
-	nt[*n].vip = *vip;
-	nt[*n].port = port;
-	va_start(ap, fmt);
-	err = vasprintf(&nt[*n].parent, fmt, ap);
-	va_end(ap);
-	if (err < 0)
-		goto nomem;
-	(*n)++;
-	return 0;
-nomem:
-	b->err = -ENOMEM;
-	return -ENOMEM;
-}
-
-static void gateway_targets(struct build *b, const struct km_route *r, size_t pi,
-			    struct target **t, size_t *n)
-{
-	const struct km_parent_ref *p = &r->parents[pi];
-	const struct km_gateway *g = find_gateway(b->s, p->ns, p->name);
-	char path[64];
-	size_t i, j, hits = 0;
-
-	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
-	if (!g) {
-		route_diag(b, false, r, &p->pos, path, "Gateway %s/%s not found", p->ns, p->name);
-		return;
-	}
-	for (i = 0; i < g->n_listeners; i++) {
-		const struct km_listener *l = &g->listeners[i];
-
-		if (*p->section && strcmp(l->name, p->section))
-			continue;
-		if (*p->section) {
-			if (!listener_fits(r, l->proto)) {
-				snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-				route_diag(b, false, r, &p->pos, path,
-					   "listener '%s' of Gateway %s/%s has protocol %s, which "
-					   "cannot carry a %s (needs %s)", l->name, p->ns, p->name,
-					   lproto_text[l->proto], km_kind_name(r->kind), fits_text(r));
-				return;
-			}
-			if (p->port && p->port != l->port) {
-				snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
-				route_diag(b, false, r, &p->pos, path,
-					   "port %u does not match listener '%s' of Gateway %s/%s "
-					   "(port %u)", p->port, l->name, p->ns, p->name, l->port);
-				return;
-			}
-		} else if (!listener_fits(r, l->proto) || (p->port && p->port != l->port)) {
-			continue;
-		}
-		hits++;
-		for (j = 0; j < g->n_addrs; j++)
-			if (add_target(b, t, n, &g->addrs[j], l->port, "Gateway %s/%s:%s", p->ns,
-				       p->name, l->name))
-				return;
-	}
-	if (hits)
-		return;
-	if (*p->section) {
-		snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-		route_diag(b, false, r, &p->pos, path, "Gateway %s/%s has no listener named '%s'",
-			   p->ns, p->name, p->section);
-	} else if (p->port) {
-		route_diag(b, false, r, &p->pos, path,
-			   "Gateway %s/%s has no %s listener on port %u for a %s", p->ns, p->name,
-			   fits_text(r), p->port, km_kind_name(r->kind));
-	} else {
-		route_diag(b, false, r, &p->pos, path,
-			   "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
-			   fits_text(r), km_kind_name(r->kind));
-	}
-}
-
-static void service_targets(struct build *b, const struct km_route *r, size_t pi,
-			    struct target **t, size_t *n)
-{
-	const struct km_parent_ref *p = &r->parents[pi];
-	const struct km_service *s;
-	uint8_t proto = route_proto(r);
-	char path[64];
-	size_t i, j, hits = 0;
-
-	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
-	if (strcmp(p->ns, r->m.ns)) {
-		route_diag(b, false, r, &p->pos, path,
-			   "consumer route (route namespace %s, Service namespace %s) cannot be "
-			   "honoured: it must apply only to clients in namespace %s, and ksplit "
-			   "cannot tell client namespaces apart at connect(); put the route in "
-			   "namespace %s (a producer route)", r->m.ns, p->ns, r->m.ns, p->ns);
-		return;
-	}
-	s = find_service(b->s, p->ns, p->name);
-	if (!s) {
-		route_diag(b, false, r, &p->pos, path, "Service %s/%s not found", p->ns, p->name);
-		return;
-	}
-	if (s->headless || s->external_name) {
-		route_diag(b, false, r, &p->pos, path,
-			   "Service %s/%s is %s and has no ClusterIP to intercept; it cannot be a "
-			   "parent", p->ns, p->name, s->headless ? "headless" : "ExternalName");
-		return;
-	}
-	if (!s->n_ips) {
-		route_diag(b, false, r, &p->pos, path,
-			   "Service %s/%s has no spec.clusterIP: ksplit needs the ClusterIP the "
-			   "API server assigned (use the live object, kubectl get -o yaml)",
-			   p->ns, p->name);
-		return;
-	}
-	for (i = 0; i < s->n_ports; i++) {
-		const struct km_svc_port *sp = &s->ports[i];
-
-		if (p->port && sp->port != p->port)
-			continue;
-		if (*p->section && strcmp(sp->name, p->section))
-			continue;
-		if (sp->proto != proto) {
-			if (p->port || *p->section) {
-				route_diag(b, false, r, &p->pos, path,
-					   "port %u of Service %s/%s is %s, a %s needs %s", sp->port,
-					   p->ns, p->name, proto_name(sp->proto),
-					   km_kind_name(r->kind), proto_name(proto));
-				return;
-			}
-			continue;
-		}
-		hits++;
-		for (j = 0; j < s->n_ips; j++)
-			if (add_target(b, t, n, &s->ips[j], sp->port, "Service %s/%s:%u", p->ns,
-				       p->name, sp->port))
-				return;
-	}
-	if (hits)
-		return;
-	if (*p->section)
-		route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port named '%s'%s",
-			   p->ns, p->name, p->section, p->port ? " with that port number" : "");
-	else if (p->port)
-		route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port %u", p->ns,
-			   p->name, p->port);
-	else
-		route_diag(b, false, r, &p->pos, path, "Service %s/%s has no %s port", p->ns,
-			   p->name, proto_name(proto));
 }
 
 static bool grant_allows(const struct km_set *s, const struct km_route *r,
@@ -345,8 +111,8 @@ static bool grant_allows(const struct km_set *s, const struct km_route *r,
 		if (!g->m.name || strcmp(g->m.ns, br->ns))
 			continue;
 		for (j = 0; j < g->n_from && !from; j++)
-			from = !strcmp(g->from[j].group, GW_GROUP) &&
-			       !strcmp(g->from[j].kind, km_kind_name(r->kind)) &&
+			from = !strcmp(g->from[j].group, KM_GW_GROUP) &&
+			       !strcmp(g->from[j].kind, r->m.kind) &&
 			       !strcmp(g->from[j].ns, r->m.ns);
 		if (!from)
 			continue;
@@ -358,12 +124,17 @@ static bool grant_allows(const struct km_set *s, const struct km_route *r,
 	return false;
 }
 
+static const char *fam_name(uint8_t f)
+{
+	return f == KS_FAMILY_V4 ? "IPv4" : "IPv6";
+}
+
 /* Sets g's validity and endpoints of family fam. warn: emit diagnostics (once per ref). */
-static int resolve_group(struct build *b, const struct km_route *r, size_t bi, uint8_t fam,
+static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi, uint8_t fam,
 			 bool warn, bool warn_fam, struct ksm_group *g)
 {
 	const struct km_backend_ref *br = &r->backends[bi];
-	uint8_t proto = route_proto(r);
+	uint8_t proto = r->kind->proto;
 	const struct km_svc_port *sp = NULL, *other = NULL;
 	const struct km_service *svc;
 	char path[64];
@@ -386,12 +157,12 @@ static int resolve_group(struct build *b, const struct km_route *r, size_t bi, u
 	if (strcmp(br->ns, r->m.ns) && !grant_allows(b->s, r, br)) {
 		g->invalid = KSM_REF_NOT_PERMITTED;
 		if (asprintf(&g->reason, "no ReferenceGrant in namespace %s allows %s from "
-			     "namespace %s to Service %s", br->ns, km_kind_name(r->kind), r->m.ns,
+			     "namespace %s to Service %s", br->ns, r->m.kind, r->m.ns,
 			     br->name) < 0)
 			goto nomem_reason;
 		goto invalid;
 	}
-	svc = find_service(b->s, br->ns, br->name);
+	svc = km_find_service(b->s, br->ns, br->name);
 	if (!svc) {
 		g->invalid = KSM_REF_NOT_FOUND;
 		if (asprintf(&g->reason, "Service %s/%s not found", br->ns, br->name) < 0)
@@ -410,7 +181,7 @@ static int resolve_group(struct build *b, const struct km_route *r, size_t bi, u
 		g->invalid = KSM_REF_NOT_FOUND;
 		if ((other ? asprintf(&g->reason, "port %u of Service %s/%s is %s, the route "
 				      "carries %s", br->port, br->ns, br->name,
-				      proto_name(other->proto), proto_name(proto))
+				      km_proto_name(other->proto), km_proto_name(proto))
 			   : asprintf(&g->reason, "Service %s/%s has no port %u", br->ns, br->name,
 				      br->port)) < 0)
 			goto nomem_reason;
@@ -456,14 +227,14 @@ static int resolve_group(struct build *b, const struct km_route *r, size_t bi, u
 		}
 	}
 	if (!g->n_eps && warn_fam)
-		route_diag(b, true, r, &br->pos, path,
-			   "Service %s/%s port %u has no %s endpoints: its share (weight %u) "
-			   "will be refused", br->ns, br->name, br->port, fam_name(fam), br->weight);
+		km_route_diag(b, true, r, &br->pos, path,
+			      "Service %s/%s port %u has no %s endpoints: its share (weight %u) "
+			      "will be refused", br->ns, br->name, br->port, fam_name(fam), br->weight);
 	return b->err;
 invalid:
 	if (warn)
-		route_diag(b, true, r, &br->pos, path, "%s: its share (weight %u) will be refused",
-			   g->reason, br->weight);
+		km_route_diag(b, true, r, &br->pos, path, "%s: its share (weight %u) will be refused",
+			      g->reason, br->weight);
 	return b->err;
 nomem_reason:
 	g->reason = NULL;
@@ -472,11 +243,11 @@ nomem:
 	return -ENOMEM;
 }
 
-static int new_pending(struct build *b, struct pending **out)
+static int new_pending(struct km_build *b, struct km_pending **out)
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? 2 * b->cap : 8;
-		struct pending *v = realloc(b->v, cap * sizeof(*v));
+		struct km_pending *v = realloc(b->v, cap * sizeof(*v));
 
 		if (!v) {
 			b->err = -ENOMEM;
@@ -491,37 +262,24 @@ static int new_pending(struct build *b, struct pending **out)
 	return 0;
 }
 
-static void resolve_route(struct build *b, const struct km_route *r)
+static void resolve_route(struct km_build *b, const struct km_route *r)
 {
-	struct target *t = NULL;
+	struct km_target *t = NULL;
 	size_t n = 0, i, j, first;
 	bool warned = false, warned_fam[2] = { false, false };
 
 	if (r->n_rules != 1 || !r->n_backends)
 		return;
 	if (!r->n_parents) {
-		route_diag(b, true, r, &r->m.pos, "spec.parentRefs",
-			   "no parentRefs: the route applies to no traffic");
+		km_route_diag(b, true, r, &r->m.pos, "spec.parentRefs",
+			      "no parentRefs: the route applies to no traffic");
 		return;
 	}
 	for (i = 0; i < r->n_parents && !b->err; i++) {
-		const struct km_parent_ref *p = &r->parents[i];
-
 		first = n;
-		if (!strcmp(p->group, GW_GROUP) && !strcmp(p->kind, "Gateway")) {
-			gateway_targets(b, r, i, &t, &n);
-		} else if (!*p->group && !strcmp(p->kind, "Service")) {
-			service_targets(b, r, i, &t, &n);
-		} else {
-			char path[64];
-
-			snprintf(path, sizeof(path), "spec.parentRefs[%zu]", i);
-			route_diag(b, false, r, &p->pos, path,
-				   "parent kind %s%s%s is not supported: use a Gateway or (mesh) "
-				   "a Service", p->kind, *p->group ? " of group " : "", p->group);
-		}
+		km_parent_targets(b, r, i, &t, &n);
 		for (j = first; j < n && !b->err; j++) {
-			struct pending *pd;
+			struct km_pending *pd;
 			struct ksm_service *s;
 			size_t k;
 			int fi = t[j].vip.family == KS_FAMILY_V4 ? 0 : 1;
@@ -533,11 +291,10 @@ static void resolve_route(struct build *b, const struct km_route *r)
 			s = &pd->svc;
 			s->vip = t[j].vip;
 			s->port = t[j].port;
-			s->proto = route_proto(r);
+			s->proto = r->kind->proto;
 			s->parent = t[j].parent;
 			t[j].parent = NULL;
-			if (asprintf(&s->route, "%s %s/%s", km_kind_name(r->kind), r->m.ns,
-				     r->m.name) < 0) {
+			if (asprintf(&s->route, "%s %s/%s", r->m.kind, r->m.ns, r->m.name) < 0) {
 				s->route = NULL;
 				b->err = -ENOMEM;
 				break;
@@ -586,7 +343,7 @@ static int cmp_key(const struct ksm_service *a, const struct ksm_service *b)
 
 static int cmp_pending(const void *pa, const void *pb)
 {
-	const struct pending *a = pa, *b = pb;
+	const struct km_pending *a = pa, *b = pb;
 	int c = cmp_key(&a->svc, &b->svc);
 
 	if (c)
@@ -595,14 +352,14 @@ static int cmp_pending(const void *pa, const void *pb)
 }
 
 /* Sorts, reports two routes on one (VIP, port, proto), moves the result into m. */
-static void finish_services(struct build *b, struct ks_model *m)
+static void finish_services(struct km_build *b, struct ks_model *m)
 {
 	size_t i, keep = 0;
 
 	if (b->n)
 		qsort(b->v, b->n, sizeof(*b->v), cmp_pending);
 	for (i = 0; i < b->n; i++) {
-		struct pending *cur = &b->v[i], *prev = keep ? &b->v[keep - 1] : NULL;
+		struct km_pending *cur = &b->v[i], *prev = keep ? &b->v[keep - 1] : NULL;
 
 		if (prev && !cmp_key(&prev->svc, &cur->svc)) {
 			char vip[INET6_ADDRSTRLEN] = "?", path[64];
@@ -611,13 +368,13 @@ static void finish_services(struct build *b, struct ks_model *m)
 			snprintf(path, sizeof(path), "spec.parentRefs[%zu]", cur->parent);
 			/* The same route reaching a key twice (two parentRefs) is harmless. */
 			if (prev->r != cur->r)
-				route_diag(b, false, cur->r, &cur->r->parents[cur->parent].pos, path,
-					   "%s%s%s:%u/%s is also claimed by %s (%s, via %s): an L4 "
-					   "splitter cannot merge two routes on one address and port",
-					   cur->svc.vip.family == KS_FAMILY_V6 ? "[" : "", vip,
-					   cur->svc.vip.family == KS_FAMILY_V6 ? "]" : "", cur->svc.port,
-					   proto_name(cur->svc.proto), prev->svc.route, prev->svc.source,
-					   prev->svc.parent);
+				km_route_diag(b, false, cur->r, &cur->r->parents[cur->parent].pos, path,
+					      "%s%s%s:%u/%s is also claimed by %s (%s, via %s): an L4 "
+					      "splitter cannot merge two routes on one address and port",
+					      cur->svc.vip.family == KS_FAMILY_V6 ? "[" : "", vip,
+					      cur->svc.vip.family == KS_FAMILY_V6 ? "]" : "", cur->svc.port,
+					      km_proto_name(cur->svc.proto), prev->svc.route, prev->svc.source,
+					      prev->svc.parent);
 			free_service(&cur->svc);
 			continue;
 		}
@@ -646,7 +403,7 @@ static bool policy_complete(const struct km_policy *p)
 	       p->h.protocol && p->h.protocol_version;
 }
 
-static void build_health(struct build *b, struct ks_model *m)
+static void build_health(struct km_build *b, struct ks_model *m)
 {
 	struct km_set *s = b->s;
 	bool *skip;
@@ -684,7 +441,7 @@ static void build_health(struct build *b, struct ks_model *m)
 
 		if (skip[i])
 			continue;
-		if (!find_service(s, p->h.svc_ns, p->h.svc_name) &&
+		if (!km_find_service(s, p->h.svc_ns, p->h.svc_name) &&
 		    ks_diag_obj(b->d, true, p->m.file, p->target_pos.line, p->target_pos.col,
 				"TargetGroupPolicy", p->m.ns, p->m.name, "spec.targetRef",
 				"Service %s/%s not found: the policy governs nothing", p->h.svc_ns,
@@ -707,7 +464,7 @@ nomem:
 
 static int resolve(struct km_set *s, struct ks_model *out, struct ks_diags *d)
 {
-	struct build b = { .s = s, .d = d };
+	struct km_build b = { .s = s, .d = d };
 	struct ks_model m = { 0 };
 	size_t i;
 

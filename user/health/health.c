@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Active health checks, pure logic: state machine, statusMatch, schedule, spec. */
+/* Active health checks, pure logic: state machine, schedule, spec. */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/diag.h"
 #include "health/health.h"
 
 const char *ks_hstate_name(enum ks_hstate s)
@@ -72,144 +71,25 @@ bool ks_hsm_feed(struct ks_hsm *m, bool pass, uint32_t healthy_thr, uint32_t unh
 	return m->state != old;
 }
 
-static void set_err(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
-/* One decimal code; *p advances past it. strtol would accept signs and blanks. */
-static int parse_code(const char **p, long *code)
-{
-	const char *s = *p;
-	long v = 0;
-	int digits = 0;
-
-	while (*s >= '0' && *s <= '9') {
-		if (digits < 6)
-			v = v * 10 + (*s - '0');
-		digits++;
-		s++;
-	}
-	if (!digits)
-		return -EINVAL;
-	*code = digits > 6 ? 1000000 : v;
-	*p = s;
-	return 0;
-}
-
-static const char *skip_blank(const char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return s;
-}
-
-int ks_status_match_parse(const char *s, struct ks_status_match *out, char *err, size_t errlen)
-{
-	struct ks_status_match m = { 0 };
-	const char *p = s;
-	long lo, hi;
-
-	if (!s || !*skip_blank(s)) {
-		set_err(err, errlen, "statusMatch is empty");
-		return -EINVAL;
-	}
-	for (;;) {
-		p = skip_blank(p);
-		if (parse_code(&p, &lo)) {
-			set_err(err, errlen, "statusMatch \"%s\": expected a status code at offset %zu",
-				s, (size_t)(p - s));
-			return -EINVAL;
-		}
-		hi = lo;
-		p = skip_blank(p);
-		if (*p == '-') {
-			p = skip_blank(p + 1);
-			if (parse_code(&p, &hi)) {
-				set_err(err, errlen,
-					"statusMatch \"%s\": expected the end of a range at offset %zu",
-					s, (size_t)(p - s));
-				return -EINVAL;
-			}
-			p = skip_blank(p);
-		}
-		/* Syntax first: "2OO" is a typo, not the code 2. */
-		if (*p && *p != ',') {
-			set_err(err, errlen, "statusMatch \"%s\": unexpected '%c' at offset %zu", s,
-				*p, (size_t)(p - s));
-			return -EINVAL;
-		}
-		if (lo < KS_STATUS_MIN || lo > KS_STATUS_MAX || hi < KS_STATUS_MIN ||
-		    hi > KS_STATUS_MAX) {
-			set_err(err, errlen, "statusMatch \"%s\": code %ld outside %d..%d", s,
-				lo < KS_STATUS_MIN || lo > KS_STATUS_MAX ? lo : hi,
-				KS_STATUS_MIN, KS_STATUS_MAX);
-			return -EINVAL;
-		}
-		if (lo > hi) {
-			set_err(err, errlen, "statusMatch \"%s\": range %ld-%ld is reversed", s, lo, hi);
-			return -EINVAL;
-		}
-		if (m.n == KS_STATUS_MATCH_MAX) {
-			set_err(err, errlen, "statusMatch \"%s\": more than %d items", s,
-				KS_STATUS_MATCH_MAX);
-			return -EINVAL;
-		}
-		m.r[m.n].lo = (uint16_t)lo;
-		m.r[m.n].hi = (uint16_t)hi;
-		m.n++;
-		if (!*p)
-			break;
-		p++;
-	}
-	if (out)
-		*out = m;
-	return 0;
-}
-
-const char *ks_status_match_validate(const char *s, char *buf, size_t len)
-{
-	if (!buf || !len)
-		return ks_status_match_parse(s, NULL, NULL, 0) ? "invalid statusMatch" : NULL;
-	return ks_status_match_parse(s, NULL, buf, len) ? buf : NULL;
-}
-
-bool ks_status_match_has(const struct ks_status_match *m, long code)
-{
-	uint32_t i;
-
-	for (i = 0; i < m->n; i++)
-		if (code >= m->r[i].lo && code <= m->r[i].hi)
-			return true;
-	return false;
-}
-
 /* A path goes verbatim into the request line: no blanks, no controls, no fragment. */
 static int check_path(const char *path, char *err, size_t errlen)
 {
 	const unsigned char *c;
 
 	if (!path || path[0] != '/') {
-		set_err(err, errlen, "healthCheck.path \"%s\" must start with '/'", path ? path : "");
+		ks_set_err(err, errlen, "healthCheck.path \"%s\" must start with '/'",
+			   path ? path : "");
 		return -EINVAL;
 	}
 	if (strlen(path) >= KS_PROBE_PATH_MAX) {
-		set_err(err, errlen, "healthCheck.path is longer than %d bytes", KS_PROBE_PATH_MAX - 1);
+		ks_set_err(err, errlen, "healthCheck.path is longer than %d bytes",
+			   KS_PROBE_PATH_MAX - 1);
 		return -EINVAL;
 	}
 	for (c = (const unsigned char *)path; *c; c++) {
 		if (*c <= 0x20 || *c >= 0x7f || *c == '#') {
-			set_err(err, errlen, "healthCheck.path \"%s\": character 0x%02x not allowed",
-				path, *c);
+			ks_set_err(err, errlen, "healthCheck.path \"%s\": character 0x%02x not allowed",
+				   path, *c);
 			return -EINVAL;
 		}
 	}
@@ -221,7 +101,7 @@ static int check_range(const char *what, uint32_t v, uint32_t lo, uint32_t hi, c
 {
 	if (v >= lo && v <= hi)
 		return 0;
-	set_err(err, errlen, "healthCheck.%s %u outside %u..%u", what, v, lo, hi);
+	ks_set_err(err, errlen, "healthCheck.%s %u outside %u..%u", what, v, lo, hi);
 	return -EINVAL;
 }
 
@@ -235,7 +115,7 @@ int ks_probe_spec_from_health(const struct ksm_health *h, bool l4_only,
 	memset(out, 0, sizeof(*out));
 	memset(&s, 0, sizeof(s));
 	if (!h->enabled) {
-		set_err(err, errlen, "health check disabled");
+		ks_set_err(err, errlen, "health check disabled");
 		return -ENODATA;
 	}
 	ret = check_range("intervalSeconds", h->interval_s, 5, 300, err, errlen);
@@ -263,23 +143,23 @@ int ks_probe_spec_from_health(const struct ksm_health *h, bool l4_only,
 	} else if (!strcmp(proto, "TCP")) {
 		s.kind = KS_PROBE_TCP;
 	} else {
-		set_err(err, errlen, "healthCheck.protocol \"%s\" is not HTTP or HTTPS", proto);
+		ks_set_err(err, errlen, "healthCheck.protocol \"%s\" is not HTTP or HTTPS", proto);
 		return -EINVAL;
 	}
 	if (!strcmp(ver, "HTTP2")) {
 		s.http2 = true;
 	} else if (strcmp(ver, "HTTP1")) {
-		set_err(err, errlen, "healthCheck.protocolVersion \"%s\" is not HTTP1 or HTTP2", ver);
+		ks_set_err(err, errlen, "healthCheck.protocolVersion \"%s\" is not HTTP1 or HTTP2",
+			   ver);
 		return -EINVAL;
 	}
 	/* Validate the HTTP fields even for TCP checks: the manifest is wrong either way. */
 	ret = check_path(h->path ? h->path : "/", err, errlen);
 	if (ret)
 		return ret;
-	ret = ks_status_match_parse(h->status_match ? h->status_match : "200", &s.match, err,
-				    errlen);
-	if (ret)
-		return ret;
+	/* -E2BIG (too many items) is one more way of being invalid here. */
+	if (ks_codes_parse(h->status_match ? h->status_match : "200", &s.match, err, errlen))
+		return -EINVAL;
 	if (l4_only)
 		s.kind = KS_PROBE_TCP;
 	if (s.kind == KS_PROBE_TCP) {
@@ -296,23 +176,23 @@ int ks_probe_spec_from_health(const struct ksm_health *h, bool l4_only,
 int ks_probe_spec_check(const struct ks_probe_spec *s, char *err, size_t errlen)
 {
 	if (s->kind != KS_PROBE_HTTP && s->kind != KS_PROBE_HTTPS && s->kind != KS_PROBE_TCP) {
-		set_err(err, errlen, "unknown probe kind %d", (int)s->kind);
+		ks_set_err(err, errlen, "unknown probe kind %d", (int)s->kind);
 		return -EINVAL;
 	}
 	if (!s->interval_ms || !s->timeout_ms || !s->healthy_thr || !s->unhealthy_thr) {
-		set_err(err, errlen, "interval, timeout and thresholds must be > 0");
+		ks_set_err(err, errlen, "interval, timeout and thresholds must be > 0");
 		return -EINVAL;
 	}
 	if (s->kind == KS_PROBE_TCP)
 		return 0;
 	if (!memchr(s->path, '\0', sizeof(s->path))) {
-		set_err(err, errlen, "path not terminated");
+		ks_set_err(err, errlen, "path not terminated");
 		return -EINVAL;
 	}
 	if (check_path(s->path, err, errlen))
 		return -EINVAL;
-	if (!s->match.n || s->match.n > KS_STATUS_MATCH_MAX) {
-		set_err(err, errlen, "empty statusMatch");
+	if (!s->match.n || s->match.n > KS_CODES_MAX) {
+		ks_set_err(err, errlen, "empty statusMatch");
 		return -EINVAL;
 	}
 	return 0;

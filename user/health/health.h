@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Active health checks, the pure part: the per-endpoint state machine,
- * statusMatch parsing and matching, the check schedule, and the translation
+ * the check schedule, and the translation
  * of a TargetGroupPolicy healthCheck (struct ksm_health) into a probe spec.
  * No I/O here, so every rule is unit-testable without root; prober.c is the
  * engine that runs the checks. See docs/health.md, "Active checks".
@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/codes.h"
 #include "config/model.h"
 
 enum ks_hstate {
@@ -43,26 +44,6 @@ void ks_hsm_init(struct ks_hsm *m);
 /* Feed one check result; returns true when the state changed. Thresholds < 1 count as 1. */
 bool ks_hsm_feed(struct ks_hsm *m, bool pass, uint32_t healthy_thr, uint32_t unhealthy_thr);
 
-/* statusMatch: "200", "200-299", "200,204,301-302". */
-#define KS_STATUS_MATCH_MAX 32
-#define KS_STATUS_MIN 100
-#define KS_STATUS_MAX 599
-
-struct ks_status_match {
-	uint32_t n;
-	struct { uint16_t lo, hi; } r[KS_STATUS_MATCH_MAX];
-};
-
-/*
- * Parse s. Items are separated by ','; each item is a code or "lo-hi" with
- * lo <= hi, codes within 100..599; blanks around items are allowed. On error
- * returns -EINVAL and writes a human text to err (may be NULL).
- */
-int ks_status_match_parse(const char *s, struct ks_status_match *out, char *err, size_t errlen);
-/* NULL when s is valid, else the error text (written into buf). For the manifest parser. */
-const char *ks_status_match_validate(const char *s, char *buf, size_t len);
-bool ks_status_match_has(const struct ks_status_match *m, long code);
-
 /* What to check. Built by ks_probe_spec_from_health or by hand (TCPRoute backends, tests). */
 enum ks_probe_kind { KS_PROBE_HTTP = 0, KS_PROBE_HTTPS, KS_PROBE_TCP };
 
@@ -76,7 +57,7 @@ struct ks_probe_spec {
 	uint16_t port;		/* 0 = the endpoint's traffic port */
 	uint32_t interval_ms, timeout_ms;
 	uint32_t healthy_thr, unhealthy_thr;
-	struct ks_status_match match;	/* HTTP(S) only */
+	struct ks_codes match;		/* statusMatch, HTTP(S) only */
 	char path[KS_PROBE_PATH_MAX];	/* HTTP(S) only, starts with '/' */
 };
 
@@ -84,7 +65,8 @@ struct ks_probe_spec {
  * From a TargetGroupPolicy healthCheck. Checks the AWS ranges again
  * (interval 5..300 s, timeout 1..120 s, thresholds 2..10), protocol
  * HTTP|HTTPS (and "TCP", a ksplit extension: connect only),
- * protocolVersion HTTP1|HTTP2, path, statusMatch. l4_only forces a TCP
+ * protocolVersion HTTP1|HTTP2, path, statusMatch (ks_codes_parse, the
+ * rule `ksplit validate` applies too). l4_only forces a TCP
  * connect check (TCPRoute backends: there is no HTTP to speak).
  * Returns 0, -ENODATA when the check is disabled (enabled: false; the
  * caller tracks no target), or -EINVAL with a text in err.

@@ -271,7 +271,7 @@ static void hc_recv(struct ks_prober *p, struct target *t)
 			       /* unasked-for bytes already decrypted would pose as the next answer */
 			       (h->h2 || !kp_hc_pending(h));
 			snprintf(why, sizeof(why), "http status %d", status);
-			hc_end(p, t, ks_status_match_has(&t->t.spec.match, status), false, keep, why);
+			hc_end(p, t, ks_codes_has(&t->t.spec.match, status), false, keep, why);
 			return;
 		}
 		if (res == KS_H1_BAD) {

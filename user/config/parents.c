@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * A route's parents: the (VIP, port) pairs a parentRef claims, from a
+ * Gateway's addresses and fitting listeners, or (mesh) from a Service's
+ * ClusterIPs and ports; or the reason it claims none.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/resolve.h"
+
+static bool listener_fits(const struct km_route *r, enum km_lproto p)
+{
+	return r->kind->listeners & 1u << p;
+}
+
+static int add_target(struct km_build *b, struct km_target **t, size_t *n,
+		      const struct ksm_addr *vip, uint16_t port, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static int add_target(struct km_build *b, struct km_target **t, size_t *n,
+		      const struct ksm_addr *vip, uint16_t port, const char *fmt, ...)
+{
+	struct km_target *nt = realloc(*t, (*n + 1) * sizeof(**t));
+	va_list ap;
+	int err;
+
+	if (!nt)
+		goto nomem;
+	*t = nt;
+	nt[*n].vip = *vip;
+	nt[*n].port = port;
+	va_start(ap, fmt);
+	err = vasprintf(&nt[*n].parent, fmt, ap);
+	va_end(ap);
+	if (err < 0)
+		goto nomem;
+	(*n)++;
+	return 0;
+nomem:
+	b->err = -ENOMEM;
+	return -ENOMEM;
+}
+
+static void gateway_targets(struct km_build *b, const struct km_route *r, size_t pi,
+			    struct km_target **t, size_t *n)
+{
+	const struct km_parent_ref *p = &r->parents[pi];
+	const struct km_gateway *g = km_find_gateway(b->s, p->ns, p->name);
+	char path[64];
+	size_t i, j, hits = 0;
+
+	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
+	if (!g) {
+		km_route_diag(b, false, r, &p->pos, path, "Gateway %s/%s not found", p->ns, p->name);
+		return;
+	}
+	for (i = 0; i < g->n_listeners; i++) {
+		const struct km_listener *l = &g->listeners[i];
+
+		if (*p->section && strcmp(l->name, p->section))
+			continue;
+		if (*p->section) {
+			if (!listener_fits(r, l->proto)) {
+				snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
+				km_route_diag(b, false, r, &p->pos, path,
+					      "listener '%s' of Gateway %s/%s has protocol %s, which "
+					      "cannot carry a %s (needs %s)", l->name, p->ns, p->name,
+					      km_lproto_names[l->proto], r->m.kind, r->kind->listeners_text);
+				return;
+			}
+			if (p->port && p->port != l->port) {
+				snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
+				km_route_diag(b, false, r, &p->pos, path,
+					      "port %u does not match listener '%s' of Gateway %s/%s "
+					      "(port %u)", p->port, l->name, p->ns, p->name, l->port);
+				return;
+			}
+		} else if (!listener_fits(r, l->proto) || (p->port && p->port != l->port)) {
+			continue;
+		}
+		hits++;
+		for (j = 0; j < g->n_addrs; j++)
+			if (add_target(b, t, n, &g->addrs[j], l->port, "Gateway %s/%s:%s", p->ns,
+				       p->name, l->name))
+				return;
+	}
+	if (hits)
+		return;
+	if (*p->section) {
+		snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
+		km_route_diag(b, false, r, &p->pos, path, "Gateway %s/%s has no listener named '%s'",
+			      p->ns, p->name, p->section);
+	} else if (p->port) {
+		km_route_diag(b, false, r, &p->pos, path,
+			      "Gateway %s/%s has no %s listener on port %u for a %s", p->ns, p->name,
+			      r->kind->listeners_text, p->port, r->m.kind);
+	} else {
+		km_route_diag(b, false, r, &p->pos, path,
+			      "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
+			      r->kind->listeners_text, r->m.kind);
+	}
+}
+
+static void service_targets(struct km_build *b, const struct km_route *r, size_t pi,
+			    struct km_target **t, size_t *n)
+{
+	const struct km_parent_ref *p = &r->parents[pi];
+	const struct km_service *s;
+	uint8_t proto = r->kind->proto;
+	char path[64];
+	size_t i, j, hits = 0;
+
+	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
+	if (strcmp(p->ns, r->m.ns)) {
+		km_route_diag(b, false, r, &p->pos, path,
+			      "consumer route (route namespace %s, Service namespace %s) cannot be "
+			      "honoured: it must apply only to clients in namespace %s, and ksplit "
+			      "cannot tell client namespaces apart at connect(); put the route in "
+			      "namespace %s (a producer route)", r->m.ns, p->ns, r->m.ns, p->ns);
+		return;
+	}
+	s = km_find_service(b->s, p->ns, p->name);
+	if (!s) {
+		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s not found", p->ns, p->name);
+		return;
+	}
+	if (s->headless || s->external_name) {
+		km_route_diag(b, false, r, &p->pos, path,
+			      "Service %s/%s is %s and has no ClusterIP to intercept; it cannot be a "
+			      "parent", p->ns, p->name, s->headless ? "headless" : "ExternalName");
+		return;
+	}
+	if (!s->n_ips) {
+		km_route_diag(b, false, r, &p->pos, path,
+			      "Service %s/%s has no spec.clusterIP: ksplit needs the ClusterIP the "
+			      "API server assigned (use the live object, kubectl get -o yaml)",
+			      p->ns, p->name);
+		return;
+	}
+	for (i = 0; i < s->n_ports; i++) {
+		const struct km_svc_port *sp = &s->ports[i];
+
+		if (p->port && sp->port != p->port)
+			continue;
+		if (*p->section && strcmp(sp->name, p->section))
+			continue;
+		if (sp->proto != proto) {
+			if (p->port || *p->section) {
+				km_route_diag(b, false, r, &p->pos, path,
+					      "port %u of Service %s/%s is %s, a %s needs %s", sp->port,
+					      p->ns, p->name, km_proto_name(sp->proto),
+					      r->m.kind, km_proto_name(proto));
+				return;
+			}
+			continue;
+		}
+		hits++;
+		for (j = 0; j < s->n_ips; j++)
+			if (add_target(b, t, n, &s->ips[j], sp->port, "Service %s/%s:%u", p->ns,
+				       p->name, sp->port))
+				return;
+	}
+	if (hits)
+		return;
+	if (*p->section)
+		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port named '%s'%s",
+			      p->ns, p->name, p->section, p->port ? " with that port number" : "");
+	else if (p->port)
+		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port %u", p->ns,
+			      p->name, p->port);
+	else
+		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s has no %s port", p->ns,
+			      p->name, km_proto_name(proto));
+}
+
+void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
+		       struct km_target **t, size_t *n)
+{
+	const struct km_parent_ref *p = &r->parents[pi];
+	char path[64];
+
+	if (!strcmp(p->group, KM_GW_GROUP) && !strcmp(p->kind, "Gateway")) {
+		gateway_targets(b, r, pi, t, n);
+	} else if (!*p->group && !strcmp(p->kind, "Service")) {
+		service_targets(b, r, pi, t, n);
+	} else {
+		snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
+		km_route_diag(b, false, r, &p->pos, path,
+			      "parent kind %s%s%s is not supported: use a Gateway or (mesh) "
+			      "a Service", p->kind, *p->group ? " of group " : "", p->group);
+	}
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Resolution internals shared by resolve.c (routes, backends, health, the
+ * result) and parents.c (a route's parentRefs -> the VIPs it claims).
+ * Internal to config/.
+ */
+#ifndef KSPLIT_CONFIG_RESOLVE_H
+#define KSPLIT_CONFIG_RESOLVE_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/diag.h"
+#include "config/manifest.h"
+#include "config/model.h"
+
+/* A service being built, with what is needed to name its origin in a conflict. */
+struct km_pending {
+	struct ksm_service svc;
+	size_t seq;
+	const struct km_route *r;
+	size_t parent;
+};
+
+struct km_build {
+	struct km_set *s;
+	struct ks_diags *d;
+	struct km_pending *v;
+	size_t n, cap;
+	int err;		/* -ENOMEM */
+};
+
+/* A (VIP, port) a route's parentRef claims. */
+struct km_target {
+	struct ksm_addr vip;
+	uint16_t port;
+	char *parent;		/* "Gateway ns/name:listener" or "Service ns/name:port" */
+};
+
+/* A diagnostic about route r at pos, path like "spec.parentRefs[0]"; 0 or -ENOMEM (in b too). */
+int km_route_diag(struct km_build *b, bool warning, const struct km_route *r,
+		  const struct km_pos *pos, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* Appends to *t (*n of them) the targets of r's parentRefs[pi], or reports why none. */
+void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
+		       struct km_target **t, size_t *n);
+
+static inline const char *km_proto_name(uint8_t p)
+{
+	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "SCTP";
+}
+
+#endif /* KSPLIT_CONFIG_RESOLVE_H */
