@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +19,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "datapath/drain.h"
-#include "config/config.h"
+#include "sockets.h"
 
 #define HELD 40
 
@@ -31,25 +29,13 @@ struct held {
 	long ms[HELD];
 };
 
-static void spawn_server(struct kt_env *e, const char *addr)
-{
-	char srv[PATH_MAX];
-	char *argv[] = { srv, "--listen", (char *)addr, "--id", (char *)addr, NULL };
-
-	assert_int_equal(kt_build_path("ks_server", srv, sizeof(srv)), 0);
-	assert_true(kt_spawn_in_netns(e, argv, "/dev/null") > 0);
-}
-
 /* Child: join the cgroup and netns, hold HELD connections, report, then wait on them. */
 static void holder(struct kt_env *e, int ready_fd, struct held *out)
 {
 	int fds[HELD], i;
 
-	alarm(30);
-	if (kt_cgroup_join(e->cgroup))
+	if (kt_hold_child_init(e, 30))
 		_exit(10);
-	if (kt_netns_join(e->netns_path))
-		_exit(11);
 	for (i = 0; i < HELD; i++) {
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80) };
 		char buf[64] = {};
@@ -97,32 +83,6 @@ static void holder(struct kt_env *e, int ready_fd, struct held *out)
 	_exit(0);
 }
 
-static int apply_and_drain(struct kt_env *e, const char *yaml, unsigned int *destroyed)
-{
-	const char *names[] = { "drain.yaml" }, *bufs[] = { yaml };
-	size_t lens[] = { strlen(yaml) }, n_gone = 0;
-	struct ks_drain_target *gone = NULL;
-	struct ks_apply_stats st;
-	struct ks_diags d = {};
-	struct ks_model m = {};
-	struct ks_image img = {};
-	int err;
-
-	err = ks_model_load_buffers(names, bufs, lens, 1, &m, &d);
-	if (!err)
-		err = ks_image_build(&m, &img);
-	if (!err)
-		err = ks_dp_apply_gone(e->dp, &img, &st, &gone, &n_gone);
-	/* The agent's order: the apply first, so nothing new reaches them, then drain. */
-	if (!err)
-		err = ks_drain(e->cgroup, gone, n_gone, destroyed);
-	free(gone);
-	ks_image_free(&img);
-	ks_model_free(&m);
-	ks_diags_free(&d);
-	return err;
-}
-
 static char *manifest(const char *eps)
 {
 	struct kt_buf b = {};
@@ -138,16 +98,16 @@ static void test_removed_reset_terminating_kept(void **state)
 {
 	struct kt_env *e = *state;
 	struct held *h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	unsigned int destroyed = 0;
+	struct ks_drain_stats ds;
 	int p[2], i, status, to2 = 0, aborted2 = 0, open_other = 0, others = 0;
 	char c, *y;
 	pid_t pid;
 
 	assert_true(h != MAP_FAILED);
 	assert_int_equal(kt_dp_open(e, 1024, 4096), 0);
-	spawn_server(e, "127.1.0.1:8080");
-	spawn_server(e, "127.1.0.2:8080");
-	spawn_server(e, "127.1.0.3:8080");
+	kt_server_spawn(e, "127.1.0.1:8080");
+	kt_server_spawn(e, "127.1.0.2:8080");
+	kt_server_spawn(e, "127.1.0.3:8080");
 	usleep(300000);
 	y = manifest("127.1.0.1 127.1.0.2 127.1.0.3");
 	assert_int_equal(kt_apply_yaml(e, y), 0);
@@ -167,7 +127,7 @@ static void test_removed_reset_terminating_kept(void **state)
 
 	/* .2 leaves the slice; .3 turns terminating: only .2's sockets may be cut. */
 	y = manifest("127.1.0.1 127.1.0.3=terminating");
-	assert_int_equal(apply_and_drain(e, y, &destroyed), 0);
+	assert_int_equal(kt_apply_drain(e, y, &ds), 0);
 	free(y);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -185,10 +145,10 @@ static void test_removed_reset_terminating_kept(void **state)
 		}
 	}
 	printf("  [drain] destroyed %u sockets; %d of %d to the removed endpoint aborted at once, %d of %d others still open\n",
-	       destroyed, aborted2, to2, open_other, others);
+	       ds.destroyed, aborted2, to2, open_other, others);
 	/* 40 connections over 3 endpoints: P(none to .2) = (2/3)^40, about 1e-7. */
 	assert_true(to2 > 0);
-	assert_int_equal(destroyed, to2);
+	assert_int_equal(ds.destroyed, to2);
 	assert_int_equal(aborted2, to2);
 	assert_int_equal(open_other, others);
 	munmap(h, sizeof(*h));

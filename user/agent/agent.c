@@ -61,6 +61,7 @@ struct agent {
 	uint64_t burst_first_ms;	/* first config event not yet applied, 0 = none */
 	bool dirty;			/* a verdict changed since the last apply */
 	bool hold;			/* first apply waits for the first verdicts */
+	bool reconciled;		/* drain has looked at every socket once since start */
 	uint64_t hold_until_ms;
 	int fatal;			/* set when the agent must stop (-errno) */
 };
@@ -91,6 +92,27 @@ static void log_diags(const struct ks_diags *diags)
 	}
 }
 
+/*
+ * Destroy the sockets ksplit steered to endpoints their VIP no longer lists.
+ * At start this also finds those that a crash between an apply and its
+ * drain left behind.
+ */
+static void drain(struct agent *a, const char *why)
+{
+	struct ks_drain_stats st;
+	int err;
+
+	if (a->o->no_destroy)
+		return;
+	err = ks_dp_reconcile(a->dp, &st);
+	a->reconciled = true;
+	if (err)
+		pr_warn("drain incomplete", "reason=%s err=%d", why, err);
+	pr_info("drained sockets of endpoints that left their VIP",
+		"reason=%s netns=%u steered=%u sockets_destroyed=%u refused=%u failed=%u", why,
+		st.netns, st.steered, st.destroyed, st.denied, st.failed);
+}
+
 /* Image model m with the current verdicts and apply it; drain what left. */
 static int apply_model(struct agent *a, const struct ks_model *m, const char *why)
 {
@@ -99,7 +121,6 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 	struct ks_apply_stats st;
 	struct ks_image img = {};
 	uint64_t t0 = now_ms();
-	unsigned int destroyed = 0;
 	size_t n_gone = 0, i;
 	int err;
 
@@ -131,15 +152,8 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 				"vip=%s route=%s", vip, route);
 	}
 	/* After the apply no new connect reaches them; now cut the old ones. */
-	if (n_gone && !a->o->no_destroy) {
-		int e = ks_drain(ks_dp_cgroup(a->dp), gone, n_gone, &destroyed);
-
-		if (e)
-			pr_warn("drain incomplete", "endpoints=%zu err=%d", n_gone, e);
-		else
-			pr_info("drained removed endpoints", "endpoints=%zu sockets_destroyed=%u",
-				n_gone, destroyed);
-	}
+	if (n_gone || !a->reconciled)
+		drain(a, a->reconciled ? "apply" : "start");
 	pr_info("config applied",
 		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu",
 		why, img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
@@ -504,6 +518,9 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	err = ks_dp_open(&o->dp, &a.dp);
 	if (err)
 		goto out;
+	/* The pinned state is in force from now on: reconcile the sockets with it. */
+	if (ks_dp_adopted(a.dp))
+		drain(&a, "start");
 	if (!a.model && !ks_dp_adopted(a.dp)) {
 		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
 		pr_warn("no valid config and no pinned state to keep; exiting");

@@ -165,6 +165,30 @@ int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_back
 	return 0;
 }
 
+int ks_dp_reconcile(struct ks_dp *dp, struct ks_drain_stats *st)
+{
+	struct ks_drain_live *live = NULL;
+	uint32_t j, k;
+	size_t i;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	/* dp->svcs is what the maps hold: written by apply, rebuilt from them on adoption. */
+	err = ks_drain_live_new(&live);
+	for (i = 0; !err && i < dp->n; i++) {
+		const struct ksi_service *s = &dp->svcs[i].s;
+
+		/* Listed up to be_total: a terminating endpoint keeps its connections. */
+		for (j = 0; !err && j < s->n_groups; j++)
+			for (k = 0; !err && k < s->groups[j].n_total; k++)
+				err = ks_drain_live_add(live, &s->key, &s->groups[j].be[k]);
+	}
+	if (!err)
+		err = ks_drain_reconcile(dp->cgroup, bpf_map__fd(dp->skel->maps.ks_sock), live, st);
+	ks_drain_live_free(live);
+	return err;
+}
+
 /*
  * Plan one added or changed service: ids (kept where the endpoint was already
  * there, so counters survive weight changes) and fresh slot ranges.

@@ -38,11 +38,20 @@ bool ks_dp_adopted(const struct ks_dp *dp);
 int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st);
 /*
  * The same, and *gone (malloc'ed, caller frees) lists the endpoints that left
- * a service entirely: candidates for draining. An endpoint that is still
- * listed, e.g. terminating, is not gone: its connections may finish.
+ * a service entirely: when there are none, the apply gave drain nothing to
+ * do. An endpoint that is still listed, e.g. terminating, is not gone: its
+ * connections may finish.
  */
 int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
 		     struct ks_drain_target **gone, size_t *n_gone);
+/*
+ * Drain as a reconciliation: destroy every socket in the cgroup's network
+ * namespaces that ksplit steered to an endpoint which its VIP no longer
+ * lists in the maps (docs/design.md, "What drain touches"). Cheap enough
+ * for every apply that removed an endpoint, and right for a start after a
+ * crash between an apply and its drain.
+ */
+int ks_dp_reconcile(struct ks_dp *dp, struct ks_drain_stats *st);
 /*
  * Clear the passive ejection of every ejected endpoint for which pick() says
  * yes (its active checks recovered). *n counts them.

@@ -1,4 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The drain reconciliation (drain.h). Per network namespace: one sock_diag
+ * dump of the TCP sockets per address family, each socket with its ks_sock
+ * record (INET_DIAG_REQ_SK_BPF_STORAGES, kernel 5.7+), a hash lookup per
+ * steered socket, then SOCK_DESTROY for the orphans.
+ */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -6,12 +12,14 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -22,6 +30,179 @@
 #include "datapath/drain.h"
 #include "common/log.h"
 
+/* Large enough for any dump skb the kernel builds for a reader of this size. */
+#define DIAG_BUF_SIZE	32768
+
+/* ------------------------------------------------------------ live set */
+
+struct live_key {
+	struct ks_svc_key svc;
+	__u32 be[4];
+	__u16 be_port;
+	__u16 _pad;	/* zeroed: keys are hashed and compared as bytes */
+};
+
+struct ks_drain_live {
+	size_t n, cap;		/* cap: a power of two, at least twice n */
+	struct live_key *keys;
+	bool *used;
+};
+
+static uint64_t key_hash(const struct live_key *k)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The slot holding k, or the empty slot where it belongs. */
+static size_t live_slot(const struct ks_drain_live *l, const struct live_key *k)
+{
+	size_t i = key_hash(k) & (l->cap - 1);
+
+	while (l->used[i] && memcmp(&l->keys[i], k, sizeof(*k)))
+		i = (i + 1) & (l->cap - 1);
+	return i;
+}
+
+static int live_grow(struct ks_drain_live *l)
+{
+	struct ks_drain_live n = { .cap = l->cap ? l->cap * 2 : 64 };
+	size_t i;
+
+	n.keys = calloc(n.cap, sizeof(*n.keys));
+	n.used = calloc(n.cap, sizeof(*n.used));
+	if (!n.keys || !n.used) {
+		free(n.keys);
+		free(n.used);
+		return -ENOMEM;
+	}
+	for (i = 0; i < l->cap; i++) {
+		size_t s;
+
+		if (!l->used[i])
+			continue;
+		s = live_slot(&n, &l->keys[i]);
+		n.keys[s] = l->keys[i];
+		n.used[s] = true;
+		n.n++;
+	}
+	free(l->keys);
+	free(l->used);
+	*l = n;
+	return 0;
+}
+
+int ks_drain_live_new(struct ks_drain_live **out)
+{
+	struct ks_drain_live *l = calloc(1, sizeof(*l));
+	int err;
+
+	if (!l)
+		return -ENOMEM;
+	err = live_grow(l);
+	if (err) {
+		free(l);
+		return err;
+	}
+	*out = l;
+	return 0;
+}
+
+static void live_key_make(struct live_key *lk, const struct ks_svc_key *k, const __u32 be[4],
+			  __u16 be_port)
+{
+	memset(lk, 0, sizeof(*lk));
+	lk->svc = *k;
+	memcpy(lk->be, be, sizeof(lk->be));
+	lk->be_port = be_port;
+}
+
+int ks_drain_live_add(struct ks_drain_live *l, const struct ks_svc_key *k,
+		      const struct ks_backend *be)
+{
+	struct live_key lk;
+	size_t s;
+	int err;
+
+	if (2 * (l->n + 1) > l->cap) {
+		err = live_grow(l);
+		if (err)
+			return err;
+	}
+	live_key_make(&lk, k, be->addr, be->port);
+	s = live_slot(l, &lk);
+	if (!l->used[s]) {
+		l->keys[s] = lk;
+		l->used[s] = true;
+		l->n++;
+	}
+	return 0;
+}
+
+void ks_drain_live_free(struct ks_drain_live *l)
+{
+	if (!l)
+		return;
+	free(l->keys);
+	free(l->used);
+	free(l);
+}
+
+static bool live_has(const struct ks_drain_live *l, const struct live_key *k)
+{
+	return l->used[live_slot(l, k)];
+}
+
+enum ks_drain_verdict ks_drain_judge(const struct ks_drain_live *l, const struct ks_sock *s,
+				     int sock_family, int proto, const __u32 dst[4], __u16 dport)
+{
+	enum ks_drain_verdict v = KS_DRAIN_NOT_STEERED;
+	__u32 peer[4] = {};
+	__u8 family;
+	size_t alen;
+	unsigned int i;
+
+	/* The peer in ksplit's form: a dual-stack socket reaches a v4 pod as ::ffff:a.b.c.d. */
+	if (sock_family == AF_INET) {
+		family = KS_FAMILY_V4;
+		peer[0] = dst[0];
+	} else if (!dst[0] && !dst[1] && dst[2] == htonl(0xffff)) {
+		family = KS_FAMILY_V4;
+		peer[0] = dst[3];
+	} else {
+		family = KS_FAMILY_V6;
+		memcpy(peer, dst, sizeof(peer));
+	}
+	alen = family == KS_FAMILY_V4 ? 4 : 16;
+	/*
+	 * Only an entry whose backend is the socket's peer says ksplit made this
+	 * connection; one socket may have used several VIPs (unconnected UDP
+	 * before a connect), and any of them that still lists the peer keeps it.
+	 */
+	for (i = 0; i < KS_SOCK_ENTRIES; i++) {
+		const struct ks_sock_ent *e = &s->ent[i];
+		struct ks_svc_key k = { .port = e->vip_port, .proto = proto, .family = e->family };
+		struct live_key lk;
+
+		if (!e->used || e->family != family || e->be_port != dport || memcmp(e->be, peer, alen))
+			continue;
+		memcpy(k.addr, e->vip, sizeof(k.addr));
+		live_key_make(&lk, &k, e->be, e->be_port);
+		if (live_has(l, &lk))
+			return KS_DRAIN_KEEP;
+		v = KS_DRAIN_DESTROY;
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------ sock_diag */
+
+/* One pid per distinct network namespace of the processes of the cgroup subtree. */
 struct idset {
 	size_t n, alloc;
 	uint64_t *v;
@@ -57,22 +238,16 @@ static bool idset_has(const struct idset *s, uint64_t id)
 	return false;
 }
 
-/* Cgroup ids of the subtree, and one pid per distinct network namespace. */
-static int walk_cgroup(const char *dir, int depth, struct idset *cgids, struct idset *netns,
-		       struct idset *pids)
+static int walk_cgroup(const char *dir, int depth, struct idset *netns, struct idset *pids)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
-	struct stat st;
 	FILE *f;
 	DIR *d;
 	int pid, err = 0;
 
-	if (depth > 32 || stat(dir, &st))
+	if (depth > 32)
 		return 0;
-	err = idset_add(cgids, st.st_ino);
-	if (err)
-		return err;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	f = fopen(path, "re");
 	if (f) {
@@ -96,19 +271,21 @@ static int walk_cgroup(const char *dir, int depth, struct idset *cgids, struct i
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		err = walk_cgroup(path, depth + 1, cgids, netns, pids);
+		err = walk_cgroup(path, depth + 1, netns, pids);
 	}
 	closedir(d);
 	return err;
 }
 
 struct dump_ctx {
-	const struct ks_drain_target *t;
-	size_t n;
-	const struct idset *cgids;
-	uint8_t family;
+	const struct ks_drain_live *live;
+	int map_fd;
+	uint32_t map_id;
+	uint8_t family, proto;
+	struct ks_drain_stats *st;
 	size_t n_found, alloc;
 	struct inet_diag_sockid *found;
+	char *buf;
 };
 
 static int attr_cb(const struct nlattr *a, void *data)
@@ -120,79 +297,104 @@ static int attr_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
+/* The socket's ks_sock record out of INET_DIAG_SK_BPF_STORAGES; false when it has none. */
+static bool sock_record(const struct dump_ctx *c, const struct nlattr *stgs, struct ks_sock *out)
+{
+	const struct nlattr *stg, *a;
+
+	mnl_attr_for_each_nested(stg, stgs) {
+		const struct nlattr *value = NULL;
+		uint32_t id = 0;
+
+		if (mnl_attr_get_type(stg) != SK_DIAG_BPF_STORAGE)
+			continue;
+		mnl_attr_for_each_nested(a, stg) {
+			if (mnl_attr_get_type(a) == SK_DIAG_BPF_STORAGE_MAP_ID &&
+			    mnl_attr_get_payload_len(a) == sizeof(id))
+				id = mnl_attr_get_u32(a);
+			else if (mnl_attr_get_type(a) == SK_DIAG_BPF_STORAGE_MAP_VALUE)
+				value = a;
+		}
+		if (id != c->map_id || !value || mnl_attr_get_payload_len(value) != sizeof(*out))
+			continue;
+		memcpy(out, mnl_attr_get_payload(value), sizeof(*out));
+		return true;
+	}
+	return false;
+}
+
 static int dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *c = data;
 	struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[INET_DIAG_MAX + 1] = {};
-	size_t i;
+	struct ks_sock rec;
 
 	mnl_attr_parse(nlh, sizeof(*m), attr_cb, tb);
-	/* Without the cgroup id we cannot tell whose socket it is: leave it alone. */
-	if (!tb[INET_DIAG_CGROUP_ID] || !idset_has(c->cgids, mnl_attr_get_u64(tb[INET_DIAG_CGROUP_ID])))
+	if (!tb[INET_DIAG_SK_BPF_STORAGES] || !sock_record(c, tb[INET_DIAG_SK_BPF_STORAGES], &rec))
 		return MNL_CB_OK;
-	for (i = 0; i < c->n; i++) {
-		const struct ks_drain_target *t = &c->t[i];
-		uint32_t want[4] = { t->addr[0], t->addr[1], t->addr[2], t->addr[3] };
-
-		if (t->port != m->id.idiag_dport)
-			continue;
-		if (c->family == AF_INET6 && t->family == KS_FAMILY_V4) {
-			/* A dual-stack socket reaches a v4 pod as ::ffff:a.b.c.d. */
-			want[0] = want[1] = 0;
-			want[2] = htonl(0xffff);
-			want[3] = t->addr[0];
-		} else if ((c->family == AF_INET) != (t->family == KS_FAMILY_V4)) {
-			continue;
-		}
-		if (memcmp(m->id.idiag_dst, want, c->family == AF_INET ? 4 : 16))
-			continue;
-		if (c->n_found == c->alloc) {
-			size_t na = c->alloc ? c->alloc * 2 : 16;
-			struct inet_diag_sockid *nv = realloc(c->found, na * sizeof(*nv));
-
-			if (!nv)
-				return MNL_CB_ERROR;
-			c->found = nv;
-			c->alloc = na;
-		}
-		c->found[c->n_found++] = m->id;
+	switch (ks_drain_judge(c->live, &rec, c->family, c->proto, m->id.idiag_dst,
+			       m->id.idiag_dport)) {
+	case KS_DRAIN_NOT_STEERED:
+		return MNL_CB_OK;
+	case KS_DRAIN_KEEP:
+		c->st->steered++;
+		return MNL_CB_OK;
+	case KS_DRAIN_DESTROY:
 		break;
 	}
+	c->st->steered++;
+	c->st->orphaned++;
+	if (c->n_found == c->alloc) {
+		size_t na = c->alloc ? c->alloc * 2 : 16;
+		struct inet_diag_sockid *nv = realloc(c->found, na * sizeof(*nv));
+
+		if (!nv)
+			return MNL_CB_ERROR;
+		c->found = nv;
+		c->alloc = na;
+	}
+	c->found[c->n_found++] = m->id;
 	return MNL_CB_OK;
 }
 
-static int diag_request(struct mnl_socket *nl, uint16_t type, uint16_t flags, uint8_t family,
-			const struct inet_diag_sockid *id, struct dump_ctx *c)
+/* A dump (id NULL: with each socket's record) or a SOCK_DESTROY of id. */
+static int diag_request(struct mnl_socket *nl, struct dump_ctx *c, uint16_t type,
+			const struct inet_diag_sockid *id)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct inet_diag_req_v2 *req;
 	struct nlmsghdr *nlh;
 	unsigned int seq = time(NULL), portid = mnl_socket_get_portid(nl);
 	int ret;
 
-	nlh = mnl_nlmsg_put_header(buf);
+	nlh = mnl_nlmsg_put_header(c->buf);
 	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_flags = NLM_F_REQUEST | (id ? NLM_F_ACK : NLM_F_DUMP);
 	nlh->nlmsg_seq = seq;
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-	req->sdiag_family = family;
-	req->sdiag_protocol = IPPROTO_TCP;
-	/* Everything that can hold a peer: not LISTEN, not TIME_WAIT. */
+	req->sdiag_family = c->family;
+	req->sdiag_protocol = c->proto;
+	/* Everything that can hold a peer: not LISTEN, not TIME_WAIT, not CLOSE. */
 	req->idiag_states = ~((1U << TCP_LISTEN) | (1U << TCP_TIME_WAIT) | (1U << TCP_CLOSE));
-	if (id)
+	if (id) {
 		req->id = *id;
+	} else {
+		struct nlattr *nest = mnl_attr_nest_start(nlh, INET_DIAG_REQ_SK_BPF_STORAGES);
+
+		mnl_attr_put_u32(nlh, SK_DIAG_BPF_STORAGE_REQ_MAP_FD, c->map_fd);
+		mnl_attr_nest_end(nlh, nest);
+	}
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
-	while ((ret = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
-		ret = mnl_cb_run(buf, ret, seq, portid, c ? dump_cb : NULL, c);
+	while ((ret = mnl_socket_recvfrom(nl, c->buf, DIAG_BUF_SIZE)) > 0) {
+		ret = mnl_cb_run(c->buf, ret, seq, portid, id ? NULL : dump_cb, c);
 		if (ret <= MNL_CB_STOP)
 			break;
 	}
 	return ret < 0 ? -errno : 0;
 }
 
-static int drain_netns(struct dump_ctx *c, unsigned int *destroyed)
+static int drain_netns(struct dump_ctx *c)
 {
 	static const uint8_t fams[] = { AF_INET, AF_INET6 };
 	struct mnl_socket *nl;
@@ -207,20 +409,31 @@ static int drain_netns(struct dump_ctx *c, unsigned int *destroyed)
 		err = -errno;
 		goto out;
 	}
+	/*
+	 * TCP only. The kernel dumps socket storage only for connection
+	 * sockets (inet_sk_diag_fill stops before it for UDP), so a connected
+	 * UDP socket cannot be told apart from one ksplit never steered; and
+	 * unconnected UDP has no peer to cut: its next datagram picks again.
+	 */
+	c->proto = IPPROTO_TCP;
 	for (f = 0; f < sizeof(fams); f++) {
 		c->family = fams[f];
 		c->n_found = 0;
-		err = diag_request(nl, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, fams[f], NULL, c);
+		err = diag_request(nl, c, SOCK_DIAG_BY_FAMILY, NULL);
 		if (err)
 			goto out;
 		for (i = 0; i < c->n_found; i++) {
-			int e = diag_request(nl, SOCK_DESTROY, NLM_F_ACK, fams[f], &c->found[i], NULL);
+			int e = diag_request(nl, c, SOCK_DESTROY, &c->found[i]);
 
 			/* ENOENT: it closed by itself meanwhile. */
-			if (!e)
-				(*destroyed)++;
-			else if (e != -ENOENT)
-				pr_warn("SOCK_DESTROY failed", "err=%d", e);
+			if (!e) {
+				c->st->destroyed++;
+			} else if (e == -EPERM) {
+				c->st->denied++;
+			} else if (e != -ENOENT) {
+				if (!c->st->failed++)
+					c->st->fail_err = e;
+			}
 		}
 	}
 out:
@@ -228,17 +441,37 @@ out:
 	return err;
 }
 
-int ks_drain(const char *cgroup, const struct ks_drain_target *t, size_t n, unsigned int *destroyed)
+static void report_refusals(const struct ks_drain_stats *st)
 {
-	struct idset cgids = {}, netns = {}, pids = {};
-	struct dump_ctx c = { .t = t, .n = n, .cgids = &cgids };
+	if (st->denied)
+		pr_warn("SOCK_DESTROY refused (EPERM): the agent lacks CAP_NET_ADMIN in the pods' network namespace, so connections to endpoints that left their VIP stay up until they close",
+			"sockets=%u", st->denied);
+	if (st->failed)
+		pr_warn(st->fail_err == -EOPNOTSUPP
+				? "SOCK_DESTROY unsupported: kernel built without CONFIG_INET_DIAG_DESTROY; connections to endpoints that left their VIP stay up until they close"
+				: "SOCK_DESTROY failed; those connections stay up until they close",
+			"sockets=%u err=%d", st->failed, st->fail_err);
+}
+
+int ks_drain_reconcile(const char *cgroup, int sock_map_fd, const struct ks_drain_live *live,
+		       struct ks_drain_stats *st)
+{
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info);
+	struct idset netns = {}, pids = {};
+	struct dump_ctx c = { .live = live, .map_fd = sock_map_fd, .st = st };
 	int self = -1, err;
 	size_t i;
 
-	*destroyed = 0;
-	if (!n)
-		return 0;
-	err = walk_cgroup(cgroup, 0, &cgids, &netns, &pids);
+	memset(st, 0, sizeof(*st));
+	/* Records of other maps (another agent's pin dir) are not ours to judge. */
+	if (bpf_obj_get_info_by_fd(sock_map_fd, &info, &ilen))
+		return -errno;
+	c.map_id = info.id;
+	c.buf = malloc(DIAG_BUF_SIZE);
+	if (!c.buf)
+		return -ENOMEM;
+	err = walk_cgroup(cgroup, 0, &netns, &pids);
 	if (err)
 		goto out;
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -260,7 +493,8 @@ int ks_drain(const char *cgroup, const struct ks_drain_target *t, size_t n, unsi
 			goto out;
 		}
 		close(fd);
-		e = drain_netns(&c, destroyed);
+		st->netns++;
+		e = drain_netns(&c);
 		if (setns(self, CLONE_NEWNET)) {
 			/* Staying in a pod's netns would break every later netlink call. */
 			err = -errno;
@@ -271,11 +505,12 @@ int ks_drain(const char *cgroup, const struct ks_drain_target *t, size_t n, unsi
 			pr_warn("drain failed in a network namespace", "pid=%d err=%d", (int)pids.v[i], e);
 	}
 out:
+	report_refusals(st);
 	if (self >= 0)
 		close(self);
-	free(cgids.v);
 	free(netns.v);
 	free(pids.v);
 	free(c.found);
+	free(c.buf);
 	return err;
 }
