@@ -14,7 +14,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum ks_log_level { KS_LOG_WARN = 0, KS_LOG_INFO = 1, KS_LOG_DEBUG = 2 };
+/*
+ * error: the datapath does not do what it should (a hook is gone and cannot
+ * be repaired, pins will vanish); warn: something is off but traffic flows.
+ * Each level prints itself and every level before it.
+ */
+enum ks_log_level { KS_LOG_ERROR = 0, KS_LOG_WARN = 1, KS_LOG_INFO = 2, KS_LOG_DEBUG = 3 };
 
 void ks_log_set_level(enum ks_log_level lvl);
 /* JSON lines instead of logfmt: the same events and keys, one object per line. */
@@ -27,6 +32,7 @@ void ks_log(enum ks_log_level lvl, const char *msg, const char *kvfmt, ...)
 /* pr_*("msg") without key=values expands to an empty format on purpose. */
 #pragma GCC diagnostic ignored "-Wformat-zero-length"
 
+#define pr_error(msg, ...) ks_log(KS_LOG_ERROR, msg, "" __VA_ARGS__)
 #define pr_warn(msg, ...)  ks_log(KS_LOG_WARN, msg, "" __VA_ARGS__)
 #define pr_info(msg, ...)  ks_log(KS_LOG_INFO, msg, "" __VA_ARGS__)
 #define pr_debug(msg, ...) ks_log(KS_LOG_DEBUG, msg, "" __VA_ARGS__)
