@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"                      removed endpoints are destroyed unless --no-destroy;\n"
 		"                      logs are logfmt lines on stderr, JSON lines with --json\n"
 		"  validate [--json] PATH...   check manifests; exit 1 on any error\n"
-		"  status [--json] [--pin-dir DIR]   show VIPs, weights, shares, endpoints\n"
+		"  status [--json] [--pin-dir DIR]   show VIPs, weights, shares, endpoints and\n"
+		"                      the hooks; exit 1 when a hook is detached or missing\n"
 		"  down [--json] [--pin-dir DIR]     detach and remove everything pinned\n"
 		"  version [--json]\n"
 		"\n"
@@ -79,7 +80,8 @@ static int pin_opts(int argc, char **argv, const char **pin_dir, bool *json, int
 
 static int cmd_status(int argc, char **argv)
 {
-	struct json_object *st = NULL;
+	struct json_object *st = NULL, *dps;
+	bool dp_ok;
 	const char *pin_dir;
 	bool json;
 	int err, rc;
@@ -92,9 +94,14 @@ static int cmd_status(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
+	/* The hooks too: maps that look fine serve nothing once a hook is detached. */
+	ks_dp_status(pin_dir, &dps, &dp_ok);
+	json_object_object_add(st, "datapath", dps);
 	emit(st, json, ks_status_print_text);
+	if (!json)
+		ks_dp_status_text(stdout, dps);
 	json_object_put(st);
-	return 0;
+	return dp_ok ? 0 : 1;
 }
 
 static void down_text(FILE *f, struct json_object *o)
