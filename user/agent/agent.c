@@ -23,7 +23,6 @@
 #include "agent/agent.h"
 #include "agent/lock.h"
 #include "health/checks.h"
-#include "common/hostcheck.h"
 #include "common/log.h"
 #include "common/sys.h"
 #include "config/config.h"
@@ -287,7 +286,7 @@ static enum ks_pin_fate pin_fate(const struct agent *a, char *why, size_t len)
 	char raw[256];
 	enum ks_pin_fate f;
 
-	f = ks_pin_fate(a->o->dp.pin_dir ? a->o->dp.pin_dir : KS_DEFAULT_PIN_DIR, raw, sizeof(raw));
+	f = ks_dp_pin_fate(a->dp, raw, sizeof(raw));
 	ks_log_quote(why, len, raw);
 	return f;
 }
@@ -565,7 +564,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		char why[300];
 
 		if (pin_fate(&a, why, sizeof(why)) != KS_PINS_OUTLIVE)
-			pr_warn("the pin dir is on a bpffs the host does not see: the datapath will not outlive this agent's mount namespace",
+			pr_warn("the pin dir is on a bpffs private to this agent's mount namespace: the datapath will not outlive it",
 				"detail=%s", why);
 	}
 	if (!a.model && !ks_dp_adopted(a.dp)) {

@@ -2,11 +2,9 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -112,36 +110,66 @@ static int ns_sharers(const char *ns)
 	return n;
 }
 
-enum ks_pin_fate ks_pin_fate(const char *path, char *why, size_t len)
+/* Whether the last bpf mount at mnt in our mountinfo is in a shared peer group. -ENOENT if none. */
+static int mount_shared(const char *mnt)
 {
-	char abs[PATH_MAX], host[PATH_MAX + 16], self_ns[64], init_ns[64];
-	struct stat ours, theirs;
-	int n;
+	char line[4096], *sep, *tok, *save;
+	int shared = -ENOENT, i;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 
-	if (!realpath(path, abs) || stat(abs, &ours)) {
-		snprintf(why, len, "the pin dir is gone");
+	if (!f)
+		return -errno;
+	/* "36 35 0:40 / /sys/fs/bpf rw,relatime shared:7 - bpf bpf rw,mode=700" */
+	while (fgets(line, sizeof(line), f)) {
+		bool match = false, sh = false;
+
+		sep = strstr(line, " - ");
+		if (!sep || strncmp(sep + 3, "bpf ", 4))
+			continue;
+		*sep = '\0';
+		for (i = 0, tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save), i++) {
+			if (i == 4)
+				match = !strcmp(tok, mnt);
+			else if (i >= 6 && !strncmp(tok, "shared:", 7))
+				sh = true;
+		}
+		if (match)
+			shared = sh;
+	}
+	fclose(f);
+	return shared;
+}
+
+enum ks_pin_fate ks_pin_fate(const char *mnt, char *why, size_t len)
+{
+	char self_ns[64];
+	int n, shared;
+
+	if (!mnt) {
+		snprintf(why, len, "the bpffs was mounted by someone else and lives in their mount");
+		return KS_PINS_OUTLIVE;
+	}
+	shared = mount_shared(mnt);
+	if (shared > 0) {
+		snprintf(why, len, "the bpffs this agent mounted at %s propagates to its peer mounts", mnt);
+		return KS_PINS_OUTLIVE;
+	}
+	if (shared < 0) {
+		snprintf(why, len, "the bpffs this agent mounted at %s is gone", mnt);
 		return KS_PINS_VANISH;
 	}
-	if (ns_of("self", self_ns, sizeof(self_ns)) || ns_of("1", init_ns, sizeof(init_ns)) ||
-	    !strcmp(self_ns, init_ns)) {
-		snprintf(why, len, "the pin dir is in the host's mount namespace");
-		return KS_PINS_OUTLIVE;
-	}
-	/* PID 1's view of the same path: the same bpffs there means the host holds it too. */
-	snprintf(host, sizeof(host), "/proc/1/root%s", abs);
-	if (!stat(host, &theirs) && theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino) {
-		snprintf(why, len, "the host's mount namespace sees the same bpffs");
-		return KS_PINS_OUTLIVE;
-	}
+	/* A private mount of a bpffs this process made: it lives as long as this mount namespace. */
+	if (ns_of("self", self_ns, sizeof(self_ns)))
+		snprintf(self_ns, sizeof(self_ns), "?");
 	n = ns_sharers(self_ns);
 	if (n > 0) {
 		snprintf(why, len,
-			 "the bpffs is private to mount namespace %s (not the host's); %d other process(es) keep it alive",
-			 self_ns, n);
+			 "this agent mounted the bpffs at %s privately in mount namespace %s; %d other process(es) keep that namespace alive",
+			 mnt, self_ns, n);
 		return KS_PINS_NS_BOUND;
 	}
 	snprintf(why, len,
-		 "the bpffs is private to mount namespace %s (not the host's) and this agent is its last process",
-		 self_ns);
+		 "this agent mounted the bpffs at %s privately in mount namespace %s and is its last process",
+		 mnt, self_ns);
 	return KS_PINS_VANISH;
 }

@@ -23,17 +23,19 @@ const char *ks_fs_name(long magic, char *buf, size_t len);
 int ks_caps_missing(char *buf, size_t len);
 
 enum ks_pin_fate {
-	KS_PINS_OUTLIVE,	/* the host (PID 1's mount namespace) sees the same bpffs */
-	KS_PINS_NS_BOUND,	/* private to this mount namespace; other processes keep it alive */
-	KS_PINS_VANISH,		/* private to this mount namespace and nobody else is in it */
+	KS_PINS_OUTLIVE,	/* someone else's bpffs, or ours propagated to peer mounts */
+	KS_PINS_NS_BOUND,	/* ours, private to this mount namespace; other processes keep it */
+	KS_PINS_VANISH,		/* ours, private, and this process is the namespace's last */
 };
 
 /*
- * Whether objects pinned under path survive this process. A bpffs mounted
- * in a private mount namespace (`unshare -m`, `ip netns exec`, a container
- * that mounted its own) lives as long as the namespace: when the agent was
- * its last process, every pin goes with it. why says which case it is.
+ * Whether objects pinned on the bpffs that this process mounted at mnt (NULL:
+ * it mounted none) survive it. Each `mount -t bpf` makes a new bpffs, alive
+ * while a mount of it is: one mounted privately in a mount namespace of its
+ * own (`unshare -m`, `ip netns exec`, a container) goes when the namespace
+ * does, every pin with it. Another's bpffs is taken to outlive us (it was
+ * there before we came). why says which case it is.
  */
-enum ks_pin_fate ks_pin_fate(const char *path, char *why, size_t len);
+enum ks_pin_fate ks_pin_fate(const char *mnt, char *why, size_t len);
 
 #endif

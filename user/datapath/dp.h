@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/hostcheck.h"
 #include "datapath/drain.h"
 #include "image/image.h"
 
@@ -52,7 +53,13 @@ int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_back
 		  void *ctx, unsigned int *n);
 /* The cgroup the datapath is attached to. */
 const char *ks_dp_cgroup(const struct ks_dp *dp);
-/* Close the handle; links and maps stay pinned and keep working. */
+/*
+ * Whether the pins outlive this process: not when ks_dp_open mounted the
+ * bpffs itself in a private mount namespace that this process is the last
+ * one in (common/hostcheck.h).
+ */
+enum ks_pin_fate ks_dp_pin_fate(const struct ks_dp *dp, char *why, size_t len);
+/* Close the handle; links and maps stay pinned and keep working (see ks_dp_pin_fate). */
 void ks_dp_close(struct ks_dp *dp);
 /* Detach every link pinned in pin_dir and remove ksplit's pins. */
 int ks_dp_down(const char *pin_dir, unsigned int *removed);

@@ -59,6 +59,7 @@ struct ks_dp {
 	int sync_outer, sync_inner;
 	int ncpus;
 	bool adopted;
+	bool bpffs_mounted;		/* ks_dp_open mounted /sys/fs/bpf itself */
 	uint32_t max_services, max_endpoints;
 	uint32_t next_rev;
 	struct ks_idalloc svc_ids, ep_ids;

@@ -51,6 +51,12 @@ const char *ks_dp_cgroup(const struct ks_dp *dp)
 	return dp->cgroup;
 }
 
+enum ks_pin_fate ks_dp_pin_fate(const struct ks_dp *dp, char *why, size_t len)
+{
+	/* ks_ensure_bpffs mounts only there. */
+	return ks_pin_fate(dp->bpffs_mounted ? "/sys/fs/bpf" : NULL, why, len);
+}
+
 static int sync_maps_create(struct ks_dp *dp)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, o);
@@ -246,7 +252,7 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		pr_warn("cannot open cgroup", "cgroup=%s err=%d", cgpath, err);
 		goto fail;
 	}
-	err = ks_ensure_bpffs(dp->pin_dir);
+	err = ks_ensure_bpffs(dp->pin_dir, &dp->bpffs_mounted);
 	if (!err)
 		err = ks_mkdir_p(dp->pin_dir);
 	if (err) {
