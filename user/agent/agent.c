@@ -64,11 +64,14 @@ struct agent {
 	bool reconciled;		/* drain has looked at every socket once since start */
 	uint64_t hold_until_ms;
 	int fatal;			/* set when the agent must stop (-errno) */
+	uint64_t next_check_ms;		/* next datapath self-check */
 };
 
 /* How long an adopting agent waits for first verdicts before it applies anyway. */
 #define HOLD_MAX_MS 10000
 #define TICK_MS 1000
+/* How often the datapath is checked for hooks or pins taken away behind the agent's back. */
+#define SELFCHECK_MS 5000
 
 static uint64_t now_ms(void)
 {
@@ -278,9 +281,62 @@ static void first_apply(struct agent *a, const char *why)
 	pr_warn("keeping the pinned datapath state in force until the config is fixed");
 }
 
+/* ---- datapath self-check: put back what was taken away (datapath/selfcheck.c) ---- */
+
+static void selfcheck(struct agent *a)
+{
+	a->next_check_ms = now_ms() + SELFCHECK_MS;
+	ks_dp_selfcheck(a->dp, NULL);
+}
+
+/*
+ * Whether the pins outlive this process: a bpffs that the agent mounted in
+ * a mount namespace of its own dies with the namespace. Said at start (a
+ * warning: it works until then) and at stop, where "stays pinned" would
+ * otherwise be a lie.
+ */
+static enum ks_pin_fate pin_fate(const struct agent *a, char *why, size_t len)
+{
+	char raw[256];
+	enum ks_pin_fate f;
+
+	f = ks_dp_pin_fate(a->dp, raw, sizeof(raw));
+	ks_log_quote(why, len, raw);
+	return f;
+}
+
+static void say_stopping(struct agent *a, unsigned int signo)
+{
+	struct ks_dp_check c = {};
+	char why[300];
+
+	/* A last look, so that "working" is checked, not assumed. */
+	ks_dp_selfcheck(a->dp, &c);
+	switch (pin_fate(a, why, sizeof(why))) {
+	case KS_PINS_OUTLIVE:
+		if (c.broken)
+			pr_error("stopping; the datapath stays pinned but is broken (see above)",
+				 "signal=%u still_broken=%u", signo, c.broken);
+		else
+			pr_info("stopping; the datapath stays pinned and working", "signal=%u", signo);
+		break;
+	case KS_PINS_NS_BOUND:
+		pr_warn("stopping; the datapath stays pinned only as long as this mount namespace",
+			"signal=%u detail=%s", signo, why);
+		break;
+	case KS_PINS_VANISH:
+		pr_error("stopping; the datapath goes away with this agent: every VIP stops being served",
+			 "signal=%u detail=%s", signo, why);
+		break;
+	}
+}
+/* ---- end of the datapath self-check ---- */
+
 /* Periodic work: end the start-up hold once verdicts are in, or at its deadline. */
 static void tick(struct agent *a)
 {
+	if (now_ms() >= a->next_check_ms)
+		selfcheck(a);
 	if (a->hold && (ks_checks_settled(a->checks) || now_ms() >= a->hold_until_ms)) {
 		a->hold = false;
 		first_apply(a, "first-verdicts");
@@ -450,7 +506,7 @@ static int take_lock(const struct ks_agent_opts *o, int sfd)
 		if (fd != -EBUSY)
 			break;
 		if (o->no_wait) {
-			pr_warn("another agent holds the pin dir; exiting (--no-wait)",
+			pr_error("another agent holds the pin dir; exiting (--no-wait)",
 				 "pin_dir=%s holder_pid=%d", pin_dir, (int)holder);
 			return -EBUSY;
 		}
@@ -470,7 +526,7 @@ static int take_lock(const struct ks_agent_opts *o, int sfd)
 		}
 	}
 	if (fd < 0)
-		pr_warn("cannot take the pin dir lock", "pin_dir=%s err=%d", pin_dir, fd);
+		pr_error("cannot take the pin dir lock", "pin_dir=%s err=%d", pin_dir, fd);
 	else if (told != -1)
 		pr_info("took over the pin dir", "pin_dir=%s", pin_dir);
 	return fd;
@@ -521,6 +577,13 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	/* The pinned state is in force from now on: reconcile the sockets with it. */
 	if (ks_dp_adopted(a.dp))
 		drain(&a, "start");
+	{
+		char why[300];
+
+		if (pin_fate(&a, why, sizeof(why)) != KS_PINS_OUTLIVE)
+			pr_warn("the pin dir is on a bpffs private to this agent's mount namespace: the datapath will not outlive it",
+				"detail=%s", why);
+	}
 	if (!a.model && !ks_dp_adopted(a.dp)) {
 		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
 		pr_warn("no valid config and no pinned state to keep; exiting");
@@ -587,12 +650,12 @@ int ks_agent_run(const struct ks_agent_opts *o)
 					continue;
 				if (si.ssi_signo == SIGHUP) {
 					pr_info("SIGHUP: re-applying config");
+					selfcheck(&a);
 					add_watches(&a, false);
 					reload(&a, "sighup");
 					continue;
 				}
-				pr_info("stopping; the datapath stays pinned and working",
-					"signal=%u", si.ssi_signo);
+				say_stopping(&a, si.ssi_signo);
 				err = 0;
 				goto out;
 			} else if (fd == ifd) {

@@ -24,7 +24,8 @@ static const struct cli_cmd cmds[] = {
 	  "JSON lines with --json" },
 	{ "validate", do_validate, "[--json] PATH...", "check manifests; exit 1 on any error" },
 	{ "status", do_status, "[--json] [--pin-dir DIR]",
-	  "show VIPs, weights, shares, endpoints" },
+	  "show VIPs, weights, shares, endpoints and the hooks;\n"
+	  "exit 1 when a hook is detached or missing" },
 	{ "down", do_down, "[--json] [--pin-dir DIR] [--force]",
 	  "detach and remove everything pinned; refused while an agent runs on\n"
 	  "the pin dir, unless --force" },

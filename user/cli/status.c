@@ -14,6 +14,7 @@
 #include "cli/status.h"
 #include "common/sys.h"
 #include "datapath/counters.h"
+#include "datapath/dp.h"
 
 static const char *be_state(uint8_t flags)
 {
@@ -230,10 +231,18 @@ static void status_text(FILE *f, struct json_object *st)
 	}
 }
 
+/* The maps, then the hooks: maps that look fine serve nothing once a hook is detached. */
+static void status_dp_text(FILE *f, struct json_object *st)
+{
+	status_text(f, st);
+	ks_dp_status_text(f, json_object_object_get(st, "datapath"));
+}
+
 int do_status(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct json_object *st = NULL;
+	struct json_object *st = NULL, *dps = NULL;
 	const char *pin_dir;
+	bool dp_ok = false;
 	int err, rc;
 
 	if (cli_opts(cmd, argc, argv, &pin_dir, NULL, &rc))
@@ -241,7 +250,9 @@ int do_status(const struct cli_cmd *cmd, int argc, char **argv)
 	err = ks_status_collect(pin_dir, &st);
 	if (err)
 		return p_err("cannot read pinned maps in %s: %s", pin_dir, strerror(-err));
-	cli_emit(st, status_text);
+	ks_dp_status(pin_dir, &dps, &dp_ok);
+	json_object_object_add(st, "datapath", dps);
+	cli_emit(st, status_dp_text);
 	json_object_put(st);
-	return 0;
+	return dp_ok ? 0 : 1;
 }

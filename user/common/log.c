@@ -16,7 +16,7 @@ void ks_log_set_json(bool on) { json_lines = on; }
 void ks_log_set_level(enum ks_log_level lvl) { cur_level = lvl; }
 enum ks_log_level ks_log_get_level(void) { return cur_level; }
 
-static const char *const level_names[] = { "warn", "info", "debug" };
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 /* A logfmt value as JSON: integers stay numbers, quoted strings are unescaped. */
 static struct json_object *kv_value(const char **pp)

@@ -14,7 +14,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum ks_log_level { KS_LOG_WARN = 0, KS_LOG_INFO = 1, KS_LOG_DEBUG = 2 };
+/*
+ * error: the datapath does not do what it should (a hook is gone and cannot
+ * be repaired, pins will vanish); warn: something is off but traffic flows.
+ * Each level prints itself and every level before it.
+ */
+enum ks_log_level { KS_LOG_ERROR = 0, KS_LOG_WARN = 1, KS_LOG_INFO = 2, KS_LOG_DEBUG = 3 };
 
 void ks_log_set_level(enum ks_log_level lvl);
 /* JSON lines instead of logfmt: the same events and keys, one object per line. */
@@ -33,6 +38,7 @@ void ks_log(enum ks_log_level lvl, const char *msg, const char *kvfmt, ...)
 #define KS_LOG_MSG(lvl, msg)	  ks_log(lvl, msg, NULL)
 #define KS_LOG_MSG_KV(lvl, msg, ...) ks_log(lvl, msg, __VA_ARGS__)
 
+#define pr_error(msg, ...) KS_LOG_(KS_LOG_ERROR, msg, __VA_ARGS__)
 #define pr_warn(msg, ...)  KS_LOG_(KS_LOG_WARN, msg, __VA_ARGS__)
 #define pr_info(msg, ...)  KS_LOG_(KS_LOG_INFO, msg, __VA_ARGS__)
 #define pr_debug(msg, ...) KS_LOG_(KS_LOG_DEBUG, msg, __VA_ARGS__)

@@ -53,10 +53,12 @@ int ks_mkdir_p(const char *path)
 	return 0;
 }
 
-int ks_ensure_bpffs(const char *pin_dir)
+int ks_ensure_bpffs(const char *pin_dir, bool *mounted)
 {
 	struct statfs st;
 
+	if (mounted)
+		*mounted = false;
 	if (strncmp(pin_dir, "/sys/fs/bpf/", 12))
 		return 0;
 	if (statfs("/sys/fs/bpf", &st))
@@ -66,6 +68,8 @@ int ks_ensure_bpffs(const char *pin_dir)
 	pr_info("mounting bpffs", "path=/sys/fs/bpf");
 	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
 		return -errno;
+	if (mounted)
+		*mounted = true;
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #ifndef KSPLIT_SYS_H
 #define KSPLIT_SYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,8 +11,11 @@
 
 /* Mount point of the cgroup2 hierarchy, from /proc/mounts. 0 or -ENOENT. */
 int ks_cgroup2_root(char *buf, size_t len);
-/* Mount bpffs on /sys/fs/bpf when pin_dir lies there and it is not bpffs yet. */
-int ks_ensure_bpffs(const char *pin_dir);
+/*
+ * Mount bpffs on /sys/fs/bpf when pin_dir lies there and it is not bpffs
+ * yet; *mounted (may be NULL) says whether this call mounted it.
+ */
+int ks_ensure_bpffs(const char *pin_dir, bool *mounted);
 /* mkdir -p with mode 0700. */
 int ks_mkdir_p(const char *path);
 /* The cgroup id (kernfs inode) of a cgroup2 directory. */

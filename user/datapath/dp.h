@@ -9,7 +9,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "common/hostcheck.h"
 #include "datapath/drain.h"
 #include "image/image.h"
 
@@ -60,9 +62,43 @@ int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_back
 		  void *ctx, unsigned int *n);
 /* The cgroup the datapath is attached to. */
 const char *ks_dp_cgroup(const struct ks_dp *dp);
-/* Close the handle; links and maps stay pinned and keep working. */
+/*
+ * Whether the pins outlive this process: not when ks_dp_open mounted the
+ * bpffs itself in a private mount namespace that this process is the last
+ * one in (common/hostcheck.h).
+ */
+enum ks_pin_fate ks_dp_pin_fate(const struct ks_dp *dp, char *why, size_t len);
+/* Close the handle; links and maps stay pinned and keep working (see ks_dp_pin_fate). */
 void ks_dp_close(struct ks_dp *dp);
 /* Detach every link pinned in pin_dir and remove ksplit's pins. */
 int ks_dp_down(const char *pin_dir, unsigned int *removed);
+
+struct ks_dp_check {
+	unsigned int repaired;		/* found broken in this round and put right */
+	unsigned int broken;		/* still broken (logged at error when first seen) */
+	unsigned int foreign;		/* other programs running on ksplit's hooks */
+};
+
+/*
+ * Verify that the datapath is still what ks_dp_open made: the cgroup is the
+ * same (a removed and re-made cgroup has a new id), every hook's link is
+ * attached to it and pinned, every map is pinned. Put right what can be:
+ * re-attach a detached or missing hook, follow a re-made cgroup, pin again.
+ * The maps keep the last applied state meanwhile, so traffic recovers as
+ * soon as the hook is back. Repairs are logged at warn, what stays broken
+ * at error (once, until it changes).
+ */
+int ks_dp_selfcheck(struct ks_dp *dp, struct ks_dp_check *res);
+
+struct json_object;
+/*
+ * The datapath pinned in pin_dir as `ksplit status` shows it: each hook's
+ * link (attached, detached, missing, or attached elsewhere), the cgroup,
+ * and the other programs on the same hooks (the cgroup's and its
+ * ancestors', in the order they run). *ok is false unless every hook is
+ * attached to that cgroup.
+ */
+int ks_dp_status(const char *pin_dir, struct json_object **out, bool *ok);
+void ks_dp_status_text(FILE *f, struct json_object *dps);
 
 #endif

@@ -19,6 +19,19 @@
 
 /* Room for one link per hook; hooks.c fails to build if its table outgrows it. */
 #define KS_DP_MAX_HOOKS	16
+#define KS_LINK_PREFIX	"link_"
+
+enum ks_hook_kind {
+	KS_HOOK_CGROUP,		/* bpf_link on the datapath's cgroup */
+	KS_HOOK_TC,		/* reserved for the per-packet TC program; no attach yet */
+};
+
+struct ks_hook {
+	const char *prog;		/* program name in the object */
+	enum ks_hook_kind kind;
+	enum bpf_attach_type type;	/* must match the program's SEC() */
+	const char *pin;		/* link pin name under the pin dir */
+};
 
 struct dp_svc {
 	struct ksi_service s;	/* groups[].be carry the ep_ids in use */
@@ -26,14 +39,27 @@ struct dp_svc {
 	bool moved;		/* ownership passed on during apply */
 };
 
+/*
+ * What the last self-check found wrong and has said so: a problem that stays
+ * is logged once, not every round, and its end is logged too.
+ */
+struct dp_check_memo {
+	bool cgroup_gone;
+	bool hook_bad[KS_DP_MAX_HOOKS];
+	bool pins_bad;
+	uint64_t foreign_sum;		/* of the foreign programs last reported */
+};
+
 struct ks_dp {
 	struct ksplit_bpf *skel;
 	char cgroup[PATH_MAX];
 	char pin_dir[PATH_MAX - 64];	/* room left for the names pinned below it */
 	int cg_fd;
+	uint64_t cg_id;			/* of the cgroup cg_fd is open on */
 	int sync_outer, sync_inner;
 	int ncpus;
 	bool adopted;
+	bool bpffs_mounted;		/* ks_dp_open mounted /sys/fs/bpf itself */
 	uint32_t max_services, max_endpoints;
 	uint32_t next_rev;
 	struct ks_idalloc svc_ids, ep_ids;
@@ -41,19 +67,69 @@ struct ks_dp {
 	size_t n;
 	struct dp_svc *svcs;		/* sorted by key */
 	size_t n_links;
-	struct bpf_link *links[KS_DP_MAX_HOOKS];
+	struct bpf_link *links[KS_DP_MAX_HOOKS];	/* links[i] serves dp_hook(i) */
+	struct dp_check_memo memo;	/* what the self-check reported last (selfcheck.c) */
 };
 
 /* load.c: the userspace view of the services. */
 void dp_svc_free(struct dp_svc *d);
 void dp_state_free(struct dp_svc *v, size_t n);
+/* 0 when path is on a bpffs; else logs which filesystem it is on. */
+int dp_check_pin_dir(const char *path);
 
 /* hooks.c */
+size_t dp_n_hooks(void);
+const struct ks_hook *dp_hook(size_t i);
+/* Hook name without the program prefix: "connect4". */
+const char *dp_hook_name(const struct ks_hook *h);
+/*
+ * Attach a new link for hook i to dp->cg_fd and pin it over whatever
+ * link_<hook> held (one rename: the pin never goes missing); dp->links[i]
+ * becomes the new link and the old one is released.
+ */
+int dp_hook_relink(struct ks_dp *dp, size_t i);
 /* Every program of the opened object has a row in the hook table and agrees with it. */
 int dp_hooks_check(const struct ks_dp *dp);
-/* Attach each hook to dp->cg_fd (cgroup id cg_id), adopting pinned links. */
-int dp_hooks_attach(struct ks_dp *dp, uint64_t cg_id);
+/* Attach each hook to dp->cg_fd (cgroup id dp->cg_id), adopting pinned links. */
+int dp_hooks_attach(struct ks_dp *dp);
 /* Drop our link fds; pinned links stay attached. */
 void dp_hooks_close(struct ks_dp *dp);
+
+/* inspect.c: what a pinned link is, for the self-check and `ksplit status`. */
+enum dp_link_state {
+	DP_LINK_ATTACHED,	/* to the cgroup it should be on */
+	DP_LINK_ELSEWHERE,	/* attached, to another cgroup */
+	DP_LINK_DETACHED,	/* BPF_LINK_DETACH'ed, or its cgroup was removed */
+	DP_LINK_MISSING,	/* no pin, or the pin is not a link */
+};
+
+struct dp_link_view {
+	enum dp_link_state state;
+	uint32_t link_id, prog_id;
+	uint64_t cg_id;		/* 0 when detached */
+};
+
+/* The link behind fd, judged against cgroup cg_id (0: any cgroup counts as attached). */
+int dp_link_view_fd(int fd, uint64_t cg_id, struct dp_link_view *v);
+/* The same for the link pinned at path; a missing pin is state MISSING, not an error. */
+void dp_link_view_pin(const char *path, uint64_t cg_id, struct dp_link_view *v);
+const char *dp_link_state_name(enum dp_link_state s);
+
+#define DP_MAX_FOREIGN 8
+struct dp_foreign {
+	uint32_t id;
+	char name[16];		/* BPF_OBJ_NAME_LEN */
+	int order;		/* -1 runs before ksplit's program, 1 after, 0 ours does not run */
+};
+/* "before", "after", "without" for f->order. */
+const char *dp_foreign_order(const struct dp_foreign *f);
+
+/*
+ * Programs other than ours (prog id ours) that run on attach type type for
+ * the cgroup behind cg_fd: those of the cgroup and its ancestors, in the
+ * order the kernel runs them (BPF_F_QUERY_EFFECTIVE). Returns how many.
+ */
+int dp_foreign_progs(int cg_fd, enum bpf_attach_type type, uint32_t ours,
+		     struct dp_foreign *out, size_t max);
 
 #endif

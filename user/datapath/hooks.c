@@ -18,23 +18,11 @@
 #include "common/log.h"
 #include "common/sys.h"
 
-#define LINK_PREFIX "link_"
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-enum ks_hook_kind {
-	KS_HOOK_CGROUP,		/* bpf_link on the datapath's cgroup */
-	KS_HOOK_TC,		/* reserved for the per-packet TC program; no attach yet */
-};
-
-struct ks_hook {
-	const char *prog;		/* program name in the object */
-	enum ks_hook_kind kind;
-	enum bpf_attach_type type;	/* must match the program's SEC() */
-	const char *pin;		/* link pin name under the pin dir */
-};
-
 /* Program ksplit_<hook>, link pinned as link_<hook>: tests and `ksplit down` know these names. */
-#define HOOK(hook, kind, type) { "ksplit_" #hook, kind, type, LINK_PREFIX #hook }
+#define PROG_PREFIX "ksplit_"
+#define HOOK(hook, kind, type) { PROG_PREFIX #hook, kind, type, KS_LINK_PREFIX #hook }
 
 /* In attach order: sockops first, so it sees every connect the others steer. */
 static const struct ks_hook hooks[] = {
@@ -56,6 +44,21 @@ static const char *const pinned_maps[] = {
 	"ks_services", "ks_backends", "ks_ep_stats", "ks_ep_health", "ks_svc_stats", "ks_svc_meta",
 	"ks_sock",
 };
+
+size_t dp_n_hooks(void)
+{
+	return N_ELEMS(hooks);
+}
+
+const struct ks_hook *dp_hook(size_t i)
+{
+	return i < N_ELEMS(hooks) ? &hooks[i] : NULL;
+}
+
+const char *dp_hook_name(const struct ks_hook *h)
+{
+	return h->prog + strlen(PROG_PREFIX);
+}
 
 static const struct ks_hook *hook_of(const struct bpf_program *p)
 {
@@ -105,50 +108,113 @@ int dp_hooks_check(const struct ks_dp *dp)
 	return 0;
 }
 
-/* Adopt a pinned link (swapping in the new program) or attach and pin a new one. */
-static int attach_cgroup(struct ks_dp *dp, struct bpf_program *p, const char *path,
-			 uint64_t cg_id, struct bpf_link **out)
+/*
+ * Pin the object behind fd at path, replacing whatever is pinned there in
+ * one step: pinned under a temporary name, then renamed over (bpffs renames
+ * atomically), so link_<hook> never goes missing. The temporary name starts
+ * with link_ too (link_<hook>_new: bpffs refuses names with a dot), so
+ * `ksplit down` removes one left by a killed agent.
+ */
+static int pin_replace(int fd, const char *path)
 {
-	struct bpf_link_info info = {};
-	__u32 ilen = sizeof(info);
+	char tmp[PATH_MAX];
+	int err;
+
+	if (snprintf(tmp, sizeof(tmp), "%s_new", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp);
+	if (bpf_obj_pin(fd, tmp))
+		return -errno;
+	if (rename(tmp, path)) {
+		err = -errno;
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+int dp_hook_relink(struct ks_dp *dp, size_t i)
+{
+	const struct ks_hook *h = dp_hook(i);
+	struct bpf_program *p;
+	char path[PATH_MAX];
 	struct bpf_link *l;
 	int err;
 
-	if (!access(path, F_OK)) {
-		l = bpf_link__open(path);
-		if (!l)
-			return -errno;
-		if (bpf_obj_get_info_by_fd(bpf_link__fd(l), &info, &ilen)) {
-			err = -errno;
-			goto fail;
-		}
-		if (info.type != BPF_LINK_TYPE_CGROUP || info.cgroup.cgroup_id != cg_id) {
-			pr_warn("pinned link is attached to another cgroup; run `ksplit down` first",
-				"link=%s", path);
-			err = -EEXIST;
-			goto fail;
-		}
-		/* Swap the program in place: the hook never goes missing during an upgrade. */
-		err = bpf_link__update_program(l, p);
-		if (err)
-			goto fail;
-	} else {
-		l = bpf_program__attach_cgroup(p, dp->cg_fd);
-		if (!l)
-			return -errno;
-		err = bpf_link__pin(l, path);
-		if (err)
-			goto fail;
+	if (!h)
+		return -EINVAL;
+	if (h->kind != KS_HOOK_CGROUP)
+		return -EOPNOTSUPP;
+	p = bpf_object__find_program_by_name(dp->skel->obj, h->prog);
+	if (!p)
+		return -ENOENT;
+	if (snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, h->pin) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	l = bpf_program__attach_cgroup(p, dp->cg_fd);
+	if (!l)
+		return -errno;
+	err = pin_replace(bpf_link__fd(l), path);
+	if (err) {
+		/* Our fd was its only reference: closing it detaches the new link again. */
+		bpf_link__destroy(l);
+		return err;
 	}
-	*out = l;
+	/* The old link lost its pin; dropping our fd releases it wherever it was. */
+	bpf_link__destroy(dp->links[i]);
+	dp->links[i] = l;
+	return 0;
+}
+
+/*
+ * Adopt the pinned link (swapping in the new program) or attach and pin a
+ * new one. A pinned link that is detached (its cgroup was removed, or
+ * someone detached it) or attached to another cgroup (the cgroup was
+ * removed and made again: a new id) is replaced by a link on the cgroup this
+ * agent was given: refusing would leave every VIP unserved.
+ */
+static int attach_cgroup(struct ks_dp *dp, size_t i, struct bpf_program *p, const char *path)
+{
+	struct dp_link_view v;
+	struct bpf_link *l;
+	int err;
+
+	if (access(path, F_OK))
+		return dp_hook_relink(dp, i);
+	l = bpf_link__open(path);
+	if (!l)
+		return -errno;
+	err = dp_link_view_fd(bpf_link__fd(l), dp->cg_id, &v);
+	if (err)
+		goto fail;
+	if (v.state == DP_LINK_MISSING) {
+		pr_warn("pinned object is not a cgroup link; run `ksplit down` first", "link=%s",
+			path);
+		err = -EEXIST;
+		goto fail;
+	}
+	if (v.state != DP_LINK_ATTACHED) {
+		pr_warn(v.state == DP_LINK_DETACHED
+				? "pinned link is detached (its cgroup was removed, or someone detached it); attaching the hook again"
+				: "pinned link is attached to another cgroup (removed and made again?); moving the hook to the given cgroup",
+			"link=%s cgroup=%s cgroup_id=%llu old_cgroup_id=%llu", path, dp->cgroup,
+			(unsigned long long)dp->cg_id, (unsigned long long)v.cg_id);
+		bpf_link__destroy(l);
+		return dp_hook_relink(dp, i);
+	}
+	/* Swap the program in place: the hook never goes missing during an upgrade. */
+	err = bpf_link__update_program(l, p);
+	if (err)
+		goto fail;
+	dp->links[i] = l;
 	return 0;
 fail:
 	bpf_link__destroy(l);
 	return err;
 }
 
-static int attach_one(struct ks_dp *dp, const struct ks_hook *h, uint64_t cg_id)
+static int attach_one(struct ks_dp *dp, size_t i)
 {
+	const struct ks_hook *h = &hooks[i];
 	struct bpf_program *p = bpf_object__find_program_by_name(dp->skel->obj, h->prog);
 	char path[PATH_MAX];
 
@@ -158,20 +224,20 @@ static int attach_one(struct ks_dp *dp, const struct ks_hook *h, uint64_t cg_id)
 		return -ENAMETOOLONG;
 	switch (h->kind) {
 	case KS_HOOK_CGROUP:
-		return attach_cgroup(dp, p, path, cg_id, &dp->links[dp->n_links]);
+		return attach_cgroup(dp, i, p, path);
 	case KS_HOOK_TC:
 		break;
 	}
 	return -EOPNOTSUPP;
 }
 
-int dp_hooks_attach(struct ks_dp *dp, uint64_t cg_id)
+int dp_hooks_attach(struct ks_dp *dp)
 {
 	size_t i;
 	int err;
 
 	for (i = 0; i < N_ELEMS(hooks); i++) {
-		err = attach_one(dp, &hooks[i], cg_id);
+		err = attach_one(dp, i);
 		if (err) {
 			pr_warn("cannot attach program", "prog=%s cgroup=%s err=%d", hooks[i].prog,
 				dp->cgroup, err);
@@ -206,7 +272,7 @@ int ks_dp_down(const char *pin_dir, unsigned int *removed)
 	/* Every link ksplit pins is named link_<hook>: no list to keep in step with bpf/. */
 	d = opendir(pin_dir);
 	while (d && (de = readdir(d))) {
-		if (strncmp(de->d_name, LINK_PREFIX, strlen(LINK_PREFIX)))
+		if (strncmp(de->d_name, KS_LINK_PREFIX, strlen(KS_LINK_PREFIX)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
 		fd = bpf_obj_get(path);

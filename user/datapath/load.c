@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "datapath/dp_int.h"
+#include "common/hostcheck.h"
 #include "common/log.h"
 #include "common/sys.h"
 
@@ -47,6 +49,12 @@ bool ks_dp_adopted(const struct ks_dp *dp)
 const char *ks_dp_cgroup(const struct ks_dp *dp)
 {
 	return dp->cgroup;
+}
+
+enum ks_pin_fate ks_dp_pin_fate(const struct ks_dp *dp, char *why, size_t len)
+{
+	/* ks_ensure_bpffs mounts only there. */
+	return ks_pin_fate(dp->bpffs_mounted ? "/sys/fs/bpf" : NULL, why, len);
 }
 
 static int sync_maps_create(struct ks_dp *dp)
@@ -146,13 +154,65 @@ inconsistent:
 	return -EUCLEAN;
 }
 
+/*
+ * Each reason the kernel would refuse gets its own message here, before it
+ * can surface as a libbpf error that names something else.
+ */
+static int check_cgroup(const char *path, uint64_t *id)
+{
+	char name[32];
+	long magic;
+	int err;
+
+	err = ks_fs_magic(path, &magic);
+	if (err) {
+		pr_error(err == -ENOENT ? "cgroup does not exist" : "cannot reach the cgroup",
+			"cgroup=%s err=%d", path, err);
+		return err;
+	}
+	if (magic != CGROUP2_SUPER_MAGIC) {
+		pr_error("not a cgroup2 directory: --cgroup must name a directory of the cgroup2 mount",
+			"cgroup=%s fs=\"%s\"", path, ks_fs_name(magic, name, sizeof(name)));
+		return -ENOTDIR;
+	}
+	return ks_cgroup_id(path, id);
+}
+
+static int check_caps(void)
+{
+	char missing[64];
+	int n = ks_caps_missing(missing, sizeof(missing));
+
+	if (n <= 0)
+		return 0;
+	pr_error("missing capabilities: loading BPF programs needs CAP_BPF and attaching them CAP_NET_ADMIN (CAP_SYS_ADMIN stands for both)",
+		"missing=%s", missing);
+	return -EPERM;
+}
+
+int dp_check_pin_dir(const char *path)
+{
+	char name[32];
+	long magic;
+	int err;
+
+	err = ks_fs_magic(path, &magic);
+	if (err)
+		return err;
+	if (magic != BPF_FS_MAGIC) {
+		pr_error("pin dir is not on a bpffs: nothing can be pinned there; use a dir under a bpf mount (mount -t bpf bpf DIR)",
+			"pin_dir=%s fs=\"%s\"", path, ks_fs_name(magic, name, sizeof(name)));
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	char cgroot[PATH_MAX], path[PATH_MAX];
 	const char *cgpath = opts->cgroup;
 	struct ks_dp *dp;
-	uint64_t cg_id;
 	int err;
 
 	dp = calloc(1, sizeof(*dp));
@@ -180,7 +240,9 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		}
 		cgpath = cgroot;
 	}
-	err = ks_cgroup_id(cgpath, &cg_id);
+	err = check_cgroup(cgpath, &dp->cg_id);
+	if (!err)
+		err = check_caps();
 	if (err)
 		goto fail;
 	snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", cgpath);
@@ -190,13 +252,16 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		pr_warn("cannot open cgroup", "cgroup=%s err=%d", cgpath, err);
 		goto fail;
 	}
-	err = ks_ensure_bpffs(dp->pin_dir);
+	err = ks_ensure_bpffs(dp->pin_dir, &dp->bpffs_mounted);
 	if (!err)
 		err = ks_mkdir_p(dp->pin_dir);
 	if (err) {
 		pr_warn("cannot prepare pin dir", "pin_dir=%s err=%d", dp->pin_dir, err);
 		goto fail;
 	}
+	err = dp_check_pin_dir(dp->pin_dir);
+	if (err)
+		goto fail;
 	snprintf(path, sizeof(path), "%s/ks_services", dp->pin_dir);
 	dp->adopted = !access(path, F_OK);
 
@@ -227,8 +292,15 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	bpf_map__set_max_entries(dp->skel->maps.ks_ep_health, dp->max_endpoints);
 	err = ksplit_bpf__load(dp->skel);
 	if (err) {
-		pr_warn("cannot load BPF programs (a pinned map of another size or version makes libbpf refuse to reuse it; see the libbpf lines above)",
-			"pin_dir=%s err=%d", dp->pin_dir, err);
+		if (err == -EPERM || err == -EACCES)
+			pr_error("the kernel refused to load the BPF programs: a capability is missing, or a security policy forbids BPF (seccomp, an LSM, kernel.unprivileged_bpf_disabled)",
+				"err=%d", err);
+		else if (dp->adopted)
+			pr_warn("cannot load BPF programs (a pinned map of another size or version makes libbpf refuse to reuse it; see the libbpf lines above)",
+				"pin_dir=%s err=%d", dp->pin_dir, err);
+		else
+			pr_warn("cannot load BPF programs (see the libbpf lines above)",
+				"pin_dir=%s err=%d", dp->pin_dir, err);
 		goto fail;
 	}
 	err = ks_idalloc_init(&dp->svc_ids, dp->max_services);
@@ -242,7 +314,7 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		err = rebuild_state(dp);
 	if (err)
 		goto fail;
-	err = dp_hooks_attach(dp, cg_id);
+	err = dp_hooks_attach(dp);
 	if (err)
 		goto fail;
 	pr_info(dp->adopted ? "adopted pinned datapath" : "attached datapath",
