@@ -15,40 +15,26 @@
 #include "agent_fixture.h"
 #include "manifest.h"
 
-int kt_agent_setup(void **state)
+int kt_agent_init(struct kt_agent *t)
 {
-	struct kt_agent *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	*state = t;
 	if (kt_env_setup(&t->env))
-		goto fail;
+		return -1;
 	if (kt_build_path("ksplit", t->ksplit, sizeof(t->ksplit)))
-		goto fail;
+		return -1;
 	if (access(t->ksplit, X_OK)) {
 		fprintf(stderr, "%s not found: run `make` first\n", t->ksplit);
-		goto fail;
+		return -1;
 	}
 	snprintf(t->cfg, sizeof(t->cfg), "/tmp/%s-config", t->env.tag);
 	snprintf(t->log, sizeof(t->log), "/tmp/%s-agent.log", t->env.tag);
 	snprintf(t->tmp, sizeof(t->tmp), "/tmp/%s-staging.yaml", t->env.tag);
-	if (mkdir(t->cfg, 0700))
-		goto fail;
-	return 0;
-fail:
-	/* cmocka skips the teardown when setup fails: clean up here. */
-	kt_agent_teardown(state);
-	return -1;
+	return mkdir(t->cfg, 0700) ? -1 : 0;
 }
 
-int kt_agent_teardown(void **state)
+void kt_agent_fini(struct kt_agent *t)
 {
-	struct kt_agent *t = *state;
 	char cmd[2 * PATH_MAX + 16];
 
-	if (!t)
-		return 0;
 	/* kt_env_teardown kills the agent (tracked child) and runs ks_dp_down. */
 	kt_env_teardown(&t->env);
 	if (t->cfg[0]) {
@@ -65,6 +51,30 @@ int kt_agent_teardown(void **state)
 		else
 			unlink(t->log);
 	}
+}
+
+int kt_agent_setup(void **state)
+{
+	struct kt_agent *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	*state = t;
+	if (kt_agent_init(t)) {
+		/* cmocka skips the teardown when setup fails: clean up here. */
+		kt_agent_teardown(state);
+		return -1;
+	}
+	return 0;
+}
+
+int kt_agent_teardown(void **state)
+{
+	struct kt_agent *t = *state;
+
+	if (!t)
+		return 0;
+	kt_agent_fini(t);
 	free(t);
 	*state = NULL;
 	return 0;
@@ -82,15 +92,21 @@ void kt_agent_put(struct kt_agent *t, const char *name, const char *text)
 	assert_int_equal(rename(t->tmp, path), 0);
 }
 
-pid_t kt_agent_start(struct kt_agent *t, const char *const *extra, int expect_applied)
+pid_t kt_agent_start(struct kt_agent *t, const char *const *wrap, const char *const *extra,
+		     int expect_applied)
 {
-	char *argv[24] = { t->ksplit, "run", "--config", t->cfg, "--cgroup", t->env.cgroup,
-			   "--pin-dir", t->env.pin_dir };
-	size_t n = 8;
+	const char *run[] = { t->ksplit, "run", "--config", t->cfg, "--cgroup", t->env.cgroup,
+			      "--pin-dir", t->env.pin_dir, NULL };
+	char *argv[40];
+	size_t n = 0, i;
 	int got;
 
-	while (extra && *extra && n < sizeof(argv) / sizeof(argv[0]) - 1)
-		argv[n++] = (char *)*extra++;
+	for (i = 0; wrap && wrap[i] && n < 12; i++)
+		argv[n++] = (char *)wrap[i];
+	for (i = 0; run[i]; i++)
+		argv[n++] = (char *)run[i];
+	for (i = 0; extra && extra[i] && n < sizeof(argv) / sizeof(argv[0]) - 1; i++)
+		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
 	t->pid = kt_spawn(&t->env, argv, t->log);
 	assert_true(t->pid > 0);
@@ -113,19 +129,38 @@ void kt_agent_stop(struct kt_agent *t)
 	t->pid = 0;
 }
 
-char *kt_ksplit_out(struct kt_agent *t, const char *args, int *rc)
+char *kt_sh_out(const char *cmd, int *rc)
 {
-	char cmd[PATH_MAX * 3 + 16];
 	struct kt_buf b = {};
 	char line[4096];
 	FILE *p;
+	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s %s 2>>%s", t->ksplit, args, t->log);
-	p = popen(cmd, "r");
-	assert_non_null(p);
 	kt_buf_printf(&b, "%s", "");
+	p = popen(cmd, "r");
+	if (!p) {
+		*rc = -1;
+		return b.s;
+	}
 	while (fgets(line, sizeof(line), p))
 		kt_buf_printf(&b, "%s", line);
-	*rc = pclose(p);
+	st = pclose(p);
+	*rc = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	return b.s;
+}
+
+char *kt_ksplit_out(struct kt_agent *t, const char *args, int *rc)
+{
+	char cmd[PATH_MAX * 3 + 16];
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>>%s", t->ksplit, args, t->log);
+	return kt_sh_out(cmd, rc);
+}
+
+char *kt_ksplit_run(struct kt_agent *t, const char *args, int *rc)
+{
+	char cmd[PATH_MAX * 3 + 16];
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", t->ksplit, args);
+	return kt_sh_out(cmd, rc);
 }

@@ -25,20 +25,30 @@ struct kt_agent {
 	pid_t pid;			/* the running agent, 0 when none */
 };
 
-/* cmocka fixtures: env, the binary's path, an empty config dir; teardown removes them all. */
+/* Set up t->env, find the binary, make the empty config dir; 0 or -1 (then call kt_agent_fini). */
+int kt_agent_init(struct kt_agent *t);
+/* Tear down the env (agent included) and remove the config dir, staging file and log. */
+void kt_agent_fini(struct kt_agent *t);
+/* cmocka fixtures around the two, for a state that is just a struct kt_agent. */
 int kt_agent_setup(void **state);
 int kt_agent_teardown(void **state);
 /* Write cfg/name via the staging file and rename(2): the agent never reads half a file. */
 void kt_agent_put(struct kt_agent *t, const char *name, const char *text);
 /*
- * `ksplit run --config cfg --cgroup CG --pin-dir PIN [extra...]` (extra ends
- * with NULL, may be NULL), logging to t->log; waits until the log holds
- * expect_applied "config applied" lines (0: does not wait). Returns the pid.
+ * `[wrap...] ksplit run --config cfg --cgroup CG --pin-dir PIN [extra...]`
+ * (wrap, e.g. a setpriv prefix, and extra each end with NULL and may be
+ * NULL), logging to t->log; waits until the log holds expect_applied
+ * "config applied" lines (0: does not wait). Returns the pid.
  */
-pid_t kt_agent_start(struct kt_agent *t, const char *const *extra, int expect_applied);
+pid_t kt_agent_start(struct kt_agent *t, const char *const *wrap, const char *const *extra,
+		     int expect_applied);
 /* SIGTERM the agent and reap it; asserts a clean exit 0. */
 void kt_agent_stop(struct kt_agent *t);
-/* Run `ksplit ARGS`, stderr appended to the agent log; stdout returned (free it). */
+/* Run `ksplit ARGS`, stderr appended to the agent log; stdout returned (free it), *rc its exit code. */
 char *kt_ksplit_out(struct kt_agent *t, const char *args, int *rc);
+/* The same with stderr captured too. */
+char *kt_ksplit_run(struct kt_agent *t, const char *args, int *rc);
+/* Run cmd through the shell, capturing stdout (and what cmd redirects to it); *rc its exit code (-1 if killed). */
+char *kt_sh_out(const char *cmd, int *rc);
 
 #endif

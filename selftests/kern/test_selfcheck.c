@@ -22,22 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kt_agent.h"
+#include "link_helpers.h"
 
 #define N		20000
 #define TOL		1.5
-#define APPLIED		"msg=\"config applied\""
 #define REATTACHED	"level=warn msg=\"datapath hook was taken away; re-attached it\""
-/* The agent checks every 5 s on its 1 s tick: a repair takes at most ~6 s. */
-#define REPAIR_MAX_MS	7000
+/* The agent checks every 5 s on its 1 s tick: a repair takes at most ~6 s; the bound leaves room for a loaded machine. */
+#define REPAIR_MAX_MS	12000
 
 static const char *const servers[] = {
 	"127.1.0.1:8080", "127.1.0.2:8080", "127.2.0.1:8080", "127.2.0.2:8080",
 };
 
 struct sc_test {
-	struct kt_env env;		/* first: the teardown frees the whole struct */
-	struct kt_agent ag;
+	struct kt_agent ag;		/* first: its env is the test's */
 	char tmpfs[PATH_MAX];		/* mounted by a test; unmounted at teardown */
 	int foreign[2];			/* link fds of foreign programs, or -1 */
 };
@@ -63,7 +61,7 @@ static int sc_teardown(void **state)
 		rename(t->ag.log, keep);
 		fprintf(stderr, "agent log kept: %s\n", keep);
 	}
-	kt_env_teardown(&t->env);
+	kt_agent_fini(&t->ag);
 	free(t);
 	*state = NULL;
 	return 0;
@@ -77,7 +75,7 @@ static int sc_setup(void **state)
 		return -1;
 	t->foreign[0] = t->foreign[1] = -1;
 	*state = t;
-	if (kt_env_setup(&t->env) || kt_agent_init(&t->ag, &t->env)) {
+	if (kt_agent_init(&t->ag)) {
 		/* cmocka skips the teardown when setup fails. */
 		sc_teardown(state);
 		return -1;
@@ -96,24 +94,19 @@ static void put_manifests(struct sc_test *t)
 	kt_yaml_service(&b, "v2", 80, NULL);
 	kt_yaml_slice(&b, "v2", "IPv4", "127.2.0.1 127.2.0.2");
 	kt_yaml_route(&b, "HTTPRoute", "r", "gw/http", "v1=25 v2=75");
-	assert_int_equal(kt_agent_put(&t->ag, "all.yaml", b.s), 0);
+	kt_agent_put(&t->ag, "all.yaml", b.s);
 	kt_buf_free(&b);
 }
 
 static void agent_start(struct sc_test *t, const char *const *wrap, int expect_applied)
 {
-	int n;
-
-	assert_true(kt_agent_spawn(&t->ag, wrap) > 0);
-	n = kt_wait_in_file(t->ag.log, APPLIED, expect_applied, 20000);
-	printf("  [agent] pid %d running, \"config applied\" lines: %d\n", t->ag.pid, n);
-	assert_true(n >= expect_applied);
+	kt_agent_start(&t->ag, wrap, NULL, expect_applied);
 }
 
 /* Servers, manifests and a running agent that has applied them. */
 static void start_all(struct sc_test *t)
 {
-	assert_int_equal(kt_servers_start(&t->env, servers, 4), 0);
+	assert_int_equal(kt_servers_start(&t->ag.env, servers, 4), 0);
 	put_manifests(t);
 	agent_start(t, NULL, 1);
 }
@@ -125,7 +118,7 @@ static void measure(struct sc_test *t, const char *what)
 	long v1 = 0;
 	int i;
 
-	assert_int_equal(kt_client_run(&t->env, &o, &r), 0);
+	assert_int_equal(kt_client_run(&t->ag.env, &o, &r), 0);
 	kt_result_print(what, &r);
 	assert_int_equal(r.failed, 0);
 	for (i = 0; i < r.ids.n; i++)
@@ -140,7 +133,7 @@ static void live_start(struct sc_test *t, struct kt_client *c)
 				     .timeout_s = 240 };
 	int64_t end = kt_now_ms() + 10000;
 
-	assert_int_equal(kt_client_start(&t->env, &lo, c), 0);
+	assert_int_equal(kt_client_start(&t->ag.env, &lo, c), 0);
 	while (__atomic_load_n(&c->res->ok, __ATOMIC_RELAXED) < 1000 && kt_now_ms() < end)
 		usleep(10000);
 	assert_true(c->res->ok >= 1000);
@@ -173,7 +166,7 @@ static void live_stop(struct sc_test *t, struct kt_client *c, const char *what)
 {
 	struct kt_result fin;
 
-	assert_int_equal(kt_client_stop(&t->env, c), 0);
+	assert_int_equal(kt_client_stop(&t->ag.env, c), 0);
 	fin = *c->res;
 	kt_client_free(c);
 	kt_result_print(what, &fin);
@@ -185,7 +178,7 @@ static struct json_object *status_json(struct sc_test *t, int *rc)
 	struct json_object *st;
 	char args[512], *out;
 
-	snprintf(args, sizeof(args), "status --json --pin-dir %s", t->env.pin_dir);
+	snprintf(args, sizeof(args), "status --json --pin-dir %s", t->ag.env.pin_dir);
 	out = kt_ksplit_run(&t->ag, args, rc);
 	st = json_tokener_parse(strchr(out, '{') ? strchr(out, '{') : out);
 	free(out);
@@ -223,7 +216,7 @@ static void assert_status_ok(struct sc_test *t, const char *when)
 	       jget(json_object_object_get(st, "datapath"), "ok"),
 	       jget(json_object_object_get(st, "datapath"), "cgroup"));
 	assert_int_equal(rc, 0);
-	assert_string_equal(jget(json_object_object_get(st, "datapath"), "cgroup"), t->env.cgroup);
+	assert_string_equal(jget(json_object_object_get(st, "datapath"), "cgroup"), t->ag.env.cgroup);
 	json_object_put(st);
 }
 
@@ -256,7 +249,7 @@ static void test_detached_by_bpftool(void **state)
 	 * at once.
 	 */
 	for (round = 1; round <= 3; round++) {
-		id = kt_link_id(t->env.pin_dir, "connect4");
+		id = kt_link_id(t->ag.env.pin_dir, "connect4");
 		assert_true(id > 0);
 		failed0 = live.res->failed;
 		t0 = kt_now_ms();
@@ -267,15 +260,20 @@ static void test_detached_by_bpftool(void **state)
 		ms = recovery_ms(&live, failed0, t0, 15000);
 		printf("  [repair] round %d: connect4 link %u detached by bpftool%s: connects back after %ld ms\n",
 		       round, id, round == 3 ? ", then SIGHUP" : "", ms);
-		assert_true(ms > 0 && ms <= (round == 3 ? 1000 : REPAIR_MAX_MS));
+		/*
+		 * Functional bounds, not speed (speed is noted above): the period
+		 * repairs at all; SIGHUP repairs well before the next periodic
+		 * check could (round 3 starts just after one, like round 2).
+		 */
+		assert_true(ms > 0 && ms <= (round == 3 ? 3000 : REPAIR_MAX_MS));
 		assert_true(kt_wait_in_file(t->ag.log, REATTACHED " hook=connect4", round, 2000) >= round);
-		assert_true(kt_link_id(t->env.pin_dir, "connect4") != id);
+		assert_true(kt_link_id(t->ag.env.pin_dir, "connect4") != id);
 	}
 	live_stop(t, &live, "live client across the detaches");
 
 	measure(t, "after re-attach, 25/75");
 	assert_status_ok(t, "after re-attach");
-	assert_int_equal(kt_agent_stop(&t->ag), 0);
+	kt_agent_stop(&t->ag);
 	assert_int_equal(kt_count_in_file(t->ag.log, "stays pinned and working"), 1);
 }
 
@@ -294,7 +292,7 @@ static void test_down_while_running(void **state)
 	/* What `ksplit down` does (ks_dp_down), with no flag in the way. */
 	failed0 = live.res->failed;
 	t0 = kt_now_ms();
-	assert_int_equal(ks_dp_down(t->env.pin_dir, &removed), 0);
+	assert_int_equal(ks_dp_down(t->ag.env.pin_dir, &removed), 0);
 	printf("  [down] removed %u pinned objects while the agent runs\n", removed);
 	assert_true(removed >= 16);
 	ms = recovery_ms(&live, failed0, t0, 15000);
@@ -330,13 +328,13 @@ static void test_cgroup_recreated(void **state)
 	live_start(t, &live);
 	/* Move the client out (it exits), remove the cgroup, make it again. */
 	live_stop(t, &live, "live client before the cgroup goes");
-	cgroup_rmdir(t->env.cgroup);
+	cgroup_rmdir(t->ag.env.cgroup);
 	t0 = kt_now_ms();
 	n = kt_wait_in_file(t->ag.log, "level=error msg=\"the datapath's cgroup is gone", 1, 8000);
 	printf("  [cgroup] removed: the agent said so at error level after %lld ms\n",
 	       (long long)(kt_now_ms() - t0));
 	assert_true(n >= 1);
-	assert_int_equal(mkdir(t->env.cgroup, 0755), 0);
+	assert_int_equal(mkdir(t->ag.env.cgroup, 0755), 0);
 	t0 = kt_now_ms();
 	n = kt_wait_in_file(t->ag.log, "the cgroup was removed and made again", 1, 8000);
 	assert_true(n >= 1);
@@ -347,9 +345,9 @@ static void test_cgroup_recreated(void **state)
 	assert_status_ok(t, "re-made cgroup");
 
 	/* A stopped agent's links die with the cgroup; a new agent attaches to the new one. */
-	assert_int_equal(kt_agent_stop(&t->ag), 0);
-	cgroup_rmdir(t->env.cgroup);
-	assert_int_equal(mkdir(t->env.cgroup, 0755), 0);
+	kt_agent_stop(&t->ag);
+	cgroup_rmdir(t->ag.env.cgroup);
+	assert_int_equal(mkdir(t->ag.env.cgroup, 0755), 0);
 	agent_start(t, NULL, 2);
 	n = kt_count_in_file(t->ag.log, "msg=\"pinned link is detached") +
 	    kt_count_in_file(t->ag.log, "msg=\"pinned link is attached to another cgroup");
@@ -368,15 +366,15 @@ static void test_status_shows_hooks(void **state)
 	int rc, fd;
 
 	start_all(t);
-	assert_int_equal(kt_agent_stop(&t->ag), 0);
-	snprintf(args, sizeof(args), "status --pin-dir %s", t->env.pin_dir);
+	kt_agent_stop(&t->ag);
+	snprintf(args, sizeof(args), "status --pin-dir %s", t->ag.env.pin_dir);
 	out = kt_ksplit_run(&t->ag, args, &rc);
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "datapath: ok, 9/9 hooks attached"));
 	free(out);
 
 	/* BPF_LINK_DETACH on the pinned link, the agent stopped: nobody repairs it. */
-	snprintf(path, sizeof(path), "%s/link_connect4", t->env.pin_dir);
+	snprintf(path, sizeof(path), "%s/link_connect4", t->ag.env.pin_dir);
 	fd = bpf_obj_get(path);
 	assert_true(fd >= 0);
 	assert_int_equal(bpf_link_detach(fd), 0);
@@ -386,9 +384,9 @@ static void test_status_shows_hooks(void **state)
 	 * after ksplit's; on connect4 too, but ksplit's link there is gone and
 	 * the new one will come after it.
 	 */
-	t->foreign[0] = kt_foreign_attach(t->env.cgroup, BPF_CGROUP_INET6_CONNECT, "kt_foreign6");
+	t->foreign[0] = kt_foreign_attach(t->ag.env.cgroup, BPF_CGROUP_INET6_CONNECT, "kt_foreign6");
 	assert_true(t->foreign[0] >= 0);
-	t->foreign[1] = kt_foreign_attach(t->env.cgroup, BPF_CGROUP_INET4_CONNECT, "kt_foreign4");
+	t->foreign[1] = kt_foreign_attach(t->ag.env.cgroup, BPF_CGROUP_INET4_CONNECT, "kt_foreign4");
 	assert_true(t->foreign[1] >= 0);
 
 	out = kt_ksplit_run(&t->ag, args, &rc);
@@ -432,10 +430,11 @@ static void test_status_shows_hooks(void **state)
 static void expect_refusal(struct sc_test *t, const char *what, const char *cmd,
 			   const char *needle)
 {
-	char *out;
+	char full[PATH_MAX * 4], *out;
 	int rc;
 
-	out = kt_sh_out(cmd, &rc);
+	snprintf(full, sizeof(full), "%s 2>&1", cmd);
+	out = kt_sh_out(full, &rc);
 	printf("  [refused] %s: exit %d\n%s", what, rc, out);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(out, "level=error"));
@@ -452,31 +451,31 @@ static void test_refusal_messages(void **state)
 
 	put_manifests(t);
 	snprintf(cmd, sizeof(cmd), "%s run --config %s --cgroup %s-nope --pin-dir %s",
-		 t->ag.ksplit, t->ag.cfg, t->env.cgroup, t->env.pin_dir);
+		 t->ag.ksplit, t->ag.cfg, t->ag.env.cgroup, t->ag.env.pin_dir);
 	expect_refusal(t, "no such cgroup", cmd, "msg=\"cgroup does not exist\"");
 
-	snprintf(dir, sizeof(dir), "/tmp/%s-plain", t->env.tag);
+	snprintf(dir, sizeof(dir), "/tmp/%s-plain", t->ag.env.tag);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	snprintf(cmd, sizeof(cmd), "%s run --config %s --cgroup %s --pin-dir %s", t->ag.ksplit,
-		 t->ag.cfg, dir, t->env.pin_dir);
+		 t->ag.cfg, dir, t->ag.env.pin_dir);
 	expect_refusal(t, "plain directory as cgroup", cmd, "msg=\"not a cgroup2 directory");
 
-	snprintf(t->tmpfs, sizeof(t->tmpfs), "/tmp/%s-tmpfs", t->env.tag);
+	snprintf(t->tmpfs, sizeof(t->tmpfs), "/tmp/%s-tmpfs", t->ag.env.tag);
 	assert_int_equal(mkdir(t->tmpfs, 0700), 0);
 	assert_int_equal(mount("kstest", t->tmpfs, "tmpfs", 0, "size=1m"), 0);
 	snprintf(cmd, sizeof(cmd), "%s run --config %s --cgroup %s --pin-dir %s/pins",
-		 t->ag.ksplit, t->ag.cfg, t->env.cgroup, t->tmpfs);
+		 t->ag.ksplit, t->ag.cfg, t->ag.env.cgroup, t->tmpfs);
 	expect_refusal(t, "pin dir on tmpfs", cmd, "msg=\"pin dir is not on a bpffs");
 	assert_int_equal(umount2(t->tmpfs, MNT_DETACH), 0);
 	t->tmpfs[0] = 0;
 
 	snprintf(cmd, sizeof(cmd),
 		 "setpriv --bounding-set -sys_admin,-bpf -- %s run --config %s --cgroup %s --pin-dir %s",
-		 t->ag.ksplit, t->ag.cfg, t->env.cgroup, t->env.pin_dir);
+		 t->ag.ksplit, t->ag.cfg, t->ag.env.cgroup, t->ag.env.pin_dir);
 	expect_refusal(t, "no CAP_SYS_ADMIN nor CAP_BPF", cmd, "missing=CAP_BPF");
 	/* None of them got as far as pinning anything. */
-	assert_int_equal(access(t->env.pin_dir, F_OK), -1);
-	assert_int_equal(kt_cgroup_progs(t->env.cgroup, BPF_CGROUP_INET4_CONNECT), 0);
+	assert_int_equal(access(t->ag.env.pin_dir, F_OK), -1);
+	assert_int_equal(kt_cgroup_progs(t->ag.env.cgroup, BPF_CGROUP_INET4_CONNECT), 0);
 }
 
 static void test_private_bpffs(void **state)
@@ -491,30 +490,30 @@ static void test_private_bpffs(void **state)
 	int64_t end;
 	int progs;
 
-	assert_int_equal(kt_servers_start(&t->env, servers, 4), 0);
+	assert_int_equal(kt_servers_start(&t->ag.env, servers, 4), 0);
 	put_manifests(t);
 	agent_start(t, wrap, 1);
 	assert_true(kt_count_in_file(t->ag.log, "msg=\"mounting bpffs\"") == 1);
 	assert_true(kt_count_in_file(t->ag.log, "the pin dir is on a bpffs private to this agent's mount namespace") == 1);
 	/* It works while the agent lives, and the host sees no pins. */
-	assert_int_equal(kt_client_run(&t->env, &o, &r), 0);
+	assert_int_equal(kt_client_run(&t->ag.env, &o, &r), 0);
 	assert_int_equal(r.failed, 0);
-	assert_int_equal(access(t->env.pin_dir, F_OK), -1);
+	assert_int_equal(access(t->ag.env.pin_dir, F_OK), -1);
 
-	assert_int_equal(kt_agent_stop(&t->ag), 0);
+	kt_agent_stop(&t->ag);
 	assert_int_equal(kt_count_in_file(t->ag.log, "stays pinned"), 0);
 	assert_int_equal(kt_count_in_file(t->ag.log,
 		"level=error msg=\"stopping; the datapath goes away with this agent"), 1);
 	/* And it did go away: the links went with the namespace's bpffs. */
 	end = kt_now_ms() + 5000;
-	while ((progs = kt_cgroup_progs(t->env.cgroup, BPF_CGROUP_INET4_CONNECT)) > 0 &&
+	while ((progs = kt_cgroup_progs(t->ag.env.cgroup, BPF_CGROUP_INET4_CONNECT)) > 0 &&
 	       kt_now_ms() < end)
 		usleep(20000);
 	printf("  [private bpffs] after the agent exited: %d connect4 program(s) on the cgroup\n",
 	       progs);
 	assert_int_equal(progs, 0);
 	o.count = 100;
-	assert_int_equal(kt_client_run(&t->env, &o, &r), 0);
+	assert_int_equal(kt_client_run(&t->ag.env, &o, &r), 0);
 	assert_int_equal(r.err[ECONNREFUSED], 100);
 }
 
