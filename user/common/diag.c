@@ -39,24 +39,33 @@ int ks_diag_add(struct ks_diags *d, bool warning, const char *fmt, ...)
 	return err;
 }
 
-int ks_diag_obj(struct ks_diags *d, bool warning, const char *file, unsigned line,
-		unsigned col, const char *kind, const char *ns, const char *name,
-		const char *path, const char *fmt, ...)
+int ks_diag_vobj(struct ks_diags *d, bool warning, const char *file, unsigned line,
+		 unsigned col, const char *kind, const char *ns, const char *name,
+		 const char *path, const char *fmt, va_list ap)
 {
 	char *msg = NULL;
-	va_list ap;
 	int err;
 
-	va_start(ap, fmt);
-	err = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (err < 0)
+	if (vasprintf(&msg, fmt, ap) < 0)
 		return -ENOMEM;
 	err = ks_diag_add(d, warning, "%s:%u:%u: %s %s/%s: %s%s%s", file, line, col,
 			  kind ? kind : "object", ns ? ns : "default",
 			  name ? name : "<unnamed>", path && *path ? path : "",
 			  path && *path ? ": " : "", msg);
 	free(msg);
+	return err;
+}
+
+int ks_diag_obj(struct ks_diags *d, bool warning, const char *file, unsigned line,
+		unsigned col, const char *kind, const char *ns, const char *name,
+		const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = ks_diag_vobj(d, warning, file, line, col, kind, ns, name, path, fmt, ap);
+	va_end(ap);
 	return err;
 }
 

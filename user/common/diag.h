@@ -34,6 +34,10 @@ int ks_diag_vadd(struct ks_diags *d, bool warning, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
 /* "file:line:col: Kind ns/name: path: msg" (path may be NULL or ""). */
+int ks_diag_vobj(struct ks_diags *d, bool warning, const char *file, unsigned line,
+		 unsigned col, const char *kind, const char *ns, const char *name,
+		 const char *path, const char *fmt, va_list ap)
+	__attribute__((format(printf, 10, 0)));
 int ks_diag_obj(struct ks_diags *d, bool warning, const char *file, unsigned line,
 		unsigned col, const char *kind, const char *ns, const char *name,
 		const char *path, const char *fmt, ...)

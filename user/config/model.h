@@ -81,5 +81,7 @@ struct ks_model {
 };
 
 void ks_model_free(struct ks_model *m);
+/* Frees what h owns and zeroes it. */
+void ksm_health_free(struct ksm_health *h);
 
 #endif /* KSPLIT_MODEL_H */

@@ -47,7 +47,7 @@ static void free_service(struct ksm_service *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void free_health(struct ksm_health *h)
+void ksm_health_free(struct ksm_health *h)
 {
 	free(h->svc_ns);
 	free(h->svc_name);
@@ -69,7 +69,7 @@ void ks_model_free(struct ks_model *m)
 		free_service(&m->svcs[i]);
 	free(m->svcs);
 	for (i = 0; i < m->n_health; i++)
-		free_health(&m->health[i]);
+		ksm_health_free(&m->health[i]);
 	free(m->health);
 	memset(m, 0, sizeof(*m));
 }
@@ -79,24 +79,16 @@ void ks_model_free(struct ks_model *m)
 int km_route_diag(struct km_build *b, bool warning, const struct km_route *r,
 		  const struct km_pos *pos, const char *path, const char *fmt, ...)
 {
-	char *msg = NULL;
 	va_list ap;
 	int err;
 
 	va_start(ap, fmt);
-	err = vasprintf(&msg, fmt, ap);
+	err = ks_diag_vobj(b->d, warning, r->m.file, pos->line, pos->col, r->m.kind, r->m.ns,
+			   r->m.name, path, fmt, ap);
 	va_end(ap);
-	if (err < 0)
-		goto nomem;
-	err = ks_diag_obj(b->d, warning, r->m.file, pos->line, pos->col, r->m.kind, r->m.ns,
-			  r->m.name, path, "%s", msg);
-	free(msg);
 	if (err)
-		goto nomem;
-	return 0;
-nomem:
-	b->err = -ENOMEM;
-	return -ENOMEM;
+		b->err = -ENOMEM;
+	return err ? -ENOMEM : 0;
 }
 
 static bool grant_allows(const struct km_set *s, const struct km_route *r,

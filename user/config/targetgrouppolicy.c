@@ -108,13 +108,5 @@ void km_policy_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 
 void km_policy_free(void *obj)
 {
-	struct ksm_health *h = &((struct km_policy *)obj)->h;
-
-	free(h->svc_ns);
-	free(h->svc_name);
-	free(h->status_match);
-	free(h->path);
-	free(h->protocol);
-	free(h->protocol_version);
-	free(h->source);
+	ksm_health_free(&((struct km_policy *)obj)->h);
 }
