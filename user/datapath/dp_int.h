@@ -90,6 +90,8 @@ const char *dp_hook_name(const struct ks_hook *h);
 int dp_hook_relink(struct ks_dp *dp, size_t i);
 /* Every program of the opened object has a row in the hook table and agrees with it. */
 int dp_hooks_check(const struct ks_dp *dp);
+/* abi.c: every existing pin has our key/value layout; 0, or -EPROTO said at error level. Before load. */
+int dp_abi_check(const struct ks_dp *dp);
 /* Attach each hook to dp->cg_fd (cgroup id dp->cg_id), adopting pinned links. */
 int dp_hooks_attach(struct ks_dp *dp);
 /* Drop our link fds; pinned links stay attached. */

@@ -273,6 +273,8 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	}
 	/* Before load, so an object the hook table does not describe creates no map. */
 	err = dp_hooks_check(dp);
+	if (!err)
+		err = dp_abi_check(dp);
 	if (err)
 		goto fail;
 	/*
@@ -296,7 +298,8 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 			pr_error("the kernel refused to load the BPF programs: a capability is missing, or a security policy forbids BPF (seccomp, an LSM, kernel.unprivileged_bpf_disabled)",
 				"err=%d", err);
 		else if (dp->adopted)
-			pr_warn("cannot load BPF programs (a pinned map of another size or version makes libbpf refuse to reuse it; see the libbpf lines above)",
+			/* Type, sizes and layout passed dp_abi_check: capacity is what is left. */
+			pr_warn("cannot load BPF programs (a pinned map of another capacity, from other --max-services/--max-endpoints, makes libbpf refuse to reuse it; see the libbpf lines above)",
 				"pin_dir=%s err=%d", dp->pin_dir, err);
 		else
 			pr_warn("cannot load BPF programs (see the libbpf lines above)",
