@@ -5,6 +5,7 @@
  * report; the text form is rendered from that same object.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -248,6 +249,9 @@ int do_status(const struct cli_cmd *cmd, int argc, char **argv)
 	if (cli_opts(cmd, argc, argv, &pin_dir, NULL, &rc))
 		return rc;
 	err = ks_status_collect(pin_dir, &st);
+	if (err == -EPROTO)
+		return p_err("pinned maps in %s have another key or value size than this ksplit binary (another build made them): use the ksplit binary of the running agent",
+			     pin_dir ? pin_dir : KS_DEFAULT_PIN_DIR);
 	if (err)
 		return p_err("cannot read pinned maps in %s: %s", pin_dir, strerror(-err));
 	ks_dp_status(pin_dir, &dps, &dp_ok);

@@ -19,18 +19,36 @@ struct pinned {
 	int ncpus;
 };
 
-static int open_pin(const char *dir, const char *name, int *fd)
+/*
+ * Open one pin and check its key and value sizes against the structs this
+ * binary reads them into, before any lookup: the kernel copies value_size
+ * bytes, so a pin from another build would write past a smaller struct.
+ */
+static int open_pin(const char *dir, const char *name, uint32_t ksz, uint32_t vsz, int *fd)
 {
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
 	char path[PATH_MAX];
+	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	*fd = bpf_obj_get(path);
 	if (*fd < 0) {
-		int err = -errno;
-
+		err = -errno;
 		pr_warn("cannot open pinned map (is ksplit running or was it started with another --pin-dir?)",
 			"path=%s err=%d", path, err);
 		return err;
+	}
+	if (bpf_obj_get_info_by_fd(*fd, &info, &len)) {
+		err = -errno;
+		pr_warn("cannot read pinned map info", "path=%s err=%d", path, err);
+		return err;
+	}
+	if (info.key_size != ksz || info.value_size != vsz) {
+		pr_error("pinned map has another key or value size than this ksplit binary: the pins were made by another build; use the ksplit binary of the running agent",
+			 "path=%s key_size=%u value_size=%u expected_key_size=%u expected_value_size=%u",
+			 path, info.key_size, info.value_size, ksz, vsz);
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -136,13 +154,15 @@ int ks_counters_read(const char *pin_dir, struct ks_counters *out)
 		return p.ncpus;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	c.now = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-	if ((err = open_pin(pin_dir, "ks_services", &p.svc)) ||
-	    (err = open_pin(pin_dir, "ks_backends", &p.be)) ||
-	    (err = open_pin(pin_dir, "ks_ep_stats", &p.ep_stats)) ||
-	    (err = open_pin(pin_dir, "ks_ep_health", &p.ep_health)) ||
-	    (err = open_pin(pin_dir, "ks_svc_stats", &p.svc_stats)) ||
-	    (err = open_pin(pin_dir, "ks_svc_meta", &p.meta)))
+#define OPEN(name, k, v, fd) open_pin(pin_dir, name, sizeof(k), sizeof(v), fd)
+	if ((err = OPEN("ks_services", struct ks_svc_key, struct ks_svc, &p.svc)) ||
+	    (err = OPEN("ks_backends", __u32, struct ks_backend, &p.be)) ||
+	    (err = OPEN("ks_ep_stats", __u32, struct ks_ep_stats, &p.ep_stats)) ||
+	    (err = OPEN("ks_ep_health", __u32, struct ks_ep_health, &p.ep_health)) ||
+	    (err = OPEN("ks_svc_stats", __u32, struct ks_svc_stats, &p.svc_stats)) ||
+	    (err = OPEN("ks_svc_meta", __u32, struct ks_svc_meta, &p.meta)))
 		goto out;
+#undef OPEN
 	err = read_keys(p.svc, &keys, &n);
 	if (err)
 		goto out;

@@ -36,7 +36,10 @@ struct ks_counters {
 	struct ks_svc_counters *svcs;	/* sorted by key */
 };
 
-/* Read every service in pin_dir (NULL: KS_DEFAULT_PIN_DIR). 0 or -errno. */
+/*
+ * Read every service in pin_dir (NULL: KS_DEFAULT_PIN_DIR). 0 or -errno;
+ * -EPROTO when a pin's key or value size is not this binary's (nothing read).
+ */
 int ks_counters_read(const char *pin_dir, struct ks_counters *out);
 void ks_counters_free(struct ks_counters *c);
 
