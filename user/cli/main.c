@@ -25,7 +25,8 @@ static const struct cli_cmd cmds[] = {
 	{ "validate", do_validate, "[--json] PATH...", "check manifests; exit 1 on any error" },
 	{ "status", do_status, "[--json] [--pin-dir DIR]",
 	  "show VIPs, weights, shares, endpoints and the hooks;\n"
-	  "exit 1 when a hook is detached or missing" },
+	  "exit 1 when a hook is detached or missing, or the pins are of\n"
+	  "another ABI" },
 	{ "down", do_down, "[--json] [--pin-dir DIR] [--force]",
 	  "detach and remove everything pinned; refused while an agent runs on\n"
 	  "the pin dir, unless --force" },
