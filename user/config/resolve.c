@@ -152,7 +152,7 @@ static int cmp_ep_ix(const void *pa, const void *pb, void *arg)
 /*
  * An endpoint listed twice (in two slices, or twice in one) keeps its first
  * listing, in place. Sorted, not compared with every earlier one: that was
- * O(n^2), 21 s for 200,000 endpoints.
+ * O(n^2), half a minute for 200,000 endpoints.
  */
 static int drop_dup_eps(struct ksm_group *g)
 {
