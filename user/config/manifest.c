@@ -261,7 +261,12 @@ static int load_file(struct km_set *s, const char *path, struct ks_diags *d)
 	ssize_t n;
 	int fd, err = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * O_NONBLOCK: a FIFO put where a file was (or swapped in after the
+	 * caller's stat) would block open() until a writer came, and the agent
+	 * is one event loop. Regular files ignore the flag.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
 		ks_diag_add(d, false, "%s: cannot open: %s", path, strerror(-err));
@@ -270,6 +275,12 @@ static int load_file(struct km_set *s, const char *path, struct ks_diags *d)
 	if (fstat(fd, &st)) {
 		err = -errno;
 		ks_diag_add(d, false, "%s: cannot stat: %s", path, strerror(-err));
+		goto out;
+	}
+	/* Only a regular file has an end to read to; a FIFO or device may never give one. */
+	if (!S_ISREG(st.st_mode)) {
+		if (ks_diag_add(d, true, "%s: not a regular file; skipped", path))
+			err = -ENOMEM;
 		goto out;
 	}
 	if (st.st_size > KM_MAX_FILE_BYTES) {
@@ -343,10 +354,11 @@ int km_load_path(struct km_set *s, const char *path, struct ks_diags *d)
 		if (stat(full, &st)) {
 			err = -errno;
 			ks_diag_add(d, false, "%s: %s", full, strerror(-err));
-		} else if (!S_ISREG(st.st_mode)) {
-			pr_debug("skipping non-regular entry", "path=%s", full);
+		} else if (S_ISDIR(st.st_mode)) {
+			pr_debug("skipping a directory", "path=%s", full);
 			err = 0;
 		} else {
+			/* Anything else that is not a regular file is reported there. */
 			err = load_file(s, full, d);
 		}
 		free(full);

@@ -84,20 +84,76 @@ static bool image_has(const struct ks_image *img, const struct ks_svc_key *k)
 	return image_find(img, k) != NULL;
 }
 
-static bool same_endpoint(const struct ks_backend *a, const struct ks_backend *b)
+/*
+ * Endpoints of some groups, sorted, so that each lookup is O(log n): a scan
+ * per endpoint made one change to a 100,000-endpoint service take seconds.
+ */
+struct ep_ref {
+	const struct ks_backend *be;
+	size_t pos;		/* listing order: the first of equal endpoints wins */
+};
+
+struct ep_index {
+	struct ep_ref *v;
+	size_t n;
+};
+
+static int cmp_endpoint(const struct ks_backend *a, const struct ks_backend *b)
 {
-	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
-static bool service_lists(const struct ksi_service *s, const struct ks_backend *be)
+static int cmp_ep_ref(const void *pa, const void *pb)
 {
+	const struct ep_ref *a = pa, *b = pb;
+	int c = cmp_endpoint(a->be, b->be);
+
+	if (c)
+		return c;
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* Indexes groups g[0..n_groups); no groups gives an empty index. */
+static int ep_index_build(struct ep_index *ix, const struct ksi_group *g, uint32_t n_groups)
+{
+	size_t total = 0;
 	uint32_t j, k;
 
-	for (j = 0; s && j < s->n_groups; j++)
-		for (k = 0; k < s->groups[j].n_total; k++)
-			if (same_endpoint(&s->groups[j].be[k], be))
-				return true;
-	return false;
+	ix->v = NULL;
+	ix->n = 0;
+	for (j = 0; j < n_groups; j++)
+		total += g[j].n_total;
+	if (!total)
+		return 0;
+	ix->v = malloc(total * sizeof(*ix->v));
+	if (!ix->v)
+		return -ENOMEM;
+	for (j = 0; j < n_groups; j++)
+		for (k = 0; k < g[j].n_total; k++, ix->n++)
+			ix->v[ix->n] = (struct ep_ref){ &g[j].be[k], ix->n };
+	qsort(ix->v, ix->n, sizeof(*ix->v), cmp_ep_ref);
+	return 0;
+}
+
+/* The first listed endpoint equal to be (family, port, address), or NULL. */
+static const struct ks_backend *ep_index_find(const struct ep_index *ix, const struct ks_backend *be)
+{
+	size_t lo = 0, hi = ix->n;
+
+	/* Lower bound: equal keys sort by position, so lo lands on the first. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cmp_endpoint(ix->v[mid].be, be) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ix->n && !cmp_endpoint(ix->v[lo].be, be) ? ix->v[lo].be : NULL;
 }
 
 /* Endpoints of a rewritten or removed service that the new image no longer lists. */
@@ -105,21 +161,28 @@ static int collect_gone(const struct dp_svc *o, const struct ks_image *img,
 			struct ks_drain_target **v, size_t *n, size_t *alloc)
 {
 	const struct ksi_service *ns = image_find(img, &o->s.key);
+	struct ep_index listed;
 	uint32_t j, k;
+	int err;
 
+	err = ep_index_build(&listed, ns ? ns->groups : NULL, ns ? ns->n_groups : 0);
+	if (err)
+		return err;
 	for (j = 0; j < o->s.n_groups; j++) {
 		for (k = 0; k < o->s.groups[j].n_total; k++) {
 			const struct ks_backend *be = &o->s.groups[j].be[k];
 			struct ks_drain_target *t;
 
-			if (service_lists(ns, be))
+			if (ep_index_find(&listed, be))
 				continue;
 			if (*n == *alloc) {
 				size_t na = *alloc ? *alloc * 2 : 16;
 				struct ks_drain_target *nv = realloc(*v, na * sizeof(*nv));
 
-				if (!nv)
-					return -ENOMEM;
+				if (!nv) {
+					err = -ENOMEM;
+					goto out;
+				}
 				*v = nv;
 				*alloc = na;
 			}
@@ -129,7 +192,9 @@ static int collect_gone(const struct dp_svc *o, const struct ks_image *img,
 			t->family = be->family;
 		}
 	}
-	return 0;
+out:
+	free(listed.v);
+	return err;
 }
 
 int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_backend *be),
@@ -196,7 +261,8 @@ int ks_dp_reconcile(struct ks_dp *dp, struct ks_drain_stats *st)
 static int plan_service(struct ks_dp *dp, const struct ksi_service *src, const struct dp_svc *old,
 			struct dp_svc *d)
 {
-	uint32_t j, k, m, weight_end = 0;
+	uint32_t j, k, weight_end = 0;
+	struct ep_index had;
 	int err;
 
 	d->s = *src;
@@ -233,22 +299,18 @@ static int plan_service(struct ks_dp *dp, const struct ksi_service *src, const s
 		/* An out-of-range id is "not assigned yet": unplan gives back only real ones. */
 		for (k = 0; k < sg->n_total; k++)
 			dg->be[k].ep_id = UINT32_MAX;
-		for (k = 0; k < sg->n_total; k++) {
-			bool reused = false;
+		err = ep_index_build(&had, og, og ? 1 : 0);
+		for (k = 0; !err && k < sg->n_total; k++) {
+			const struct ks_backend *ob = ep_index_find(&had, &dg->be[k]);
 
-			for (m = 0; og && m < og->n_total; m++) {
-				if (same_endpoint(&og->be[m], &dg->be[k])) {
-					dg->be[k].ep_id = og->be[m].ep_id;
-					reused = true;
-					break;
-				}
-			}
-			if (!reused) {
+			if (ob)
+				dg->be[k].ep_id = ob->ep_id;
+			else
 				err = ks_idalloc_get(&dp->ep_ids, &dg->be[k].ep_id);
-				if (err)
-					return err;
-			}
 		}
+		free(had.v);
+		if (err)
+			return err;
 		err = ks_rangealloc_get(&dp->slots, sg->n_total, &vg->be_base);
 		if (err)
 			return err;
