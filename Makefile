@@ -100,7 +100,8 @@ $(SKEL): $(OUT)/ksplit.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name ksplit_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUT)/user/%.o: user/%.c
+# user/<subsystem>/ dirs are made here, not by a rule above: wait for deps.sh too.
+$(OUT)/user/%.o: user/%.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
