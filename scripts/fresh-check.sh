@@ -124,6 +124,7 @@ else
 	log "phase mmdebstrap: cached $TAR (rm it to rebuild)"
 fi
 
+INNER_PID=
 CH=$(mktemp -d "$FRESH/root.XXXXXX")
 CH_ID=$(stat -c %d:%i "$CH")
 
@@ -141,6 +142,8 @@ cleanup() {
 	local rc=$? pids i sig
 	set +e
 	trap - EXIT INT TERM
+	# The inner half first, so it starts nothing new in the chroot.
+	[[ -n $INNER_PID ]] && kill -TERM "$INNER_PID" 2>/dev/null
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		pids=$(chroot_pids)
 		[[ -z $pids ]] && break
@@ -180,4 +183,8 @@ git ls-files -z -co --exclude-standard |
 	tar --null -T - -cf - | tar -C "$CH/root/ksplit" -xf -
 log "phase unpack + copy: $(($(date +%s) - t)) s"
 
-unshare --mount --propagation private bash "$ROOT/scripts/fresh-check.sh" --inner "$CH"
+# In the background so that a TERM or INT reaches cleanup() at once, not
+# after the whole inner run.
+unshare --mount --propagation private bash "$ROOT/scripts/fresh-check.sh" --inner "$CH" &
+INNER_PID=$!
+wait "$INNER_PID"
