@@ -169,6 +169,15 @@ void kt_yaml_route_ann(struct kt_buf *b, const char *kind, const char *name, con
 	}
 }
 
+void kt_yaml_ab(struct kt_buf *b, const char *v1_eps, const char *v2_eps)
+{
+	kt_yaml_gateway(b, "gw", "127.10.0.1", "http:HTTP:80");
+	kt_yaml_service(b, "v1", 80, NULL);
+	kt_yaml_slice(b, "v1", "IPv4", v1_eps);
+	kt_yaml_service(b, "v2", 80, NULL);
+	kt_yaml_slice(b, "v2", "IPv4", v2_eps);
+}
+
 int kt_apply_yaml(struct kt_env *e, const char *yaml)
 {
 	const char *names[] = { "kt.yaml" }, *bufs[] = { yaml };

@@ -34,6 +34,10 @@ void kt_yaml_route(struct kt_buf *b, const char *kind, const char *name, const c
 void kt_yaml_route_ann(struct kt_buf *b, const char *kind, const char *name, const char *parent,
 		       const char *backends, const char *annotation);
 
+/* The A/B shape most tests use: Gateway t/gw on 127.10.0.1 (listener http:HTTP:80) and
+ * Services v1 and v2 with their IPv4 slices; the caller adds the route. */
+void kt_yaml_ab(struct kt_buf *b, const char *v1_eps, const char *v2_eps);
+
 /* ks_model_load_buffers -> ks_image_build -> ks_dp_apply, as the agent does. */
 int kt_apply_yaml(struct kt_env *e, const char *yaml);
 

@@ -32,11 +32,7 @@ static void write_config(struct kt_agent *t, const char *dir, int w1, int w2)
 	FILE *f;
 
 	snprintf(be, sizeof(be), "v1=%d v2=%d", w1, w2);
-	kt_yaml_gateway(&b, "gw", "127.10.0.1", "http:HTTP:80");
-	kt_yaml_service(&b, "v1", 80, NULL);
-	kt_yaml_slice(&b, "v1", "IPv4", "127.1.0.1");
-	kt_yaml_service(&b, "v2", 80, NULL);
-	kt_yaml_slice(&b, "v2", "IPv4", "127.2.0.1");
+	kt_yaml_ab(&b, "127.1.0.1", "127.2.0.1");
 	kt_yaml_route(&b, "HTTPRoute", "r", "gw/http", be);
 	f = fopen(t->tmp, "w");
 	assert_non_null(f);

@@ -29,11 +29,7 @@ static void write_version(const char *dir, const char *ver, const char *weights)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, ver);
 	assert_int_equal(mkdir(path, 0755), 0);
-	kt_yaml_gateway(&b, "gw", "127.10.0.1", "http:HTTP:80");
-	kt_yaml_service(&b, "v1", 80, NULL);
-	kt_yaml_slice(&b, "v1", "IPv4", "127.1.0.1");
-	kt_yaml_service(&b, "v2", 80, NULL);
-	kt_yaml_slice(&b, "v2", "IPv4", "127.2.0.1");
+	kt_yaml_ab(&b, "127.1.0.1", "127.2.0.1");
 	kt_yaml_route(&b, "HTTPRoute", "r", "gw/http", weights);
 	snprintf(path, sizeof(path), "%s/%s/routes.yaml", dir, ver);
 	f = fopen(path, "w");

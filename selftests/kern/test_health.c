@@ -38,11 +38,7 @@ static void write_config(struct hctx *h, const char *route_ann, bool v1_checked)
 	char path[128], tmp[140];
 	FILE *f;
 
-	kt_yaml_gateway(&b, "gw", "127.10.0.1", "http:HTTP:80");
-	kt_yaml_service(&b, "v1", 80, NULL);
-	kt_yaml_slice(&b, "v1", "IPv4", "127.1.0.1 127.1.0.2");
-	kt_yaml_service(&b, "v2", 80, NULL);
-	kt_yaml_slice(&b, "v2", "IPv4", "127.2.0.1 127.2.0.2");
+	kt_yaml_ab(&b, "127.1.0.1 127.1.0.2", "127.2.0.1 127.2.0.2");
 	kt_yaml_route_ann(&b, "HTTPRoute", "r", "gw/http", "v1=25 v2=75", route_ann);
 	for (int i = 0; i < 2; i++) {
 		if (i == 0 && !v1_checked)

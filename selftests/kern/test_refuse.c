@@ -25,11 +25,7 @@ static struct kt_env *start_ann(void **state, const char *v2_eps, const char *ro
 	assert_non_null(e);
 	assert_int_equal(kt_dp_open(e, 4096, 65536), 0);
 	assert_int_equal(kt_servers_start(e, servers, 3), 0);
-	kt_yaml_gateway(&b, "gw", "127.10.0.1", "http:HTTP:80");
-	kt_yaml_service(&b, "v1", 80, NULL);
-	kt_yaml_slice(&b, "v1", "IPv4", "127.1.0.1 127.1.0.2");
-	kt_yaml_service(&b, "v2", 80, NULL);
-	kt_yaml_slice(&b, "v2", "IPv4", v2_eps);
+	kt_yaml_ab(&b, "127.1.0.1 127.1.0.2", v2_eps);
 	kt_yaml_route_ann(&b, "HTTPRoute", "r", "gw/http", route, annotation);
 	assert_int_equal(kt_apply_yaml(e, b.s), 0);
 	kt_buf_free(&b);

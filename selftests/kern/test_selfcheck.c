@@ -88,11 +88,7 @@ static void put_manifests(struct sc_test *t)
 {
 	struct kt_buf b = {};
 
-	kt_yaml_gateway(&b, "gw", "127.10.0.1", "http:HTTP:80");
-	kt_yaml_service(&b, "v1", 80, NULL);
-	kt_yaml_slice(&b, "v1", "IPv4", "127.1.0.1 127.1.0.2");
-	kt_yaml_service(&b, "v2", 80, NULL);
-	kt_yaml_slice(&b, "v2", "IPv4", "127.2.0.1 127.2.0.2");
+	kt_yaml_ab(&b, "127.1.0.1 127.1.0.2", "127.2.0.1 127.2.0.2");
 	kt_yaml_route(&b, "HTTPRoute", "r", "gw/http", "v1=25 v2=75");
 	kt_agent_put(&t->ag, "all.yaml", b.s);
 	kt_buf_free(&b);
