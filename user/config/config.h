@@ -6,10 +6,25 @@
 #ifndef KSPLIT_CONFIG_H
 #define KSPLIT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/diag.h"
 #include "config/model.h"
+
+/* How a load judges what it reads. */
+struct ks_load_opts {
+	/* Loopback VIPs (127.0.0.0/8, ::1) redirect node-local traffic: only tests, demo, bench. */
+	bool allow_loopback_vips;
+};
+
+/*
+ * The objects of the last load, kept by a long-running caller (the agent) so
+ * that an object refused on its own, or a file that cannot be read or parsed,
+ * keeps its last good version in force instead of vanishing.
+ */
+struct ks_objects;
+void ks_objects_free(struct ks_objects *o);
 
 /*
  * Load every *.yaml and *.yml file under the given paths (files or directories,
@@ -22,6 +37,16 @@ int ks_model_load(const char *const *paths, size_t n_paths,
 		  struct ks_model *out, struct ks_diags *diags);
 
 /* Same, from in-memory buffers (name is used in diagnostics). For tests and the fuzzer. */
+/*
+ * The agent's load. A bad object is refused alone (an error in diags, a
+ * verdict in out->routes) and the rest is resolved; a file that cannot be
+ * read or parsed loses only its own objects. With keep, a refused object or
+ * file takes its version from *keep, and *keep becomes this load's objects.
+ * 0 with out filled (even with errors in diags), or -ENOMEM.
+ */
+int ks_model_load_opts(const struct ks_load_opts *o, const char *const *paths, size_t n_paths,
+		       struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags);
+
 int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,
 			  struct ks_diags *diags);

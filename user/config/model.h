@@ -33,7 +33,57 @@ enum ksm_invalid {
 	KSM_REF_NOT_FOUND,	/* BackendNotFound: no such Service, or no such Service port */
 	KSM_REF_INVALID_KIND,	/* InvalidKind */
 	KSM_REF_NOT_PERMITTED,	/* RefNotPermitted: cross-namespace without ReferenceGrant */
+	KSM_REF_UNSUPPORTED_PROTOCOL,	/* UnsupportedProtocol: the Service port is another L4 protocol */
 };
+
+/*
+ * The reasons of a route's Accepted and ResolvedRefs conditions, spelled as
+ * Gateway API spells them (ksm_reason_name). A route is judged per parentRef;
+ * docs/config.md lists when ksplit gives each.
+ */
+enum ksm_reason {
+	KSM_R_ACCEPTED = 0,		/* Accepted=True */
+	KSM_R_NOT_ALLOWED_BY_LISTENERS,	/* allowedRoutes (namespaces, kinds) */
+	KSM_R_NO_MATCHING_PARENT,	/* no such parent, listener, port; or a listener ksplit refuses */
+	KSM_R_NO_MATCHING_LISTENER_HOSTNAME,
+	KSM_R_UNSUPPORTED_VALUE,	/* a field ksplit cannot honour at connect() */
+	KSM_R_RESOLVED_REFS,		/* ResolvedRefs=True */
+	KSM_R_REF_NOT_PERMITTED,
+	KSM_R_INVALID_KIND,
+	KSM_R_BACKEND_NOT_FOUND,
+	KSM_R_UNSUPPORTED_PROTOCOL,
+	KSM_R_N,
+};
+
+const char *ksm_reason_name(enum ksm_reason r);
+/* The ResolvedRefs reason for an invalid backendRef (KSM_R_RESOLVED_REFS for KSM_REF_OK). */
+enum ksm_reason ksm_invalid_reason(enum ksm_invalid inv);
+
+/* One parentRef of a route and what became of it: a status.parents[] entry. */
+struct ksm_parent_status {
+	char *group, *kind, *ns, *name, *section;	/* the parentRef, defaults applied */
+	uint16_t port;					/* 0 = unset */
+	enum ksm_reason accepted;	/* KSM_R_ACCEPTED or why not */
+	char *accepted_msg;		/* NULL when accepted */
+	enum ksm_reason resolved;	/* KSM_R_RESOLVED_REFS or the first invalid backendRef's */
+	char *resolved_msg;		/* NULL when resolved */
+	size_t n_programmed;		/* (VIP, port, proto) entries programmed through it */
+};
+
+/* The verdict on one route object. */
+struct ksm_route_status {
+	char *kind, *ns, *name;
+	char *source;			/* "file:line" */
+	/* Refused as an object (a field ksplit cannot read or honour); NULL otherwise. */
+	char *refused;
+	bool kept;			/* refused, and its last good version stays in force */
+	uint32_t weight_total, weight_refused;	/* rule weights; those of invalid backendRefs */
+	size_t n_parents;
+	struct ksm_parent_status *parents;
+};
+
+/* Every parentRef accepted the route, and the object itself was not refused. */
+bool ksm_route_accepted(const struct ksm_route_status *r);
 
 struct ksm_group {
 	char *svc_ns;		/* backend Service namespace */
@@ -78,6 +128,8 @@ struct ks_model {
 	struct ksm_service *svcs;	/* sorted by (family, vip, port, proto); keys unique */
 	size_t n_health;
 	struct ksm_health *health;
+	size_t n_routes;
+	struct ksm_route_status *routes;	/* every route object, in definition order */
 };
 
 void ks_model_free(struct ks_model *m);

@@ -96,6 +96,15 @@ void km_err(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
 	va_end(ap);
 }
 
+void km_warn(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(c, true, at ? at->line : 1, at ? at->col : 1, fmt, ap);
+	va_end(ap);
+}
+
 void km_err_field(struct km_ctx *c, const struct ky_node *at, const char *key,
 		  const char *fmt, ...)
 {

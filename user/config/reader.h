@@ -38,6 +38,9 @@ void km_pop(struct km_ctx *c, size_t mark);
 /* Error at node at (line 1 col 1 when NULL), about the current path. */
 void km_err(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A warning at node at: the object is kept (ignored parts, defaults that differ). */
+void km_warn(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Error about a sub-field key of a map (missing field etc.): the path gets ".key". */
 void km_err_field(struct km_ctx *c, const struct ky_node *at, const char *key,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
