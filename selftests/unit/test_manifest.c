@@ -389,7 +389,7 @@ static const struct err_case misc_cases[] = {
 	  "spec: {to: []}\n",
 	  "t.yaml:4:7: ReferenceGrant default/g: spec.from: missing required field" },
 	{ SVC_HDR "  clusterIP: 10.0.0.1\n---\n" SVC_HDR "  clusterIP: 10.0.0.2\n",
-	  "t.yaml:7:1: Service default/s: defined twice: also at t.yaml:1:1" },
+	  "t.yaml:7:1: Service default/s: defined twice: also at t.yaml:1:1; this copy is refused" },
 };
 
 static void run_cases(const struct err_case *c, size_t n)
@@ -555,7 +555,7 @@ static void test_directory(void **state)
 		 "'bad-b' is not an IP address", tmpdir);
 	assert_string_equal(d.v[1].msg, target);
 	snprintf(target, sizeof(target), "%s/b.yaml:6:1: Service default/s: defined twice: also "
-		 "at %s/a.yml:1:1", tmpdir, tmpdir);
+		 "at %s/a.yml:1:1; this copy is refused", tmpdir, tmpdir);
 	assert_string_equal(d.v[2].msg, target);
 	ks_diags_free(&d);
 

@@ -233,7 +233,7 @@ static void test_seed_without_grant(void **state)
 	expect_diag(&d, true,
 		    KS_TEST_DATA "/good/seed/40-route.yaml:18:11: HTTPRoute checkout/checkoutroute: "
 		    "spec.rules[0].backendRefs[1]: no ReferenceGrant in namespace checkoutv2 "
-		    "allows HTTPRoute from namespace checkout to Service checkout: its share "
+		    "allows HTTPRoute from namespace checkout to Service checkout (RefNotPermitted): its share "
 		    "(weight 75) will be refused");
 	ks_model_free(&m);
 	ks_diags_free(&d);
@@ -358,8 +358,8 @@ static void test_invalid_refs(void **state)
 	assert_int_equal(g[5].invalid, KSM_REF_OK);
 	assert_int_equal(g[5].weight, 0);
 	expect_diag(&d, true, "t.yaml:7:21: HTTPRoute app/r: spec.rules[0].backendRefs[0]: "
-		    "Service app/nosuch not found: its share (weight 10) will be refused");
-	expect_sub(&d, "spec.rules[0].backendRefs[1]: Service app/a has no port 81: its share (weight 20)");
+		    "Service app/nosuch not found (BackendNotFound): its share (weight 10) will be refused");
+	expect_sub(&d, "spec.rules[0].backendRefs[1]: Service app/a has no port 81 (BackendNotFound): its share (weight 20)");
 	expect_sub(&d, "spec.rules[0].backendRefs[3]: kind Bucket of group example.com is not supported");
 	expect_sub(&d, "spec.rules[0].backendRefs[4]: no ReferenceGrant in namespace other");
 	/* warnings once per ref, not once per VIP */
@@ -388,7 +388,7 @@ static void test_udp_port_mismatch_ref(void **state)
 	assert_string_equal(m.svcs[0].route, "UDPRoute app/u");
 	assert_int_equal(m.svcs[0].groups[0].n_eps, 3);
 	assert_int_equal(m.svcs[0].groups[0].eps[0].port, 5353);
-	assert_int_equal(m.svcs[0].groups[1].invalid, KSM_REF_NOT_FOUND);
+	assert_int_equal(m.svcs[0].groups[1].invalid, KSM_REF_UNSUPPORTED_PROTOCOL);
 	assert_string_equal(m.svcs[0].groups[1].reason,
 			    "port 80 of Service app/b is TCP, the route carries UDP");
 	ks_model_free(&m);
@@ -469,15 +469,38 @@ static void test_mesh_parent(void **state)
 	ks_diags_free(&d);
 }
 
-static void expect_route_error(const char *route, const char *msg)
+/*
+ * route's only parentRef refuses it with reason and msg: an error when the
+ * whole config is judged, and the route's verdict when it is refused alone.
+ */
+static void expect_route_error(const char *route, enum ksm_reason reason, const char *msg)
 {
+	const char *names[] = { "base.yaml", "t.yaml" };
+	const char *bufs[] = { base_yaml, route };
+	size_t lens[] = { strlen(base_yaml), strlen(route) };
+	const struct ksm_parent_status *ps;
 	struct ks_model m;
 	struct ks_diags d;
+	char full[1024];
 
+	snprintf(full, sizeof(full), "%s (%s)", msg, ksm_reason_name(reason));
 	assert_int_equal(load2(route, &m, &d), -EINVAL);
 	assert_int_equal(m.n_svcs, 0);
 	assert_null(m.svcs);
-	expect_diag(&d, false, msg);
+	expect_diag(&d, false, full);
+	ks_model_free(&m);
+	ks_diags_free(&d);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(ks_model_load_buffers_opts(NULL, names, bufs, lens, 2, &m, &d), 0);
+	assert_int_equal(m.n_svcs, 0);
+	assert_int_equal(m.n_routes, 1);
+	assert_false(ksm_route_accepted(&m.routes[0]));
+	ps = &m.routes[0].parents[0];
+	assert_int_equal(ps->accepted, reason);
+	assert_int_equal(ps->n_programmed, 0);
+	/* The verdict's message is the diagnostic's, without file, object and field. */
+	assert_true(strlen(msg) > strlen(ps->accepted_msg));
+	assert_string_equal(msg + strlen(msg) - strlen(ps->accepted_msg), ps->accepted_msg);
 	ks_model_free(&m);
 	ks_diags_free(&d);
 }
@@ -486,39 +509,51 @@ static void test_parent_errors(void **state)
 {
 	(void)state;
 	expect_route_error(HTTP_ROUTE("{name: nogw}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Gateway app/nogw not found");
 	expect_route_error(HTTP_ROUTE("{name: gw, namespace: elsewhere}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Gateway elsewhere/gw not found");
 	expect_route_error(HTTP_ROUTE("{name: gw, sectionName: https}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0].sectionName: Gateway "
 			   "app/gw has no listener named 'https'");
 	expect_route_error(HTTP_ROUTE("{name: gw, sectionName: dns}", "{name: b, port: 80}"),
+			   KSM_R_NOT_ALLOWED_BY_LISTENERS,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0].sectionName: listener "
 			   "'dns' of Gateway app/gw has protocol UDP, which cannot carry a HTTPRoute "
 			   "(needs HTTP or HTTPS)");
 	expect_route_error(HTTP_ROUTE("{name: gw, sectionName: http, port: 81}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0].port: port 81 does not "
 			   "match listener 'http' of Gateway app/gw (port 80)");
 	expect_route_error(HTTP_ROUTE("{name: gw, port: 9000}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Gateway app/gw has no "
 			   "HTTP or HTTPS listener on port 9000 for a HTTPRoute");
 	expect_route_error(HTTP_ROUTE("{group: example.com, kind: Mesh, name: m}", "{name: b, port: 80}"),
+			   KSM_R_UNSUPPORTED_VALUE,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: parent kind Mesh of "
 			   "group example.com is not supported: use a Gateway or (mesh) a Service");
 	expect_route_error(HTTP_ROUTE("{kind: Service, group: '', name: a, namespace: other}",
 				      "{name: b, port: 80}"),
+			   KSM_R_UNSUPPORTED_VALUE,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: consumer route (route "
 			   "namespace app, Service namespace other) cannot be honoured: it must apply "
 			   "only to clients in namespace app, and ksplit cannot tell client namespaces "
 			   "apart at connect(); put the route in namespace other (a producer route)");
 	expect_route_error(HTTP_ROUTE("{kind: Service, group: '', name: zz}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Service app/zz not found");
 	expect_route_error(HTTP_ROUTE("{kind: Service, group: '', name: a, port: 81}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Service app/a has no port 81");
 	expect_route_error(HTTP_ROUTE("{kind: Service, group: '', name: a, sectionName: dns}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: port 53 of Service "
 			   "app/a is UDP, a HTTPRoute needs TCP");
 	expect_route_error(HTTP_ROUTE("{kind: Service, group: '', name: a, sectionName: xx}", "{name: b, port: 80}"),
+			   KSM_R_NO_MATCHING_PARENT,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Service app/a has no port named 'xx'");
 }
 
@@ -549,11 +584,11 @@ static void test_mesh_parent_kinds(void **state)
 	assert_int_equal(load2(headless, &m, &d), -EINVAL);
 	assert_int_equal(d.n_errors, 4);
 	expect_diag(&d, false, "t.yaml:26:7: HTTPRoute app/r: spec.parentRefs[0]: Service app/h is "
-		    "headless and has no ClusterIP to intercept; it cannot be a parent");
+		    "headless and has no ClusterIP to intercept; it cannot be a parent (NoMatchingParent)");
 	expect_diag(&d, false, "t.yaml:27:7: HTTPRoute app/r: spec.parentRefs[1]: Service app/x is "
-		    "ExternalName and has no ClusterIP to intercept; it cannot be a parent");
+		    "ExternalName and has no ClusterIP to intercept; it cannot be a parent (NoMatchingParent)");
 	expect_sub(&d, "t.yaml:28:7: HTTPRoute app/r: spec.parentRefs[2]: Service app/noip has no spec.clusterIP");
-	expect_diag(&d, false, "t.yaml:29:7: HTTPRoute app/r: spec.parentRefs[3]: Service app/u has no TCP port");
+	expect_diag(&d, false, "t.yaml:29:7: HTTPRoute app/r: spec.parentRefs[3]: Service app/u has no TCP port (NoMatchingParent)");
 	ks_model_free(&m);
 	ks_diags_free(&d);
 }
@@ -577,10 +612,12 @@ static void test_conflicts(void **state)
 	(void)state;
 	assert_int_equal(load2(two, &m, &d), -EINVAL);
 	expect_diag(&d, false, "t.yaml:13:16: HTTPRoute app/r2: spec.parentRefs[0]: 10.0.0.1:80/TCP "
-		    "is also claimed by HTTPRoute app/r (t.yaml:1, via Gateway app/gw:http): an L4 "
-		    "splitter cannot merge two routes on one address and port");
-	expect_sub(&d, "[fd00::1]:80/TCP is also claimed by HTTPRoute app/r");
-	assert_int_equal(d.n_errors, 2);
+		    "is also claimed by HTTPRoute app/r (t.yaml:1, via Gateway app/gw:http), which "
+		    "is older (creationTimestamp, then namespace/name) and keeps it: an L4 "
+		    "splitter cannot merge two routes on one address and port "
+		    "(NotAllowedByListeners)");
+	/* The parentRef lost as a whole: its IPv6 key is not reported again, nor programmed. */
+	assert_int_equal(d.n_errors, 1);
 	ks_model_free(&m);
 	ks_diags_free(&d);
 	assert_int_equal(load2(same_route_twice, &m, &d), 0);
@@ -619,6 +656,7 @@ static void test_tcp_route_and_annotations(void **state)
 		"metadata: {name: t, namespace: app}\n"
 		"spec:\n  parentRefs: [{name: gw, sectionName: http}]\n"
 		"  rules: [{backendRefs: [{name: b, port: 80}]}]\n",
+		KSM_R_NOT_ALLOWED_BY_LISTENERS,
 		"t.yaml:5:16: TCPRoute app/t: spec.parentRefs[0].sectionName: listener 'http' "
 		"of Gateway app/gw has protocol HTTP, which cannot carry a TCPRoute (needs TCP or TLS)");
 }

@@ -47,6 +47,11 @@ int ks_model_load(const char *const *paths, size_t n_paths,
 int ks_model_load_opts(const struct ks_load_opts *o, const char *const *paths, size_t n_paths,
 		       struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags);
 
+/* ks_model_load_opts from in-memory buffers, without last good versions. */
+int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *names,
+			       const char *const *bufs, const size_t *lens, size_t n,
+			       struct ks_model *out, struct ks_diags *diags);
+
 int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,
 			  struct ks_diags *diags);

@@ -3,7 +3,9 @@
  * Objects sorted by (namespace, key, definition order): lookups for
  * resolution and the duplicate check, in O(log n) per reference.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +45,7 @@ static int cmp_meta(const void *pa, const void *pb)
 }
 
 static int index_build(struct km_index *ix, const void *arr, size_t n, size_t stride,
-		       const char *(*key)(const struct km_meta *m))
+		       const char *(*key)(const struct km_meta *m), bool all)
 {
 	size_t i;
 
@@ -53,12 +55,20 @@ static int index_build(struct km_index *ix, const void *arr, size_t n, size_t st
 	ix->v = calloc(n ? n : 1, sizeof(*ix->v));
 	if (!ix->v)
 		return -ENOMEM;
-	/* Every kind's struct starts with its km_meta, so the array stride finds them. */
-	for (i = 0; i < n; i++)
-		ix->v[i] = (const struct km_meta *)((const char *)arr + i * stride);
-	ix->n = n;
+	/*
+	 * Every kind's struct starts with its km_meta, so the array stride finds
+	 * them. Refused objects are in no lookup index (nothing resolves to
+	 * them), only in the duplicate check (all): a copy of a refused object is
+	 * still a copy.
+	 */
+	for (i = 0; i < n; i++) {
+		const struct km_meta *m = (const struct km_meta *)((const char *)arr + i * stride);
+
+		if (all || !m->refused)
+			ix->v[ix->n++] = m;
+	}
 	sort_key = key;
-	qsort(ix->v, n, sizeof(*ix->v), cmp_meta);
+	qsort(ix->v, ix->n, sizeof(*ix->v), cmp_meta);
 	return 0;
 }
 
@@ -108,9 +118,9 @@ int km_set_index(struct km_set *s)
 	_Static_assert(offsetof(struct km_grant, m) == 0, "km_meta first");
 	_Static_assert(offsetof(struct km_policy, m) == 0, "km_meta first");
 
-	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways), key_name) ||
-	    index_build(&s->ix_services, s->services, s->n_services, sizeof(*s->services), key_name) ||
-	    index_build(&s->ix_slices, s->slices, s->n_slices, sizeof(*s->slices), key_slice_svc))
+	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways), key_name, false) ||
+	    index_build(&s->ix_services, s->services, s->n_services, sizeof(*s->services), key_name, false) ||
+	    index_build(&s->ix_slices, s->slices, s->n_slices, sizeof(*s->slices), key_slice_svc, false))
 		return -ENOMEM;
 	return 0;
 }
@@ -153,8 +163,12 @@ static int dups_sorted(struct ks_diags *d, const struct km_index *ix)
 		if (!a)
 			continue;
 		if (ks_diag_obj(d, false, b->file, b->pos.line, b->pos.col, b->kind, b->ns, b->name,
-				NULL, "defined twice: also at %s:%u:%u", a->file, a->pos.line,
-				a->pos.col))
+				NULL, "defined twice: also at %s:%u:%u; this copy is refused", a->file,
+				a->pos.line, a->pos.col))
+			return -ENOMEM;
+		/* The first definition stands; the copy is refused alone. */
+		((struct km_meta *)b)->refused = true;
+		if (!b->why && asprintf(&((struct km_meta *)b)->why, "%s", d->v[d->n - 1].msg) < 0)
 			return -ENOMEM;
 		ret = -EINVAL;
 	}
@@ -164,7 +178,7 @@ static int dups_sorted(struct ks_diags *d, const struct km_index *ix)
 int km_index_dups(struct km_index *scratch, const void *arr, size_t n, size_t stride,
 		  struct ks_diags *d)
 {
-	if (index_build(scratch, arr, n, stride, key_name))
+	if (index_build(scratch, arr, n, stride, key_name, true))
 		return -ENOMEM;
 	return dups_sorted(d, scratch);
 }

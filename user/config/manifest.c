@@ -141,9 +141,10 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_doc *doc
 		"status", NULL };
 	const struct ky_node *root = doc->root, *meta, *kn, *nn, *nsn;
 	struct km_ctx c = { .d = d, .file = file, .kind = "document", .ns = "", .name = NULL };
-	const char *api = NULL, *kind = NULL, *name = NULL, *ns = "default";
+	const char *api = NULL, *kind = NULL, *name = NULL, *ns = "default", *created = NULL;
 	const struct km_kind *k = NULL;
 	struct km_doc kd = { .root = root };
+	size_t before = d->n, i;
 	struct km_meta *mm;
 	int err;
 
@@ -181,6 +182,7 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_doc *doc
 	}
 	if (!api || !kind || !name || !*name)
 		return c.err ? c.err : -EINVAL;
+	km_get_str(&c, meta, "creationTimestamp", false, &created);
 	err = find_kind(&c, root, api, kind, &k);
 	if (err == -ENOENT) {
 		pr_debug("skipping object of a kind ksplit does not interpret",
@@ -191,13 +193,11 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_doc *doc
 	if (err)
 		return c.err ? c.err : -EINVAL;
 	km_check_keys(&c, root, k->top_keys ? k->top_keys : top_keys);
-	if (!k->top_keys) {
+	if (!k->top_keys)
 		kd.spec = km_get_map(&c, root, "spec", true);
-		if (!kd.spec)
-			return c.err ? c.err : -EINVAL;
-	}
 	kd.meta = meta;
 	kd.arg = k->arg;
+	/* Stored even when refused: its verdict names it, and its last good version may stand in. */
 	mm = grow(store_arr(s, k), *store_n(s, k), k->size);
 	if (!mm)
 		return -ENOMEM;
@@ -210,12 +210,35 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_doc *doc
 	mm->seq = s->seq++;
 	mm->ns = km_strdup(&c, ns);
 	mm->name = km_strdup(&c, name);
+	if (created)
+		mm->created = km_strdup(&c, created);
 	if (c.err)
 		return c.err;
-	k->parse(&c, &kd, mm);
+	if (kd.spec || k->top_keys)
+		k->parse(&c, &kd, mm);
 	if (c.err)
 		return c.err;
-	return c.bad ? -EINVAL : 0;
+	if (!c.bad)
+		return 0;
+	mm->refused = true;
+	for (i = before; i < d->n && !mm->why; i++)
+		if (!d->v[i].warning && !(mm->why = strdup(d->v[i].msg)))
+			return -ENOMEM;
+	return -EINVAL;
+}
+
+/* Remembers a file or directory whose objects are all refused this load. */
+static int fail_path(struct km_set *s, const char *path)
+{
+	char **v = realloc(s->failed, (s->n_failed + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	s->failed = v;
+	if (!(v[s->n_failed] = strdup(path)))
+		return -ENOMEM;
+	s->n_failed++;
+	return 0;
 }
 
 int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,
@@ -237,6 +260,12 @@ int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t l
 	ret = ky_parse(file, buf, len, &st, d);
 	if (ret == -ENOMEM)
 		goto out;
+	/* The documents before a syntax error may be half of what was meant: refuse the file. */
+	if (ret) {
+		if (fail_path(s, file))
+			ret = -ENOMEM;
+		goto out;
+	}
 	for (i = 0; i < st.n; i++) {
 		if (!st.docs[i].root)
 			continue;
@@ -333,15 +362,17 @@ int km_load_path(struct km_set *s, const char *path, struct ks_diags *d)
 	if (stat(path, &st)) {
 		err = -errno;
 		ks_diag_add(d, false, "%s: %s", path, strerror(-err));
-		return err;
+		return fail_path(s, path) ?: err;
 	}
-	if (!S_ISDIR(st.st_mode))
-		return load_file(s, path, d);
+	if (!S_ISDIR(st.st_mode)) {
+		err = load_file(s, path, d);
+		goto io;
+	}
 	n = scandir(path, &ents, yaml_entry, alphasort);
 	if (n < 0) {
 		err = -errno;
 		ks_diag_add(d, false, "%s: cannot read directory: %s", path, strerror(-err));
-		return err;
+		return fail_path(s, path) ?: err;
 	}
 	for (i = 0; i < n; i++) {
 		char *full = NULL;
@@ -361,6 +392,9 @@ int km_load_path(struct km_set *s, const char *path, struct ks_diags *d)
 			/* Anything else that is not a regular file is reported there. */
 			err = load_file(s, full, d);
 		}
+		/* A file that cannot be read keeps its last good objects, as a broken one does. */
+		if (err && err != -EINVAL && err != -ENOMEM && fail_path(s, full))
+			err = -ENOMEM;
 		free(full);
 		if (err == -ENOMEM) {
 			ret = err;
@@ -374,6 +408,10 @@ int km_load_path(struct km_set *s, const char *path, struct ks_diags *d)
 		free(ents[i]);
 	free(ents);
 	return ret;
+io:
+	if (err && err != -EINVAL && err != -ENOMEM && fail_path(s, path))
+		err = -ENOMEM;
+	return err;
 }
 
 
@@ -405,6 +443,146 @@ int km_check_duplicates(struct km_set *s, struct ks_diags *d)
 	return ret;
 }
 
+/* The failed path that file is, or is in; NULL when none. */
+static const char *failed_path(const struct km_set *s, const char *file)
+{
+	size_t i, n;
+
+	for (i = 0; i < s->n_failed; i++) {
+		n = strlen(s->failed[i]);
+		if (!strncmp(file, s->failed[i], n) && (!file[n] || file[n] == '/'))
+			return s->failed[i];
+	}
+	return NULL;
+}
+
+static int cmp_ident(const struct km_meta *a, const struct km_meta *b)
+{
+	int c = strcmp(a->ns, b->ns);
+
+	if (!c)
+		c = strcmp(a->name, b->name);
+	return c ? c : strcmp(a->kind, b->kind);
+}
+
+static int cmp_ident_p(const void *pa, const void *pb)
+{
+	return cmp_ident(*(const struct km_meta *const *)pa, *(const struct km_meta *const *)pb);
+}
+
+/*
+ * Whether old (a good object of the last load) stands in for a refused
+ * object of s: s has its kind and ns/name only refused. by: s's objects of
+ * that store sorted by identity.
+ */
+static const struct km_meta *refused_twin(const struct km_meta *const *by, size_t n,
+					  const struct km_meta *old)
+{
+	const struct km_meta *twin = NULL;
+	size_t lo = 0, hi = n, m;
+
+	while (lo < hi) {
+		m = (lo + hi) / 2;
+		if (cmp_ident(by[m], old) < 0)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	for (; lo < n && !cmp_ident(by[lo], old); lo++) {
+		if (!by[lo]->refused)
+			return NULL;
+		twin = twin ? twin : by[lo];
+	}
+	return twin;
+}
+
+/* Moves old (of last) to the end of s's store k, as carried over. */
+static int carry_one(struct km_set *s, const struct km_kind *k, struct km_meta *old,
+		     const char *why, struct ks_diags *d)
+{
+	char **files = realloc(s->files, (s->n_files + 1) * sizeof(*files));
+	struct km_meta *nm;
+
+	if (!files)
+		return -ENOMEM;
+	s->files = files;
+	if (!(files[s->n_files] = strdup(old->file)))
+		return -ENOMEM;
+	s->n_files++;
+	if (!(nm = grow(store_arr(s, k), *store_n(s, k), k->size)))
+		return -ENOMEM;
+	(*store_n(s, k))++;
+	memcpy(nm, old, k->size);
+	memset(old, 0, k->size);
+	nm->file = files[s->n_files - 1];
+	nm->seq = s->seq++;
+	nm->kept = true;
+	free(nm->why);
+	if (!(nm->why = strdup(why)))
+		return -ENOMEM;
+	return ks_diag_obj(d, true, nm->file, nm->pos.line, nm->pos.col, nm->kind, nm->ns,
+			   nm->name, NULL, "the last good version of this object stays in force "
+			   "(this load refused it: %s)", why) ? -ENOMEM : 0;
+}
+
+int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d)
+{
+	const struct km_meta **by = NULL;
+	size_t i, j, n, cap = 0;
+	int err = 0;
+
+	for (i = 0; i < N_KINDS && !err; i++) {
+		const struct km_kind *k = &kinds[i];
+		char *arr, *old;
+		size_t n_old;
+
+		if (!store_first(i))
+			continue;
+		/* Sorted before anything moves in: carried objects never match each other. */
+		arr = *store_arr(s, k);
+		n = *store_n(s, k);
+		if (n > cap) {
+			const struct km_meta **v = realloc(by, n * sizeof(*v));
+
+			if (!v) {
+				err = -ENOMEM;
+				break;
+			}
+			by = v;
+			cap = n;
+		}
+		for (j = 0; j < n; j++)
+			by[j] = (const struct km_meta *)(arr + j * k->size);
+		qsort(by, n, sizeof(*by), cmp_ident_p);
+		old = *store_arr(last, k);
+		n_old = *store_n(last, k);
+		for (j = 0; j < n_old && !err; j++) {
+			struct km_meta *om = (struct km_meta *)(old + j * k->size);
+			const struct km_meta *twin;
+			const char *fp;
+			char *why = NULL;
+
+			if (!om->name || om->refused)
+				continue;
+			fp = failed_path(s, om->file);
+			twin = fp ? NULL : refused_twin(by, n, om);
+			if (!fp && !twin)
+				continue;
+			if (fp && asprintf(&why, "%s could not be read or parsed", fp) < 0) {
+				err = -ENOMEM;
+				break;
+			}
+			/* The refused copy's verdict is the carried one's: it says kept. */
+			if (twin)
+				((struct km_meta *)twin)->kept = true;
+			err = carry_one(s, k, om, fp ? why : twin->why ? twin->why : "refused", d);
+			free(why);
+		}
+	}
+	free(by);
+	return err;
+}
+
 void km_set_free(struct km_set *s)
 {
 	size_t i, j;
@@ -425,6 +603,8 @@ void km_set_free(struct km_set *s)
 
 			free(m->ns);
 			free(m->name);
+			free(m->created);
+			free(m->why);
 			k->free(m);
 		}
 		free(arr);
@@ -432,5 +612,8 @@ void km_set_free(struct km_set *s)
 	for (i = 0; i < s->n_files; i++)
 		free(s->files[i]);
 	free(s->files);
+	for (i = 0; i < s->n_failed; i++)
+		free(s->failed[i]);
+	free(s->failed);
 	memset(s, 0, sizeof(*s));
 }

@@ -33,7 +33,16 @@ struct km_meta {
 	const char *file;	/* owned by the km_set's file list */
 	struct km_pos pos;	/* the document's top mapping */
 	char *ns, *name;
-	size_t seq;		/* definition order across all files: first wins */
+	char *created;		/* metadata.creationTimestamp as written, NULL when absent */
+	size_t seq;		/* definition order across all files */
+	/*
+	 * Refused on its own: an error in the object itself, or a later copy of
+	 * one already defined. Refused objects are left out of every lookup;
+	 * why is the first error's text, for the route verdict.
+	 */
+	bool refused;
+	bool kept;		/* carried over from the last load: its new version is refused */
+	char *why;
 };
 
 /*
@@ -183,6 +192,9 @@ struct km_set {
 	struct km_grant *grants;
 	struct km_policy *policies;
 	size_t seq;		/* next km_meta.seq */
+	/* Files that could not be read or parsed: their objects are all refused. */
+	size_t n_failed;
+	char **failed;
 	/* Built by km_set_index() once loading is done. */
 	struct km_index ix_gateways, ix_services, ix_slices;
 };
@@ -204,8 +216,13 @@ int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t l
 		   struct ks_diags *d);
 /* Files or directories (non-recursive, sorted, hidden entries skipped, symlinks followed). */
 int km_load_path(struct km_set *s, const char *path, struct ks_diags *d);
-/* Reports objects of the same kind and ns/name defined more than once. */
+/* Refuses (and reports) later definitions of the same kind and ns/name; builds the indexes. */
 int km_check_duplicates(struct km_set *s, struct ks_diags *d);
+/*
+ * Moves into s, from last, the last good version of every object s refused
+ * and every object of a file s failed to read, each with a warning. 0 or -ENOMEM.
+ */
+int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d);
 /* The same for one array of objects (km_meta first, stride apart), sorted into scratch. */
 int km_index_dups(struct km_index *scratch, const void *arr, size_t n, size_t stride,
 		  struct ks_diags *d);

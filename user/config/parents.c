@@ -55,7 +55,7 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 
 	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 	if (!g) {
-		km_route_diag(b, false, r, &p->pos, path, "Gateway %s/%s not found", p->ns, p->name);
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Gateway %s/%s not found", p->ns, p->name);
 		return;
 	}
 	for (i = 0; i < g->n_listeners; i++) {
@@ -66,7 +66,7 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 		if (*p->section) {
 			if (!listener_fits(r, l->proto)) {
 				snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-				km_route_diag(b, false, r, &p->pos, path,
+				km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->pos, path,
 					      "listener '%s' of Gateway %s/%s has protocol %s, which "
 					      "cannot carry a %s (needs %s)", l->name, p->ns, p->name,
 					      km_lproto_names[l->proto], r->m.kind, r->kind->listeners_text);
@@ -74,7 +74,7 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 			}
 			if (p->port && p->port != l->port) {
 				snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
-				km_route_diag(b, false, r, &p->pos, path,
+				km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
 					      "port %u does not match listener '%s' of Gateway %s/%s "
 					      "(port %u)", p->port, l->name, p->ns, p->name, l->port);
 				return;
@@ -92,14 +92,14 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 		return;
 	if (*p->section) {
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-		km_route_diag(b, false, r, &p->pos, path, "Gateway %s/%s has no listener named '%s'",
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Gateway %s/%s has no listener named '%s'",
 			      p->ns, p->name, p->section);
 	} else if (p->port) {
-		km_route_diag(b, false, r, &p->pos, path,
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
 			      "Gateway %s/%s has no %s listener on port %u for a %s", p->ns, p->name,
 			      r->kind->listeners_text, p->port, r->m.kind);
 	} else {
-		km_route_diag(b, false, r, &p->pos, path,
+		km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->pos, path,
 			      "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
 			      r->kind->listeners_text, r->m.kind);
 	}
@@ -116,7 +116,7 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 
 	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 	if (strcmp(p->ns, r->m.ns)) {
-		km_route_diag(b, false, r, &p->pos, path,
+		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
 			      "consumer route (route namespace %s, Service namespace %s) cannot be "
 			      "honoured: it must apply only to clients in namespace %s, and ksplit "
 			      "cannot tell client namespaces apart at connect(); put the route in "
@@ -125,17 +125,17 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 	}
 	s = km_find_service(b->s, p->ns, p->name);
 	if (!s) {
-		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s not found", p->ns, p->name);
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s not found", p->ns, p->name);
 		return;
 	}
 	if (s->headless || s->external_name) {
-		km_route_diag(b, false, r, &p->pos, path,
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
 			      "Service %s/%s is %s and has no ClusterIP to intercept; it cannot be a "
 			      "parent", p->ns, p->name, s->headless ? "headless" : "ExternalName");
 		return;
 	}
 	if (!s->n_ips) {
-		km_route_diag(b, false, r, &p->pos, path,
+		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
 			      "Service %s/%s has no spec.clusterIP: ksplit needs the ClusterIP the "
 			      "API server assigned (use the live object, kubectl get -o yaml)",
 			      p->ns, p->name);
@@ -150,7 +150,7 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 			continue;
 		if (sp->proto != proto) {
 			if (p->port || *p->section) {
-				km_route_diag(b, false, r, &p->pos, path,
+				km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
 					      "port %u of Service %s/%s is %s, a %s needs %s", sp->port,
 					      p->ns, p->name, km_proto_name(sp->proto),
 					      r->m.kind, km_proto_name(proto));
@@ -167,13 +167,13 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 	if (hits)
 		return;
 	if (*p->section)
-		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port named '%s'%s",
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s has no port named '%s'%s",
 			      p->ns, p->name, p->section, p->port ? " with that port number" : "");
 	else if (p->port)
-		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s has no port %u", p->ns,
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s has no port %u", p->ns,
 			      p->name, p->port);
 	else
-		km_route_diag(b, false, r, &p->pos, path, "Service %s/%s has no %s port", p->ns,
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s has no %s port", p->ns,
 			      p->name, km_proto_name(proto));
 }
 
@@ -189,7 +189,7 @@ void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
 		service_targets(b, r, pi, t, n);
 	} else {
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
-		km_route_diag(b, false, r, &p->pos, path,
+		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
 			      "parent kind %s%s%s is not supported: use a Gateway or (mesh) "
 			      "a Service", p->kind, *p->group ? " of group " : "", p->group);
 	}

@@ -33,7 +33,7 @@ static void free_group(struct ksm_group *g)
 	memset(g, 0, sizeof(*g));
 }
 
-static void free_service(struct ksm_service *s)
+void km_svc_free(struct ksm_service *s)
 {
 	size_t i;
 
@@ -66,11 +66,14 @@ void ks_model_free(struct ks_model *m)
 	if (!m)
 		return;
 	for (i = 0; i < m->n_svcs; i++)
-		free_service(&m->svcs[i]);
+		km_svc_free(&m->svcs[i]);
 	free(m->svcs);
 	for (i = 0; i < m->n_health; i++)
 		ksm_health_free(&m->health[i]);
 	free(m->health);
+	for (i = 0; i < m->n_routes; i++)
+		ksm_route_status_free(&m->routes[i]);
+	free(m->routes);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -177,14 +180,77 @@ static int drop_dup_eps(struct ksm_group *g)
 	return 0;
 }
 
-/* Sets g's validity and endpoints of family fam. warn: emit diagnostics (once per ref). */
-static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi, uint8_t fam,
-			 bool warn, bool warn_fam, struct ksm_group *g)
+/*
+ * Whether r's backendRefs[bi] can be used: KSM_REF_OK and its Service port,
+ * or why not (*reason allocated). Judged once per route: the answer is the
+ * same for every VIP the route claims.
+ */
+static int backend_check(struct km_build *b, const struct km_route *r, size_t bi,
+			 enum ksm_invalid *inv, char **reason, const struct km_svc_port **port)
 {
 	const struct km_backend_ref *br = &r->backends[bi];
 	uint8_t proto = r->kind->proto;
 	const struct km_svc_port *sp = NULL, *other = NULL;
 	const struct km_service *svc;
+	int n = 0;
+	size_t i;
+
+	*reason = NULL;
+	*port = NULL;
+	*inv = KSM_REF_OK;
+	if (*br->group || strcmp(br->kind, "Service")) {
+		*inv = KSM_REF_INVALID_KIND;
+		n = asprintf(reason, "kind %s%s%s is not supported, only Service", br->kind,
+			     *br->group ? " of group " : "", br->group);
+	} else if (strcmp(br->ns, r->m.ns) && !grant_allows(b->s, r, br)) {
+		*inv = KSM_REF_NOT_PERMITTED;
+		n = asprintf(reason, "no ReferenceGrant in namespace %s allows %s from namespace %s "
+			     "to Service %s", br->ns, r->m.kind, r->m.ns, br->name);
+	} else if (!(svc = km_find_service(b->s, br->ns, br->name))) {
+		*inv = KSM_REF_NOT_FOUND;
+		n = asprintf(reason, "Service %s/%s not found", br->ns, br->name);
+	} else {
+		for (i = 0; i < svc->n_ports; i++) {
+			if (svc->ports[i].port != br->port)
+				continue;
+			if (svc->ports[i].proto == proto)
+				sp = &svc->ports[i];
+			else
+				other = &svc->ports[i];
+		}
+		if (other && !sp) {
+			*inv = KSM_REF_UNSUPPORTED_PROTOCOL;
+			n = asprintf(reason, "port %u of Service %s/%s is %s, the route carries %s",
+				     br->port, br->ns, br->name, km_proto_name(other->proto),
+				     km_proto_name(proto));
+		} else if (!sp) {
+			*inv = KSM_REF_NOT_FOUND;
+			n = asprintf(reason, "Service %s/%s has no port %u", br->ns, br->name, br->port);
+		}
+	}
+	if (n < 0) {
+		*reason = NULL;
+		b->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	*port = sp;
+	return 0;
+}
+
+/* A backendRef judged by backend_check. */
+struct km_verdict {
+	enum ksm_invalid inv;
+	char *reason;
+	const struct km_svc_port *sp;
+};
+
+/* Sets g from r's backendRefs[bi] (judged in v) with the endpoints of family fam. */
+static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi,
+			 const struct km_verdict *v, uint8_t fam, bool warn_fam, struct ksm_group *g)
+{
+	const struct km_backend_ref *br = &r->backends[bi];
+	uint8_t proto = r->kind->proto;
+	const struct km_svc_port *sp = v->sp;
 	char path[64];
 	size_t i, j, lo, hi, cap;
 
@@ -195,45 +261,11 @@ static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi
 		goto nomem;
 	g->svc_port = br->port;
 	g->weight = br->weight;
-	if (*br->group || strcmp(br->kind, "Service")) {
-		g->invalid = KSM_REF_INVALID_KIND;
-		if (asprintf(&g->reason, "kind %s%s%s is not supported, only Service", br->kind,
-			     *br->group ? " of group " : "", br->group) < 0)
-			goto nomem_reason;
-		goto invalid;
-	}
-	if (strcmp(br->ns, r->m.ns) && !grant_allows(b->s, r, br)) {
-		g->invalid = KSM_REF_NOT_PERMITTED;
-		if (asprintf(&g->reason, "no ReferenceGrant in namespace %s allows %s from "
-			     "namespace %s to Service %s", br->ns, r->m.kind, r->m.ns,
-			     br->name) < 0)
-			goto nomem_reason;
-		goto invalid;
-	}
-	svc = km_find_service(b->s, br->ns, br->name);
-	if (!svc) {
-		g->invalid = KSM_REF_NOT_FOUND;
-		if (asprintf(&g->reason, "Service %s/%s not found", br->ns, br->name) < 0)
-			goto nomem_reason;
-		goto invalid;
-	}
-	for (i = 0; i < svc->n_ports; i++) {
-		if (svc->ports[i].port != br->port)
-			continue;
-		if (svc->ports[i].proto == proto)
-			sp = &svc->ports[i];
-		else
-			other = &svc->ports[i];
-	}
-	if (!sp) {
-		g->invalid = KSM_REF_NOT_FOUND;
-		if ((other ? asprintf(&g->reason, "port %u of Service %s/%s is %s, the route "
-				      "carries %s", br->port, br->ns, br->name,
-				      km_proto_name(other->proto), km_proto_name(proto))
-			   : asprintf(&g->reason, "Service %s/%s has no port %u", br->ns, br->name,
-				      br->port)) < 0)
-			goto nomem_reason;
-		goto invalid;
+	g->invalid = v->inv;
+	if (v->inv) {
+		if (!(g->reason = strdup(v->reason)))
+			goto nomem;
+		return 0;
 	}
 	km_index_range(&b->s->ix_slices, br->ns, br->name, &lo, &hi);
 	/* Room for every endpoint of the family at once: growing by one was quadratic too. */
@@ -278,13 +310,6 @@ static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi
 			      "Service %s/%s port %u has no %s endpoints: its share (weight %u) "
 			      "will be refused", br->ns, br->name, br->port, fam_name(fam), br->weight);
 	return b->err;
-invalid:
-	if (warn)
-		km_route_diag(b, true, r, &br->pos, path, "%s: its share (weight %u) will be refused",
-			      g->reason, br->weight);
-	return b->err;
-nomem_reason:
-	g->reason = NULL;
 nomem:
 	b->err = -ENOMEM;
 	return -ENOMEM;
@@ -309,64 +334,117 @@ static int new_pending(struct km_build *b, struct km_pending **out)
 	return 0;
 }
 
+/* Judges r's backendRefs into v, with one warning each, and r's ResolvedRefs into st. */
+static int judge_backends(struct km_build *b, const struct km_route *r, struct km_verdict *v,
+			  struct ksm_route_status *st)
+{
+	size_t i, j;
+	char path[64];
+
+	for (i = 0; i < r->n_backends; i++) {
+		const struct km_backend_ref *br = &r->backends[i];
+
+		if (backend_check(b, r, i, &v[i].inv, &v[i].reason, &v[i].sp))
+			return -ENOMEM;
+		if (!v[i].inv)
+			continue;
+		st->weight_refused += br->weight;
+		snprintf(path, sizeof(path), "spec.rules[0].backendRefs[%zu]", i);
+		if (km_route_diag(b, true, r, &br->pos, path, "%s (%s): its share (weight %u) will be "
+				  "refused", v[i].reason, ksm_reason_name(ksm_invalid_reason(v[i].inv)),
+				  br->weight))
+			return -ENOMEM;
+		/* ResolvedRefs names the first backendRef that fails, on every parent. */
+		for (j = 0; j < st->n_parents; j++) {
+			struct ksm_parent_status *ps = &st->parents[j];
+
+			if (ps->resolved != KSM_R_RESOLVED_REFS)
+				continue;
+			ps->resolved = ksm_invalid_reason(v[i].inv);
+			if (!(ps->resolved_msg = strdup(v[i].reason))) {
+				b->err = -ENOMEM;
+				return -ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+/* One (VIP, port) a parentRef of r claims, as a pending service. */
+static int claim(struct km_build *b, const struct km_route *r, size_t pi, struct km_target *t,
+		 const struct km_verdict *v, bool warned_fam[2])
+{
+	int fi = t->vip.family == KS_FAMILY_V4 ? 0 : 1;
+	struct km_pending *pd;
+	struct ksm_service *s;
+	size_t k;
+
+	if (new_pending(b, &pd))
+		return -ENOMEM;
+	pd->r = r;
+	pd->parent = pi;
+	s = &pd->svc;
+	s->vip = t->vip;
+	s->port = t->port;
+	s->proto = r->kind->proto;
+	s->parent = t->parent;
+	t->parent = NULL;
+	if (asprintf(&s->route, "%s %s/%s", r->m.kind, r->m.ns, r->m.name) < 0) {
+		s->route = NULL;
+		goto nomem;
+	}
+	if (asprintf(&s->source, "%s:%u", r->m.file, r->m.pos.line) < 0) {
+		s->source = NULL;
+		goto nomem;
+	}
+	if ((r->ann_passive_failures &&
+	     !(s->ann_passive_failures = strdup(r->ann_passive_failures))) ||
+	    (r->ann_empty_group && !(s->ann_empty_group = strdup(r->ann_empty_group))))
+		goto nomem;
+	for (k = 0; k < r->n_backends; k++) {
+		s->n_groups++;
+		if (resolve_group(b, r, k, &v[k], s->vip.family, !warned_fam[fi], &s->groups[k]))
+			return -ENOMEM;
+	}
+	warned_fam[fi] = true;
+	return 0;
+nomem:
+	b->err = -ENOMEM;
+	return -ENOMEM;
+}
+
 static void resolve_route(struct km_build *b, const struct km_route *r)
 {
+	struct ksm_route_status *st = &b->rs[r - b->s->routes];
+	struct km_verdict v[KSM_MAX_GROUPS] = {};
 	struct km_target *t = NULL;
 	size_t n = 0, i, j, first;
-	bool warned = false, warned_fam[2] = { false, false };
+	bool warned_fam[2] = { false, false };
 
-	if (r->n_rules != 1 || !r->n_backends)
+	if (km_status_init(r, st)) {
+		b->err = -ENOMEM;
+		return;
+	}
+	/* Refused as an object: its verdict says why, nothing of it is programmed. */
+	if (r->m.refused || r->n_rules != 1 || !r->n_backends)
 		return;
 	if (!r->n_parents) {
 		km_route_diag(b, true, r, &r->m.pos, "spec.parentRefs",
 			      "no parentRefs: the route applies to no traffic");
 		return;
 	}
+	if (judge_backends(b, r, v, st))
+		goto out;
 	for (i = 0; i < r->n_parents && !b->err; i++) {
 		first = n;
 		km_parent_targets(b, r, i, &t, &n);
-		for (j = first; j < n && !b->err; j++) {
-			struct km_pending *pd;
-			struct ksm_service *s;
-			size_t k;
-			int fi = t[j].vip.family == KS_FAMILY_V4 ? 0 : 1;
-
-			if (new_pending(b, &pd))
+		for (j = first; j < n && !b->err; j++)
+			if (claim(b, r, i, &t[j], v, warned_fam))
 				break;
-			pd->r = r;
-			pd->parent = i;
-			s = &pd->svc;
-			s->vip = t[j].vip;
-			s->port = t[j].port;
-			s->proto = r->kind->proto;
-			s->parent = t[j].parent;
-			t[j].parent = NULL;
-			if (asprintf(&s->route, "%s %s/%s", r->m.kind, r->m.ns, r->m.name) < 0) {
-				s->route = NULL;
-				b->err = -ENOMEM;
-				break;
-			}
-			if (asprintf(&s->source, "%s:%u", r->m.file, r->m.pos.line) < 0) {
-				s->source = NULL;
-				b->err = -ENOMEM;
-				break;
-			}
-			if ((r->ann_passive_failures &&
-			     !(s->ann_passive_failures = strdup(r->ann_passive_failures))) ||
-			    (r->ann_empty_group && !(s->ann_empty_group = strdup(r->ann_empty_group)))) {
-				b->err = -ENOMEM;
-				break;
-			}
-			for (k = 0; k < r->n_backends; k++) {
-				s->n_groups++;
-				if (resolve_group(b, r, k, s->vip.family, !warned, !warned_fam[fi],
-						  &s->groups[k]))
-					break;
-			}
-			warned = true;
-			warned_fam[fi] = true;
-		}
 	}
+out:
+	for (i = 0; i < r->n_backends; i++)
+		free(v[i].reason);
 	for (i = 0; i < n; i++)
 		free(t[i].parent);
 	free(t);
@@ -398,56 +476,50 @@ static int cmp_pending(const void *pa, const void *pb)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* Sorts, reports two routes on one (VIP, port, proto), moves the result into m. */
+/* Sorts the claims left after km_resolve_conflicts (keys unique) and moves them into m. */
 static void finish_services(struct km_build *b, struct ks_model *m)
 {
-	size_t i, keep = 0;
+	size_t i;
 
-	if (b->n)
-		qsort(b->v, b->n, sizeof(*b->v), cmp_pending);
-	for (i = 0; i < b->n; i++) {
-		struct km_pending *cur = &b->v[i], *prev = keep ? &b->v[keep - 1] : NULL;
-
-		if (prev && !cmp_key(&prev->svc, &cur->svc)) {
-			char vip[INET6_ADDRSTRLEN] = "?", path[64];
-
-			ksm_addr_fmt(&cur->svc.vip, vip, sizeof(vip));
-			snprintf(path, sizeof(path), "spec.parentRefs[%zu]", cur->parent);
-			/* The same route reaching a key twice (two parentRefs) is harmless. */
-			if (prev->r != cur->r)
-				km_route_diag(b, false, cur->r, &cur->r->parents[cur->parent].pos, path,
-					      "%s%s%s:%u/%s is also claimed by %s (%s, via %s): an L4 "
-					      "splitter cannot merge two routes on one address and port",
-					      cur->svc.vip.family == KS_FAMILY_V6 ? "[" : "", vip,
-					      cur->svc.vip.family == KS_FAMILY_V6 ? "]" : "", cur->svc.port,
-					      km_proto_name(cur->svc.proto), prev->svc.route, prev->svc.source,
-					      prev->svc.parent);
-			free_service(&cur->svc);
-			continue;
-		}
-		if (keep != i)
-			b->v[keep] = *cur;
-		keep++;
-	}
-	b->n = keep;
-	if (!keep)
+	if (!b->n)
 		return;
-	m->svcs = calloc(keep, sizeof(*m->svcs));
+	qsort(b->v, b->n, sizeof(*b->v), cmp_pending);
+	m->svcs = calloc(b->n, sizeof(*m->svcs));
 	if (!m->svcs) {
 		b->err = -ENOMEM;
 		return;
 	}
-	for (i = 0; i < keep; i++) {
+	for (i = 0; i < b->n; i++) {
+		b->rs[b->v[i].r - b->s->routes].parents[b->v[i].parent].n_programmed++;
 		m->svcs[i] = b->v[i].svc;
 		memset(&b->v[i].svc, 0, sizeof(b->v[i].svc));
 	}
-	m->n_svcs = keep;
+	m->n_svcs = b->n;
+	b->n = 0;
 }
 
 static bool policy_complete(const struct km_policy *p)
 {
 	return p->h.svc_name && p->h.svc_ns && p->m.name && p->h.path && p->h.status_match &&
 	       p->h.protocol && p->h.protocol_version;
+}
+
+static int health_dup(const struct ksm_health *h, struct ksm_health *o)
+{
+	*o = *h;
+	o->svc_ns = strdup(h->svc_ns);
+	o->svc_name = strdup(h->svc_name);
+	o->status_match = strdup(h->status_match);
+	o->path = strdup(h->path);
+	o->protocol = strdup(h->protocol);
+	o->protocol_version = strdup(h->protocol_version);
+	o->source = NULL;
+	if (!o->svc_ns || !o->svc_name || !o->status_match || !o->path || !o->protocol ||
+	    !o->protocol_version) {
+		ksm_health_free(o);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static void build_health(struct km_build *b, struct ks_model *m)
@@ -466,7 +538,7 @@ static void build_health(struct km_build *b, struct ks_model *m)
 	for (i = 0; i < s->n_policies; i++) {
 		struct km_policy *p = &s->policies[i];
 
-		skip[i] = !policy_complete(p);	/* already reported */
+		skip[i] = p->m.refused || !policy_complete(p);	/* already reported */
 		for (j = 0; j < i && !skip[i]; j++) {
 			struct km_policy *q = &s->policies[j];
 
@@ -494,13 +566,14 @@ static void build_health(struct km_build *b, struct ks_model *m)
 				"Service %s/%s not found: the policy governs nothing", p->h.svc_ns,
 				p->h.svc_name))
 			goto nomem;
-		if (asprintf(&p->h.source, "%s:%u", p->m.file, p->m.pos.line) < 0) {
-			p->h.source = NULL;
+		/* A copy: the agent keeps the set, for the next load's last good versions. */
+		if (health_dup(&p->h, &m->health[m->n_health]))
+			goto nomem;
+		if (asprintf(&m->health[m->n_health++].source, "%s:%u", p->m.file,
+			     p->m.pos.line) < 0) {
+			m->health[m->n_health - 1].source = NULL;
 			goto nomem;
 		}
-		/* Move: the km_set no longer owns these strings. */
-		m->health[m->n_health++] = p->h;
-		memset(&p->h, 0, sizeof(p->h));
 	}
 	free(skip);
 	return;
@@ -509,21 +582,42 @@ nomem:
 	b->err = -ENOMEM;
 }
 
-static int resolve(struct km_set *s, struct ks_model *out, struct ks_diags *d)
+static int resolve(struct km_set *s, const struct ks_load_opts *o, struct ks_model *out,
+		   struct ks_diags *d)
 {
-	struct km_build b = { .s = s, .d = d };
+	struct km_build b = { .s = s, .o = o, .d = d };
 	struct ks_model m = { 0 };
 	size_t i;
 
+	if (s->n_routes && !(b.rs = calloc(s->n_routes, sizeof(*b.rs))))
+		return -ENOMEM;
 	for (i = 0; i < s->n_routes && !b.err; i++)
-		resolve_route(&b, &s->routes[i]);
+		/* A refused copy whose last good version was carried in has no verdict of its own. */
+		if (!(s->routes[i].m.refused && s->routes[i].m.kept))
+			resolve_route(&b, &s->routes[i]);
+	if (!b.err)
+		km_resolve_conflicts(&b);
 	if (!b.err)
 		finish_services(&b, &m);
 	if (!b.err)
 		build_health(&b, &m);
 	for (i = 0; i < b.n; i++)
-		free_service(&b.v[i].svc);
+		km_svc_free(&b.v[i].svc);
 	free(b.v);
+	/* Verdicts in definition order, without the holes of superseded copies. */
+	for (i = 0; i < s->n_routes; i++) {
+		if (!b.rs[i].kind)
+			continue;
+		if (b.err)
+			ksm_route_status_free(&b.rs[i]);
+		else
+			b.rs[m.n_routes++] = b.rs[i];
+	}
+	m.routes = b.rs;
+	if (!m.n_routes) {
+		free(b.rs);
+		m.routes = NULL;
+	}
 	if (b.err) {
 		ks_model_free(&m);
 		return b.err;
@@ -532,44 +626,63 @@ static int resolve(struct km_set *s, struct ks_model *out, struct ks_diags *d)
 	return 0;
 }
 
-/* Shared tail of both entry points: duplicates, resolution, verdict. */
-static int finish_load(struct km_set *s, int io_err, size_t errors_before,
-		       struct ks_model *out, struct ks_diags *d)
+struct ks_objects {
+	struct km_set s;
+};
+
+void ks_objects_free(struct ks_objects *o)
 {
+	if (o) {
+		km_set_free(&o->s);
+		free(o);
+	}
+}
+
+/*
+ * Shared tail of every entry point: last good versions, duplicates,
+ * resolution. strict: any error fails the load (validate's exit code, the
+ * tests) instead of refusing the objects alone.
+ */
+static int finish_load(struct km_set *s, const struct ks_load_opts *o, struct ks_objects **keep,
+		       bool strict, int io_err, size_t errors_before, struct ks_model *out,
+		       struct ks_diags *d)
+{
+	static const struct ks_load_opts defaults;
 	struct ks_model m = { 0 };
+	struct ks_objects *next = NULL;
 	int err;
 
+	if (keep && *keep && km_set_carry(s, &(*keep)->s, d))
+		return -ENOMEM;
 	err = km_check_duplicates(s, d);
 	if (err == -ENOMEM)
 		return err;
-	err = resolve(s, &m, d);
+	err = resolve(s, o ? o : &defaults, &m, d);
 	if (err)
 		return err;
-	if (io_err || d->n_errors > errors_before) {
+	if (strict && (io_err || d->n_errors > errors_before)) {
 		ks_model_free(&m);
 		return io_err ? io_err : -EINVAL;
 	}
-	pr_debug("model resolved", "services=%zu health=%zu", m.n_svcs, m.n_health);
+	if (keep) {
+		if (!(next = calloc(1, sizeof(*next)))) {
+			ks_model_free(&m);
+			return -ENOMEM;
+		}
+		next->s = *s;
+		memset(s, 0, sizeof(*s));
+		ks_objects_free(*keep);
+		*keep = next;
+	}
+	pr_debug("model resolved", "services=%zu health=%zu routes=%zu", m.n_svcs, m.n_health,
+		 m.n_routes);
 	*out = m;
 	return 0;
 }
 
-int ks_model_load_opts(const struct ks_load_opts *o, const char *const *paths, size_t n_paths,
-		       struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags)
-{
-	/* Interim: judged as a whole until per-object refusal lands. */
-	(void)o;
-	(void)keep;
-	return ks_model_load(paths, n_paths, out, diags);
-}
-
-void ks_objects_free(struct ks_objects *o)
-{
-	(void)o;
-}
-
-int ks_model_load(const char *const *paths, size_t n_paths, struct ks_model *out,
-		  struct ks_diags *diags)
+static int load_paths(const struct ks_load_opts *o, const char *const *paths, size_t n_paths,
+		      struct ks_objects **keep, bool strict, struct ks_model *out,
+		      struct ks_diags *diags)
 {
 	struct km_set s = { 0 };
 	size_t before = diags->n_errors, i;
@@ -585,15 +698,27 @@ int ks_model_load(const char *const *paths, size_t n_paths, struct ks_model *out
 		if (err && err != -EINVAL && !io_err)
 			io_err = err;
 	}
-	err = finish_load(&s, io_err, before, out, diags);
+	err = finish_load(&s, o, keep, strict, io_err, before, out, diags);
 out:
 	km_set_free(&s);
 	return io_err == -ENOMEM ? io_err : err;
 }
 
-int ks_model_load_buffers(const char *const *names, const char *const *bufs,
-			  const size_t *lens, size_t n, struct ks_model *out,
-			  struct ks_diags *diags)
+int ks_model_load_opts(const struct ks_load_opts *o, const char *const *paths, size_t n_paths,
+		       struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags)
+{
+	return load_paths(o, paths, n_paths, keep, false, out, diags);
+}
+
+int ks_model_load(const char *const *paths, size_t n_paths, struct ks_model *out,
+		  struct ks_diags *diags)
+{
+	return load_paths(NULL, paths, n_paths, NULL, true, out, diags);
+}
+
+static int load_buffers(const struct ks_load_opts *o, const char *const *names,
+			const char *const *bufs, const size_t *lens, size_t n, bool strict,
+			struct ks_model *out, struct ks_diags *diags)
 {
 	struct km_set s = { 0 };
 	size_t before = diags->n_errors, i;
@@ -605,8 +730,22 @@ int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 		if (err == -ENOMEM)
 			goto out;
 	}
-	err = finish_load(&s, 0, before, out, diags);
+	err = finish_load(&s, o, NULL, strict, 0, before, out, diags);
 out:
 	km_set_free(&s);
 	return err;
+}
+
+int ks_model_load_buffers(const char *const *names, const char *const *bufs,
+			  const size_t *lens, size_t n, struct ks_model *out,
+			  struct ks_diags *diags)
+{
+	return load_buffers(NULL, names, bufs, lens, n, true, out, diags);
+}
+
+int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *names,
+			       const char *const *bufs, const size_t *lens, size_t n,
+			       struct ks_model *out, struct ks_diags *diags)
+{
+	return load_buffers(o, names, bufs, lens, n, false, out, diags);
 }

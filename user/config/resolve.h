@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/diag.h"
+#include "config/config.h"
 #include "config/manifest.h"
 #include "config/model.h"
 
@@ -26,9 +27,11 @@ struct km_pending {
 
 struct km_build {
 	struct km_set *s;
+	const struct ks_load_opts *o;
 	struct ks_diags *d;
 	struct km_pending *v;
 	size_t n, cap;
+	struct ksm_route_status *rs;	/* one per s->routes[], same order */
 	int err;		/* -ENOMEM */
 };
 
@@ -43,6 +46,25 @@ struct km_target {
 int km_route_diag(struct km_build *b, bool warning, const struct km_route *r,
 		  const struct km_pos *pos, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
+
+/*
+ * parentRefs[pi] of r does not take it (Accepted=False, reason): an error
+ * diagnostic, and the message in r's verdict. 0 or -ENOMEM (in b too).
+ */
+int km_parent_refuse(struct km_build *b, const struct km_route *r, size_t pi,
+		     enum ksm_reason reason, const struct km_pos *pos, const char *path,
+		     const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* Frees what a resolved service owns (resolve.c). */
+void km_svc_free(struct ksm_service *s);
+
+/* verdict.c: r's verdict skeleton (identity, parentRefs all Accepted, weights). */
+int km_status_init(const struct km_route *r, struct ksm_route_status *st);
+void ksm_route_status_free(struct ksm_route_status *st);
+/* Order of age for conflicts: creationTimestamp (absent = newest), then namespace/name. */
+int km_route_age_cmp(const struct km_route *a, const struct km_route *b);
+/* Two routes on one (VIP, port, proto): the oldest keeps every key it claims. */
+void km_resolve_conflicts(struct km_build *b);
 
 /* Appends to *t (*n of them) the targets of r's parentRefs[pi], or reports why none. */
 void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
