@@ -55,6 +55,7 @@ struct agent {
 	struct ks_dp *dp;
 	struct ks_checks *checks;
 	struct ks_model *model;		/* last good; NULL before the first */
+	struct ks_objects *objects;	/* the last load's objects, for refused ones' last good */
 	int ifd;			/* inotify */
 	struct watch *watches;
 	size_t n_watches;
@@ -180,22 +181,67 @@ static void model_release(struct ks_model *m)
 	}
 }
 
-/* Read and check the manifests, and point the prober at them. NULL when rejected. */
+/* Every route that is not (wholly) accepted, with each refusing parent's reason. */
+static void log_verdicts(const struct ks_model *m)
+{
+	char route[300], q[4096];
+	size_t i, j, n = 0;
+
+	for (i = 0; i < m->n_routes; i++) {
+		const struct ksm_route_status *rs = &m->routes[i];
+
+		if (ksm_route_accepted(rs))
+			continue;
+		n++;
+		snprintf(route, sizeof(route), "%s %s/%s", rs->kind, rs->ns, rs->name);
+		ks_log_quote(q, sizeof(q), route);
+		if (rs->refused) {
+			char d[4096];
+
+			ks_log_quote(d, sizeof(d), rs->refused);
+			pr_warn(rs->kept ? "route refused; its last good version stays in force"
+					 : "route refused; not programmed",
+				"route=%s source=%s reason=UnsupportedValue detail=%s", q, rs->source, d);
+			continue;
+		}
+		for (j = 0; j < rs->n_parents; j++) {
+			const struct ksm_parent_status *p = &rs->parents[j];
+			char d[4096];
+
+			if (p->accepted == KSM_R_ACCEPTED)
+				continue;
+			ks_log_quote(d, sizeof(d), p->accepted_msg ? p->accepted_msg : "");
+			pr_warn("route not accepted by a parent; not programmed through it",
+				"route=%s source=%s parent=%s/%s/%s reason=%s detail=%s", q, rs->source,
+				p->kind, p->ns, p->name, ksm_reason_name(p->accepted), d);
+		}
+	}
+	pr_info("config loaded", "routes=%zu not_accepted=%zu services=%zu", m->n_routes, n,
+		m->n_svcs);
+}
+
+/*
+ * Read and judge the manifests, and point the prober at them. A bad object
+ * is refused alone (logged, its last good version kept in a->objects); NULL
+ * only when the model cannot be built at all (out of memory).
+ */
 static struct ks_model *load_config(struct agent *a)
 {
+	struct ks_load_opts lo = { .allow_loopback_vips = a->o->allow_loopback_vips };
 	struct ks_diags diags = {};
 	struct ks_model *m = calloc(1, sizeof(*m));
 	int err;
 
 	if (!m)
 		return NULL;
-	err = ks_model_load(a->o->configs, a->o->n_configs, m, &diags);
+	err = ks_model_load_opts(&lo, a->o->configs, a->o->n_configs, &a->objects, m, &diags);
 	log_diags(&diags);
-	if (!err)
+	if (!err) {
+		log_verdicts(m);
 		err = ks_checks_set_model(a->checks, m);
+	}
 	if (err) {
-		pr_warn("config rejected; the last good config stays in force", "errors=%zu",
-			diags.n_errors);
+		pr_warn("config not loaded; the last good config stays in force", "err=%d", err);
 		model_release(m);
 		m = NULL;
 	}
@@ -713,6 +759,7 @@ out:
 	ks_dp_close(a.dp);
 	ks_checks_free(a.checks);
 	model_release(a.model);
+	ks_objects_free(a.objects);
 	if (sfd >= 0)
 		close(sfd);
 	if (ifd >= 0)

@@ -45,7 +45,7 @@ static int cmp_meta(const void *pa, const void *pb)
 }
 
 static int index_build(struct km_index *ix, const void *arr, size_t n, size_t stride,
-		       const char *(*key)(const struct km_meta *m), bool all)
+		       const char *(*key)(const struct km_meta *m), enum km_ix_filter f)
 {
 	size_t i;
 
@@ -58,13 +58,13 @@ static int index_build(struct km_index *ix, const void *arr, size_t n, size_t st
 	/*
 	 * Every kind's struct starts with its km_meta, so the array stride finds
 	 * them. Refused objects are in no lookup index (nothing resolves to
-	 * them), only in the duplicate check (all): a copy of a refused object is
-	 * still a copy.
+	 * them), only in the duplicate check (a copy of a refused object is
+	 * still a copy) and in the index that explains a failed lookup.
 	 */
 	for (i = 0; i < n; i++) {
 		const struct km_meta *m = (const struct km_meta *)((const char *)arr + i * stride);
 
-		if (all || !m->refused)
+		if (f == KM_IX_ALL || (f == KM_IX_REFUSED) == m->refused)
 			ix->v[ix->n++] = m;
 	}
 	sort_key = key;
@@ -118,9 +118,13 @@ int km_set_index(struct km_set *s)
 	_Static_assert(offsetof(struct km_grant, m) == 0, "km_meta first");
 	_Static_assert(offsetof(struct km_policy, m) == 0, "km_meta first");
 
-	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways), key_name, false) ||
-	    index_build(&s->ix_services, s->services, s->n_services, sizeof(*s->services), key_name, false) ||
-	    index_build(&s->ix_slices, s->slices, s->n_slices, sizeof(*s->slices), key_slice_svc, false))
+	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways), key_name, KM_IX_GOOD) ||
+	    index_build(&s->ix_services, s->services, s->n_services, sizeof(*s->services), key_name, KM_IX_GOOD) ||
+	    index_build(&s->ix_slices, s->slices, s->n_slices, sizeof(*s->slices), key_slice_svc, KM_IX_GOOD) ||
+	    index_build(&s->ix_gw_refused, s->gateways, s->n_gateways, sizeof(*s->gateways),
+			key_name, KM_IX_REFUSED) ||
+	    index_build(&s->ix_svc_refused, s->services, s->n_services, sizeof(*s->services),
+			key_name, KM_IX_REFUSED))
 		return -ENOMEM;
 	return 0;
 }
@@ -130,6 +134,16 @@ const struct km_gateway *km_find_gateway(const struct km_set *s, const char *ns,
 	const struct km_meta *m = km_index_find(&s->ix_gateways, ns, name);
 
 	return m ? km_container(m, struct km_gateway) : NULL;
+}
+
+const struct km_meta *km_find_refused(const struct km_set *s, const char *kind, const char *ns,
+				      const char *name)
+{
+	if (!strcmp(kind, "Gateway"))
+		return km_index_find(&s->ix_gw_refused, ns, name);
+	if (!strcmp(kind, "Service"))
+		return km_index_find(&s->ix_svc_refused, ns, name);
+	return NULL;
 }
 
 const struct km_service *km_find_service(const struct km_set *s, const char *ns, const char *name)
@@ -168,7 +182,8 @@ static int dups_sorted(struct ks_diags *d, const struct km_index *ix)
 			return -ENOMEM;
 		/* The first definition stands; the copy is refused alone. */
 		((struct km_meta *)b)->refused = true;
-		if (!b->why && asprintf(&((struct km_meta *)b)->why, "%s", d->v[d->n - 1].msg) < 0)
+		if (!b->why && asprintf(&((struct km_meta *)b)->why, "%s",
+					km_diag_tail(d->v[d->n - 1].msg, b)) < 0)
 			return -ENOMEM;
 		ret = -EINVAL;
 	}
@@ -178,7 +193,7 @@ static int dups_sorted(struct ks_diags *d, const struct km_index *ix)
 int km_index_dups(struct km_index *scratch, const void *arr, size_t n, size_t stride,
 		  struct ks_diags *d)
 {
-	if (index_build(scratch, arr, n, stride, key_name, true))
+	if (index_build(scratch, arr, n, stride, key_name, KM_IX_ALL))
 		return -ENOMEM;
 	return dups_sorted(d, scratch);
 }

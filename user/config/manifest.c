@@ -222,9 +222,19 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_doc *doc
 		return 0;
 	mm->refused = true;
 	for (i = before; i < d->n && !mm->why; i++)
-		if (!d->v[i].warning && !(mm->why = strdup(d->v[i].msg)))
+		if (!d->v[i].warning && !(mm->why = strdup(km_diag_tail(d->v[i].msg, mm))))
 			return -ENOMEM;
 	return -EINVAL;
+}
+
+const char *km_diag_tail(const char *msg, const struct km_meta *m)
+{
+	char obj[512];
+	const char *p;
+
+	snprintf(obj, sizeof(obj), " %s %s/%s: ", m->kind, m->ns, m->name);
+	p = strstr(msg, obj);
+	return p ? p + strlen(obj) : msg;
 }
 
 /* Remembers a file or directory whose objects are all refused this load. */
@@ -592,6 +602,8 @@ void km_set_free(struct km_set *s)
 	free(s->ix_gateways.v);
 	free(s->ix_services.v);
 	free(s->ix_slices.v);
+	free(s->ix_gw_refused.v);
+	free(s->ix_svc_refused.v);
 	for (i = 0; i < N_KINDS; i++) {
 		const struct km_kind *k = &kinds[i];
 		char *arr = *store_arr(s, k);

@@ -197,7 +197,10 @@ struct km_set {
 	char **failed;
 	/* Built by km_set_index() once loading is done. */
 	struct km_index ix_gateways, ix_services, ix_slices;
+	struct km_index ix_gw_refused, ix_svc_refused;	/* why a lookup found nothing */
 };
+
+enum km_ix_filter { KM_IX_GOOD, KM_IX_REFUSED, KM_IX_ALL };
 
 /* Sort the objects for lookup; 0 or -ENOMEM. */
 int km_set_index(struct km_set *s);
@@ -207,6 +210,9 @@ const struct km_meta *km_index_find(const struct km_index *ix, const char *ns, c
 void km_index_range(const struct km_index *ix, const char *ns, const char *key, size_t *lo,
 		    size_t *hi);
 #define km_container(ptr, type) ((const type *)((const char *)(ptr) - offsetof(type, m)))
+/* A refused Gateway or Service named ns/name (kind "Gateway" / "Service"), or NULL. */
+const struct km_meta *km_find_refused(const struct km_set *s, const char *kind, const char *ns,
+				      const char *name);
 /* First-defined Gateway / Service named ns/name once indexed, or NULL. */
 const struct km_gateway *km_find_gateway(const struct km_set *s, const char *ns, const char *name);
 const struct km_service *km_find_service(const struct km_set *s, const char *ns, const char *name);
@@ -227,6 +233,9 @@ int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d);
 int km_index_dups(struct km_index *scratch, const void *arr, size_t n, size_t stride,
 		  struct ks_diags *d);
 void km_set_free(struct km_set *s);
+
+/* A diagnostic about m without "file:line:col: Kind ns/name: ": what a verdict says. */
+const char *km_diag_tail(const char *msg, const struct km_meta *m);
 
 /* Levenshtein distance, capped: used for "did you mean". */
 unsigned km_edit_distance(const char *a, const char *b);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +51,14 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 {
 	const struct km_parent_ref *p = &r->parents[pi];
 	const struct km_gateway *g = km_find_gateway(b->s, p->ns, p->name);
-	char path[64];
+	char path[64], note[PATH_MAX + 64];
 	size_t i, j, hits = 0;
 
 	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 	if (!g) {
-		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Gateway %s/%s not found", p->ns, p->name);
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+				 "Gateway %s/%s not found%s", p->ns, p->name,
+				 km_missing_note(b->s, "Gateway", p->ns, p->name, note, sizeof(note)));
 		return;
 	}
 	for (i = 0; i < g->n_listeners; i++) {
@@ -66,17 +69,20 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 		if (*p->section) {
 			if (!listener_fits(r, l->proto)) {
 				snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-				km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->pos, path,
-					      "listener '%s' of Gateway %s/%s has protocol %s, which "
-					      "cannot carry a %s (needs %s)", l->name, p->ns, p->name,
-					      km_lproto_names[l->proto], r->m.kind, r->kind->listeners_text);
+				km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->pos,
+						 path,
+						 "listener '%s' of Gateway %s/%s has protocol %s, which "
+						 "cannot carry a %s (needs %s)", l->name, p->ns,
+						 p->name, km_lproto_names[l->proto], r->m.kind,
+						 r->kind->listeners_text);
 				return;
 			}
 			if (p->port && p->port != l->port) {
 				snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
 				km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
-					      "port %u does not match listener '%s' of Gateway %s/%s "
-					      "(port %u)", p->port, l->name, p->ns, p->name, l->port);
+						 "port %u does not match listener '%s' of Gateway %s/%s "
+						 "(port %u)", p->port, l->name, p->ns, p->name,
+						 l->port);
 				return;
 			}
 		} else if (!listener_fits(r, l->proto) || (p->port && p->port != l->port)) {
@@ -92,16 +98,17 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 		return;
 	if (*p->section) {
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Gateway %s/%s has no listener named '%s'",
-			      p->ns, p->name, p->section);
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+				 "Gateway %s/%s has no listener named '%s'", p->ns, p->name,
+				 p->section);
 	} else if (p->port) {
 		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
-			      "Gateway %s/%s has no %s listener on port %u for a %s", p->ns, p->name,
-			      r->kind->listeners_text, p->port, r->m.kind);
+				 "Gateway %s/%s has no %s listener on port %u for a %s", p->ns,
+				 p->name, r->kind->listeners_text, p->port, r->m.kind);
 	} else {
 		km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->pos, path,
-			      "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
-			      r->kind->listeners_text, r->m.kind);
+				 "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
+				 r->kind->listeners_text, r->m.kind);
 	}
 }
 
@@ -111,34 +118,37 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 	const struct km_parent_ref *p = &r->parents[pi];
 	const struct km_service *s;
 	uint8_t proto = r->kind->proto;
-	char path[64];
+	char path[64], note[PATH_MAX + 64];
 	size_t i, j, hits = 0;
 
 	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 	if (strcmp(p->ns, r->m.ns)) {
 		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
-			      "consumer route (route namespace %s, Service namespace %s) cannot be "
-			      "honoured: it must apply only to clients in namespace %s, and ksplit "
-			      "cannot tell client namespaces apart at connect(); put the route in "
-			      "namespace %s (a producer route)", r->m.ns, p->ns, r->m.ns, p->ns);
+				 "consumer route (route namespace %s, Service namespace %s) cannot be "
+				 "honoured: it must apply only to clients in namespace %s, and ksplit "
+				 "cannot tell client namespaces apart at connect(); put the route in "
+				 "namespace %s (a producer route)", r->m.ns, p->ns, r->m.ns, p->ns);
 		return;
 	}
 	s = km_find_service(b->s, p->ns, p->name);
 	if (!s) {
-		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s not found", p->ns, p->name);
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+				 "Service %s/%s not found%s", p->ns, p->name,
+				 km_missing_note(b->s, "Service", p->ns, p->name, note, sizeof(note)));
 		return;
 	}
 	if (s->headless || s->external_name) {
 		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
-			      "Service %s/%s is %s and has no ClusterIP to intercept; it cannot be a "
-			      "parent", p->ns, p->name, s->headless ? "headless" : "ExternalName");
+				 "Service %s/%s is %s and has no ClusterIP to intercept; it cannot be a "
+				 "parent", p->ns, p->name,
+				 s->headless ? "headless" : "ExternalName");
 		return;
 	}
 	if (!s->n_ips) {
 		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
-			      "Service %s/%s has no spec.clusterIP: ksplit needs the ClusterIP the "
-			      "API server assigned (use the live object, kubectl get -o yaml)",
-			      p->ns, p->name);
+				 "Service %s/%s has no spec.clusterIP: ksplit needs the ClusterIP the "
+				 "API server assigned (use the live object, kubectl get -o yaml)",
+				 p->ns, p->name);
 		return;
 	}
 	for (i = 0; i < s->n_ports; i++) {
@@ -151,9 +161,9 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 		if (sp->proto != proto) {
 			if (p->port || *p->section) {
 				km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
-					      "port %u of Service %s/%s is %s, a %s needs %s", sp->port,
-					      p->ns, p->name, km_proto_name(sp->proto),
-					      r->m.kind, km_proto_name(proto));
+						 "port %u of Service %s/%s is %s, a %s needs %s",
+						 sp->port, p->ns, p->name, km_proto_name(sp->proto),
+						 r->m.kind, km_proto_name(proto));
 				return;
 			}
 			continue;
@@ -167,14 +177,16 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 	if (hits)
 		return;
 	if (*p->section)
-		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s has no port named '%s'%s",
-			      p->ns, p->name, p->section, p->port ? " with that port number" : "");
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+				 "Service %s/%s has no port named '%s'%s", p->ns, p->name,
+				 p->section, p->port ? " with that port number" : "");
 	else if (p->port)
-		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s has no port %u", p->ns,
-			      p->name, p->port);
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+				 "Service %s/%s has no port %u", p->ns, p->name, p->port);
 	else
-		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path, "Service %s/%s has no %s port", p->ns,
-			      p->name, km_proto_name(proto));
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+				 "Service %s/%s has no %s port", p->ns, p->name,
+				 km_proto_name(proto));
 }
 
 void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
@@ -190,7 +202,7 @@ void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
 	} else {
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
-			      "parent kind %s%s%s is not supported: use a Gateway or (mesh) "
-			      "a Service", p->kind, *p->group ? " of group " : "", p->group);
+				 "parent kind %s%s%s is not supported: use a Gateway or (mesh) "
+				 "a Service", p->kind, *p->group ? " of group " : "", p->group);
 	}
 }

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,18 @@ static int drop_dup_eps(struct ksm_group *g)
 	return 0;
 }
 
+const char *km_missing_note(const struct km_set *s, const char *kind, const char *ns,
+			    const char *name, char *buf, size_t len)
+{
+	const struct km_meta *m = km_find_refused(s, kind, ns, name);
+
+	if (!m)
+		return "";
+	snprintf(buf, len, ": it is defined at %s:%u but refused, see its errors", m->file,
+		 m->pos.line);
+	return buf;
+}
+
 /*
  * Whether r's backendRefs[bi] can be used: KSM_REF_OK and its Service port,
  * or why not (*reason allocated). Judged once per route: the answer is the
@@ -208,7 +221,10 @@ static int backend_check(struct km_build *b, const struct km_route *r, size_t bi
 			     "to Service %s", br->ns, r->m.kind, r->m.ns, br->name);
 	} else if (!(svc = km_find_service(b->s, br->ns, br->name))) {
 		*inv = KSM_REF_NOT_FOUND;
-		n = asprintf(reason, "Service %s/%s not found", br->ns, br->name);
+		char note[PATH_MAX + 64];
+
+		n = asprintf(reason, "Service %s/%s not found%s", br->ns, br->name,
+			     km_missing_note(b->s, "Service", br->ns, br->name, note, sizeof(note)));
 	} else {
 		for (i = 0; i < svc->n_ports; i++) {
 			if (svc->ports[i].port != br->port)

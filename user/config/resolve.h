@@ -55,6 +55,9 @@ int km_parent_refuse(struct km_build *b, const struct km_route *r, size_t pi,
 		     enum ksm_reason reason, const struct km_pos *pos, const char *path,
 		     const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
+/* ": it is defined at file:line but refused, ..." for a refused Gateway/Service, else "". */
+const char *km_missing_note(const struct km_set *s, const char *kind, const char *ns,
+			    const char *name, char *buf, size_t len);
 /* Frees what a resolved service owns (resolve.c). */
 void km_svc_free(struct ksm_service *s);
 
