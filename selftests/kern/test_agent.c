@@ -106,11 +106,43 @@ static void test_agent_lifecycle(void **state)
 	assert_true(kt_wait_in_file(t->log, KT_APPLIED, applied + 1, 20000) > applied);
 	measure(t, "route edited to 75/25", 75);
 
-	/* An invalid manifest is rejected; the last good config stays. */
+	/* A file with a YAML syntax error loses only its own objects; the rest keeps working. */
 	kt_agent_put(t, "50-bad.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: broken\n");
-	assert_true(kt_wait_in_file(t->log, "config rejected", 1, 20000) >= 1);
-	printf("  [agent] invalid manifest: \"config rejected\" logged\n");
-	measure(t, "after rejected config, 75/25", 75);
+	assert_true(kt_wait_in_file(t->log, "50-bad.yaml:", 1, 20000) >= 1);
+	printf("  [agent] invalid manifest: its error logged\n");
+	measure(t, "after a broken file, 75/25", 75);
+
+	/*
+	 * Invalid routes next to the working one are refused alone, each logged
+	 * with its Gateway API reason; the working split does not move.
+	 */
+	applied = kt_count_in_file(t->log, KT_APPLIED);
+	kt_agent_put(t, "60-others.yaml",
+		     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		     "metadata: {name: lost, namespace: t}\n"
+		     "spec: {parentRefs: [{name: nogw}], rules: [{backendRefs: [{name: v1, port: 80}]}]}\n"
+		     "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		     "metadata: {name: l7, namespace: t}\n"
+		     "spec: {parentRefs: [{name: gw}], rules: [{matches: [{headers: [{name: x, "
+		     "value: y}]}], backendRefs: [{name: v1, port: 80}]}]}\n");
+	assert_true(kt_wait_in_file(t->log, "reason=NoMatchingParent", 1, 20000) >= 1);
+	assert_true(kt_wait_in_file(t->log, "route refused; not programmed", 1, 20000) >= 1);
+	assert_true(kt_wait_in_file(t->log, KT_APPLIED, applied + 1, 20000) > applied);
+	assert_true(kt_count_in_file(t->log, "route=\"HTTPRoute t/lost\"") >= 1);
+	assert_true(kt_count_in_file(t->log, "route=\"HTTPRoute t/l7\"") >= 1);
+	printf("  [agent] two invalid routes refused alone, with reasons\n");
+	measure(t, "invalid routes beside it, 75/25", 75);
+
+	/* The working route edited into one ksplit refuses: its last good version stays. */
+	kt_agent_put(t, "40-route.yaml",
+		     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		     "metadata: {name: r, namespace: t}\n"
+		     "spec: {parentRefs: [{name: gw, sectionName: http}], rules: [{matches: [{path: "
+		     "{type: Exact, value: /x}}], backendRefs: [{name: v1, port: 80, weight: 50}, "
+		     "{name: v2, port: 80, weight: 50}]}]}\n");
+	assert_true(kt_wait_in_file(t->log, "its last good version stays in force", 1, 20000) >= 1);
+	printf("  [agent] route edited into a refused one: last good version kept\n");
+	measure(t, "refused edit, last good 75/25", 75);
 
 	assert_int_equal(kt_client_stop(&t->env, &live), 0);
 	fin = *live.res;

@@ -64,6 +64,9 @@ static int index_build(struct km_index *ix, const void *arr, size_t n, size_t st
 	for (i = 0; i < n; i++) {
 		const struct km_meta *m = (const struct km_meta *)((const char *)arr + i * stride);
 
+		/* A refused copy whose last good version was carried in is not a definition. */
+		if (m->refused && m->kept)
+			continue;
 		if (f == KM_IX_ALL || (f == KM_IX_REFUSED) == m->refused)
 			ix->v[ix->n++] = m;
 	}
