@@ -5,6 +5,7 @@
  * an "error" key on stdout, otherwise "ksplit <cmd>: ..." on stderr. None
  * of these touch a BPF object, so no root is needed.
  */
+#define _GNU_SOURCE
 #include <libgen.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -182,6 +183,119 @@ static void test_unknown_command_and_help(void **state)
 	assert_non_null(strstr(r.out, "\n  status [--json] [--pin-dir DIR]\n"));
 }
 
+/* One manifest file in a fresh directory; returns the directory. */
+static char *manifest_dir(char *dir, const char *yaml)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/all.yaml", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(yaml, f);
+	assert_int_equal(fclose(f), 0);
+	return dir;
+}
+
+static void manifest_rm(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/all.yaml", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+#define YGW(name, addr)                                                             \
+	"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"                 \
+	"metadata: {name: " name ", namespace: app}\n"                              \
+	"spec: {gatewayClassName: ksplit, addresses: [{value: '" addr "'}], "       \
+	"listeners: [{name: http, port: 80, protocol: HTTP}]}\n---\n"
+#define YSVC(ns, name, fam, ep, cond)                                               \
+	"apiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: " ns "}\n" \
+	"spec: {clusterIP: 10.96.0.9, ports: [{name: http, port: 80}]}\n---\n"      \
+	"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"                    \
+	"metadata: {name: " name "-" fam ", namespace: " ns ", labels: "            \
+	"{kubernetes.io/service-name: " name "}}\n"                                 \
+	"addressType: " fam "\nports: [{name: http, port: 8080}]\n"                 \
+	"endpoints: [{addresses: ['" ep "'], conditions: " cond "}]\n---\n"
+#define YROUTE(name, parent, refs)                                                  \
+	"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"               \
+	"metadata: {name: " name ", namespace: app}\n"                              \
+	"spec: {parentRefs: [{name: " parent "}], rules: [{backendRefs: [" refs "]}]}\n---\n"
+
+/*
+ * validate's report: each route's verdict, each service's refused share,
+ * endpoints eligible of listed, IPv6 in brackets; exit 1 for a route not
+ * accepted, and with --strict for a refused share.
+ */
+static void test_validate_report(void **state)
+{
+	static const char good[] =
+		YGW("gw", "10.0.0.1") YGW("gw6", "fd00::1")
+		YSVC("app", "a", "IPv4", "192.0.2.1", "{}")
+		YSVC("app", "a6", "IPv6", "fd00:2::1", "{}")
+		YSVC("app", "t", "IPv4", "192.0.2.3", "{ready: false, terminating: true}")
+		YSVC("other", "c", "IPv4", "192.0.2.2", "{}")
+		YROUTE("r1", "gw", "{name: a, port: 80, weight: 1}, "
+		       "{name: c, namespace: other, port: 80, weight: 3}, "
+		       "{name: t, port: 80, weight: 0}")
+		YROUTE("r6", "gw6", "{name: a6, port: 80}");
+	char dir[] = "/tmp/ks-validate-XXXXXX", *yaml;
+	struct json_object *o, *routes, *svc;
+	struct run r;
+
+	(void)state;
+	manifest_dir(dir, good);
+	ksplit(&r, "validate", dir, NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "\nHTTPRoute app/r1 ("));
+	assert_non_null(strstr(r.out, "all.yaml:59): accepted\n"
+				      "  parent Gateway app/gw: 1 programmed\n"
+				      "    Accepted=True Accepted\n"
+				      "    ResolvedRefs=False RefNotPermitted: no ReferenceGrant in "
+				      "namespace other allows HTTPRoute from namespace app to "
+				      "Service c\n"));
+	assert_non_null(strstr(r.out, "10.0.0.1:80/TCP <- HTTPRoute app/r1\n"
+				      "  !! 75% of connects will be refused: RefNotPermitted\n"));
+	assert_non_null(strstr(r.out, "  app/t:80                                 weight 0 "
+				      "         0.0%  endpoints 0 of 1 eligible\n"));
+	assert_non_null(strstr(r.out, "[fd00::1]:80/TCP <- HTTPRoute app/r6\n"
+				      "  app/a6:80                                weight 1 "
+				      "       100.0%  endpoints 1 of 1 eligible\n"));
+	assert_non_null(strstr(r.out, "valid: 0 error(s), 1 warning(s), 2 route(s) of which 0 "
+				      "not accepted, 2 service(s) of which 1 with a refused share\n"));
+	ksplit(&r, "validate", "--strict", dir, NULL);
+	assert_int_equal(r.status, 1);
+	ksplit(&r, "validate", "--json", dir, NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(o = json_tokener_parse(r.out));
+	assert_true(json_object_get_boolean(json_object_object_get(o, "valid")));
+	routes = json_object_object_get(o, "routes");
+	assert_int_equal(json_object_array_length(routes), 2);
+	svc = json_object_array_get_idx(json_object_object_get(o, "services"), 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(svc, "address")),
+			    "10.0.0.1:80");
+	assert_true(json_object_get_double(json_object_object_get(svc, "refusedPercent")) == 75.0);
+	json_object_put(o);
+	manifest_rm(dir);
+
+	/* One route not accepted: exit 1, the other still reported as programmed. */
+	assert_true(asprintf(&yaml, "%s%s", good, YROUTE("lost", "nogw", "{name: a, port: 80}")) > 0);
+	strcpy(dir, "/tmp/ks-validate-XXXXXX");
+	manifest_dir(dir, yaml);
+	free(yaml);
+	ksplit(&r, "validate", dir, NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "\nHTTPRoute app/lost ("));
+	assert_non_null(strstr(r.out, "): NOT accepted\n  parent Gateway app/nogw: 0 programmed\n"
+				      "    Accepted=False NoMatchingParent: Gateway app/nogw not "
+				      "found\n"));
+	assert_non_null(strstr(r.out, "invalid: 1 error(s), 1 warning(s), 3 route(s) of which 1 "
+				      "not accepted, 2 service(s) of which 1 with a refused share\n"));
+	manifest_rm(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_down_json_error_keeps_result),
 		cmocka_unit_test(test_option_errors_json),
 		cmocka_unit_test(test_unknown_command_and_help),
+		cmocka_unit_test(test_validate_report),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

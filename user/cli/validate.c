@@ -119,11 +119,12 @@ static struct json_object *service_json(const struct ksm_service *s, bool *refus
 		for (k = 0; k < g->n_eps; k++)
 			elig += ksi_eligible(ksi_endpoint_flags(&g->eps[k]));
 		snprintf(name, sizeof(name), "%s/%s:%u", g->svc_ns, g->svc_name, g->svc_port);
-		if (g->invalid)
+		/* A weight-0 group has no share to refuse. */
+		if (g->invalid && g->weight)
 			why = ksm_reason_name(ksm_invalid_reason(g->invalid));
-		else if (!elig && !shift)
+		else if (!elig && !shift && g->weight)
 			why = "NoEligibleEndpoints";
-		if (why && g->weight) {
+		if (why) {
 			bad += g->weight;
 			json_object_array_add(reasons, json_object_new_string(why));
 		}
