@@ -466,26 +466,10 @@ out:
 	free(t);
 }
 
-static int cmp_key(const struct ksm_service *a, const struct ksm_service *b)
-{
-	int c;
-
-	if (a->vip.family != b->vip.family)
-		return a->vip.family < b->vip.family ? -1 : 1;
-	c = memcmp(a->vip.bytes, b->vip.bytes, sizeof(a->vip.bytes));
-	if (c)
-		return c < 0 ? -1 : 1;
-	if (a->port != b->port)
-		return a->port < b->port ? -1 : 1;
-	if (a->proto != b->proto)
-		return a->proto < b->proto ? -1 : 1;
-	return 0;
-}
-
 static int cmp_pending(const void *pa, const void *pb)
 {
 	const struct km_pending *a = pa, *b = pb;
-	int c = cmp_key(&a->svc, &b->svc);
+	int c = km_svc_key_cmp(&a->svc, &b->svc);
 
 	if (c)
 		return c;

@@ -58,6 +58,8 @@ int km_parent_refuse(struct km_build *b, const struct km_route *r, size_t pi,
 /* ": it is defined at file:line but refused, ..." for a refused Gateway/Service, else "". */
 const char *km_missing_note(const struct km_set *s, const char *kind, const char *ns,
 			    const char *name, char *buf, size_t len);
+/* Order of (family, VIP, port, proto): the model's service order. */
+int km_svc_key_cmp(const struct ksm_service *a, const struct ksm_service *b);
 /* Frees what a resolved service owns (resolve.c). */
 void km_svc_free(struct ksm_service *s);
 

@@ -168,7 +168,7 @@ int km_route_age_cmp(const struct km_route *a, const struct km_route *b)
 	return a->m.seq < b->m.seq ? -1 : a->m.seq > b->m.seq;
 }
 
-static int cmp_svc_key(const struct ksm_service *a, const struct ksm_service *b)
+int km_svc_key_cmp(const struct ksm_service *a, const struct ksm_service *b)
 {
 	int c;
 
@@ -188,7 +188,7 @@ static int cmp_svc_key(const struct ksm_service *a, const struct ksm_service *b)
 static int cmp_claim(const void *pa, const void *pb, void *arg)
 {
 	const struct km_pending *v = arg, *a = &v[*(const size_t *)pa], *b = &v[*(const size_t *)pb];
-	int c = cmp_svc_key(&a->svc, &b->svc);
+	int c = km_svc_key_cmp(&a->svc, &b->svc);
 
 	if (!c && a->r != b->r)
 		c = km_route_age_cmp(a->r, b->r);
@@ -251,7 +251,7 @@ void km_resolve_conflicts(struct km_build *b)
 		where[claim[i]] = i;
 	/* The same route reaching a key twice (two parentRefs) keeps one copy, harmlessly. */
 	for (i = 1; i < n; i++)
-		if (!cmp_svc_key(&b->v[claim[i]].svc, &b->v[claim[i - 1]].svc) &&
+		if (!km_svc_key_cmp(&b->v[claim[i]].svc, &b->v[claim[i - 1]].svc) &&
 		    b->v[claim[i]].r == b->v[claim[i - 1]].r)
 			drop[claim[i]] = true;
 	/*
@@ -270,7 +270,7 @@ void km_resolve_conflicts(struct km_build *b)
 		for (j = p; j < n && first[j] == p && !lost[p]; j++) {
 			size_t w = where[j];
 
-			while (w-- > 0 && !cmp_svc_key(&b->v[claim[w]].svc, &b->v[j].svc)) {
+			while (w-- > 0 && !km_svc_key_cmp(&b->v[claim[w]].svc, &b->v[j].svc)) {
 				const struct km_pending *o = &b->v[claim[w]];
 
 				if (o->r == b->v[j].r || lost[first[claim[w]]] || drop[claim[w]])
