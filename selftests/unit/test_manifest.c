@@ -114,7 +114,7 @@ static const struct err_case yaml_cases[] = {
 	  "t.yaml:3:33: Service default/s: metadata.labels.a: expected a string, got a list" },
 	{ "apiVersion: gateway.networking.k8s.io/v9\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {}\n",
 	  "t.yaml:1:13: HTTPRoute default/r: apiVersion: unsupported version "
-	  "'gateway.networking.k8s.io/v9' of HTTPRoute (supported: v1, v1beta1)" },
+	  "'gateway.networking.k8s.io/v9' of HTTPRoute (supported: v1, v1beta1, v1alpha2)" },
 	{ "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "t.yaml:1:1: Service default/s: spec: missing required field" },
 	{ "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: []\n",
 	  "t.yaml:4:7: Service default/s: spec: expected a mapping, got a list" },
@@ -124,9 +124,11 @@ static const struct err_case yaml_cases[] = {
 
 static const struct err_case gw_cases[] = {
 	{ GW_HDR "  gatewayClassName: c\n  listeners: [{name: h, port: 80, protocol: HTTP}]\n",
-	  "t.yaml:5:3: Gateway default/g: spec.addresses: a Gateway needs at least one IPAddress: "
-	  "ksplit intercepts connect() to the Gateway's addresses and has nothing to intercept "
-	  "without one" },
+	  "t.yaml:5:3: Gateway default/g: spec.addresses: a Gateway needs at least one IPAddress "
+	  "and neither spec.addresses nor status.addresses has one: ksplit intercepts connect() "
+	  "to the Gateway's addresses. Write spec.addresses: [{type: IPAddress, value: <ClusterIP "
+	  "of the Gateway's Service>}], or attach the route to the Service instead (GAMMA: "
+	  "parentRefs: [{group: \"\", kind: Service, name: <Service>, port: <port>}])" },
 	{ GW_HDR "  gatewayClassName: c\n  addresses: [{type: Hostname, value: a.example}]\n"
 	  "  listeners: [{name: h, port: 80, protocol: HTTP}]\n",
 	  "t.yaml:6:22: Gateway default/g: spec.addresses[0].type: address type 'Hostname' cannot "

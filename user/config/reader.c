@@ -282,6 +282,16 @@ int km_dup_str(struct km_ctx *c, const struct ky_node *map, const char *key, boo
 	return err;
 }
 
+int km_dup_group(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
+		 const char *def, char **out)
+{
+	int err = km_dup_str(c, map, key, required, def, out);
+
+	if (*out && !strcmp(*out, "core"))
+		**out = '\0';
+	return err;
+}
+
 int km_parse_int(const struct ky_node *v, long long *out)
 {
 	const char *s = v->str;

@@ -68,6 +68,9 @@ int km_get_str(struct km_ctx *c, const struct ky_node *map, const char *key, boo
 /* A copy of the string, or of def when absent (NULL def: *out NULL). */
 int km_dup_str(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
 	       const char *def, char **out);
+/* An API group: "core" is the core group "" (Linkerd's docs write it so); defaults as km_dup_str. */
+int km_dup_group(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
+		 const char *def, char **out);
 int km_get_int(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
 	       long long lo, long long hi, long long *out, bool *present);
 int km_get_port(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
