@@ -183,13 +183,14 @@ static void model_release(struct ks_model *m)
 /* Read and check the manifests, and point the prober at them. NULL when rejected. */
 static struct ks_model *load_config(struct agent *a)
 {
+	struct ks_load_opts lo = { .allow_loopback_vips = a->o->allow_loopback_vips };
 	struct ks_diags diags = {};
 	struct ks_model *m = calloc(1, sizeof(*m));
 	int err;
 
 	if (!m)
 		return NULL;
-	err = ks_model_load(a->o->configs, a->o->n_configs, m, &diags);
+	err = ks_model_load_opts(&lo, a->o->configs, a->o->n_configs, NULL, m, &diags);
 	log_diags(&diags);
 	if (!err)
 		err = ks_checks_set_model(a->checks, m);

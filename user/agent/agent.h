@@ -13,6 +13,7 @@ struct ks_agent_opts {
 	struct ks_dp_opts dp;
 	bool no_destroy;	/* --no-destroy: leave sockets to removed endpoints alone */
 	bool no_wait;		/* --no-wait: exit 1 if another agent holds the pin dir */
+	bool allow_loopback_vips;	/* --allow-loopback-vips: tests, demo, bench */
 };
 
 /* Runs until SIGTERM/SIGINT. 0 on a clean stop, -errno otherwise. */

@@ -65,9 +65,9 @@ int cli_getopt(int argc, char **argv, const char *optstring, const struct option
 }
 
 int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, bool *force,
-	     int *rc)
+	     bool *allow_loopback, int *rc)
 {
-	struct option opts[5] = {
+	struct option opts[6] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 	};
@@ -85,11 +85,16 @@ int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_
 		*force = false;
 		opts[n++] = (struct option){ "force", no_argument, NULL, 'f' };
 	}
+	if (allow_loopback) {
+		*allow_loopback = false;
+		opts[n++] = (struct option){ "allow-loopback-vips", no_argument, NULL, 'L' };
+	}
 	while ((c = cli_getopt(argc, argv, optstring, opts)) != -1) {
 		switch (c) {
 		case 'j': json_output = true; break;
 		case 'p': *pin_dir = optarg; break;
 		case 'f': *force = true; break;
+		case 'L': *allow_loopback = true; break;
 		case 'h': *rc = cli_cmd_help(cmd); return 1;
 		default: *rc = 1; return 1;
 		}

@@ -38,10 +38,11 @@ int cli_cmd_help(const struct cli_cmd *cmd);
 int cli_getopt(int argc, char **argv, const char *optstring, const struct option *opts);
 /*
  * The options of every command but run: --json, --help, --pin-dir DIR when
- * pin_dir is not NULL, --force when force is not NULL. 0: go on, operands
- * start at optind; 1: done (help or error), exit with *rc.
+ * pin_dir is not NULL, --force when force is not NULL, --allow-loopback-vips
+ * when allow_loopback is not NULL. 0: go on, operands start at optind; 1: done
+ * (help or error), exit with *rc.
  */
 int cli_opts(const struct cli_cmd *cmd, int argc, char **argv, const char **pin_dir, bool *force,
-	     int *rc);
+	     bool *allow_loopback, int *rc);
 
 #endif

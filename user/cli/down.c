@@ -26,7 +26,7 @@ int do_down(const struct cli_cmd *cmd, int argc, char **argv)
 	pid_t holder = 0;
 	int err, rc;
 
-	if (cli_opts(cmd, argc, argv, &pin_dir, &force, &rc))
+	if (cli_opts(cmd, argc, argv, &pin_dir, &force, NULL, &rc))
 		return rc;
 	/* An agent would keep serving from maps that are gone: every VIP refused. */
 	if (ks_lock_held(pin_dir, &holder) == 1 && !force)

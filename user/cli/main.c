@@ -16,13 +16,16 @@ static int do_help(const struct cli_cmd *cmd, int argc, char **argv);
 static const struct cli_cmd cmds[] = {
 	{ "run", do_run,
 	  "--config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
-	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait] [--json] [-v]",
+	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait]\n"
+	  "[--allow-loopback-vips] [--json] [-v]",
 	  "attach to DIR (default: the cgroup2 root) and apply the manifests;\n"
 	  "re-apply on change and SIGHUP; sockets to removed endpoints are\n"
 	  "destroyed unless --no-destroy; while another agent runs on the pin\n"
 	  "dir, wait for it to exit (exit 1 with --no-wait); logs are logfmt lines on stderr,\n"
-	  "JSON lines with --json" },
-	{ "validate", do_validate, "[--json] PATH...", "check manifests; exit 1 on any error" },
+	  "JSON lines with --json; VIPs in 127.0.0.0/8 or ::1 are refused unless\n"
+	  "--allow-loopback-vips (they capture every process's local traffic)" },
+	{ "validate", do_validate, "[--allow-loopback-vips] [--json] PATH...",
+	  "check manifests; exit 1 on any error" },
 	{ "status", do_status, "[--json] [--pin-dir DIR]",
 	  "show VIPs, weights, shares, endpoints and the hooks;\n"
 	  "exit 1 when a hook is detached or missing, or the pins are of\n"

@@ -20,6 +20,7 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "max-endpoints", required_argument, NULL, 'E' },
 		{ "no-destroy", no_argument, NULL, 'D' },
 		{ "no-wait", no_argument, NULL, 'W' },
+		{ "allow-loopback-vips", no_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -56,6 +57,7 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'D': ao.no_destroy = true; break;
 		case 'W': ao.no_wait = true; break;
+		case 'L': ao.allow_loopback_vips = true; break;
 		/* JSON log lines; errors before the agent starts are JSON too. */
 		case 'j': ks_log_set_json(true); json_output = true; break;
 		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;

@@ -246,7 +246,7 @@ int do_status(const struct cli_cmd *cmd, int argc, char **argv)
 	bool dp_ok = false;
 	int err, rc;
 
-	if (cli_opts(cmd, argc, argv, &pin_dir, NULL, &rc))
+	if (cli_opts(cmd, argc, argv, &pin_dir, NULL, NULL, &rc))
 		return rc;
 	err = ks_status_collect(pin_dir, &st);
 	if (err == -EPROTO)

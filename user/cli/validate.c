@@ -9,7 +9,8 @@
 #include "config/config.h"
 
 /* Builds {"valid", "errors"[], "warnings"[], "services"[]}; -EINVAL when invalid. */
-static int validate_json(const char *const *paths, size_t n, struct json_object **out)
+static int validate_json(const struct ks_load_opts *lo, const char *const *paths, size_t n,
+			 struct json_object **out)
 {
 	struct json_object *o = json_object_new_object(), *errs = json_object_new_array(),
 			   *warns = json_object_new_array(), *svcs = json_object_new_array();
@@ -18,7 +19,7 @@ static int validate_json(const char *const *paths, size_t n, struct json_object 
 	size_t i, j;
 	int err;
 
-	err = ks_model_load(paths, n, &m, &diags);
+	err = ks_model_load_opts(lo, paths, n, NULL, &m, &diags);
 	for (i = 0; i < diags.n; i++)
 		json_object_array_add(diags.v[i].warning ? warns : errs,
 				      json_object_new_string(diags.v[i].msg));
@@ -99,15 +100,16 @@ static void validate_text(FILE *f, struct json_object *o)
 
 int do_validate(const struct cli_cmd *cmd, int argc, char **argv)
 {
+	struct ks_load_opts lo = {};
 	struct json_object *o = NULL;
 	int err, rc;
 
-	if (cli_opts(cmd, argc, argv, NULL, NULL, &rc))
+	if (cli_opts(cmd, argc, argv, NULL, NULL, &lo.allow_loopback_vips, &rc))
 		return rc;
 	if (optind >= argc)
 		return p_err("no PATH given");
 	/* Invalid manifests are the report itself ("valid": false), not a CLI error. */
-	err = validate_json((const char *const *)&argv[optind], argc - optind, &o);
+	err = validate_json(&lo, (const char *const *)&argv[optind], argc - optind, &o);
 	cli_emit(o, validate_text);
 	json_object_put(o);
 	return err ? 1 : 0;

@@ -17,7 +17,7 @@ int do_version(const struct cli_cmd *cmd, int argc, char **argv)
 	struct json_object *o;
 	int rc;
 
-	if (cli_opts(cmd, argc, argv, NULL, NULL, &rc))
+	if (cli_opts(cmd, argc, argv, NULL, NULL, NULL, &rc))
 		return rc;
 	o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_string(KSPLIT_VERSION));
