@@ -361,10 +361,14 @@ static const struct err_case misc_cases[] = {
 	  "t.yaml:6:23: TargetGroupPolicy default/p: spec.healthCheck.path: 'health' must start with '/'" },
 	{ TGP_HDR "  healthCheck: {protocol: UDP}\n",
 	  "t.yaml:6:27: TargetGroupPolicy default/p: spec.healthCheck.protocol: 'UDP' is not one of HTTP, HTTPS, TCP" },
-	{ TGP_HDR "  protocol: TCP\n",
-	  "t.yaml:6:13: TargetGroupPolicy default/p: spec.protocol: 'TCP' is not one of HTTP, HTTPS" },
+	{ TGP_HDR "  protocol: UDP\n",
+	  "t.yaml:6:13: TargetGroupPolicy default/p: spec.protocol: 'UDP' is not one of HTTP, HTTPS, TCP" },
 	{ TGP_HDR "  protocolVersion: HTTP3\n",
-	  "t.yaml:6:20: TargetGroupPolicy default/p: spec.protocolVersion: 'HTTP3' is not one of HTTP1, HTTP2" },
+	  "t.yaml:6:20: TargetGroupPolicy default/p: spec.protocolVersion: 'HTTP3' is not one of "
+	  "HTTP1, HTTP2, GRPC" },
+	{ TGP_HDR "  healthCheck: {protocolVersion: GRPC}\n",
+	  "t.yaml:6:34: TargetGroupPolicy default/p: spec.healthCheck.protocolVersion: 'GRPC' is not "
+	  "one of HTTP1, HTTP2" },
 	{ TGP_HDR "  healthCheck: {enabled: 1}\n",
 	  "t.yaml:6:26: TargetGroupPolicy default/p: spec.healthCheck.enabled: expected true or false, got '1'" },
 	{ TGP_HDR "  healthCheck: {intervalSecond: 10}\n",

@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "config/kinds.h"
 
-#define TGP_GROUP	"application-networking.k8s.aws"
 #define KM_MAX_VERSIONS	4
 
 struct km_kind {
@@ -55,7 +54,7 @@ static const struct km_kind kinds[] = {
 	  km_slice_parse, km_slice_free, NULL, STORE(slices) },
 	{ "ReferenceGrant", KM_GW_GROUP, { "v1beta1", "v1alpha2", "v1" }, NULL,
 	  km_grant_parse, km_grant_free, NULL, STORE(grants) },
-	{ "TargetGroupPolicy", TGP_GROUP, { "v1alpha1" }, NULL,
+	{ "TargetGroupPolicy", KM_TGP_GROUP, { "v1alpha1" }, NULL,
 	  km_policy_parse, km_policy_free, NULL, STORE(policies) },
 	/* v1alpha2 has the same schema for every field ksplit reads. */
 	{ "HTTPRoute", KM_GW_GROUP, { "v1", "v1beta1", "v1alpha2" }, NULL,
