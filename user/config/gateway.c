@@ -43,8 +43,9 @@ static void parse_addrs(struct km_ctx *c, const struct ky_node *addrs, bool stat
 			km_get_str(c, a, "type", false, &type);
 			if (!km_get_str(c, a, "value", true, &val)) {
 				if (strcmp(type, "IPAddress") && status)
-					km_warn(c, ky_map_get(a, "type"),
-						"address type '%s' cannot be intercepted: skipped", type);
+					km_warn_field(c, ky_map_get(a, "type"), "type",
+						      "address type '%s' cannot be intercepted: "
+						      "skipped", type);
 				else if (strcmp(type, "IPAddress"))
 					km_err_field(c, ky_map_get(a, "type"), "type",
 						     "address type '%s' cannot be intercepted: ksplit "

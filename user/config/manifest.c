@@ -242,7 +242,7 @@ static int load_list(struct km_set *s, const char *file, const struct ky_node *r
 		     const char *kind, struct ks_diags *d)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "items", NULL };
-	struct km_ctx c = { .d = d, .file = file, .kind = kind, .ns = "" };
+	struct km_ctx c = { .d = d, .file = file, .kind = kind, .ns = "default" };
 	const struct ky_node *items;
 	const char *api = NULL;
 	int err, ret = 0;

@@ -44,6 +44,9 @@ void km_warn(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
 /* Error about a sub-field key of a map (missing field etc.): the path gets ".key". */
 void km_err_field(struct km_ctx *c, const struct ky_node *at, const char *key,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The same as a warning. */
+void km_warn_field(struct km_ctx *c, const struct ky_node *at, const char *key,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* strdup that records -ENOMEM in c; NULL s copies "". */
 char *km_strdup(struct km_ctx *c, const char *s);

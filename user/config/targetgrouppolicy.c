@@ -47,9 +47,9 @@ static void parse_target(struct km_ctx *c, const struct ky_node *ref, struct km_
 	p->target_pos.line = ref->line;
 	p->target_pos.col = ref->col;
 	if (kind && !strcmp(kind, "ServiceExport") && !strcmp(group, KM_TGP_GROUP)) {
-		km_warn(c, ky_map_get(ref, "kind"),
-			"ServiceExport: the policy is ignored: a Lattice multi-cluster export; a "
-			"node splitter has no target group for it");
+		km_warn_field(c, ky_map_get(ref, "kind"), "kind",
+			      "ServiceExport: the policy is ignored: a Lattice multi-cluster export; "
+			      "a node splitter has no target group for it");
 		p->ignored = true;
 		km_get_str(c, ref, "name", true, &name);
 		km_pop(c, m);
@@ -70,13 +70,14 @@ static void parse_target(struct km_ctx *c, const struct ky_node *ref, struct km_
 static void warn_traffic(struct km_ctx *c, const struct ky_node *spec, int proto, int ver)
 {
 	if (proto == TG_HTTPS)
-		km_warn(c, ky_map_get(spec, "protocol"),
-			"HTTPS: ksplit originates no TLS to the targets as Lattice does; connections "
-			"reach them as the client sent them, so clients must speak TLS themselves");
+		km_warn_field(c, ky_map_get(spec, "protocol"), "protocol",
+			      "HTTPS: ksplit originates no TLS to the targets as Lattice does; "
+			      "connections reach them as the client sent them, so clients must "
+			      "speak TLS themselves");
 	if (ver != TG_HTTP1 && proto != TG_TCP)
-		km_warn(c, ky_map_get(spec, "protocolVersion"),
-			"%s: ksplit translates no protocol as Lattice does; the targets get the "
-			"client's own HTTP version", ver == TG_HTTP2 ? "HTTP2" : "GRPC");
+		km_warn_field(c, ky_map_get(spec, "protocolVersion"), "protocolVersion",
+			      "%s: ksplit translates no protocol as Lattice does; the targets get "
+			      "the client's own HTTP version", ver == TG_HTTP2 ? "HTTP2" : "GRPC");
 }
 
 void km_policy_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
