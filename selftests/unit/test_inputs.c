@@ -141,6 +141,8 @@ static const struct diag_case list_cases[] = {
 	  "t.yaml:4:1: List default/<unnamed>: item: unknown field 'item', did you mean 'items'?" },
 	{ "apiVersion: v1\nkind: List\nitems: []\nitems: []\n", false,
 	  "t.yaml:4:1: List default/<unnamed>: items: duplicate key 'items' (first at 3:1)" },
+	{ "apiVersion: v1\nkind: List\nitems: []\n? [k]\n: v\n", false,
+	  "t.yaml:4:3: List default/<unnamed>: mapping keys must be strings, got a list" },
 	{ "apiVersion: v1\nkind: List\nmetadata: {a: 1, a: 2}\nitems: []\n", false,
 	  "t.yaml:3:18: List default/<unnamed>: metadata.a: duplicate key 'a' (first at 3:12)" },
 	{ "apiVersion: v1\nkind: List\nitems: [7]\n", false,

@@ -248,20 +248,30 @@ static int load_list(struct km_set *s, const char *file, const struct ky_node *r
 	int err, ret = 0;
 	size_t i, j, m;
 
-	/* Only the List's own level: each item checks its own tree when loaded. */
-	for (i = 0; i < root->n; i++) {
-		const struct ky_node *k = ky_map_key(root, i);
+	/*
+	 * Duplicates of the List's own fields (an unknown one is reported as
+	 * such): one pass per field, never pairs of keys, which would be
+	 * quadratic in a hostile file. Each item checks its own tree when loaded.
+	 */
+	for (j = 0; top_keys[j]; j++) {
+		const struct ky_node *first = NULL;
 
-		for (j = 0; k->type == KY_SCALAR && j < i; j++) {
-			const struct ky_node *p = ky_map_key(root, j);
+		for (i = 0; i < root->n; i++) {
+			const struct ky_node *k = ky_map_key(root, i);
 
-			if (p->type == KY_SCALAR && !strcmp(p->str, k->str)) {
+			if (k->type != KY_SCALAR || strcmp(k->str, top_keys[j]))
+				continue;
+			if (first)
 				km_err_field(&c, k, k->str, "duplicate key '%s' (first at %u:%u)",
-					     k->str, p->line, p->col);
-				break;
-			}
+					     k->str, first->line, first->col);
+			else
+				first = k;
 		}
 	}
+	for (i = 0; i < root->n; i++)
+		if (ky_map_key(root, i)->type != KY_SCALAR)
+			km_err(&c, ky_map_key(root, i), "mapping keys must be strings, got %s",
+			       ky_type_name(ky_map_key(root, i)));
 	km_check_keys(&c, root, top_keys);
 	if (km_field(root, "metadata")) {
 		m = km_push(&c, "metadata");
