@@ -12,6 +12,9 @@
 
 #include "env.h"
 
+/* The tests' VIPs are in 127.0.0.0/8, which `ksplit run` refuses without it. */
+#define KT_LOOPBACK "--allow-loopback-vips"
+
 /*
  * Where the programs under test were built: the test binary is
  * <build>/selftests/kern/test_X (also for build-san/). kt_build_dir gives

@@ -95,8 +95,8 @@ void kt_agent_put(struct kt_agent *t, const char *name, const char *text)
 pid_t kt_agent_start(struct kt_agent *t, const char *const *wrap, const char *const *extra,
 		     int expect_applied)
 {
-	const char *run[] = { t->ksplit, "run", "--config", t->cfg, "--cgroup", t->env.cgroup,
-			      "--pin-dir", t->env.pin_dir, NULL };
+	const char *run[] = { t->ksplit, "run", KT_LOOPBACK, "--config", t->cfg, "--cgroup",
+			      t->env.cgroup, "--pin-dir", t->env.pin_dir, NULL };
 	char *argv[40];
 	size_t n = 0, i;
 	int got;

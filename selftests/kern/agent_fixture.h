@@ -35,7 +35,7 @@ int kt_agent_teardown(void **state);
 /* Write cfg/name via the staging file and rename(2): the agent never reads half a file. */
 void kt_agent_put(struct kt_agent *t, const char *name, const char *text);
 /*
- * `[wrap...] ksplit run --config cfg --cgroup CG --pin-dir PIN [extra...]`
+ * `[wrap...] ksplit run KT_LOOPBACK --config cfg --cgroup CG --pin-dir PIN [extra...]`
  * (wrap, e.g. a setpriv prefix, and extra each end with NULL and may be
  * NULL), logging to t->log; waits until the log holds expect_applied
  * "config applied" lines (0: does not wait). Returns the pid.

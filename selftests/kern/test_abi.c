@@ -105,7 +105,8 @@ static void expect_agent_refused(struct kt_agent *t, const char *what, const cha
 	char cmd[PATH_MAX * 4], path[PATH_MAX], *out;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "timeout 60 %s run --config %s --cgroup %s --pin-dir %s 2>&1",
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 60 %s run " KT_LOOPBACK " --config %s --cgroup %s --pin-dir %s 2>&1",
 		 t->ksplit, t->cfg, t->env.cgroup, t->env.pin_dir);
 	out = kt_sh_out(cmd, &rc);
 	printf("  [refused] %s: exit %d\n%s", what, rc, out);

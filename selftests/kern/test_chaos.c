@@ -73,8 +73,8 @@ static void test_one_agent_per_pin_dir(void **state)
 {
 	struct kt_agent *t = *state;
 	char dir_b[PATH_MAX + 8], log_b[PATH_MAX + 8], args[PATH_MAX * 3], field[64], *out;
-	char *argv_b[] = { t->ksplit, "run", "--config", dir_b, "--cgroup", t->env.cgroup,
-			   "--pin-dir", t->env.pin_dir, NULL };
+	char *argv_b[] = { t->ksplit, "run", KT_LOOPBACK, "--config", dir_b, "--cgroup",
+			   t->env.cgroup, "--pin-dir", t->env.pin_dir, NULL };
 	pid_t b;
 	int rc, st;
 
@@ -99,8 +99,8 @@ static void test_one_agent_per_pin_dir(void **state)
 	measure(t, "agent B waiting, A's 25/75 in force", 25);
 
 	/* Agent C with --no-wait: exits 1 at once. */
-	snprintf(args, sizeof(args), "run --config %s --cgroup %s --pin-dir %s --no-wait", dir_b,
-		 t->env.cgroup, t->env.pin_dir);
+	snprintf(args, sizeof(args), "run " KT_LOOPBACK " --config %s --cgroup %s --pin-dir %s --no-wait",
+		 dir_b, t->env.cgroup, t->env.pin_dir);
 	out = kt_ksplit_out(t, args, &rc);
 	free(out);
 	printf("  [lock] agent C --no-wait: exit %d\n", rc);

@@ -77,8 +77,8 @@ static void test_data_swap_and_sighup(void **state)
 	snprintf(path, sizeof(path), "%s/routes.yaml", dir);
 	assert_int_equal(symlink("..data/routes.yaml", path), 0);
 	{
-		char *argv[] = { ksplit, "run", "--config", dir, "--cgroup", e->cgroup, "--pin-dir",
-				 e->pin_dir, NULL };
+		char *argv[] = { ksplit, "run", KT_LOOPBACK, "--config", dir, "--cgroup", e->cgroup,
+				 "--pin-dir", e->pin_dir, NULL };
 
 		e->pins_made = true;
 		agent = kt_spawn(e, argv, log);

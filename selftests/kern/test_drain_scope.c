@@ -232,7 +232,7 @@ static pid_t agent_start(struct kt_env *e, const char *cfg, const char *log, boo
 {
 	char exe[PATH_MAX], ksplit[PATH_MAX + 16];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *argv[] = { ksplit, "run", "--config", (char *)cfg, "--cgroup", e->cgroup,
+	char *argv[] = { ksplit, "run", KT_LOOPBACK, "--config", (char *)cfg, "--cgroup", e->cgroup,
 			 "--pin-dir", e->pin_dir, "--max-services", "1024", "--max-endpoints",
 			 "4096", no_destroy ? "--no-destroy" : NULL, NULL };
 	pid_t pid;

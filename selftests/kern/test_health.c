@@ -79,8 +79,8 @@ static void start(struct kt_env *e, struct hctx *h, const char *route_ann, bool 
 	}
 	write_config(h, route_ann, v1_checked);
 	{
-		char *args[] = { ks, "run", "--config", h->dir, "--cgroup", e->cgroup, "--pin-dir",
-				 e->pin_dir, NULL };
+		char *args[] = { ks, "run", KT_LOOPBACK, "--config", h->dir, "--cgroup", e->cgroup,
+				 "--pin-dir", e->pin_dir, NULL };
 
 		e->pins_made = true;
 		h->agent = kt_spawn_in_netns(e, args, h->log);

@@ -451,27 +451,28 @@ static void test_refusal_messages(void **state)
 	char cmd[PATH_MAX * 4], dir[PATH_MAX];
 
 	put_manifests(t);
-	snprintf(cmd, sizeof(cmd), "%s run --config %s --cgroup %s-nope --pin-dir %s",
+	snprintf(cmd, sizeof(cmd), "%s run " KT_LOOPBACK " --config %s --cgroup %s-nope --pin-dir %s",
 		 t->ag.ksplit, t->ag.cfg, t->ag.env.cgroup, t->ag.env.pin_dir);
 	expect_refusal(t, "no such cgroup", cmd, "msg=\"cgroup does not exist\"");
 
 	snprintf(dir, sizeof(dir), "/tmp/%s-plain", t->ag.env.tag);
 	assert_int_equal(mkdir(dir, 0700), 0);
-	snprintf(cmd, sizeof(cmd), "%s run --config %s --cgroup %s --pin-dir %s", t->ag.ksplit,
-		 t->ag.cfg, dir, t->ag.env.pin_dir);
+	snprintf(cmd, sizeof(cmd), "%s run " KT_LOOPBACK " --config %s --cgroup %s --pin-dir %s",
+		 t->ag.ksplit, t->ag.cfg, dir, t->ag.env.pin_dir);
 	expect_refusal(t, "plain directory as cgroup", cmd, "msg=\"not a cgroup2 directory");
 
 	snprintf(t->tmpfs, sizeof(t->tmpfs), "/tmp/%s-tmpfs", t->ag.env.tag);
 	assert_int_equal(mkdir(t->tmpfs, 0700), 0);
 	assert_int_equal(mount("kstest", t->tmpfs, "tmpfs", 0, "size=1m"), 0);
-	snprintf(cmd, sizeof(cmd), "%s run --config %s --cgroup %s --pin-dir %s/pins",
+	snprintf(cmd, sizeof(cmd), "%s run " KT_LOOPBACK " --config %s --cgroup %s --pin-dir %s/pins",
 		 t->ag.ksplit, t->ag.cfg, t->ag.env.cgroup, t->tmpfs);
 	expect_refusal(t, "pin dir on tmpfs", cmd, "msg=\"pin dir is not on a bpffs");
 	assert_int_equal(umount2(t->tmpfs, MNT_DETACH), 0);
 	t->tmpfs[0] = 0;
 
 	snprintf(cmd, sizeof(cmd),
-		 "setpriv --bounding-set -sys_admin,-bpf -- %s run --config %s --cgroup %s --pin-dir %s",
+		 "setpriv --bounding-set -sys_admin,-bpf -- %s run " KT_LOOPBACK
+		 " --config %s --cgroup %s --pin-dir %s",
 		 t->ag.ksplit, t->ag.cfg, t->ag.env.cgroup, t->ag.env.pin_dir);
 	expect_refusal(t, "no CAP_SYS_ADMIN nor CAP_BPF", cmd, "missing=CAP_BPF");
 	/* None of them got as far as pinning anything. */

@@ -160,6 +160,26 @@ static void test_option_errors_json(void **state)
 	json_object_put(json_error(&r));
 }
 
+/* --allow-loopback-vips is an option of run and validate only. */
+static void test_allow_loopback_vips(void **state)
+{
+	struct run r;
+
+	(void)state;
+	ksplit(&r, "validate", "--allow-loopback-vips", "/nonexistent.yaml", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "error: /nonexistent.yaml: No such file or directory"));
+	ksplit(&r, "run", "--allow-loopback-vips", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "at least one --config PATH is required"));
+	ksplit(&r, "status", "--allow-loopback-vips", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "allow-loopback-vips"));
+	ksplit(&r, "validate", "--help", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "validate [--json] [--strict] [--allow-loopback-vips] PATH..."));
+}
+
 static void test_unknown_command_and_help(void **state)
 {
 	static const char *const names[] = { "run", "validate", "status", "down", "version",
@@ -305,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_option_errors_json),
 		cmocka_unit_test(test_unknown_command_and_help),
 		cmocka_unit_test(test_validate_report),
+		cmocka_unit_test(test_allow_loopback_vips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

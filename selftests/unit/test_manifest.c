@@ -114,7 +114,7 @@ static const struct err_case yaml_cases[] = {
 	  "t.yaml:3:33: Service default/s: metadata.labels.a: expected a string, got a list" },
 	{ "apiVersion: gateway.networking.k8s.io/v9\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {}\n",
 	  "t.yaml:1:13: HTTPRoute default/r: apiVersion: unsupported version "
-	  "'gateway.networking.k8s.io/v9' of HTTPRoute (supported: v1, v1beta1)" },
+	  "'gateway.networking.k8s.io/v9' of HTTPRoute (supported: v1, v1beta1, v1alpha2)" },
 	{ "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "t.yaml:1:1: Service default/s: spec: missing required field" },
 	{ "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: []\n",
 	  "t.yaml:4:7: Service default/s: spec: expected a mapping, got a list" },
@@ -124,9 +124,11 @@ static const struct err_case yaml_cases[] = {
 
 static const struct err_case gw_cases[] = {
 	{ GW_HDR "  gatewayClassName: c\n  listeners: [{name: h, port: 80, protocol: HTTP}]\n",
-	  "t.yaml:5:3: Gateway default/g: spec.addresses: a Gateway needs at least one IPAddress: "
-	  "ksplit intercepts connect() to the Gateway's addresses and has nothing to intercept "
-	  "without one" },
+	  "t.yaml:5:3: Gateway default/g: spec.addresses: a Gateway needs at least one IPAddress "
+	  "and neither spec.addresses nor status.addresses has one: ksplit intercepts connect() "
+	  "to the Gateway's addresses. Write spec.addresses: [{type: IPAddress, value: <ClusterIP "
+	  "of the Gateway's Service>}], or attach the route to the Service instead (GAMMA: "
+	  "parentRefs: [{group: \"\", kind: Service, name: <Service>, port: <port>}])" },
 	{ GW_HDR "  gatewayClassName: c\n  addresses: [{type: Hostname, value: a.example}]\n"
 	  "  listeners: [{name: h, port: 80, protocol: HTTP}]\n",
 	  "t.yaml:6:22: Gateway default/g: spec.addresses[0].type: address type 'Hostname' cannot "
@@ -359,10 +361,14 @@ static const struct err_case misc_cases[] = {
 	  "t.yaml:6:23: TargetGroupPolicy default/p: spec.healthCheck.path: 'health' must start with '/'" },
 	{ TGP_HDR "  healthCheck: {protocol: UDP}\n",
 	  "t.yaml:6:27: TargetGroupPolicy default/p: spec.healthCheck.protocol: 'UDP' is not one of HTTP, HTTPS, TCP" },
-	{ TGP_HDR "  protocol: TCP\n",
-	  "t.yaml:6:13: TargetGroupPolicy default/p: spec.protocol: 'TCP' is not one of HTTP, HTTPS" },
+	{ TGP_HDR "  protocol: UDP\n",
+	  "t.yaml:6:13: TargetGroupPolicy default/p: spec.protocol: 'UDP' is not one of HTTP, HTTPS, TCP" },
 	{ TGP_HDR "  protocolVersion: HTTP3\n",
-	  "t.yaml:6:20: TargetGroupPolicy default/p: spec.protocolVersion: 'HTTP3' is not one of HTTP1, HTTP2" },
+	  "t.yaml:6:20: TargetGroupPolicy default/p: spec.protocolVersion: 'HTTP3' is not one of "
+	  "HTTP1, HTTP2, GRPC" },
+	{ TGP_HDR "  healthCheck: {protocolVersion: GRPC}\n",
+	  "t.yaml:6:34: TargetGroupPolicy default/p: spec.healthCheck.protocolVersion: 'GRPC' is not "
+	  "one of HTTP1, HTTP2" },
 	{ TGP_HDR "  healthCheck: {enabled: 1}\n",
 	  "t.yaml:6:26: TargetGroupPolicy default/p: spec.healthCheck.enabled: expected true or false, got '1'" },
 	{ TGP_HDR "  healthCheck: {intervalSecond: 10}\n",

@@ -743,8 +743,9 @@ static void test_health(void **state)
 	assert_string_equal(h->status_match, "200,204,301-302");
 	assert_string_equal(h->path, "/healthz");
 	assert_int_equal(h->port, 9090);
-	assert_string_equal(h->protocol, "HTTPS");
-	assert_string_equal(h->protocol_version, "HTTP2");
+	/* Lattice's defaults: plain HTTP/1.1, whatever the target group speaks. */
+	assert_string_equal(h->protocol, "HTTP");
+	assert_string_equal(h->protocol_version, "HTTP1");
 	assert_string_equal(h->source, "t.yaml:1");
 	ks_model_free(&m);
 	ks_diags_free(&d);

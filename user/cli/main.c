@@ -22,7 +22,8 @@ static const struct cli_cmd cmds[] = {
 	  "re-apply on change and SIGHUP; sockets to removed endpoints are\n"
 	  "destroyed unless --no-destroy; while another agent runs on the pin\n"
 	  "dir, wait for it to exit (exit 1 with --no-wait); logs are logfmt lines on stderr,\n"
-	  "JSON lines with --json" },
+	  "JSON lines with --json; VIPs in 127.0.0.0/8 or ::1 are refused unless\n"
+	  "--allow-loopback-vips (they capture every process's local traffic)" },
 	{ "validate", do_validate, "[--json] [--strict] [--allow-loopback-vips] PATH...",
 	  "check manifests, print each route's verdict and each service's split;\n"
 	  "exit 1 on any error or route not accepted (--strict: or any refused share)" },

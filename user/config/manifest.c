@@ -20,12 +20,12 @@
 #include "common/log.h"
 #include "config/kinds.h"
 
-#define TGP_GROUP	"application-networking.k8s.aws"
+#define KM_MAX_VERSIONS	4
 
 struct km_kind {
 	const char *name;		/* the kind */
 	const char *group;		/* of apiVersion; "" is the core group */
-	const char *versions[3];	/* that we understand */
+	const char *versions[KM_MAX_VERSIONS];	/* that we understand; NULL ends a shorter list */
 	const char *const *top_keys;	/* a kind without spec: its top-level fields */
 	km_parse_fn *parse;
 	km_free_fn *free;		/* rows that share a store share this too */
@@ -54,9 +54,10 @@ static const struct km_kind kinds[] = {
 	  km_slice_parse, km_slice_free, NULL, STORE(slices) },
 	{ "ReferenceGrant", KM_GW_GROUP, { "v1beta1", "v1alpha2", "v1" }, NULL,
 	  km_grant_parse, km_grant_free, NULL, STORE(grants) },
-	{ "TargetGroupPolicy", TGP_GROUP, { "v1alpha1" }, NULL,
+	{ "TargetGroupPolicy", KM_TGP_GROUP, { "v1alpha1" }, NULL,
 	  km_policy_parse, km_policy_free, NULL, STORE(policies) },
-	{ "HTTPRoute", KM_GW_GROUP, { "v1", "v1beta1" }, NULL,
+	/* v1alpha2 has the same schema for every field ksplit reads. */
+	{ "HTTPRoute", KM_GW_GROUP, { "v1", "v1beta1", "v1alpha2" }, NULL,
 	  km_route_parse, km_route_free, &km_route_http, STORE(routes) },
 	{ "TCPRoute", KM_GW_GROUP, { "v1alpha2", "v1" }, NULL,
 	  km_route_parse, km_route_free, &km_route_tcp, STORE(routes) },
@@ -114,32 +115,33 @@ static int find_kind(struct km_ctx *c, const struct ky_node *root, const char *a
 	size_t glen = slash ? (size_t)(slash - api) : 0;
 	const char *version = slash ? slash + 1 : api;
 	const struct km_kind *k;
-	size_t v;
+	char list[64] = "";
+	size_t v, len = 0;
 
 	for (k = kinds; k < kinds + N_KINDS; k++) {
 		if (strcmp(kind, k->name) || strlen(k->group) != glen || strncmp(api, k->group, glen))
 			continue;
-		for (v = 0; v < 3 && k->versions[v]; v++) {
+		for (v = 0; v < KM_MAX_VERSIONS && k->versions[v]; v++) {
 			if (!strcmp(version, k->versions[v])) {
 				*out = k;
 				return 0;
 			}
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", v ? ", " : "",
+						k->versions[v]);
 		}
 		km_err_field(c, ky_map_get(root, "apiVersion"), "apiVersion",
-			     "unsupported version '%s' of %s (supported: %s%s%s)", api, kind,
-			     k->versions[0], k->versions[1] ? ", " : "",
-			     k->versions[1] ? k->versions[1] : "");
+			     "unsupported version '%s' of %s (supported: %s)", api, kind, list);
 		return -EINVAL;
 	}
 	return -ENOENT;
 }
 
-static int load_doc(struct km_set *s, const char *file, const struct ky_doc *doc,
+static int load_doc(struct km_set *s, const char *file, const struct ky_node *root,
 		    struct ks_diags *d)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec",
 		"status", NULL };
-	const struct ky_node *root = doc->root, *meta, *kn, *nn, *nsn;
+	const struct ky_node *meta, *kn, *nn, *nsn;
 	struct km_ctx c = { .d = d, .file = file, .kind = "document", .ns = "", .name = NULL };
 	const char *api = NULL, *kind = NULL, *name = NULL, *ns = "default", *created = NULL;
 	const struct km_kind *k = NULL;
@@ -251,6 +253,90 @@ static int fail_path(struct km_set *s, const char *path)
 	return 0;
 }
 
+/*
+ * A List: what `kubectl get -o yaml` prints for more than one object, as kind
+ * List or a typed <Kind>List (ServiceList, HTTPRouteList), and what ksplit's
+ * own advice to run that command produces. A typed list counts as one only
+ * with items, so a kind of some other project that ends in "List" is still
+ * just skipped.
+ */
+static const char *list_kind(const struct ky_node *root)
+{
+	const struct ky_node *kn = root->type == KY_MAP ? km_field(root, "kind") : NULL;
+	size_t n = kn && kn->type == KY_SCALAR ? strlen(kn->str) : 0;
+
+	if (n < 4 || strcmp(kn->str + n - 4, "List"))
+		return NULL;
+	return n == 4 || km_field(root, "items") ? kn->str : NULL;
+}
+
+/* Each item is loaded as its own document, at its own position. */
+static int load_list(struct km_set *s, const char *file, const struct ky_node *root,
+		     const char *kind, struct ks_diags *d)
+{
+	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "items", NULL };
+	struct km_ctx c = { .d = d, .file = file, .kind = kind, .ns = "default" };
+	const struct ky_node *items;
+	const char *api = NULL;
+	int err, ret = 0;
+	size_t i, j, m;
+
+	/*
+	 * Duplicates of the List's own fields (an unknown one is reported as
+	 * such): one pass per field, never pairs of keys, which would be
+	 * quadratic in a hostile file. Each item checks its own tree when loaded.
+	 */
+	for (j = 0; top_keys[j]; j++) {
+		const struct ky_node *first = NULL;
+
+		for (i = 0; i < root->n; i++) {
+			const struct ky_node *k = ky_map_key(root, i);
+
+			if (k->type != KY_SCALAR || strcmp(k->str, top_keys[j]))
+				continue;
+			if (first)
+				km_err_field(&c, k, k->str, "duplicate key '%s' (first at %u:%u)",
+					     k->str, first->line, first->col);
+			else
+				first = k;
+		}
+	}
+	for (i = 0; i < root->n; i++)
+		if (ky_map_key(root, i)->type != KY_SCALAR)
+			km_err(&c, ky_map_key(root, i), "mapping keys must be strings, got %s",
+			       ky_type_name(ky_map_key(root, i)));
+	km_check_keys(&c, root, top_keys);
+	if (km_field(root, "metadata")) {
+		m = km_push(&c, "metadata");
+		km_check_tree(&c, km_field(root, "metadata"));
+		km_pop(&c, m);
+	}
+	if (!km_get_str(&c, root, "apiVersion", true, &api) && !strcmp(kind, "List") &&
+	    strcmp(api, "v1"))
+		km_err_field(&c, ky_map_get(root, "apiVersion"), "apiVersion",
+			     "unsupported version '%s' of List (supported: v1)", api);
+	items = km_get_seq(&c, root, "items", true);
+	for (i = 0; items && i < items->n; i++) {
+		const struct ky_node *it = items->kids[i];
+
+		if (list_kind(it)) {
+			m = km_push(&c, "items[%zu]", i);
+			km_err(&c, it, "a List inside a List is not supported: move its items into "
+			       "the outer List's items, or write them as separate documents");
+			km_pop(&c, m);
+			continue;
+		}
+		err = load_doc(s, file, it, d);
+		if (err == -ENOMEM)
+			return err;
+		if (err && !ret)
+			ret = err;
+	}
+	if (c.err)
+		return c.err;
+	return c.bad ? -EINVAL : ret;
+}
+
 int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,
 		   struct ks_diags *d)
 {
@@ -277,9 +363,13 @@ int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t l
 		goto out;
 	}
 	for (i = 0; i < st.n; i++) {
-		if (!st.docs[i].root)
+		const struct ky_node *root = st.docs[i].root;
+		const char *lk;
+
+		if (!root)
 			continue;
-		err = load_doc(s, file, &st.docs[i], d);
+		lk = list_kind(root);
+		err = lk ? load_list(s, file, root, lk, d) : load_doc(s, file, root, d);
 		if (err == -ENOMEM) {
 			ret = err;
 			goto out;

@@ -22,6 +22,7 @@
 
 #define KM_MAX_FILE_BYTES	(16u << 20)
 #define KM_GW_GROUP		"gateway.networking.k8s.io"
+#define KM_TGP_GROUP		"application-networking.k8s.aws"
 
 /* Where an object (or one of its fields) came from. */
 struct km_pos {
@@ -179,6 +180,7 @@ struct km_policy {
 	struct km_meta m;
 	struct ksm_health h;	/* defaults applied; source unset (resolve.c fills it) */
 	struct km_pos target_pos;
+	bool ignored;		/* targets a Lattice ServiceExport: warned, h.svc_name NULL */
 };
 
 struct km_set {

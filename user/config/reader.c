@@ -117,6 +117,18 @@ void km_err_field(struct km_ctx *c, const struct ky_node *at, const char *key,
 	km_pop(c, m);
 }
 
+void km_warn_field(struct km_ctx *c, const struct ky_node *at, const char *key,
+		   const char *fmt, ...)
+{
+	size_t m = km_push(c, "%s", key);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(c, true, at ? at->line : 1, at ? at->col : 1, fmt, ap);
+	va_end(ap);
+	km_pop(c, m);
+}
+
 char *km_strdup(struct km_ctx *c, const char *s)
 {
 	char *r = strdup(s ? s : "");
@@ -279,6 +291,16 @@ int km_dup_str(struct km_ctx *c, const struct ky_node *map, const char *key, boo
 	int err = km_get_str(c, map, key, required, &s);
 
 	*out = s ? km_strdup(c, s) : NULL;
+	return err;
+}
+
+int km_dup_group(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
+		 const char *def, char **out)
+{
+	int err = km_dup_str(c, map, key, required, def, out);
+
+	if (*out && !strcmp(*out, "core"))
+		**out = '\0';
 	return err;
 }
 

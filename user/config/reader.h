@@ -44,6 +44,9 @@ void km_warn(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
 /* Error about a sub-field key of a map (missing field etc.): the path gets ".key". */
 void km_err_field(struct km_ctx *c, const struct ky_node *at, const char *key,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The same as a warning. */
+void km_warn_field(struct km_ctx *c, const struct ky_node *at, const char *key,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* strdup that records -ENOMEM in c; NULL s copies "". */
 char *km_strdup(struct km_ctx *c, const char *s);
@@ -68,6 +71,9 @@ int km_get_str(struct km_ctx *c, const struct ky_node *map, const char *key, boo
 /* A copy of the string, or of def when absent (NULL def: *out NULL). */
 int km_dup_str(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
 	       const char *def, char **out);
+/* An API group: "core" is the core group "" (Linkerd's docs write it so); defaults as km_dup_str. */
+int km_dup_group(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
+		 const char *def, char **out);
 int km_get_int(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,
 	       long long lo, long long hi, long long *out, bool *present);
 int km_get_port(struct km_ctx *c, const struct ky_node *map, const char *key, bool required,

@@ -53,7 +53,7 @@ void km_grant_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 		m = km_push(c, "from[%zu]", i);
 		if (km_item_map(c, from->kids[i])) {
 			km_check_keys(c, from->kids[i], from_keys);
-			ok &= !km_dup_str(c, from->kids[i], "group", true, NULL, &f->group);
+			ok &= !km_dup_group(c, from->kids[i], "group", true, NULL, &f->group);
 			ok &= !km_dup_str(c, from->kids[i], "kind", true, NULL, &f->kind);
 			ok &= !km_dup_str(c, from->kids[i], "namespace", true, NULL, &f->ns);
 			if (ok && f->group && f->kind && f->ns)
@@ -71,7 +71,7 @@ void km_grant_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 		if (km_item_map(c, to->kids[i])) {
 			km_check_keys(c, to->kids[i], to_keys);
 			ok &= !km_get_str(c, to->kids[i], "group", true, &(const char *){ NULL });
-			ok &= !km_dup_str(c, to->kids[i], "group", false, "", &t->group);
+			ok &= !km_dup_group(c, to->kids[i], "group", false, "", &t->group);
 			ok &= !km_dup_str(c, to->kids[i], "kind", true, NULL, &t->kind);
 			ok &= !km_get_str(c, to->kids[i], "name", false, &(const char *){ NULL });
 			if (km_field(to->kids[i], "name"))

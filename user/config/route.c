@@ -67,7 +67,7 @@ static void parse_parent_refs(struct km_ctx *c, const struct ky_node *spec, stru
 			continue;
 		}
 		km_check_keys(c, p, keys);
-		ok &= !km_dup_str(c, p, "group", false, KM_GW_GROUP, &pr->group);
+		ok &= !km_dup_group(c, p, "group", false, KM_GW_GROUP, &pr->group);
 		ok &= !km_dup_str(c, p, "kind", false, "Gateway", &pr->kind);
 		ok &= !km_dup_str(c, p, "namespace", false, r->m.ns, &pr->ns);
 		ok &= !km_dup_str(c, p, "name", true, NULL, &pr->name);
@@ -132,7 +132,7 @@ static void parse_backend_refs(struct km_ctx *c, const struct ky_node *rule, str
 		km_check_keys(c, b, r->kind->backend_keys);
 		if (r->kind->check_backend)
 			r->kind->check_backend(c, b);
-		ok &= !km_dup_str(c, b, "group", false, "", &br.group);
+		ok &= !km_dup_group(c, b, "group", false, "", &br.group);
 		ok &= !km_dup_str(c, b, "kind", false, "Service", &br.kind);
 		ok &= !km_dup_str(c, b, "name", true, NULL, &br.name);
 		ok &= !km_dup_str(c, b, "namespace", false, r->m.ns, &br.ns);

@@ -7,6 +7,10 @@
 #include "common/codes.h"
 #include "config/kinds.h"
 
+/* spec.protocol and spec.protocolVersion: the target group's, indices in their tables. */
+enum { TG_HTTP, TG_HTTPS, TG_TCP };
+enum { TG_HTTP1, TG_HTTP2, TG_GRPC };
+
 /* The prober's own parser and rule (common/codes.h), so both accept the same lists. */
 static void check_status_match(struct km_ctx *c, const struct ky_node *hc, const char **sm)
 {
@@ -25,48 +29,93 @@ static void check_status_match(struct km_ctx *c, const struct ky_node *hc, const
 	*sm = "200";
 }
 
+/*
+ * targetRef: a Service, or a Lattice ServiceExport, which is ignored with a
+ * warning (p->ignored, no svc_name, so resolution never hands it to the
+ * prober). The policy's other fields are still checked.
+ */
+static void parse_target(struct km_ctx *c, const struct ky_node *ref, struct km_policy *p)
+{
+	static const char *const ref_keys[] = { "group", "kind", "name", "namespace", NULL };
+	const char *group = "", *kind = NULL, *name = NULL;
+	struct ksm_health *h = &p->h;
+	size_t m = km_push(c, "targetRef");
+
+	km_check_keys(c, ref, ref_keys);
+	km_get_str(c, ref, "group", false, &group);
+	km_get_str(c, ref, "kind", true, &kind);
+	p->target_pos.line = ref->line;
+	p->target_pos.col = ref->col;
+	if (kind && !strcmp(kind, "ServiceExport") && !strcmp(group, KM_TGP_GROUP)) {
+		km_warn_field(c, ky_map_get(ref, "kind"), "kind",
+			      "ServiceExport: the policy is ignored: a Lattice multi-cluster export; "
+			      "a node splitter has no target group for it");
+		p->ignored = true;
+		km_get_str(c, ref, "name", true, &name);
+		km_pop(c, m);
+		return;
+	}
+	if (*group && strcmp(group, "core"))
+		km_err_field(c, ky_map_get(ref, "group"), "group",
+			     "'%s': only Services (group \"\") can be targeted", group);
+	if (kind && strcmp(kind, "Service"))
+		km_err_field(c, ky_map_get(ref, "kind"), "kind",
+			     "'%s': only kind Service can be targeted", kind);
+	km_dup_str(c, ref, "name", true, NULL, &h->svc_name);
+	km_dup_str(c, ref, "namespace", false, p->m.ns, &h->svc_ns);
+	km_pop(c, m);
+}
+
+/* What Lattice would do with the traffic and ksplit does not (it places connections only). */
+static void warn_traffic(struct km_ctx *c, const struct ky_node *spec, int proto, int ver)
+{
+	if (proto == TG_HTTPS)
+		km_warn_field(c, ky_map_get(spec, "protocol"), "protocol",
+			      "HTTPS: ksplit originates no TLS to the targets as Lattice does; "
+			      "connections reach them as the client sent them, so clients must "
+			      "speak TLS themselves");
+	if (ver != TG_HTTP1 && proto != TG_TCP)
+		km_warn_field(c, ky_map_get(spec, "protocolVersion"), "protocolVersion",
+			      "%s: ksplit translates no protocol as Lattice does; the targets get "
+			      "the client's own HTTP version", ver == TG_HTTP2 ? "HTTP2" : "GRPC");
+}
+
 void km_policy_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 {
 	static const char *const spec_keys[] = { "targetRef", "protocol", "protocolVersion",
 		"healthCheck", NULL };
-	static const char *const ref_keys[] = { "group", "kind", "name", "namespace", NULL };
 	static const char *const hc_keys[] = { "enabled", "intervalSeconds", "timeoutSeconds",
 		"healthyThresholdCount", "unhealthyThresholdCount", "statusMatch", "path", "port",
 		"protocol", "protocolVersion", NULL };
-	static const char *const protos[] = { "HTTP", "HTTPS", NULL };
-	/* "TCP" (connect only) is a ksplit extension, for the check alone: same indices first. */
+	/* Indexed by TG_*: what the CRD takes for the target group. */
+	static const char *const protos[] = { "HTTP", "HTTPS", "TCP", NULL };
+	static const char *const versions[] = { "HTTP1", "HTTP2", "GRPC", NULL };
+	/* "TCP" (connect only) is a ksplit extension for the check; HTTP and HTTPS as Lattice. */
 	static const char *const hc_protos[] = { "HTTP", "HTTPS", "TCP", NULL };
-	static const char *const versions[] = { "HTTP1", "HTTP2", NULL };
+	static const char *const hc_versions[] = { "HTTP1", "HTTP2", NULL };
 	const struct ky_node *spec = doc->spec, *ref, *hc;
 	struct km_policy *p = obj;
 	struct ksm_health *h = &p->h;
-	const char *group = "", *kind = NULL, *sm = "200", *path = "/";
-	int proto = 0, ver = 0;
+	const char *sm = "200", *path = "/";
+	int proto = TG_HTTP, ver = TG_HTTP1, hc_proto = 0, hc_ver = 0;
 	long long x;
 	size_t m;
 
 	km_push(c, "spec");
 	km_check_keys(c, spec, spec_keys);
 	ref = km_get_map(c, spec, "targetRef", true);
-	if (ref) {
-		m = km_push(c, "targetRef");
-		km_check_keys(c, ref, ref_keys);
-		km_get_str(c, ref, "group", false, &group);
-		if (*group && strcmp(group, "core"))
-			km_err_field(c, ky_map_get(ref, "group"), "group",
-				     "'%s': only Services (group \"\") can be targeted", group);
-		if (!km_get_str(c, ref, "kind", true, &kind) && kind && strcmp(kind, "Service"))
-			km_err_field(c, ky_map_get(ref, "kind"), "kind",
-				     "'%s': only kind Service can be targeted", kind);
-		km_dup_str(c, ref, "name", true, NULL, &h->svc_name);
-		km_dup_str(c, ref, "namespace", false, p->m.ns, &h->svc_ns);
-		p->target_pos.line = ref->line;
-		p->target_pos.col = ref->col;
-		km_pop(c, m);
-	}
+	if (ref)
+		parse_target(c, ref, p);
 	km_get_enum(c, spec, "protocol", false, protos, &proto);
 	km_get_enum(c, spec, "protocolVersion", false, versions, &ver);
-	h->enabled = true;
+	warn_traffic(c, spec, proto, ver);
+	/*
+	 * The Lattice controller's defaults (docs/config.md has the table): a
+	 * check is on only for an HTTP1 target group, never for a TCP one, and
+	 * it is plain HTTP/1.1 whatever the target group speaks. Fields a
+	 * healthCheck leaves unset take Lattice's own defaults, the same values.
+	 */
+	h->enabled = proto != TG_TCP && ver == TG_HTTP1;
 	h->interval_s = 30;
 	h->timeout_s = 5;
 	h->healthy_threshold = 5;
@@ -95,14 +144,14 @@ void km_policy_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 			path = "/";
 		}
 		km_get_port(c, hc, "port", false, &h->port, NULL);
-		km_get_enum(c, hc, "protocol", false, hc_protos, &proto);
-		km_get_enum(c, hc, "protocolVersion", false, versions, &ver);
+		km_get_enum(c, hc, "protocol", false, hc_protos, &hc_proto);
+		km_get_enum(c, hc, "protocolVersion", false, hc_versions, &hc_ver);
 		km_pop(c, m);
 	}
 	h->status_match = km_strdup(c, sm);
 	h->path = km_strdup(c, path);
-	h->protocol = km_strdup(c, hc_protos[proto]);
-	h->protocol_version = km_strdup(c, versions[ver]);
+	h->protocol = km_strdup(c, hc_protos[hc_proto]);
+	h->protocol_version = km_strdup(c, hc_versions[hc_ver]);
 }
 
 
