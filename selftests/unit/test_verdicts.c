@@ -322,6 +322,57 @@ static void test_last_good(void **state)
 	rmdir(dir);
 }
 
+static const struct ksm_route_status *load_one(struct load *l, const struct ks_load_opts *o,
+					       const char *yaml)
+{
+	const char *names[] = { "t.yaml" };
+	size_t lens[] = { strlen(yaml) };
+
+	memset(l, 0, sizeof(*l));
+	assert_int_equal(ks_model_load_buffers_opts(o, names, &yaml, lens, 1, &l->m, &l->d), 0);
+	assert_int_equal(l->m.n_routes, 1);
+	return &l->m.routes[0];
+}
+
+/* Addresses a node-wide hook must not take: the parentRef refuses the route, with why. */
+static void test_unsafe_vips(void **state)
+{
+	static const struct ks_load_opts allow = { .allow_loopback_vips = true };
+	static const char lo[] = GW("gw", "127.0.0.1", "80") SVC("a", "10.96.0.1", "192.0.2.1")
+		ROUTE("v1\nkind: HTTPRoute", "r", "", "{name: gw}", "{name: a, port: 80}");
+	static const char any[] = GW("gw", "'0.0.0.0'", "80") SVC("a", "10.96.0.1", "192.0.2.1")
+		ROUTE("v1\nkind: HTTPRoute", "r", "", "{name: gw}", "{name: a, port: 80}");
+	static const char mesh[] = SVC("a", "'169.254.169.254'", "192.0.2.1")
+		ROUTE("v1\nkind: HTTPRoute", "r", "", "{kind: Service, group: '', name: a}",
+		      "{name: a, port: 80}");
+	const struct ksm_route_status *r;
+	struct load l;
+
+	(void)state;
+	r = load_one(&l, NULL, lo);
+	assert_int_equal(r->parents[0].accepted, KSM_R_UNSUPPORTED_VALUE);
+	assert_non_null(strstr(r->parents[0].accepted_msg,
+			       "Gateway app/gw has the loopback address 127.0.0.1, which ksplit will "
+			       "not intercept: "));
+	assert_non_null(strstr(r->parents[0].accepted_msg, "pass --allow-loopback-vips)"));
+	assert_int_equal(l.m.n_svcs, 0);
+	unload(&l);
+	r = load_one(&l, &allow, lo);
+	assert_true(ksm_route_accepted(r));
+	assert_int_equal(l.m.n_svcs, 1);
+	unload(&l);
+	/* The flag allows loopback only. */
+	r = load_one(&l, &allow, any);
+	assert_int_equal(r->parents[0].accepted, KSM_R_UNSUPPORTED_VALUE);
+	assert_non_null(strstr(r->parents[0].accepted_msg, "the unspecified address 0.0.0.0"));
+	unload(&l);
+	r = load_one(&l, &allow, mesh);
+	assert_int_equal(r->parents[0].accepted, KSM_R_UNSUPPORTED_VALUE);
+	assert_non_null(strstr(r->parents[0].accepted_msg,
+			       "Service app/a has the link-local address 169.254.169.254"));
+	unload(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_loser_frees_its_keys),
 		cmocka_unit_test(test_syntax_error_one_file),
 		cmocka_unit_test(test_last_good),
+		cmocka_unit_test(test_unsafe_vips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
  * ClusterIPs and ports; or the reason it claims none.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "config/resolve.h"
 
 static bool listener_fits(const struct km_route *r, enum km_lproto p)
@@ -46,6 +48,34 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * Whether every address a parentRef would claim is safe to intercept on a
+ * node; if not, the parentRef refuses the route (nothing is half-claimed).
+ */
+static bool vips_safe(struct km_build *b, const struct km_route *r, size_t pi,
+		      const struct ksm_addr *addrs, size_t n, const char *what)
+{
+	const struct km_parent_ref *p = &r->parents[pi];
+	char path[64], ip[INET6_ADDRSTRLEN];
+	enum ksm_vip_class c;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		c = ksm_addr_vip_class(&addrs[i]);
+		if (c == KSM_VIP_OK || (c == KSM_VIP_LOOPBACK && b->o->allow_loopback_vips))
+			continue;
+		ksm_addr_fmt(&addrs[i], ip, sizeof(ip));
+		snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
+		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
+				 "%s %s/%s has the %s address %s, which ksplit will not intercept: "
+				 "%s%s", what, p->ns, p->name, ksm_vip_class_name(c), ip,
+				 ksm_vip_class_why(c), c == KSM_VIP_LOOPBACK ?
+				 " (tests and demos on one machine pass --allow-loopback-vips)" : "");
+		return false;
+	}
+	return true;
+}
+
 static void gateway_targets(struct km_build *b, const struct km_route *r, size_t pi,
 			    struct km_target **t, size_t *n)
 {
@@ -61,6 +91,8 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 				 km_missing_note(b->s, "Gateway", p->ns, p->name, note, sizeof(note)));
 		return;
 	}
+	if (!vips_safe(b, r, pi, g->addrs, g->n_addrs, "Gateway"))
+		return;
 	for (i = 0; i < g->n_listeners; i++) {
 		const struct km_listener *l = &g->listeners[i];
 
@@ -151,6 +183,8 @@ static void service_targets(struct km_build *b, const struct km_route *r, size_t
 				 p->ns, p->name);
 		return;
 	}
+	if (!vips_safe(b, r, pi, s->ips, s->n_ips, "Service"))
+		return;
 	for (i = 0; i < s->n_ports; i++) {
 		const struct km_svc_port *sp = &s->ports[i];
 
