@@ -516,16 +516,16 @@ static void test_parent_errors(void **state)
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Gateway elsewhere/gw not found");
 	expect_route_error(HTTP_ROUTE("{name: gw, sectionName: https}", "{name: b, port: 80}"),
 			   KSM_R_NO_MATCHING_PARENT,
-			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0].sectionName: Gateway "
+			   "t.yaml:5:40: HTTPRoute app/r: spec.parentRefs[0].sectionName: Gateway "
 			   "app/gw has no listener named 'https'");
 	expect_route_error(HTTP_ROUTE("{name: gw, sectionName: dns}", "{name: b, port: 80}"),
 			   KSM_R_NOT_ALLOWED_BY_LISTENERS,
-			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0].sectionName: listener "
+			   "t.yaml:5:40: HTTPRoute app/r: spec.parentRefs[0].sectionName: listener "
 			   "'dns' of Gateway app/gw has protocol UDP, which cannot carry a HTTPRoute "
 			   "(needs HTTP or HTTPS)");
 	expect_route_error(HTTP_ROUTE("{name: gw, sectionName: http, port: 81}", "{name: b, port: 80}"),
 			   KSM_R_NO_MATCHING_PARENT,
-			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0].port: port 81 does not "
+			   "t.yaml:5:52: HTTPRoute app/r: spec.parentRefs[0].port: port 81 does not "
 			   "match listener 'http' of Gateway app/gw (port 80)");
 	expect_route_error(HTTP_ROUTE("{name: gw, port: 9000}", "{name: b, port: 80}"),
 			   KSM_R_NO_MATCHING_PARENT,
@@ -657,7 +657,7 @@ static void test_tcp_route_and_annotations(void **state)
 		"spec:\n  parentRefs: [{name: gw, sectionName: http}]\n"
 		"  rules: [{backendRefs: [{name: b, port: 80}]}]\n",
 		KSM_R_NOT_ALLOWED_BY_LISTENERS,
-		"t.yaml:5:16: TCPRoute app/t: spec.parentRefs[0].sectionName: listener 'http' "
+		"t.yaml:5:40: TCPRoute app/t: spec.parentRefs[0].sectionName: listener 'http' "
 		"of Gateway app/gw has protocol HTTP, which cannot carry a TCPRoute (needs TCP or TLS)");
 }
 

@@ -119,6 +119,7 @@ struct km_parent_ref {
 	char *group, *kind, *ns, *name, *section;	/* defaults applied; section "" = none */
 	uint16_t port;		/* 0 = unset */
 	struct km_pos pos;
+	struct km_pos section_pos, port_pos;	/* of those fields (pos when absent) */
 };
 
 struct km_backend_ref {

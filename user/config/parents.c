@@ -101,7 +101,7 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 		if (*p->section) {
 			if (!listener_fits(r, l->proto)) {
 				snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-				km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->pos,
+				km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->section_pos,
 						 path,
 						 "listener '%s' of Gateway %s/%s has protocol %s, which "
 						 "cannot carry a %s (needs %s)", l->name, p->ns,
@@ -111,7 +111,7 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 			}
 			if (p->port && p->port != l->port) {
 				snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
-				km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+				km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->port_pos, path,
 						 "port %u does not match listener '%s' of Gateway %s/%s "
 						 "(port %u)", p->port, l->name, p->ns, p->name,
 						 l->port);
@@ -130,7 +130,7 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 		return;
 	if (*p->section) {
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
+		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->section_pos, path,
 				 "Gateway %s/%s has no listener named '%s'", p->ns, p->name,
 				 p->section);
 	} else if (p->port) {

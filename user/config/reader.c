@@ -257,6 +257,19 @@ void km_check_tree(struct km_ctx *c, const struct ky_node *n)
 	free(first);
 }
 
+void km_field_pos(const struct ky_node *map, const char *key, const struct km_pos *def,
+		  struct km_pos *out)
+{
+	const struct ky_node *v = km_field(map, key);
+
+	if (v) {
+		out->line = v->line;
+		out->col = v->col;
+	} else {
+		*out = *def;
+	}
+}
+
 const struct ky_node *km_field(const struct ky_node *map, const char *key)
 {
 	const struct ky_node *v = ky_map_get(map, key);

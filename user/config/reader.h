@@ -56,6 +56,9 @@ void km_check_keys(struct km_ctx *c, const struct ky_node *map, const char *cons
 /* Duplicate keys and non-string keys anywhere under n (metadata and status too). */
 void km_check_tree(struct km_ctx *c, const struct ky_node *n);
 
+/* Where key's value is in map, or def when absent. */
+void km_field_pos(const struct ky_node *map, const char *key, const struct km_pos *def,
+		  struct km_pos *out);
 /* The value of key in map, NULL when absent or null. */
 const struct ky_node *km_field(const struct ky_node *map, const char *key);
 /* A YAML integer written plainly (quoted "80" is a string in Kubernetes): 0 or -EINVAL. */

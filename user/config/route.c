@@ -75,6 +75,9 @@ static void parse_parent_refs(struct km_ctx *c, const struct ky_node *spec, stru
 		ok &= !km_get_port(c, p, "port", false, &pr->port, NULL);
 		pr->pos.line = p->line;
 		pr->pos.col = p->col;
+		/* Errors about one field point at it; absent fields, at the parentRef. */
+		km_field_pos(p, "sectionName", &pr->pos, &pr->section_pos);
+		km_field_pos(p, "port", &pr->pos, &pr->port_pos);
 		if (ok && pr->group && pr->kind && pr->ns && pr->name && pr->section)
 			r->n_parents++;
 		else
