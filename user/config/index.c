@@ -121,9 +121,12 @@ int km_set_index(struct km_set *s)
 	_Static_assert(offsetof(struct km_grant, m) == 0, "km_meta first");
 	_Static_assert(offsetof(struct km_policy, m) == 0, "km_meta first");
 
-	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways), key_name, KM_IX_GOOD) ||
-	    index_build(&s->ix_services, s->services, s->n_services, sizeof(*s->services), key_name, KM_IX_GOOD) ||
-	    index_build(&s->ix_slices, s->slices, s->n_slices, sizeof(*s->slices), key_slice_svc, KM_IX_GOOD) ||
+	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways),
+			key_name, KM_IX_GOOD) ||
+	    index_build(&s->ix_services, s->services, s->n_services, sizeof(*s->services),
+			key_name, KM_IX_GOOD) ||
+	    index_build(&s->ix_slices, s->slices, s->n_slices, sizeof(*s->slices), key_slice_svc,
+			KM_IX_GOOD) ||
 	    index_build(&s->ix_gw_refused, s->gateways, s->n_gateways, sizeof(*s->gateways),
 			key_name, KM_IX_REFUSED) ||
 	    index_build(&s->ix_svc_refused, s->services, s->n_services, sizeof(*s->services),
