@@ -373,6 +373,30 @@ static void test_unsafe_vips(void **state)
 	unload(&l);
 }
 
+/* The right parent kind in the wrong group is named as such. */
+static void test_parent_group(void **state)
+{
+	static const char gw[] = GW("gw", "10.0.0.1", "80") SVC("a", "10.96.0.1", "192.0.2.1")
+		ROUTE("v1\nkind: HTTPRoute", "r", "", "{group: '', kind: Gateway, name: gw}",
+		      "{name: a, port: 80}");
+	static const char svc[] = SVC("a", "10.96.0.1", "192.0.2.1")
+		ROUTE("v1\nkind: HTTPRoute", "r", "", "{group: example.com, kind: Service, name: a}",
+		      "{name: a, port: 80}");
+	const struct ksm_route_status *r;
+	struct load l;
+
+	(void)state;
+	r = load_one(&l, NULL, gw);
+	assert_int_equal(r->parents[0].accepted, KSM_R_UNSUPPORTED_VALUE);
+	assert_string_equal(r->parents[0].accepted_msg, "a Gateway parent is of group "
+			    "gateway.networking.k8s.io, not '': omit group");
+	unload(&l);
+	r = load_one(&l, NULL, svc);
+	assert_string_equal(r->parents[0].accepted_msg, "a Service parent is of group \"\" (core), "
+			    "not 'example.com': write group: \"\" or core");
+	unload(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_error_one_file),
 		cmocka_unit_test(test_last_good),
 		cmocka_unit_test(test_unsafe_vips),
+		cmocka_unit_test(test_parent_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -233,6 +233,13 @@ void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
 		gateway_targets(b, r, pi, t, n);
 	} else if (!*p->group && !strcmp(p->kind, "Service")) {
 		service_targets(b, r, pi, t, n);
+	} else if (!strcmp(p->kind, "Gateway") || !strcmp(p->kind, "Service")) {
+		/* The right kind in the wrong group: say which group, not "unsupported kind". */
+		snprintf(path, sizeof(path), "spec.parentRefs[%zu].group", pi);
+		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
+				 "a %s parent is of group %s, not '%s': %s", p->kind,
+				 *p->kind == 'G' ? KM_GW_GROUP : "\"\" (core)", p->group,
+				 *p->kind == 'G' ? "omit group" : "write group: \"\" or core");
 	} else {
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
