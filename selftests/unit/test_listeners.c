@@ -240,6 +240,18 @@ static void test_listener_fields(void **state)
 	assert_int_equal(d.n_errors, 0);
 	km_set_free(&s);
 	ks_diags_free(&d);
+
+	/* A wrong mode is the one message: no Terminate warning besides. */
+	assert_int_equal(load_set(&s, &d, GW_HDR "  - {name: l, port: 443, protocol: HTTPS, "
+				  "tls: {mode: Passthrough}}\n"), -EINVAL);
+	assert_int_equal(d.n, 1);
+	km_set_free(&s);
+	ks_diags_free(&d);
+	assert_int_equal(load_set(&s, &d, GW_HDR "  - {name: l, port: 443, protocol: TLS, "
+				  "tls: {mode: Pass}}\n"), -EINVAL);
+	assert_int_equal(d.n, 1);
+	km_set_free(&s);
+	ks_diags_free(&d);
 }
 
 /* ---- km_listener_admits ---- */

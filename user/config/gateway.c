@@ -37,8 +37,11 @@ static void set_pos(struct km_pos *p, const struct ky_node *n)
 	p->col = n->col;
 }
 
-/* tls: mode (Terminate by default) for HTTPS and TLS; refused on the others, as by the API. */
-static void parse_tls(struct km_ctx *c, const struct ky_node *l, struct km_listener *kl)
+/*
+ * tls: mode (Terminate by default) for HTTPS and TLS; refused on the others,
+ * as by the API. False when the mode is wrong: kl->tls then means nothing.
+ */
+static bool parse_tls(struct km_ctx *c, const struct ky_node *l, struct km_listener *kl)
 {
 	static const char *const keys[] = { "mode", "certificateRefs", "options",
 		"frontendValidation", NULL };
@@ -46,6 +49,7 @@ static void parse_tls(struct km_ctx *c, const struct ky_node *l, struct km_liste
 	static const char *const modes[] = { "Terminate", "Passthrough", NULL };
 	const struct ky_node *tls = km_get_map(c, l, "tls", false), *refs;
 	const char *str;
+	bool ok = true;
 	int mode = 0;
 	size_t i, m, m2;
 
@@ -54,20 +58,22 @@ static void parse_tls(struct km_ctx *c, const struct ky_node *l, struct km_liste
 		if (tls)
 			km_err_field(c, tls, "tls", "must not be set for protocol %s: only HTTPS and "
 				     "TLS listeners have TLS", km_lproto_names[kl->proto]);
-		return;
+		return true;
 	}
 	kl->tls = KM_TLS_TERMINATE;
 	if (!tls)
-		return;
+		return true;
 	m = km_push(c, "tls");
 	km_check_keys(c, tls, keys);
-	if (!km_get_enum(c, tls, "mode", false, modes, &mode) && mode == 1) {
-		if (kl->proto == KM_L_HTTPS)
-			km_err_field(c, ky_map_get(tls, "mode"), "mode",
-				     "Passthrough is invalid for protocol HTTPS, which terminates "
-				     "TLS; for TLS passthrough use protocol TLS");
-		else
-			kl->tls = KM_TLS_PASSTHROUGH;
+	if (km_get_enum(c, tls, "mode", false, modes, &mode)) {
+		ok = false;
+	} else if (mode == 1 && kl->proto == KM_L_HTTPS) {
+		km_err_field(c, ky_map_get(tls, "mode"), "mode",
+			     "Passthrough is invalid for protocol HTTPS, which terminates TLS; for "
+			     "TLS passthrough use protocol TLS");
+		ok = false;
+	} else if (mode == 1) {
+		kl->tls = KM_TLS_PASSTHROUGH;
 	}
 	refs = km_get_seq(c, tls, "certificateRefs", false);
 	for (i = 0; refs && i < refs->n; i++) {
@@ -81,6 +87,7 @@ static void parse_tls(struct km_ctx *c, const struct ky_node *l, struct km_liste
 	km_check_str_map(c, tls, "options");
 	km_get_map(c, tls, "frontendValidation", false);
 	km_pop(c, m);
+	return ok;
 }
 
 /* hostname: refused on TCP and UDP, as by the API. */
@@ -172,14 +179,17 @@ static void parse_allowed(struct km_ctx *c, const struct ky_node *l, struct km_l
 	km_pop(c, m);
 }
 
-/* What ksplit cannot honour on a listener, shown even when no route attaches. */
+/*
+ * What ksplit cannot honour on a listener, shown even when no route attaches
+ * (tls_ok false: its mode is wrong and already reported).
+ */
 static void warn_unsupported(struct km_ctx *c, const struct ky_node *l,
-			     const struct km_listener *kl)
+			     const struct km_listener *kl, bool tls_ok)
 {
 	char why[512];
 	size_t m;
 
-	if (km_listener_tls_why(kl, why, sizeof(why))) {
+	if (tls_ok && km_listener_tls_why(kl, why, sizeof(why))) {
 		m = km_push(c, "%s", km_field(l, "tls") ? "tls" : "protocol");
 		km_warn(c, km_field(l, "tls") ? km_field(l, "tls") : km_field(l, "protocol"),
 			"%s; until then no route is accepted on this listener", why);
@@ -260,7 +270,7 @@ void km_gateway_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 		const struct ky_node *l = lis->kids[i];
 		struct km_listener *kl = &g->listeners[g->n_listeners];
 		int proto = -1;
-		bool ok = true;
+		bool ok = true, tls_ok;
 
 		m = km_push(c, "listeners[%zu]", i);
 		if (!km_item_map(c, l)) {
@@ -282,10 +292,10 @@ void km_gateway_parse(struct km_ctx *c, const struct km_doc *doc, void *obj)
 		}
 		if (ok && proto >= 0) {
 			kl->proto = (enum km_lproto)proto;
-			parse_tls(c, l, kl);
+			tls_ok = parse_tls(c, l, kl);
 			parse_hostname(c, l, kl);
 			parse_allowed(c, l, kl);
-			warn_unsupported(c, l, kl);
+			warn_unsupported(c, l, kl, tls_ok);
 			g->n_listeners++;
 		} else {
 			free_listener(kl);
