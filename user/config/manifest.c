@@ -124,19 +124,27 @@ static void list_add(char *buf, size_t len, const char *item)
 	snprintf(buf + used, len - used, "%s%s", used ? ", " : "", item);
 }
 
+/* Whether row k is kind of the group of apiVersion api ("v1" is the core group's). */
+static bool row_is(const struct km_kind *k, const char *api, const char *kind)
+{
+	const char *slash = strchr(api, '/');
+	size_t glen = slash ? (size_t)(slash - api) : 0;
+
+	return !strcmp(kind, k->name) && strlen(k->group) == glen && !strncmp(api, k->group, glen);
+}
+
 /* The row for apiVersion api and kind; -ENOENT for kinds we skip, -EINVAL (reported). */
 static int find_kind(struct km_ctx *c, const struct ky_node *root, const char *api,
 		     const char *kind, const struct km_kind **out)
 {
 	const char *slash = strchr(api, '/');
-	size_t glen = slash ? (size_t)(slash - api) : 0;
 	const char *version = slash ? slash + 1 : api;
 	const struct km_kind *k;
 	char list[64] = "";
 	size_t v;
 
 	for (k = kinds; k < kinds + N_KINDS; k++) {
-		if (strcmp(kind, k->name) || strlen(k->group) != glen || strncmp(api, k->group, glen))
+		if (!row_is(k, api, kind))
 			continue;
 		for (v = 0; v < 3 && k->versions[v]; v++) {
 			if (!strcmp(version, k->versions[v])) {
@@ -156,16 +164,11 @@ static int find_kind(struct km_ctx *c, const struct ky_node *root, const char *a
 static bool cluster_scoped(const struct ky_node *an, const struct ky_node *kn)
 {
 	const struct km_kind *k;
-	const char *slash;
-	size_t glen;
 
 	if (!an || !kn || an->type != KY_SCALAR || kn->type != KY_SCALAR)
 		return false;
-	slash = strchr(an->str, '/');
-	glen = slash ? (size_t)(slash - an->str) : 0;
 	for (k = kinds; k < kinds + N_KINDS; k++)
-		if (k->cluster && !strcmp(kn->str, k->name) && strlen(k->group) == glen &&
-		    !strncmp(an->str, k->group, glen))
+		if (k->cluster && row_is(k, an->str, kn->str))
 			return true;
 	return false;
 }
