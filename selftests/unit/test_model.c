@@ -157,7 +157,9 @@ static void test_seed(void **state)
 
 	(void)state;
 	assert_int_equal(ks_model_load(paths, 1, &m, &d), 0);
-	assert_int_equal(d.n, 0);
+	assert_int_equal(d.n, 1);
+	expect_diag(&d, true, KS_TEST_DATA "/good/seed/00-gateway.yaml:3:1: GatewayClass "
+		    "amazon-vpc-lattice: ignored: ksplit reads no GatewayClass parameters");
 	assert_int_equal(m.n_svcs, 1);
 	s = &m.svcs[0];
 	fmt_vip(s, buf, sizeof(buf));
@@ -228,7 +230,7 @@ static void test_seed_without_grant(void **state)
 	assert_string_equal(m.svcs[0].groups[1].reason,
 			    "no ReferenceGrant in namespace checkoutv2 allows HTTPRoute from "
 			    "namespace checkout to Service checkout");
-	assert_int_equal(d.n, 1);
+	assert_int_equal(d.n, 2);
 	assert_int_equal(d.n_errors, 0);
 	expect_diag(&d, true,
 		    KS_TEST_DATA "/good/seed/40-route.yaml:18:11: HTTPRoute checkout/checkoutroute: "
@@ -528,9 +530,10 @@ static void test_parent_errors(void **state)
 			   "t.yaml:5:52: HTTPRoute app/r: spec.parentRefs[0].port: port 81 does not "
 			   "match listener 'http' of Gateway app/gw (port 80)");
 	expect_route_error(HTTP_ROUTE("{name: gw, port: 9000}", "{name: b, port: 80}"),
-			   KSM_R_NO_MATCHING_PARENT,
-			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: Gateway app/gw has no "
-			   "HTTP or HTTPS listener on port 9000 for a HTTPRoute");
+			   KSM_R_NOT_ALLOWED_BY_LISTENERS,
+			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: no listener of Gateway "
+			   "app/gw on port 9000 takes it: listener 'tcp' of Gateway app/gw has "
+			   "protocol TCP, which cannot carry a HTTPRoute (needs HTTP or HTTPS)");
 	expect_route_error(HTTP_ROUTE("{group: example.com, kind: Mesh, name: m}", "{name: b, port: 80}"),
 			   KSM_R_UNSUPPORTED_VALUE,
 			   "t.yaml:5:16: HTTPRoute app/r: spec.parentRefs[0]: parent kind Mesh of "

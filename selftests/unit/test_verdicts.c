@@ -322,14 +322,21 @@ static void test_last_good(void **state)
 	rmdir(dir);
 }
 
-static const struct ksm_route_status *load_one(struct load *l, const struct ks_load_opts *o,
-					       const char *yaml)
+/* A config with no base (it brings its own Gateway and Services). */
+static void load_one_of(struct load *l, const struct ks_load_opts *o, const char *yaml)
 {
 	const char *names[] = { "t.yaml" };
 	size_t lens[] = { strlen(yaml) };
 
 	memset(l, 0, sizeof(*l));
 	assert_int_equal(ks_model_load_buffers_opts(o, names, &yaml, lens, 1, &l->m, &l->d), 0);
+}
+
+/* The same, for a config of one route: its verdict. */
+static const struct ksm_route_status *load_one(struct load *l, const struct ks_load_opts *o,
+					       const char *yaml)
+{
+	load_one_of(l, o, yaml);
 	assert_int_equal(l->m.n_routes, 1);
 	return &l->m.routes[0];
 }
@@ -397,6 +404,62 @@ static void test_parent_group(void **state)
 	unload(&l);
 }
 
+/* Listeners decide through km_listener_admits: allowedRoutes, TLS mode, hostnames. */
+static void test_listeners_judge(void **state)
+{
+	static const char yaml[] =
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+		"metadata: {name: gw, namespace: app}\n"
+		"spec: {gatewayClassName: ksplit, addresses: [{value: 10.0.0.1}], listeners: ["
+		"{name: http, port: 80, protocol: HTTP},"
+		"{name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: c}]}},"
+		"{name: pass, port: 8443, protocol: TLS, tls: {mode: Passthrough}},"
+		"{name: all, port: 9000, protocol: TCP, allowedRoutes: {namespaces: {from: All}}}]}\n---\n"
+		SVC("a", "10.96.0.1", "192.0.2.1")
+		/* No sectionName: programmed on http only, with a warning about https. */
+		ROUTE("v1\nkind: HTTPRoute", "web", "", "{name: gw}", "{name: a, port: 80}")
+		ROUTE("v1\nkind: HTTPRoute", "tls", "", "{name: gw, sectionName: https}",
+		      "{name: a, port: 80}")
+		ROUTE("v1alpha2\nkind: TLSRoute", "pass", "", "{name: gw, sectionName: pass}",
+		      "{name: a, port: 80}")
+		ROUTE("v1\nkind: GRPCRoute", "grpc", ", creationTimestamp: '2020-01-01T00:00:00Z'",
+		      "{name: gw, sectionName: http}", "{name: a, port: 80}")
+		/* From another namespace: only the listener with from: All takes it. */
+		"apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\n"
+		"metadata: {name: other, namespace: team}\n"
+		"spec: {parentRefs: [{name: gw, namespace: app}], rules: [{backendRefs: "
+		"[{name: a, namespace: app, port: 80}]}]}\n---\n"
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		"metadata: {name: other-web, namespace: team}\n"
+		"spec: {parentRefs: [{name: gw, namespace: app, sectionName: http}], rules: "
+		"[{backendRefs: [{name: a, namespace: app, port: 80}]}]}\n---\n";
+	const struct ksm_route_status *r;
+	struct load l;
+	size_t i;
+	bool warned = false;
+
+	(void)state;
+	load_one_of(&l, NULL, yaml);
+	r = route(&l.m, "web");
+	/* Older GRPCRoute holds 10.0.0.1:80: web loses it by age, which says the listeners ran. */
+	assert_int_equal(r->parents[0].accepted, KSM_R_NOT_ALLOWED_BY_LISTENERS);
+	for (i = 0; i < l.d.n; i++)
+		warned |= l.d.v[i].warning &&
+			  strstr(l.d.v[i].msg, "HTTPRoute app/web: spec.parentRefs[0]: not programmed "
+						"on listener 'https' of Gateway app/gw");
+	assert_true(warned);
+	r = route(&l.m, "tls");
+	assert_int_equal(r->parents[0].accepted, KSM_R_UNSUPPORTED_VALUE);
+	assert_non_null(strstr(r->parents[0].accepted_msg, "listener 'https' of Gateway app/gw"));
+	assert_true(ksm_route_accepted(route(&l.m, "pass")));
+	assert_true(ksm_route_accepted(route(&l.m, "grpc")));
+	assert_true(ksm_route_accepted(route(&l.m, "other")));
+	assert_int_equal(route(&l.m, "other")->parents[0].n_programmed, 1);
+	r = route(&l.m, "other-web");
+	assert_int_equal(r->parents[0].accepted, KSM_R_NOT_ALLOWED_BY_LISTENERS);
+	unload(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_last_good),
 		cmocka_unit_test(test_unsafe_vips),
 		cmocka_unit_test(test_parent_group),
+		cmocka_unit_test(test_listeners_judge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

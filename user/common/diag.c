@@ -48,8 +48,9 @@ int ks_diag_vobj(struct ks_diags *d, bool warning, const char *file, unsigned li
 
 	if (vasprintf(&msg, fmt, ap) < 0)
 		return -ENOMEM;
-	err = ks_diag_add(d, warning, "%s:%u:%u: %s %s/%s: %s%s%s", file, line, col,
-			  kind ? kind : "object", ns ? ns : "default",
+	/* A cluster-scoped object (Namespace) has ns "": "Namespace team-a". */
+	err = ks_diag_add(d, warning, "%s:%u:%u: %s %s%s%s: %s%s%s", file, line, col,
+			  kind ? kind : "object", ns ? ns : "default", ns && !*ns ? "" : "/",
 			  name ? name : "<unnamed>", path && *path ? path : "",
 			  path && *path ? ": " : "", msg);
 	free(msg);

@@ -33,7 +33,7 @@ int ks_diag_add(struct ks_diags *d, bool warning, const char *fmt, ...)
 int ks_diag_vadd(struct ks_diags *d, bool warning, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
-/* "file:line:col: Kind ns/name: path: msg" (path may be NULL or ""). */
+/* "file:line:col: Kind ns/name: path: msg" (path may be NULL or ""; ns "": "Kind name"). */
 int ks_diag_vobj(struct ks_diags *d, bool warning, const char *file, unsigned line,
 		 unsigned col, const char *kind, const char *ns, const char *name,
 		 const char *path, const char *fmt, va_list ap)

@@ -120,6 +120,7 @@ int km_set_index(struct km_set *s)
 	_Static_assert(offsetof(struct km_route, m) == 0, "km_meta first");
 	_Static_assert(offsetof(struct km_grant, m) == 0, "km_meta first");
 	_Static_assert(offsetof(struct km_policy, m) == 0, "km_meta first");
+	_Static_assert(offsetof(struct km_namespace, m) == 0, "km_meta first");
 
 	if (index_build(&s->ix_gateways, s->gateways, s->n_gateways, sizeof(*s->gateways),
 			key_name, KM_IX_GOOD) ||
@@ -130,7 +131,9 @@ int km_set_index(struct km_set *s)
 	    index_build(&s->ix_gw_refused, s->gateways, s->n_gateways, sizeof(*s->gateways),
 			key_name, KM_IX_REFUSED) ||
 	    index_build(&s->ix_svc_refused, s->services, s->n_services, sizeof(*s->services),
-			key_name, KM_IX_REFUSED))
+			key_name, KM_IX_REFUSED) ||
+	    index_build(&s->ix_namespaces, s->namespaces, s->n_namespaces, sizeof(*s->namespaces),
+			key_name, KM_IX_GOOD))
 		return -ENOMEM;
 	return 0;
 }
@@ -157,6 +160,24 @@ const struct km_service *km_find_service(const struct km_set *s, const char *ns,
 	const struct km_meta *m = km_index_find(&s->ix_services, ns, name);
 
 	return m ? km_container(m, struct km_service) : NULL;
+}
+
+/* Namespaces are cluster-scoped: their km_meta.ns is "". */
+const struct km_namespace *km_find_namespace(const struct km_set *s, const char *name)
+{
+	const struct km_meta *m = km_index_find(&s->ix_namespaces, "", name);
+
+	return m ? km_container(m, struct km_namespace) : NULL;
+}
+
+const char *km_label_get(const struct km_label *v, size_t n, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(v[i].key, key))
+			return v[i].value;
+	return NULL;
 }
 
 /*

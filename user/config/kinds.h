@@ -30,11 +30,15 @@ typedef void km_parse_fn(struct km_ctx *c, const struct km_doc *doc, void *obj);
 typedef void km_free_fn(void *obj);
 
 km_parse_fn km_gateway_parse, km_service_parse, km_slice_parse, km_route_parse,
-	    km_grant_parse, km_policy_parse;
+	    km_grant_parse, km_policy_parse, km_namespace_parse;
 km_free_fn km_gateway_free, km_service_free, km_slice_free, km_route_free, km_grant_free,
-	   km_policy_free;
+	   km_policy_free, km_namespace_free;
 
 /* Route kinds (route.c): what differs between them, for the shared parser. */
-extern const struct km_route_kind km_route_http, km_route_tcp, km_route_udp;
+extern const struct km_route_kind km_route_http, km_route_grpc, km_route_tcp, km_route_tls,
+	km_route_udp;
+
+/* Why L4 cannot honour what needs the request: routes' and listeners' refusals say it. */
+#define KM_L4_WHY "ksplit picks a backend at connect(), before any byte of the request exists"
 
 #endif /* KSPLIT_CONFIG_KINDS_H */

@@ -21,12 +21,14 @@
 #include "config/kinds.h"
 
 #define KM_MAX_VERSIONS	4
+#define XGW_GROUP	"gateway.networking.x-k8s.io"
 
 struct km_kind {
 	const char *name;		/* the kind */
 	const char *group;		/* of apiVersion; "" is the core group */
 	const char *versions[KM_MAX_VERSIONS];	/* that we understand; NULL ends a shorter list */
-	const char *const *top_keys;	/* a kind without spec: its top-level fields */
+	const char *const *top_keys;	/* a kind without a required spec: its top-level fields */
+	bool cluster;			/* cluster-scoped: no namespace (km_meta.ns "") */
 	km_parse_fn *parse;
 	km_free_fn *free;		/* rows that share a store share this too */
 	const void *arg;		/* for parse (struct km_doc.arg) */
@@ -39,29 +41,37 @@ struct km_kind {
 
 static const char *const slice_top[] = { "apiVersion", "kind", "metadata", "addressType",
 	"endpoints", "ports", NULL };
+static const char *const ns_top[] = { "apiVersion", "kind", "metadata", "spec", "status", NULL };
 
 /*
- * What ksplit interprets; any other (group, kind) is skipped. Stores in
+ * What ksplit interprets; any other (group, kind) is skipped, with a warning
+ * when it is route-shaped or of a Gateway API group (warn_skipped). Stores in
  * first-appearance order are the order duplicates are reported in.
  */
 static const struct km_kind kinds[] = {
-	/* name, group, versions, top_keys, parse, free, arg, store */
-	{ "Gateway", KM_GW_GROUP, { "v1", "v1beta1" }, NULL,
+	/* name, group, versions, top_keys, cluster, parse, free, arg, store */
+	{ "Gateway", KM_GW_GROUP, { "v1", "v1beta1" }, NULL, false,
 	  km_gateway_parse, km_gateway_free, NULL, STORE(gateways) },
-	{ "Service", "", { "v1" }, NULL,
+	{ "Service", "", { "v1" }, NULL, false,
 	  km_service_parse, km_service_free, NULL, STORE(services) },
-	{ "EndpointSlice", "discovery.k8s.io", { "v1" }, slice_top,
+	{ "EndpointSlice", "discovery.k8s.io", { "v1" }, slice_top, false,
 	  km_slice_parse, km_slice_free, NULL, STORE(slices) },
-	{ "ReferenceGrant", KM_GW_GROUP, { "v1beta1", "v1alpha2", "v1" }, NULL,
+	{ "ReferenceGrant", KM_GW_GROUP, { "v1beta1", "v1alpha2", "v1" }, NULL, false,
 	  km_grant_parse, km_grant_free, NULL, STORE(grants) },
-	{ "TargetGroupPolicy", KM_TGP_GROUP, { "v1alpha1" }, NULL,
+	{ "TargetGroupPolicy", KM_TGP_GROUP, { "v1alpha1" }, NULL, false,
 	  km_policy_parse, km_policy_free, NULL, STORE(policies) },
+	{ "Namespace", "", { "v1" }, ns_top, true,
+	  km_namespace_parse, km_namespace_free, NULL, STORE(namespaces) },
 	/* v1alpha2 has the same schema for every field ksplit reads. */
-	{ "HTTPRoute", KM_GW_GROUP, { "v1", "v1beta1", "v1alpha2" }, NULL,
+	{ "HTTPRoute", KM_GW_GROUP, { "v1", "v1beta1", "v1alpha2" }, NULL, false,
 	  km_route_parse, km_route_free, &km_route_http, STORE(routes) },
-	{ "TCPRoute", KM_GW_GROUP, { "v1alpha2", "v1" }, NULL,
+	{ "GRPCRoute", KM_GW_GROUP, { "v1", "v1alpha2" }, NULL, false,
+	  km_route_parse, km_route_free, &km_route_grpc, STORE(routes) },
+	{ "TCPRoute", KM_GW_GROUP, { "v1alpha2", "v1" }, NULL, false,
 	  km_route_parse, km_route_free, &km_route_tcp, STORE(routes) },
-	{ "UDPRoute", KM_GW_GROUP, { "v1alpha2", "v1" }, NULL,
+	{ "TLSRoute", KM_GW_GROUP, { "v1alpha2", "v1alpha3", "v1" }, NULL, false,
+	  km_route_parse, km_route_free, &km_route_tls, STORE(routes) },
+	{ "UDPRoute", KM_GW_GROUP, { "v1alpha2", "v1" }, NULL, false,
 	  km_route_parse, km_route_free, &km_route_udp, STORE(routes) },
 };
 
@@ -107,33 +117,119 @@ static void *grow(void **arr, size_t n, size_t sz)
 	return (char *)p + n * sz;
 }
 
+/* Appends item to the comma-separated list in buf (truncated to len). */
+static void list_add(char *buf, size_t len, const char *item)
+{
+	size_t used = strlen(buf);
+
+	snprintf(buf + used, len - used, "%s%s", used ? ", " : "", item);
+}
+
+/* Whether row k is kind of the group of apiVersion api ("v1" is the core group's). */
+static bool row_is(const struct km_kind *k, const char *api, const char *kind)
+{
+	const char *slash = strchr(api, '/');
+	size_t glen = slash ? (size_t)(slash - api) : 0;
+
+	return !strcmp(kind, k->name) && strlen(k->group) == glen && !strncmp(api, k->group, glen);
+}
+
 /* The row for apiVersion api and kind; -ENOENT for kinds we skip, -EINVAL (reported). */
 static int find_kind(struct km_ctx *c, const struct ky_node *root, const char *api,
 		     const char *kind, const struct km_kind **out)
 {
 	const char *slash = strchr(api, '/');
-	size_t glen = slash ? (size_t)(slash - api) : 0;
 	const char *version = slash ? slash + 1 : api;
 	const struct km_kind *k;
 	char list[64] = "";
-	size_t v, len = 0;
+	size_t v;
 
 	for (k = kinds; k < kinds + N_KINDS; k++) {
-		if (strcmp(kind, k->name) || strlen(k->group) != glen || strncmp(api, k->group, glen))
+		if (!row_is(k, api, kind))
 			continue;
 		for (v = 0; v < KM_MAX_VERSIONS && k->versions[v]; v++) {
 			if (!strcmp(version, k->versions[v])) {
 				*out = k;
 				return 0;
 			}
-			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", v ? ", " : "",
-						k->versions[v]);
+			list_add(list, sizeof(list), k->versions[v]);
 		}
 		km_err_field(c, ky_map_get(root, "apiVersion"), "apiVersion",
 			     "unsupported version '%s' of %s (supported: %s)", api, kind, list);
 		return -EINVAL;
 	}
 	return -ENOENT;
+}
+
+/* Whether apiVersion and kind (read leniently: NULL when unusable) name a cluster-scoped kind. */
+static bool cluster_scoped(const struct ky_node *an, const struct ky_node *kn)
+{
+	const struct km_kind *k;
+
+	if (!an || !kn || an->type != KY_SCALAR || kn->type != KY_SCALAR)
+		return false;
+	for (k = kinds; k < kinds + N_KINDS; k++)
+		if (k->cluster && row_is(k, an->str, kn->str))
+			return true;
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/*
+ * An object of a kind ksplit skips. Route-shaped objects (any group) and
+ * objects of the Gateway API and Lattice groups get a warning saying what
+ * ksplit does instead, so that nothing a user meant for it vanishes in
+ * silence; the rest of a cluster's kinds (Deployment, ConfigMap, ...) do not.
+ */
+static void warn_skipped(struct km_ctx *c, const struct ky_node *root, const char *api,
+			 const char *kind)
+{
+	static const char *const watched[] = { KM_GW_GROUP, XGW_GROUP, KM_TGP_GROUP, NULL };
+	const char *slash = strchr(api, '/');
+	char group[128] = "", list[256] = "";
+	const struct km_kind *k;
+	size_t i;
+
+	if (slash)
+		snprintf(group, sizeof(group), "%.*s", (int)(slash - api), api);
+	if (ends_with(kind, "Route")) {
+		for (k = kinds; k < kinds + N_KINDS; k++)
+			if (k->parse == km_route_parse)
+				list_add(list, sizeof(list), k->name);
+		if (!strcmp(group, KM_GW_GROUP))
+			km_warn(c, root, "ignored: ksplit programs only the routes of %s (%s)",
+				KM_GW_GROUP, list);
+		else
+			km_warn(c, root, "ignored: ksplit programs only the routes of %s (%s), and "
+				"this one is %s", KM_GW_GROUP, list, api);
+		return;
+	}
+	for (i = 0; watched[i] && strcmp(group, watched[i]); i++)
+		;
+	if (!watched[i]) {
+		pr_debug("skipping object of a kind ksplit does not interpret",
+			 "file=%s line=%u kind=%s apiVersion=%s name=%s/%s", c->file, root->line,
+			 kind, api, c->ns, c->name);
+		return;
+	}
+	if (!strcmp(group, KM_GW_GROUP) && !strcmp(kind, "GatewayClass")) {
+		c->ns = "";	/* cluster-scoped */
+		km_warn(c, root, "ignored: ksplit reads no GatewayClass parameters");
+		return;
+	}
+	for (k = kinds; k < kinds + N_KINDS; k++)
+		if (!strcmp(k->group, group))
+			list_add(list, sizeof(list), k->name);
+	if (*list)
+		km_warn(c, root, "ignored: ksplit reads only %s of %s", list, group);
+	else
+		km_warn(c, root, "ignored: ksplit reads no kind of %s", group);
 }
 
 static int load_doc(struct km_set *s, const char *file, const struct ky_node *root,
@@ -166,6 +262,9 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_node *ro
 		c.name = nn->str;
 	if (nsn && nsn->type == KY_SCALAR && *nsn->str)
 		ns = nsn->str;
+	/* A cluster-scoped object's messages name no namespace ("Namespace team-a"). */
+	if (cluster_scoped(km_field(root, "apiVersion"), kn))
+		ns = "";
 	c.ns = ns;
 	km_check_tree(&c, root);
 	km_get_str(&c, root, "apiVersion", true, &api);
@@ -187,13 +286,13 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_node *ro
 	km_get_str(&c, meta, "creationTimestamp", false, &created);
 	err = find_kind(&c, root, api, kind, &k);
 	if (err == -ENOENT) {
-		pr_debug("skipping object of a kind ksplit does not interpret",
-			 "file=%s line=%u kind=%s apiVersion=%s name=%s/%s", file, root->line, kind,
-			 api, ns, name);
+		warn_skipped(&c, root, api, kind);
 		return c.err;
 	}
 	if (err)
 		return c.err ? c.err : -EINVAL;
+	if (k->cluster)
+		ns = "";	/* metadata.namespace means nothing on it */
 	km_check_keys(&c, root, k->top_keys ? k->top_keys : top_keys);
 	if (!k->top_keys)
 		kd.spec = km_get_map(&c, root, "spec", true);
@@ -234,7 +333,11 @@ const char *km_diag_tail(const char *msg, const struct km_meta *m)
 	char obj[512];
 	const char *p;
 
-	snprintf(obj, sizeof(obj), " %s %s/%s: ", m->kind, m->ns, m->name);
+	/* Cluster-scoped objects are named without a namespace (common/diag.c). */
+	if (*m->ns)
+		snprintf(obj, sizeof(obj), " %s %s/%s: ", m->kind, m->ns, m->name);
+	else
+		snprintf(obj, sizeof(obj), " %s %s: ", m->kind, m->name);
 	p = strstr(msg, obj);
 	return p ? p + strlen(obj) : msg;
 }
@@ -694,6 +797,7 @@ void km_set_free(struct km_set *s)
 	free(s->ix_slices.v);
 	free(s->ix_gw_refused.v);
 	free(s->ix_svc_refused.v);
+	free(s->ix_namespaces.v);
 	for (i = 0; i < N_KINDS; i++) {
 		const struct km_kind *k = &kinds[i];
 		char *arr = *store_arr(s, k);

@@ -7,8 +7,10 @@
  *   manifest.c    documents: the kind table (apiVersion, kind -> parser), files, freeing
  *   reader.c      the checking context and typed field readers every parser uses
  *   gateway.c service.c endpointslice.c route.c referencegrant.c targetgrouppolicy.c
- *                 one parser per kind (route.c: HTTPRoute, TCPRoute, UDPRoute)
+ *   namespace.c   one parser per kind (route.c: HTTPRoute, GRPCRoute, TCPRoute, TLSRoute,
+ *                 UDPRoute)
  *   index.c       lookups by (namespace, name) and duplicate definitions
+ *   listeners.c   whether a Gateway listener takes a route (listeners.h)
  */
 #ifndef KSPLIT_MANIFEST_H
 #define KSPLIT_MANIFEST_H
@@ -61,11 +63,50 @@ struct km_index {
 enum km_lproto { KM_L_HTTP, KM_L_HTTPS, KM_L_TCP, KM_L_UDP, KM_L_TLS };
 extern const char *const km_lproto_names[];	/* indexed by it, NULL-terminated */
 
+/* A listener's tls.mode; NONE for protocols without TLS (HTTP, TCP, UDP). */
+enum km_tls_mode { KM_TLS_NONE, KM_TLS_TERMINATE, KM_TLS_PASSTHROUGH };
+/* allowedRoutes.namespaces.from */
+enum km_from { KM_FROM_SAME, KM_FROM_ALL, KM_FROM_SELECTOR };
+
+struct km_label {
+	char *key, *value;
+};
+
+enum km_sel_op { KM_SEL_IN, KM_SEL_NOT_IN, KM_SEL_EXISTS, KM_SEL_DOES_NOT_EXIST };
+extern const char *const km_sel_op_names[];	/* indexed by it, NULL-terminated */
+
+struct km_sel_expr {
+	char *key;
+	enum km_sel_op op;
+	size_t n_values;
+	char **values;
+};
+
+/* A Kubernetes LabelSelector: every matchLabels pair and every expression must hold. */
+struct km_selector {
+	size_t n_labels;
+	struct km_label *labels;	/* matchLabels */
+	size_t n_exprs;
+	struct km_sel_expr *exprs;	/* matchExpressions */
+};
+
+struct km_group_kind {
+	char *group, *kind;		/* group default applied */
+};
+
 struct km_listener {
 	char *name;
 	uint16_t port;
 	enum km_lproto proto;
 	struct km_pos pos;
+	char *hostname;			/* NULL when absent (every hostname) */
+	struct km_pos hostname_pos;
+	enum km_tls_mode tls;		/* Terminate by default for HTTPS and TLS */
+	struct km_pos tls_pos;		/* tls, or protocol when tls is absent */
+	enum km_from from;		/* allowedRoutes.namespaces.from, default Same */
+	struct km_selector sel;		/* allowedRoutes.namespaces.selector (from Selector) */
+	size_t n_kinds;			/* allowedRoutes.kinds; 0: the kinds the protocol carries */
+	struct km_group_kind *kinds;
 };
 
 struct km_gateway {
@@ -74,6 +115,13 @@ struct km_gateway {
 	struct ksm_addr *addrs;
 	size_t n_listeners;
 	struct km_listener *listeners;
+};
+
+/* A Namespace: only its labels matter (allowedRoutes.namespaces.selector). */
+struct km_namespace {
+	struct km_meta m;	/* cluster-scoped: m.ns is "" */
+	size_t n_labels;	/* with kubernetes.io/metadata.name, as the API server sets it */
+	struct km_label *labels;
 };
 
 struct km_svc_port {
@@ -134,9 +182,9 @@ struct km_ctx;
 struct ky_node;
 
 /*
- * What differs between route kinds. HTTPRoute, TCPRoute and UDPRoute share
- * one parser and one resolver (route.c, resolve.c) driven by this; each is
- * one row of the kind table in manifest.c.
+ * What differs between route kinds. HTTPRoute, GRPCRoute, TCPRoute, TLSRoute
+ * and UDPRoute share one parser and one resolver (route.c, resolve.c) driven
+ * by this; each is one row of the kind table in manifest.c.
  */
 struct km_route_kind {
 	uint8_t proto;			/* IPPROTO_TCP / IPPROTO_UDP: what the route carries */
@@ -187,19 +235,20 @@ struct km_policy {
 struct km_set {
 	size_t n_files;
 	char **files;
-	size_t n_gateways, n_services, n_slices, n_routes, n_grants, n_policies;
+	size_t n_gateways, n_services, n_slices, n_routes, n_grants, n_policies, n_namespaces;
 	struct km_gateway *gateways;
 	struct km_service *services;
 	struct km_slice *slices;
 	struct km_route *routes;
 	struct km_grant *grants;
 	struct km_policy *policies;
+	struct km_namespace *namespaces;
 	size_t seq;		/* next km_meta.seq */
 	/* Files that could not be read or parsed: their objects are all refused. */
 	size_t n_failed;
 	char **failed;
 	/* Built by km_set_index() once loading is done. */
-	struct km_index ix_gateways, ix_services, ix_slices;
+	struct km_index ix_gateways, ix_services, ix_slices, ix_namespaces;
 	struct km_index ix_gw_refused, ix_svc_refused;	/* why a lookup found nothing */
 };
 
@@ -219,6 +268,9 @@ const struct km_meta *km_find_refused(const struct km_set *s, const char *kind, 
 /* First-defined Gateway / Service named ns/name once indexed, or NULL. */
 const struct km_gateway *km_find_gateway(const struct km_set *s, const char *ns, const char *name);
 const struct km_service *km_find_service(const struct km_set *s, const char *ns, const char *name);
+const struct km_namespace *km_find_namespace(const struct km_set *s, const char *name);
+/* The value of label key, or NULL. */
+const char *km_label_get(const struct km_label *v, size_t n, const char *key);
 
 /* Parses and checks one buffer, appending its objects. 0, -EINVAL (diags) or -ENOMEM. */
 int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,

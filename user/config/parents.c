@@ -14,12 +14,8 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "config/listeners.h"
 #include "config/resolve.h"
-
-static bool listener_fits(const struct km_route *r, enum km_lproto p)
-{
-	return r->kind->listeners & 1u << p;
-}
 
 static int add_target(struct km_build *b, struct km_target **t, size_t *n,
 		      const struct ksm_addr *vip, uint16_t port, const char *fmt, ...)
@@ -81,8 +77,9 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 {
 	const struct km_parent_ref *p = &r->parents[pi];
 	const struct km_gateway *g = km_find_gateway(b->s, p->ns, p->name);
-	char path[64], note[PATH_MAX + 64];
-	size_t i, j, hits = 0;
+	char path[64], note[PATH_MAX + 64], msg[1024], first_msg[1024];
+	enum ksm_reason first = KSM_R_ACCEPTED;
+	size_t i, j, hits = 0, skipped[64], n_skipped = 0;
 
 	snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 	if (!g) {
@@ -95,29 +92,34 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 		return;
 	for (i = 0; i < g->n_listeners; i++) {
 		const struct km_listener *l = &g->listeners[i];
+		enum ksm_reason why;
 
 		if (*p->section && strcmp(l->name, p->section))
 			continue;
-		if (*p->section) {
-			if (!listener_fits(r, l->proto)) {
-				snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
-				km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->section_pos,
-						 path,
-						 "listener '%s' of Gateway %s/%s has protocol %s, which "
-						 "cannot carry a %s (needs %s)", l->name, p->ns,
-						 p->name, km_lproto_names[l->proto], r->m.kind,
-						 r->kind->listeners_text);
-				return;
+		if (p->port && p->port != l->port) {
+			if (!*p->section)
+				continue;
+			snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
+			km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->port_pos, path,
+					 "port %u does not match listener '%s' of Gateway %s/%s "
+					 "(port %u)", p->port, l->name, p->ns, p->name, l->port);
+			return;
+		}
+		why = km_listener_admits(b->s, g, l, r, msg, sizeof(msg));
+		if (why != KSM_R_ACCEPTED && *p->section) {
+			snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
+			km_parent_refuse(b, r, pi, why, &p->section_pos, path, "%s", msg);
+			return;
+		}
+		if (why != KSM_R_ACCEPTED) {
+			/* The first refusal explains a parentRef no listener takes. */
+			if (first == KSM_R_ACCEPTED) {
+				first = why;
+				snprintf(first_msg, sizeof(first_msg), "%s", msg);
 			}
-			if (p->port && p->port != l->port) {
-				snprintf(path, sizeof(path), "spec.parentRefs[%zu].port", pi);
-				km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->port_pos, path,
-						 "port %u does not match listener '%s' of Gateway %s/%s "
-						 "(port %u)", p->port, l->name, p->ns, p->name,
-						 l->port);
-				return;
-			}
-		} else if (!listener_fits(r, l->proto) || (p->port && p->port != l->port)) {
+			/* Said once per route: a listener it would have had, left out. */
+			if (why == KSM_R_UNSUPPORTED_VALUE)
+				skipped[n_skipped < 64 ? n_skipped++ : 63] = i;
 			continue;
 		}
 		hits++;
@@ -126,21 +128,29 @@ static void gateway_targets(struct km_build *b, const struct km_route *r, size_t
 				       p->name, l->name))
 				return;
 	}
-	if (hits)
+	if (hits) {
+		for (j = 0; j < n_skipped; j++) {
+			km_listener_admits(b->s, g, &g->listeners[skipped[j]], r, msg, sizeof(msg));
+			km_route_diag(b, true, r, &p->pos, path, "not programmed on %s", msg);
+		}
 		return;
+	}
 	if (*p->section) {
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu].sectionName", pi);
 		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->section_pos, path,
 				 "Gateway %s/%s has no listener named '%s'", p->ns, p->name,
 				 p->section);
+	} else if (first != KSM_R_ACCEPTED) {
+		snprintf(msg, sizeof(msg), " on port %u", p->port);
+		km_parent_refuse(b, r, pi, first, &p->pos, path, "no listener of Gateway %s/%s%s "
+				 "takes it: %s", p->ns, p->name, p->port ? msg : "", first_msg);
 	} else if (p->port) {
 		km_parent_refuse(b, r, pi, KSM_R_NO_MATCHING_PARENT, &p->pos, path,
-				 "Gateway %s/%s has no %s listener on port %u for a %s", p->ns,
-				 p->name, r->kind->listeners_text, p->port, r->m.kind);
+				 "Gateway %s/%s has no listener on port %u", p->ns, p->name,
+				 p->port);
 	} else {
 		km_parent_refuse(b, r, pi, KSM_R_NOT_ALLOWED_BY_LISTENERS, &p->pos, path,
-				 "Gateway %s/%s has no %s listener for a %s", p->ns, p->name,
-				 r->kind->listeners_text, r->m.kind);
+				 "Gateway %s/%s has no listener", p->ns, p->name);
 	}
 }
 

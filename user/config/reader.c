@@ -508,6 +508,150 @@ void km_check_str_list(struct km_ctx *c, const struct ky_node *parent, const cha
 	}
 }
 
+/* Indexed by enum km_sel_op. */
+const char *const km_sel_op_names[] = { "In", "NotIn", "Exists", "DoesNotExist", NULL };
+
+int km_get_labels(struct km_ctx *c, const struct ky_node *map, size_t *n, struct km_label **out)
+{
+	size_t i;
+
+	*n = 0;
+	*out = NULL;
+	if (!map || map->type != KY_MAP || !map->n)
+		return 0;
+	*out = calloc(map->n, sizeof(**out));
+	if (!*out)
+		goto nomem;
+	for (i = 0; i < map->n; i++) {
+		const struct ky_node *k = ky_map_key(map, i), *v = ky_map_val(map, i);
+		struct km_label *l = &(*out)[*n];
+
+		if (k->type != KY_SCALAR || v->type != KY_SCALAR)
+			continue;
+		(*n)++;
+		l->key = strdup(k->str);
+		l->value = strdup(v->str);
+		if (!l->key || !l->value)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	c->err = -ENOMEM;
+	return -ENOMEM;
+}
+
+void km_labels_free(struct km_label *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+static void free_expr(struct km_sel_expr *x)
+{
+	size_t i;
+
+	free(x->key);
+	for (i = 0; i < x->n_values; i++)
+		free(x->values[i]);
+	free(x->values);
+	memset(x, 0, sizeof(*x));
+}
+
+/* One matchExpressions item into x: false when it is unusable (reported). */
+static bool get_expr(struct km_ctx *c, const struct ky_node *e, struct km_sel_expr *x)
+{
+	static const char *const keys[] = { "key", "operator", "values", NULL };
+	const struct ky_node *vals;
+	bool ok = true, listed;
+	int op = -1;
+	size_t i;
+
+	km_check_keys(c, e, keys);
+	ok &= !km_dup_str(c, e, "key", true, NULL, &x->key);
+	ok &= !km_get_enum(c, e, "operator", true, km_sel_op_names, &op);
+	km_check_str_list(c, e, "values");
+	vals = km_field(e, "values");
+	if (vals && vals->type != KY_SEQ)
+		return false;
+	if (op < 0)
+		return false;
+	x->op = (enum km_sel_op)op;
+	listed = x->op == KM_SEL_IN || x->op == KM_SEL_NOT_IN;
+	if (listed && (!vals || !vals->n)) {
+		km_err_field(c, vals ? vals : e, "values", "at least one value is required when "
+			     "operator is %s", km_sel_op_names[op]);
+		return false;
+	}
+	if (!listed && vals && vals->n) {
+		km_err_field(c, vals, "values", "must be empty when operator is %s",
+			     km_sel_op_names[op]);
+		return false;
+	}
+	if (!vals || !vals->n)
+		return ok;
+	x->values = calloc(vals->n, sizeof(*x->values));
+	if (!x->values)
+		goto nomem;
+	for (i = 0; i < vals->n; i++) {
+		if (vals->kids[i]->type != KY_SCALAR)
+			return false;
+		x->values[x->n_values] = strdup(vals->kids[i]->str);
+		if (!x->values[x->n_values])
+			goto nomem;
+		x->n_values++;
+	}
+	return ok;
+nomem:
+	c->err = -ENOMEM;
+	return false;
+}
+
+void km_get_selector(struct km_ctx *c, const struct ky_node *map, struct km_selector *sel)
+{
+	static const char *const keys[] = { "matchLabels", "matchExpressions", NULL };
+	const struct ky_node *exprs;
+	size_t i, m;
+
+	km_check_keys(c, map, keys);
+	km_check_str_map(c, map, "matchLabels");
+	if (km_get_labels(c, km_field(map, "matchLabels"), &sel->n_labels, &sel->labels))
+		return;
+	exprs = km_get_seq(c, map, "matchExpressions", false);
+	if (!exprs || !exprs->n)
+		return;
+	sel->exprs = calloc(exprs->n, sizeof(*sel->exprs));
+	if (!sel->exprs) {
+		c->err = -ENOMEM;
+		return;
+	}
+	for (i = 0; i < exprs->n; i++) {
+		struct km_sel_expr *x = &sel->exprs[sel->n_exprs];
+
+		m = km_push(c, "matchExpressions[%zu]", i);
+		if (km_item_map(c, exprs->kids[i]) && get_expr(c, exprs->kids[i], x))
+			sel->n_exprs++;
+		else
+			free_expr(x);
+		km_pop(c, m);
+	}
+}
+
+void km_selector_free(struct km_selector *sel)
+{
+	size_t i;
+
+	km_labels_free(sel->labels, sel->n_labels);
+	for (i = 0; i < sel->n_exprs; i++)
+		free_expr(&sel->exprs[i]);
+	free(sel->exprs);
+	memset(sel, 0, sizeof(*sel));
+}
+
 int km_parse_addr(struct km_ctx *c, const struct ky_node *v, struct ksm_addr *a)
 {
 	if (ksm_addr_parse(v->str, a)) {

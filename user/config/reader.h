@@ -101,6 +101,15 @@ bool km_item_map(struct km_ctx *c, const struct ky_node *v);
 /* A map of string to string (labels, selector), and a list of strings. */
 void km_check_str_map(struct km_ctx *c, const struct ky_node *parent, const char *key);
 void km_check_str_list(struct km_ctx *c, const struct ky_node *parent, const char *key);
+/*
+ * The string pairs of a map (labels), unchecked: non-string values are
+ * skipped (km_check_str_map reports them). 0 or -ENOMEM (in c too).
+ */
+int km_get_labels(struct km_ctx *c, const struct ky_node *map, size_t *n, struct km_label **out);
+void km_labels_free(struct km_label *v, size_t n);
+/* A LabelSelector (matchLabels, matchExpressions), checked as the API server does. */
+void km_get_selector(struct km_ctx *c, const struct ky_node *map, struct km_selector *sel);
+void km_selector_free(struct km_selector *sel);
 /* A scalar holding an IP address. */
 int km_parse_addr(struct km_ctx *c, const struct ky_node *v, struct ksm_addr *a);
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Routes. HTTPRoute, TCPRoute and UDPRoute share this parser: what differs
- * between them (their fields, their own checks, what they carry) is their
- * struct km_route_kind, at the end of this file.
+ * Routes. HTTPRoute, GRPCRoute, TCPRoute, TLSRoute and UDPRoute share this
+ * parser: what differs between them (their fields, their own checks, what
+ * they carry) is their struct km_route_kind, at the end of this file.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,9 +13,6 @@
 
 #define ANN_PASSIVE	"ksplit.io/passive-failures"
 #define ANN_EMPTY	"ksplit.io/empty-group"
-
-/* L4 cannot see any of these: it picks a backend at connect(), before the request exists. */
-#define L4_WHY "ksplit picks a backend at connect(), before any byte of the request exists"
 
 /* Also after a partial parse: what a parser drops and what km_route_free frees. */
 static void free_parent(struct km_parent_ref *p)
@@ -93,7 +90,7 @@ static void refuse_present(struct km_ctx *c, const struct ky_node *map, const ch
 
 	if (!v || ((v->type == KY_SEQ || v->type == KY_MAP) && !v->n))
 		return;
-	km_err_field(c, v, key, "%s cannot be honoured: %s", what, L4_WHY);
+	km_err_field(c, v, key, "%s cannot be honoured: %s", what, KM_L4_WHY);
 }
 
 static void parse_backend_refs(struct km_ctx *c, const struct ky_node *rule, struct km_route *r,
@@ -270,11 +267,11 @@ static void check_match(struct km_ctx *c, const struct ky_node *mt)
 	if (!km_get_enum(c, path, "type", false, ptypes, &t) && t != 0)
 		km_err_field(c, ky_map_get(path, "type"), "type",
 			     "%s path matching cannot be honoured: %s; only PathPrefix / "
-			     "(every request) can", ptypes[t], L4_WHY);
+			     "(every request) can", ptypes[t], KM_L4_WHY);
 	else if (!km_get_str(c, path, "value", false, &val) && strcmp(val, "/"))
 		km_err_field(c, ky_map_get(path, "value"), "value",
 			     "path prefix '%s' cannot be honoured: %s; only PathPrefix / "
-			     "(every request) can", val, L4_WHY);
+			     "(every request) can", val, KM_L4_WHY);
 	km_pop(c, m);
 }
 
@@ -288,7 +285,17 @@ static void http_spec(struct km_ctx *c, const struct ky_node *spec)
 		km_err_field(c, hn, "hostnames",
 			     "hostnames cannot be enforced: %s (no Host header or SNI yet), so "
 			     "the route would silently apply to every hostname; remove them",
-			     L4_WHY);
+			     KM_L4_WHY);
+}
+
+/* What HTTPRoute and GRPCRoute rules share: filters and session persistence. */
+static void l7_rule(struct km_ctx *c, const struct ky_node *rule)
+{
+	refuse_present(c, rule, "filters", "rule filters");
+	if (km_field(rule, "sessionPersistence"))
+		km_err_field(c, km_field(rule, "sessionPersistence"), "sessionPersistence",
+			     "session persistence cannot be honoured: %s (no cookie or "
+			     "header to key on)", KM_L4_WHY);
 }
 
 static void http_rule(struct km_ctx *c, const struct ky_node *rule)
@@ -296,7 +303,7 @@ static void http_rule(struct km_ctx *c, const struct ky_node *rule)
 	const struct ky_node *matches;
 	size_t m;
 
-	refuse_present(c, rule, "filters", "rule filters");
+	l7_rule(c, rule);
 	if (km_field(rule, "timeouts"))
 		km_err_field(c, km_field(rule, "timeouts"), "timeouts",
 			     "request timeouts cannot be honoured: ksplit only places "
@@ -305,15 +312,11 @@ static void http_rule(struct km_ctx *c, const struct ky_node *rule)
 		km_err_field(c, km_field(rule, "retry"), "retry",
 			     "retries cannot be honoured: ksplit only places connections "
 			     "and never sees requests or responses");
-	if (km_field(rule, "sessionPersistence"))
-		km_err_field(c, km_field(rule, "sessionPersistence"), "sessionPersistence",
-			     "session persistence cannot be honoured: %s (no cookie or "
-			     "header to key on)", L4_WHY);
 	matches = km_get_seq(c, rule, "matches", false);
 	if (matches && matches->n > 1)
 		km_err_field(c, matches, "matches",
 			     "%zu matches: only none or a single PathPrefix / match can be "
-			     "honoured, because %s", matches->n, L4_WHY);
+			     "honoured, because %s", matches->n, KM_L4_WHY);
 	else if (matches && matches->n == 1) {
 		m = km_push(c, "matches[0]");
 		if (km_item_map(c, matches->kids[0]))
@@ -327,6 +330,46 @@ static void http_backend(struct km_ctx *c, const struct ky_node *backend)
 	refuse_present(c, backend, "filters", "backendRef filters");
 }
 
+/*
+ * ---- GRPCRoute's own checks ----
+ * An empty match ({}) matches every call, as no matches do; a method or a
+ * header is in the request, which does not exist yet at connect().
+ */
+static void grpc_rule(struct km_ctx *c, const struct ky_node *rule)
+{
+	static const char *const keys[] = { "method", "headers", NULL };
+	const struct ky_node *matches;
+	size_t i, m;
+
+	l7_rule(c, rule);
+	matches = km_get_seq(c, rule, "matches", false);
+	for (i = 0; matches && i < matches->n; i++) {
+		m = km_push(c, "matches[%zu]", i);
+		if (km_item_map(c, matches->kids[i])) {
+			km_check_keys(c, matches->kids[i], keys);
+			refuse_present(c, matches->kids[i], "method", "method matching");
+			refuse_present(c, matches->kids[i], "headers", "header matching");
+		}
+		km_pop(c, m);
+	}
+}
+
+/* ---- TLSRoute's own checks ---- */
+
+static void tls_spec(struct km_ctx *c, const struct ky_node *spec)
+{
+	const struct ky_node *hn;
+
+	km_check_str_list(c, spec, "hostnames");
+	hn = km_get_seq(c, spec, "hostnames", false);
+	if (hn && hn->n)
+		km_err_field(c, hn, "hostnames",
+			     "SNI hostnames cannot be enforced: %s (the TLS ClientHello that "
+			     "carries SNI comes later), so the route would silently apply to every "
+			     "hostname; remove them (TLSRoute v1alpha3 and v1 require hostnames: use "
+			     "v1alpha2, or a TCPRoute on the TLS listener)", KM_L4_WHY);
+}
+
 /* ---- the route kinds ---- */
 
 static const char *const http_spec_keys[] = { "parentRefs", "hostnames", "rules", NULL };
@@ -334,6 +377,9 @@ static const char *const http_rule_keys[] = { "name", "matches", "filters", "bac
 	"timeouts", "retry", "sessionPersistence", NULL };
 static const char *const http_backend_keys[] = { "group", "kind", "name", "namespace", "port",
 	"weight", "filters", NULL };
+static const char *const grpc_rule_keys[] = { "name", "matches", "filters", "backendRefs",
+	"sessionPersistence", NULL };
+static const char *const tls_spec_keys[] = { "parentRefs", "hostnames", "rules", NULL };
 static const char *const l4_spec_keys[] = { "parentRefs", "rules", NULL };
 static const char *const l4_rule_keys[] = { "name", "backendRefs", NULL };
 static const char *const l4_backend_keys[] = { "group", "kind", "name", "namespace", "port",
@@ -351,6 +397,20 @@ const struct km_route_kind km_route_http = {
 	.check_backend = http_backend,
 };
 
+/* A GRPCRoute is HTTP/2 on TCP, and attaches where HTTPRoute does. */
+const struct km_route_kind km_route_grpc = {
+	.proto = IPPROTO_TCP,
+	.listeners = 1u << KM_L_HTTP | 1u << KM_L_HTTPS,
+	.listeners_text = "HTTP or HTTPS",
+	.spec_keys = http_spec_keys,
+	.rule_keys = grpc_rule_keys,
+	.backend_keys = http_backend_keys,
+	.check_spec = http_spec,
+	.check_rule = grpc_rule,
+	.check_backend = http_backend,
+};
+
+/* TCPRoute also attaches to TLS listeners: with Passthrough that is a plain TCP split. */
 const struct km_route_kind km_route_tcp = {
 	.proto = IPPROTO_TCP,
 	.listeners = 1u << KM_L_TCP | 1u << KM_L_TLS,
@@ -358,6 +418,16 @@ const struct km_route_kind km_route_tcp = {
 	.spec_keys = l4_spec_keys,
 	.rule_keys = l4_rule_keys,
 	.backend_keys = l4_backend_keys,
+};
+
+const struct km_route_kind km_route_tls = {
+	.proto = IPPROTO_TCP,
+	.listeners = 1u << KM_L_TLS,
+	.listeners_text = "TLS",
+	.spec_keys = tls_spec_keys,
+	.rule_keys = l4_rule_keys,
+	.backend_keys = l4_backend_keys,
+	.check_spec = tls_spec,
 };
 
 const struct km_route_kind km_route_udp = {

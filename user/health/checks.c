@@ -84,10 +84,13 @@ static bool same_target(const struct ks_probe_target *t, const struct ksm_endpoi
 	       !memcmp(t->addr.bytes, ep->addr.bytes, 16);
 }
 
-/* A Service reached through a TCPRoute has no HTTP to speak: connect-only checks. */
-static bool via_tcproute(const struct ksm_service *s)
+/*
+ * A Service reached through a TCPRoute, or a TLSRoute (the clients' TLS
+ * passes through to it), has no plain HTTP to speak: connect-only checks.
+ */
+static bool via_l4_route(const struct ksm_service *s)
 {
-	return s->route && !strncmp(s->route, "TCPRoute", 8);
+	return s->route && (!strncmp(s->route, "TCPRoute", 8) || !strncmp(s->route, "TLSRoute", 8));
 }
 
 int ks_checks_set_model(struct ks_checks *c, const struct ks_model *m)
@@ -107,7 +110,7 @@ int ks_checks_set_model(struct ks_checks *c, const struct ks_model *m)
 
 			if (g->invalid || !(h = policy_for(m, g->svc_ns, g->svc_name)))
 				continue;
-			err = ks_probe_spec_from_health(h, via_tcproute(s), &spec, msg, sizeof(msg));
+			err = ks_probe_spec_from_health(h, via_l4_route(s), &spec, msg, sizeof(msg));
 			if (err == -ENODATA) {
 				err = 0;
 				continue;
