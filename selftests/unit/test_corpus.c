@@ -11,6 +11,8 @@
  *   "Accepted,NoMatchingParent"             one Accepted reason per parentRef, in order
  *   "warning"                               not a kind ksplit handles: no verdict, a warning naming it
  *
+ * Other objects may say "valid", "warning" or "error" (refused alone) the same way.
+ *
  * Each file is loaded on its own (files are independent), as the agent loads:
  * a bad object is refused alone. A file whose first comment lines say
  * "corpus-options: allow-loopback-vips" is loaded with loopback VIPs allowed.
@@ -52,7 +54,7 @@
 enum outcome { OUT_ACCEPTED, OUT_REFUSED, OUT_WARNED, OUT_SILENT, OUT_N };
 
 struct tally {
-	size_t files, routes;
+	size_t files, routes, objects;	/* objects: others that carry an expectation */
 	size_t out[OUT_N];
 	size_t unmet;		/* expectations not met */
 	/* Per parentRef: Accepted (and resolved), else its ResolvedRefs or Accepted reason. */
@@ -74,6 +76,13 @@ static const char *scalar(const struct ky_node *map, const char *key)
 	const struct ky_node *v = map && map->type == KY_MAP ? ky_map_get(map, key) : NULL;
 
 	return v && v->type == KY_SCALAR ? v->str : NULL;
+}
+
+static const struct ky_node *ann(const struct ky_node *obj)
+{
+	const struct ky_node *meta = ky_map_get(obj, "metadata");
+
+	return meta && meta->type == KY_MAP ? ky_map_get(meta, "annotations") : NULL;
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -257,54 +266,93 @@ static void count_reasons(const struct ksm_route_status *r, struct tally *t)
 	}
 }
 
-/* One route-shaped object: its outcome, and whether it is what the file expects. */
-static void judge(const struct corpus_file *cf, const struct ky_node *obj, struct tally *t)
+/* A corpus object: who it is, what it expects, what its file's load said about it. */
+struct subject {
+	const char *kind, *ns, *name, *want;
+	unsigned line;
+	const char *warn, *err;		/* the first warning and error naming it, or NULL */
+};
+
+static void identify(const struct corpus_file *cf, const struct ky_node *obj, struct subject *s)
 {
 	const struct ky_node *meta = ky_map_get(obj, "metadata");
-	const char *kind = scalar(obj, "kind"), *name = scalar(meta, "name");
-	const char *ns = scalar(meta, "namespace");
-	const char *want = scalar(meta ? ky_map_get(meta, "annotations") : NULL, EXPECT_ANN);
-	const struct ksm_route_status *r;
-	const char *warn, *err;
-	char got[512];
+
+	s->kind = scalar(obj, "kind");
+	s->ns = scalar(meta, "namespace") ? scalar(meta, "namespace") : "default";
+	s->name = scalar(meta, "name") ? scalar(meta, "name") : "?";
+	s->want = scalar(ann(obj), EXPECT_ANN);
+	s->line = obj->line;
+	s->warn = find_diag(&cf->d, true, s->kind, s->ns, s->name);
+	s->err = find_diag(&cf->d, false, s->kind, s->ns, s->name);
+}
+
+static void unmet(const struct corpus_file *cf, const struct subject *s, const char *got,
+		  struct tally *t)
+{
+	printf("%s:%u: %s %s/%s: expected \"%s\", got %s\n", cf->path, s->line, s->kind, s->ns,
+	       s->name, s->want, got);
+	t->unmet++;
+}
+
+/* One route-shaped object: its outcome, and whether it is what the file expects. */
+static void judge_route(const struct corpus_file *cf, const struct subject *s, struct tally *t)
+{
+	const struct ksm_route_status *r = find_verdict(&cf->m, s->kind, s->ns, s->name);
+	char got[1024];
 	bool ok;
 
-	if (!ns)
-		ns = "default";
 	t->routes++;
-	if (!name || !want) {
-		printf("%s:%u: %s %s/%s: no %s annotation: every route-shaped object in the "
-		       "corpus says what it expects\n", cf->path, obj->line, kind, ns,
-		       name ? name : "?", EXPECT_ANN);
-		t->unmet++;
-		return;
-	}
-	r = find_verdict(&cf->m, kind, ns, name);
-	warn = find_diag(&cf->d, true, kind, ns, name);
-	err = find_diag(&cf->d, false, kind, ns, name);
 	if (r) {
 		t->out[ksm_route_accepted(r) ? OUT_ACCEPTED : OUT_REFUSED]++;
 		count_reasons(r, t);
 		describe(r, got, sizeof(got));
-		ok = strcmp(want, "warning") && verdict_meets(r, want);
-	} else if (warn) {
+		ok = s->want && strcmp(s->want, "warning") && verdict_meets(r, s->want);
+	} else if (s->warn) {
 		t->out[OUT_WARNED]++;
-		snprintf(got, sizeof(got), "no verdict, a warning: %s", warn);
-		ok = !strcmp(want, "warning");
-	} else if (err) {
+		snprintf(got, sizeof(got), "no verdict, a warning: %s", s->warn);
+		ok = s->want && !strcmp(s->want, "warning");
+	} else if (s->err) {
 		/* Refused with a reason, but not as a route verdict: never what the corpus expects. */
 		t->out[OUT_REFUSED]++;
-		snprintf(got, sizeof(got), "no verdict, an error: %s", err);
+		snprintf(got, sizeof(got), "no verdict, an error: %s", s->err);
 		ok = false;
 	} else {
 		t->out[OUT_SILENT]++;
 		snprintf(got, sizeof(got), "nothing at all (silently ignored)");
 		ok = false;
 	}
+	if (!s->want) {
+		/* Every route-shaped object in the corpus says what it expects. */
+		struct subject named = *s;
+
+		named.want = "a " EXPECT_ANN " annotation";
+		unmet(cf, &named, got, t);
+	} else if (!ok) {
+		unmet(cf, s, got, t);
+	}
+}
+
+/*
+ * Another object that says what it expects (a Gateway, a policy): "valid"
+ * is no error naming it, "warning" a warning and no error, "error" an error
+ * naming it (the object is refused alone).
+ */
+static void judge_object(const struct corpus_file *cf, const struct subject *s, struct tally *t)
+{
+	char got[1024];
+	bool ok;
+
+	if (!strcmp(s->want, "error"))
+		ok = s->err;
+	else if (!strcmp(s->want, "warning"))
+		ok = s->warn && !s->err;
+	else
+		ok = !strcmp(s->want, "valid") && !s->err;
+	t->objects++;
 	if (!ok) {
-		printf("%s:%u: %s %s/%s: expected \"%s\", got %s\n", cf->path, obj->line, kind, ns,
-		       name, want, got);
-		t->unmet++;
+		snprintf(got, sizeof(got), "%s%s", s->err ? "an error: " : s->warn ? "a warning: " :
+			 "no diagnostic", s->err ? s->err : s->warn ? s->warn : "");
+		unmet(cf, s, got, t);
 	}
 }
 
@@ -320,6 +368,7 @@ static void walk(const struct corpus_file *cf, const struct ky_node *obj, struct
 {
 	const char *kind = scalar(obj, "kind");
 	const struct ky_node *items;
+	struct subject s;
 	size_t i;
 
 	if (!obj || obj->type != KY_MAP)
@@ -330,8 +379,11 @@ static void walk(const struct corpus_file *cf, const struct ky_node *obj, struct
 			walk(cf, items->kids[i], t);
 		return;
 	}
+	identify(cf, obj, &s);
 	if (route_shaped(kind))
-		judge(cf, obj, t);
+		judge_route(cf, &s, t);
+	else if (s.want)
+		judge_object(cf, &s, t);
 }
 
 static int yaml_file(const struct dirent *e)
@@ -367,11 +419,13 @@ static void test_corpus(void **state)
 	printf("corpus: %zu route objects: %zu accepted, %zu refused with a reason, "
 	       "%zu ignored with a warning, %zu silent\n", t.routes, t.out[OUT_ACCEPTED],
 	       t.out[OUT_REFUSED], t.out[OUT_WARNED], t.out[OUT_SILENT]);
-	printf("corpus: %zu files; parentRef reasons:", t.files);
+	printf("corpus: %zu files, %zu other objects with an expectation; parentRef reasons:",
+	       t.files, t.objects);
 	for (r = 0; r < KSM_R_N; r++)
 		if (t.reasons[r])
 			printf(" %s %zu", ksm_reason_name((enum ksm_reason)r), t.reasons[r]);
 	printf("; %zu expectation(s) not met\n", t.unmet);
+	fflush(stdout);	/* before cmocka's verdict, which goes to stderr */
 
 	assert_true(t.routes >= MIN_ROUTES);
 	assert_int_equal(t.out[OUT_SILENT], 0);
