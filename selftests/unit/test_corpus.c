@@ -5,11 +5,11 @@
  * route-shaped object (a kind ending in "Route", any group) carries its
  * expected verdict in the annotation ksplit.io/expect:
  *
- *   "Accepted"                              every parentRef accepts, every backendRef resolves
- *   "Accepted ResolvedRefs=RefNotPermitted" every parentRef accepts, ResolvedRefs has that reason
- *   "NoMatchingParent"                      every parentRef gives that Accepted reason
- *   "Accepted,NoMatchingParent"             one Accepted reason per parentRef, in order
- *   "warning"                               not a kind ksplit handles: no verdict, a warning naming it
+ *   "Accepted"                      every parentRef accepts, every backendRef resolves
+ *   "Accepted ResolvedRefs=X"       every parentRef accepts, ResolvedRefs has reason X
+ *   "NoMatchingParent"              every parentRef gives that Accepted reason
+ *   "Accepted,NoMatchingParent"     one Accepted reason per parentRef, in order
+ *   "warning"                       a kind ksplit does not handle: no verdict, a warning naming it
  *
  * Other objects may say "valid", "warning" or "error" (refused alone) the same way.
  *
@@ -18,7 +18,8 @@
  * "corpus-options: allow-loopback-vips" is loaded with loopback VIPs allowed.
  *
  * The test prints one line for the issue's closing note,
- *   corpus: N route objects: A accepted, R refused with a reason, W ignored with a warning, S silent
+ *   corpus: N route objects: A accepted, R refused with a reason,
+ *           W ignored with a warning, S silent   (on one line)
  * and fails when any route is silent or any expectation is not met (each
  * unmet one is printed with what ksplit said instead).
  */
@@ -189,7 +190,8 @@ static void describe(const struct ksm_route_status *r, char *out, size_t len)
 
 	out[0] = '\0';
 	if (!r->n_parents) {
-		snprintf(out, len, "%s (no parentRefs)", r->refused ? "UnsupportedValue" : "Accepted");
+		snprintf(out, len, "%s (no parentRefs)",
+			 r->refused ? "UnsupportedValue" : "Accepted");
 		return;
 	}
 	for (i = 0; i < r->n_parents; i++) {
@@ -225,7 +227,8 @@ static bool verdict_meets(const struct ksm_route_status *r, const char *want)
 		want_resolved = resolved + 13;
 	}
 	assert_null(strtok_r(NULL, " ", &save));
-	for (tok = strtok_r(accepted, ",", &save); tok && n_tok < 64; tok = strtok_r(NULL, ",", &save))
+	for (tok = strtok_r(accepted, ",", &save); tok && n_tok < 64;
+	     tok = strtok_r(NULL, ",", &save))
 		toks[n_tok++] = tok;
 	assert_true(n_tok >= 1);
 	if (!r->n_parents) {
@@ -312,7 +315,7 @@ static void judge_route(const struct corpus_file *cf, const struct subject *s, s
 		snprintf(got, sizeof(got), "no verdict, a warning: %s", s->warn);
 		ok = s->want && !strcmp(s->want, "warning");
 	} else if (s->err) {
-		/* Refused with a reason, but not as a route verdict: never what the corpus expects. */
+		/* Refused with a reason, but not as a route verdict: never what is expected. */
 		t->out[OUT_REFUSED]++;
 		snprintf(got, sizeof(got), "no verdict, an error: %s", s->err);
 		ok = false;
