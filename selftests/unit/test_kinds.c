@@ -135,7 +135,7 @@ static const struct diag_case tls_errors[] = {
 	  "t.yaml:5:14: TLSRoute default/r: spec.hostnames: SNI hostnames cannot be enforced: " L4
 	  " (the TLS ClientHello that carries SNI comes later), so the route would silently apply "
 	  "to every hostname; remove them (TLSRoute v1alpha3 and v1 require hostnames: use "
-	  "v1alpha2, or a TCPRoute on the TLS listener)" },
+	  "v1alpha2, or a TCPRoute on a TCP listener)" },
 	{ TLS_HDR "  hostnames: [[a]]\n" RULE(""),
 	  "t.yaml:5:15: TLSRoute default/r: spec.hostnames[0]: expected a string, got a list" },
 	{ TLS_HDR RULE("    matches: []\n"),
@@ -260,11 +260,6 @@ static void test_programmed(void **state)
 			  "spec:\n  parentRefs: [{name: gw, port: 443}]\n  hostnames: []\n"
 			  "  rules: [{backendRefs: [{name: s, port: 443}]}]\n",
 			  443, "TLSRoute app/r", 8443);
-	/* TCPRoute keeps attaching to TLS listeners (Passthrough). */
-	expect_programmed("apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\n" ROUTE_META
-			  "spec:\n  parentRefs: [{name: gw, sectionName: tls}]\n"
-			  "  rules: [{backendRefs: [{name: s, port: 443}]}]\n",
-			  443, "TCPRoute app/r", 8443);
 }
 
 /* The listener protocol decides where each kind attaches. */

@@ -364,7 +364,10 @@ static const struct admit_case admit_cases[] = {
 	{ "HTTPRoute app", "https-same", KSM_R_NOT_ALLOWED_BY_LISTENERS, SAME_NS("app") },
 	{ "HTTPRoute infra", "https-same", KSM_R_UNSUPPORTED_VALUE, ": " TERM_HTTPS },
 	{ "TLSRoute app", "pass", KSM_R_ACCEPTED, "" },
-	{ "TCPRoute app", "pass", KSM_R_ACCEPTED, "" },
+	/* Gateway API: Passthrough carries TLSRoutes only. */
+	{ "TCPRoute app", "pass", KSM_R_NOT_ALLOWED_BY_LISTENERS,
+	  " is TLS Passthrough, which carries TLSRoutes only; a TCPRoute needs a TCP listener "
+	  "(or TLS Terminate, which ksplit cannot do)" },
 	{ "HTTPRoute app", "pass", KSM_R_NOT_ALLOWED_BY_LISTENERS,
 	  " has protocol TLS, which cannot carry a HTTPRoute (needs HTTP or HTTPS)" },
 	{ "TLSRoute app", "term", KSM_R_UNSUPPORTED_VALUE, ": " TERM_TLS },

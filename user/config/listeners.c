@@ -217,6 +217,15 @@ enum ksm_reason km_listener_admits(const struct km_set *s, const struct km_gatew
 		    km_lproto_names[l->proto], r->m.kind, r->kind->listeners_text);
 		return KSM_R_NOT_ALLOWED_BY_LISTENERS;
 	}
+	/*
+	 * Gateway API: a TLS listener in Passthrough carries TLSRoutes only; a
+	 * TCPRoute rides on TLS only where the listener terminates it.
+	 */
+	if (l->proto == KM_L_TLS && l->tls == KM_TLS_PASSTHROUGH && r->kind->proto_tls_terminated) {
+		say(msg, len, g, l, " is TLS Passthrough, which carries TLSRoutes only; a %s needs "
+		    "a TCP listener (or TLS Terminate, which ksplit cannot do)", r->m.kind);
+		return KSM_R_NOT_ALLOWED_BY_LISTENERS;
+	}
 	if (l->n_kinds && !kind_listed(l, r)) {
 		kinds_text(l, text, sizeof(text));
 		say(msg, len, g, l, " allows only %s (allowedRoutes.kinds), not %s: add {kind: %s} "

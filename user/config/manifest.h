@@ -190,6 +190,7 @@ struct km_route_kind {
 	uint8_t proto;			/* IPPROTO_TCP / IPPROTO_UDP: what the route carries */
 	unsigned listeners;		/* 1u << enum km_lproto: Gateway listeners that carry it */
 	const char *listeners_text;	/* the same for messages: "HTTP or HTTPS" */
+	bool proto_tls_terminated;	/* on a TLS listener only when it terminates (TCPRoute) */
 	/* The fields the kind has: spec, spec.rules[], spec.rules[].backendRefs[]. */
 	const char *const *spec_keys, *const *rule_keys, *const *backend_keys;
 	/* Its own checks of those (NULL: none), after the shared ones. */

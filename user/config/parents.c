@@ -63,13 +63,42 @@ static bool vips_safe(struct km_build *b, const struct km_route *r, size_t pi,
 		ksm_addr_fmt(&addrs[i], ip, sizeof(ip));
 		snprintf(path, sizeof(path), "spec.parentRefs[%zu]", pi);
 		km_parent_refuse(b, r, pi, KSM_R_UNSUPPORTED_VALUE, &p->pos, path,
-				 "%s %s/%s has the %s address %s, which ksplit will not intercept: "
-				 "%s%s", what, p->ns, p->name, ksm_vip_class_name(c), ip,
-				 ksm_vip_class_why(c), c == KSM_VIP_LOOPBACK ?
-				 " (tests and demos on one machine pass --allow-loopback-vips)" : "");
+				 "%s %s/%s has the %s address %s, which ksplit will not intercept: %s",
+				 what, p->ns, p->name, ksm_vip_class_name(c), ip, ksm_vip_class_why(c));
 		return false;
 	}
 	return true;
+}
+
+int km_gateway_vip_warnings(struct km_build *b)
+{
+	char ip[INET6_ADDRSTRLEN];
+	enum ksm_vip_class c;
+	size_t i, j;
+
+	for (i = 0; i < b->s->n_gateways; i++) {
+		const struct km_gateway *g = &b->s->gateways[i];
+
+		if (g->m.refused)
+			continue;
+		for (j = 0; j < g->n_addrs; j++) {
+			c = ksm_addr_vip_class(&g->addrs[j]);
+			if (c == KSM_VIP_OK || (c == KSM_VIP_LOOPBACK && b->o->allow_loopback_vips))
+				continue;
+			ksm_addr_fmt(&g->addrs[j], ip, sizeof(ip));
+			/* Once per Gateway, even with no route: why it will carry nothing. */
+			if (ks_diag_obj(b->d, true, g->m.file, g->m.pos.line, g->m.pos.col, g->m.kind,
+					g->m.ns, g->m.name, "spec.addresses",
+					"%s address %s will not be intercepted: %s; no route is "
+					"accepted on this Gateway", ksm_vip_class_name(c), ip,
+					ksm_vip_class_why(c))) {
+				b->err = -ENOMEM;
+				return -ENOMEM;
+			}
+			break;
+		}
+	}
+	return 0;
 }
 
 static void gateway_targets(struct km_build *b, const struct km_route *r, size_t pi,

@@ -591,6 +591,7 @@ static int resolve(struct km_set *s, const struct ks_load_opts *o, struct ks_mod
 
 	if (s->n_routes && !(b.rs = calloc(s->n_routes, sizeof(*b.rs))))
 		return -ENOMEM;
+	km_gateway_vip_warnings(&b);
 	for (i = 0; i < s->n_routes && !b.err; i++)
 		/* A refused copy whose last good version was carried in has no verdict of its own. */
 		if (!(s->routes[i].m.refused && s->routes[i].m.kept))

@@ -71,6 +71,9 @@ int km_route_age_cmp(const struct km_route *a, const struct km_route *b);
 /* Two routes on one (VIP, port, proto): the oldest keeps every key it claims. */
 void km_resolve_conflicts(struct km_build *b);
 
+/* A warning on each Gateway with an address ksplit will not intercept. 0 or -ENOMEM. */
+int km_gateway_vip_warnings(struct km_build *b);
+
 /* Appends to *t (*n of them) the targets of r's parentRefs[pi], or reports why none. */
 void km_parent_targets(struct km_build *b, const struct km_route *r, size_t pi,
 		       struct km_target **t, size_t *n);

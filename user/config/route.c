@@ -367,7 +367,7 @@ static void tls_spec(struct km_ctx *c, const struct ky_node *spec)
 			     "SNI hostnames cannot be enforced: %s (the TLS ClientHello that "
 			     "carries SNI comes later), so the route would silently apply to every "
 			     "hostname; remove them (TLSRoute v1alpha3 and v1 require hostnames: use "
-			     "v1alpha2, or a TCPRoute on the TLS listener)", KM_L4_WHY);
+			     "v1alpha2, or a TCPRoute on a TCP listener)", KM_L4_WHY);
 }
 
 /* ---- the route kinds ---- */
@@ -414,6 +414,7 @@ const struct km_route_kind km_route_grpc = {
 const struct km_route_kind km_route_tcp = {
 	.proto = IPPROTO_TCP,
 	.listeners = 1u << KM_L_TCP | 1u << KM_L_TLS,
+	.proto_tls_terminated = true,
 	.listeners_text = "TCP or TLS",
 	.spec_keys = l4_spec_keys,
 	.rule_keys = l4_rule_keys,
