@@ -52,6 +52,15 @@ int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *
 			       const char *const *bufs, const size_t *lens, size_t n,
 			       struct ks_model *out, struct ks_diags *diags);
 
+/*
+ * The API source's load: one buffer per object (JSON is YAML), named
+ * "resource/ns/name", judged like ks_model_load_opts, with last good
+ * versions kept in *keep.
+ */
+int ks_model_load_objects(const struct ks_load_opts *o, const char *const *names,
+			  const char *const *bufs, const size_t *lens, size_t n,
+			  struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags);
+
 int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,
 			  struct ks_diags *diags);

@@ -718,8 +718,9 @@ int ks_model_load(const char *const *paths, size_t n_paths, struct ks_model *out
 }
 
 static int load_buffers(const struct ks_load_opts *o, const char *const *names,
-			const char *const *bufs, const size_t *lens, size_t n, bool strict,
-			struct ks_model *out, struct ks_diags *diags)
+			const char *const *bufs, const size_t *lens, size_t n,
+			struct ks_objects **keep, bool strict, struct ks_model *out,
+			struct ks_diags *diags)
 {
 	struct km_set s = { 0 };
 	size_t before = diags->n_errors, i;
@@ -731,7 +732,7 @@ static int load_buffers(const struct ks_load_opts *o, const char *const *names,
 		if (err == -ENOMEM)
 			goto out;
 	}
-	err = finish_load(&s, o, NULL, strict, 0, before, out, diags);
+	err = finish_load(&s, o, keep, strict, 0, before, out, diags);
 out:
 	km_set_free(&s);
 	return err;
@@ -741,12 +742,19 @@ int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,
 			  struct ks_diags *diags)
 {
-	return load_buffers(NULL, names, bufs, lens, n, true, out, diags);
+	return load_buffers(NULL, names, bufs, lens, n, NULL, true, out, diags);
 }
 
 int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *names,
 			       const char *const *bufs, const size_t *lens, size_t n,
 			       struct ks_model *out, struct ks_diags *diags)
 {
-	return load_buffers(o, names, bufs, lens, n, false, out, diags);
+	return load_buffers(o, names, bufs, lens, n, NULL, false, out, diags);
+}
+
+int ks_model_load_objects(const struct ks_load_opts *o, const char *const *names,
+			  const char *const *bufs, const size_t *lens, size_t n,
+			  struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags)
+{
+	return load_buffers(o, names, bufs, lens, n, keep, false, out, diags);
 }

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * libcurl handles for the API server: TLS from the kubeconfig (CA, client
+ * certificate, as files or in-memory blobs), the bearer token re-read from
+ * its file before every request (projected service-account tokens rotate),
+ * and JSON accepted.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kube/http.h"
+
+/* The token to send now: the file's current content, else the inline one. */
+static int current_token(const struct kube_conn *c, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	*buf = 0;
+	if (c->token_file) {
+		fd = open(c->token_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		n = read(fd, buf, len - 1);
+		close(fd);
+		if (n < 0)
+			return -errno;
+		buf[n] = 0;
+		buf[strcspn(buf, "\r\n")] = 0;
+		return 0;
+	}
+	if (c->token)
+		snprintf(buf, len, "%s", c->token);
+	return 0;
+}
+
+int kube_http_setup(CURL *h, const struct kube_conn *c, const char *path, bool stream,
+		    struct curl_slist **hdrs)
+{
+	char url[2048], tok[8192], auth[8300];
+	struct curl_blob blob;
+	int err;
+
+	*hdrs = NULL;
+	if (snprintf(url, sizeof(url), "%s%s", c->server, path) >= (int)sizeof(url))
+		return -ENAMETOOLONG;
+	err = current_token(c, tok, sizeof(tok));
+	if (err)
+		return err;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	/* A list must finish; a watch is ended by the server (timeoutSeconds) or a stall. */
+	if (!stream)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
+	/* A watch that carries nothing (not even a bookmark) for this long is dead. */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stream ? 90L : 30L);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (c->insecure) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (c->ca_data) {
+		blob = (struct curl_blob){ c->ca_data, c->ca_len, CURL_BLOB_COPY };
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	}
+	if (c->cert_file)
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+	if (c->key_file)
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+	if (c->cert_data) {
+		blob = (struct curl_blob){ c->cert_data, c->cert_len, CURL_BLOB_COPY };
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+	}
+	if (c->key_data) {
+		blob = (struct curl_blob){ c->key_data, c->key_len, CURL_BLOB_COPY };
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	*hdrs = curl_slist_append(*hdrs, "Accept: application/json");
+	if (*tok) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+		*hdrs = curl_slist_append(*hdrs, auth);
+	}
+	if (!*hdrs)
+		return -ENOMEM;
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+	return 0;
+}

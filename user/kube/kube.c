@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The source: one reflector per kind ksplit reads, all on one libcurl multi
+ * handle whose sockets and timer live in an epoll fd of their own, which the
+ * agent's event loop polls like any other fd. A snapshot hands the config
+ * loader ksplit's objects: Gateways of ksplit's classes, the routes that
+ * name one of them or a Service, and everything they reference.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/diag.h"
+#include "common/log.h"
+#include "kube/reflector.h"
+#include "kube/source.h"
+
+#define GW	"gateway.networking.k8s.io"
+
+/* What ksplit reads; the config loader's kind table knows each of these kinds. */
+static const struct kube_res resources[] = {
+	{ "", { "v1" }, "services", "Service" },
+	{ "", { "v1" }, "namespaces", "Namespace" },
+	{ "discovery.k8s.io", { "v1" }, "endpointslices", "EndpointSlice" },
+	{ GW, { "v1", "v1beta1" }, "gatewayclasses", "GatewayClass" },
+	{ GW, { "v1", "v1beta1" }, "gateways", "Gateway" },
+	{ GW, { "v1", "v1beta1" }, "httproutes", "HTTPRoute" },
+	{ GW, { "v1", "v1alpha2" }, "grpcroutes", "GRPCRoute" },
+	{ GW, { "v1alpha2" }, "tcproutes", "TCPRoute" },
+	{ GW, { "v1alpha2" }, "udproutes", "UDPRoute" },
+	{ GW, { "v1alpha2", "v1alpha3" }, "tlsroutes", "TLSRoute" },
+	{ GW, { "v1beta1", "v1" }, "referencegrants", "ReferenceGrant" },
+	{ "application-networking.k8s.aws", { "v1alpha1" }, "targetgrouppolicies",
+	  "TargetGroupPolicy" },
+};
+
+#define N_RES (sizeof(resources) / sizeof(resources[0]))
+
+struct ks_kube {
+	struct kube_conn conn;
+	CURLM *multi;
+	int epfd, tfd;
+	struct reflector refl[N_RES];
+	char **classes;			/* --gateway-class */
+	size_t n_classes;
+	uint64_t curl_due_ms;		/* curl's own timer, UINT64_MAX when none */
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* libcurl: watch s for what it wants, in our epoll fd. */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct ks_kube *k = arg;
+	struct epoll_event ev = { .data.fd = s };
+
+	(void)e;
+	(void)sockp;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(k->epfd, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	if (epoll_ctl(k->epfd, EPOLL_CTL_MOD, s, &ev) && errno == ENOENT)
+		epoll_ctl(k->epfd, EPOLL_CTL_ADD, s, &ev);
+	return 0;
+}
+
+/* Arms the timerfd for the earlier of curl's timer and the reflectors' next wake. */
+static void arm(struct ks_kube *k)
+{
+	uint64_t now = mono_ms(), due = k->curl_due_ms, w;
+	struct itimerspec its = {};
+	size_t i;
+
+	for (i = 0; i < N_RES; i++) {
+		w = refl_next_ms(&k->refl[i], now);
+		if (w != UINT64_MAX && now + w < due)
+			due = now + w;
+	}
+	if (due != UINT64_MAX) {
+		w = due > now ? due - now : 0;
+		/* 0 would disarm: the smallest real timeout instead. */
+		its.it_value.tv_sec = w / 1000;
+		its.it_value.tv_nsec = (long)(w % 1000) * 1000000 + (w ? 0 : 1);
+	}
+	timerfd_settime(k->tfd, 0, &its, NULL);
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *arg)
+{
+	struct ks_kube *k = arg;
+
+	(void)m;
+	k->curl_due_ms = timeout_ms < 0 ? UINT64_MAX : mono_ms() + (uint64_t)timeout_ms;
+	return 0;
+}
+
+int ks_kube_new(const struct ks_kube_opts *o, struct ks_kube **out, char *err, size_t errlen)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct ks_kube *k = calloc(1, sizeof(*k));
+	size_t i;
+	int ret;
+
+	if (!k)
+		return -ENOMEM;
+	k->epfd = k->tfd = -1;
+	k->curl_due_ms = UINT64_MAX;
+	ret = o->kubeconfig ? kube_conn_from_kubeconfig(o->kubeconfig, &k->conn, err, errlen)
+			    : kube_conn_in_cluster(o->sa_dir ? o->sa_dir : KUBE_SA_DIR, &k->conn,
+						   err, errlen);
+	if (ret)
+		goto fail;
+	ret = -ENOMEM;
+	if (o->n_classes && !(k->classes = calloc(o->n_classes, sizeof(*k->classes))))
+		goto fail;
+	for (i = 0; i < o->n_classes; i++, k->n_classes++)
+		if (!(k->classes[i] = strdup(o->classes[i])))
+			goto fail;
+	k->epfd = epoll_create1(EPOLL_CLOEXEC);
+	k->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (k->epfd < 0 || k->tfd < 0) {
+		ret = -errno;
+		ks_set_err(err, errlen, "cannot create the API source's fds: %s", strerror(-ret));
+		goto fail;
+	}
+	ev.data.fd = k->tfd;
+	epoll_ctl(k->epfd, EPOLL_CTL_ADD, k->tfd, &ev);
+	k->multi = curl_multi_init();
+	if (!k->multi)
+		goto fail;
+	curl_multi_setopt(k->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(k->multi, CURLMOPT_SOCKETDATA, k);
+	curl_multi_setopt(k->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(k->multi, CURLMOPT_TIMERDATA, k);
+	for (i = 0; i < N_RES; i++)
+		refl_init(&k->refl[i], &resources[i], &k->conn, k->multi);
+	pr_info("kube: API source", "server=%s namespace=%s gateway_classes=%zu",
+		k->conn.server, k->conn.namespace ? k->conn.namespace : "", k->n_classes);
+	ks_kube_process(k);
+	*out = k;
+	return 0;
+fail:
+	ks_kube_free(k);
+	return ret;
+}
+
+int ks_kube_fd(const struct ks_kube *k)
+{
+	return k->epfd;
+}
+
+static void reap(struct ks_kube *k)
+{
+	uint64_t now = mono_ms();
+	struct reflector *r;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(k->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		r = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		if (r)
+			refl_done(r, msg->easy_handle, msg->data.result, now);
+	}
+}
+
+bool ks_kube_process(struct ks_kube *k)
+{
+	struct epoll_event evs[16];
+	int n, i, running;
+	uint64_t exp, now;
+	bool changed = false;
+	size_t j;
+
+	n = epoll_wait(k->epfd, evs, 16, 0);
+	for (i = 0; i < n; i++) {
+		if (evs[i].data.fd == k->tfd) {
+			if (read(k->tfd, &exp, sizeof(exp)) < 0)
+				continue;
+			if (k->curl_due_ms <= mono_ms() + 1) {
+				k->curl_due_ms = UINT64_MAX;
+				curl_multi_socket_action(k->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			}
+			continue;
+		}
+		curl_multi_socket_action(k->multi, evs[i].data.fd,
+					 (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+					 (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+					 (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0),
+					 &running);
+	}
+	reap(k);
+	now = mono_ms();
+	for (j = 0; j < N_RES; j++)
+		refl_tick(&k->refl[j], now);
+	/* A new request wants curl to act now (it set a 0 ms timer). */
+	if (k->curl_due_ms <= mono_ms()) {
+		k->curl_due_ms = UINT64_MAX;
+		curl_multi_socket_action(k->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		reap(k);
+	}
+	for (j = 0; j < N_RES; j++)
+		changed |= k->refl[j].changed;
+	arm(k);
+	return changed;
+}
+
+bool ks_kube_synced(const struct ks_kube *k)
+{
+	size_t i;
+
+	for (i = 0; i < N_RES; i++)
+		if (!k->refl[i].synced)
+			return false;
+	return true;
+}
+
+static struct reflector *refl_of(struct ks_kube *k, const char *resource)
+{
+	size_t i;
+
+	for (i = 0; i < N_RES; i++)
+		if (!strcmp(resources[i].resource, resource))
+			return &k->refl[i];
+	return NULL;
+}
+
+/* Whether the Gateway ns/name exists and is of one of ksplit's classes. */
+static bool ours(struct ks_kube *k, const char *key)
+{
+	const struct kube_obj *g = kube_store_get(&refl_of(k, "gateways")->store, key), *c;
+	size_t i;
+
+	if (!g || !g->class)
+		return false;
+	for (i = 0; i < k->n_classes; i++)
+		if (!strcmp(k->classes[i], g->class))
+			return true;
+	c = kube_store_get(&refl_of(k, "gatewayclasses")->store, g->class);
+	return c && c->class && !strcmp(c->class, KS_GATEWAY_CONTROLLER);
+}
+
+struct snap_ctx {
+	struct ks_kube *k;
+	struct ks_kube_snap *s;
+	const struct kube_res *res;
+	int err;
+};
+
+static void add(const struct kube_obj *o, void *arg)
+{
+	struct snap_ctx *c = arg;
+	struct ks_kube_snap *s = c->s;
+	size_t i;
+	bool keep;
+
+	if (c->err)
+		return;
+	if (!strcmp(c->res->kind, "GatewayClass"))
+		return;
+	if (!strcmp(c->res->kind, "Gateway")) {
+		keep = ours(c->k, o->key);
+	} else if (strstr(c->res->kind, "Route")) {
+		/* Routes of other implementations' Gateways are theirs: no verdict from ksplit. */
+		keep = o->svc_parent;
+		for (i = 0; !keep && o->gw_parents && o->gw_parents[i]; i++)
+			keep = ours(c->k, o->gw_parents[i]);
+	} else {
+		keep = true;
+	}
+	if (!keep)
+		return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 256;
+		char **names = realloc(s->names, cap * sizeof(*names));
+		const char **bufs;
+		size_t *lens;
+
+		if (names)
+			s->names = names;
+		bufs = realloc(s->bufs, cap * sizeof(*bufs));
+		if (bufs)
+			s->bufs = bufs;
+		lens = realloc(s->lens, cap * sizeof(*lens));
+		if (lens)
+			s->lens = lens;
+		if (!names || !bufs || !lens) {
+			c->err = -ENOMEM;
+			return;
+		}
+		s->cap = cap;
+	}
+	if (asprintf(&s->names[s->n], "%s/%s", c->res->resource, o->key) < 0) {
+		c->err = -ENOMEM;
+		return;
+	}
+	s->bufs[s->n] = o->json;
+	s->lens[s->n] = o->len;
+	s->n++;
+}
+
+int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s)
+{
+	struct snap_ctx c = { .k = k, .s = s };
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < N_RES && !c.err; i++) {
+		c.res = &resources[i];
+		kube_store_each(&k->refl[i].store, add, &c);
+		k->refl[i].changed = false;
+	}
+	if (c.err)
+		ks_kube_snap_free(s);
+	return c.err;
+}
+
+void ks_kube_snap_free(struct ks_kube_snap *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s->bufs);
+	free(s->lens);
+	memset(s, 0, sizeof(*s));
+}
+
+void ks_kube_stats(const struct ks_kube *k, struct ks_kube_stats *st)
+{
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < N_RES; i++) {
+		st->objects += k->refl[i].store.n;
+		st->relists += k->refl[i].relists;
+		st->watches += k->refl[i].watches;
+		st->errors += k->refl[i].errors;
+		st->served += k->refl[i].served;
+	}
+}
+
+void ks_kube_free(struct ks_kube *k)
+{
+	size_t i;
+
+	if (!k)
+		return;
+	for (i = 0; i < N_RES; i++)
+		if (k->refl[i].res)
+			refl_free(&k->refl[i]);
+	if (k->multi)
+		curl_multi_cleanup(k->multi);
+	if (k->epfd >= 0)
+		close(k->epfd);
+	if (k->tfd >= 0)
+		close(k->tfd);
+	for (i = 0; i < k->n_classes; i++)
+		free(k->classes[i]);
+	free(k->classes);
+	kube_conn_free(&k->conn);
+	free(k);
+}

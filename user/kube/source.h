@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The Kubernetes API source as the agent sees it: an fd to poll, a call to
+ * drive it, and a snapshot of ksplit's objects for the config loader (see
+ * kube/kube.h for how it works inside).
+ */
+#ifndef KSPLIT_KUBE_SOURCE_H
+#define KSPLIT_KUBE_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KS_GATEWAY_CONTROLLER "ksplit.io/gateway-controller"
+
+struct ks_kube_opts {
+	const char *kubeconfig;		/* NULL: in-cluster */
+	const char *sa_dir;		/* in-cluster service account dir; NULL: the standard one */
+	const char *const *classes;	/* --gateway-class: Gateways of these classes are ksplit's too */
+	size_t n_classes;
+};
+
+/* Objects for ks_model_load_objects(): names "httproutes/ns/name", JSON texts. */
+struct ks_kube_snap {
+	size_t n, cap;
+	char **names;
+	const char **bufs;	/* point into the source's store: valid until the next process */
+	size_t *lens;
+};
+
+struct ks_kube_stats {
+	size_t objects, relists, watches, errors, served;
+};
+
+struct ks_kube;
+
+/* 0, or -errno with the reason in err (a bad kubeconfig, no in-cluster environment). */
+int ks_kube_new(const struct ks_kube_opts *o, struct ks_kube **out, char *err, size_t errlen);
+/* Readable when there is work: call ks_kube_process(). */
+int ks_kube_fd(const struct ks_kube *k);
+/* Drives every transfer and timer that is due; true when objects changed since the last snapshot. */
+bool ks_kube_process(struct ks_kube *k);
+/* Every kind has been listed (or found not served) at least once. */
+bool ks_kube_synced(const struct ks_kube *k);
+int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s);
+void ks_kube_snap_free(struct ks_kube_snap *s);
+void ks_kube_stats(const struct ks_kube *k, struct ks_kube_stats *st);
+void ks_kube_free(struct ks_kube *k);
+
+#endif

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The objects of one resource. A small open-addressing table: a rollout
+ * changes one EndpointSlice at a time among tens of thousands, and each
+ * event must cost O(1), not a scan.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/store.h"
+
+#define TOMB ((struct kube_obj *)1)
+
+static uint64_t hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void obj_free(struct kube_obj *o)
+{
+	size_t i;
+
+	if (!o || o == TOMB)
+		return;
+	free(o->key);
+	free(o->json);
+	free(o->class);
+	for (i = 0; o->gw_parents && o->gw_parents[i]; i++)
+		free(o->gw_parents[i]);
+	free(o->gw_parents);
+	free(o);
+}
+
+/* The slot of key, or of the first free one on its probe path (*found says which). */
+static size_t probe(const struct kube_store *s, const char *key, bool *found)
+{
+	size_t mask = s->cap - 1, i = hash(key) & mask, first_tomb = SIZE_MAX;
+
+	for (;; i = (i + 1) & mask) {
+		struct kube_obj *o = s->slots[i];
+
+		if (!o) {
+			*found = false;
+			return first_tomb != SIZE_MAX ? first_tomb : i;
+		}
+		if (o == TOMB) {
+			if (first_tomb == SIZE_MAX)
+				first_tomb = i;
+			continue;
+		}
+		if (!strcmp(o->key, key)) {
+			*found = true;
+			return i;
+		}
+	}
+}
+
+static int grow(struct kube_store *s)
+{
+	struct kube_obj **old = s->slots;
+	size_t ocap = s->cap, i, j;
+	bool found;
+
+	if (s->cap && (s->n + s->tombs + 1) * 4 < s->cap * 3)
+		return 0;
+	s->cap = s->cap ? (s->n * 4 >= s->cap ? s->cap * 2 : s->cap) : 64;
+	s->slots = calloc(s->cap, sizeof(*s->slots));
+	if (!s->slots) {
+		s->slots = old;
+		s->cap = ocap;
+		return -ENOMEM;
+	}
+	s->tombs = 0;
+	for (i = 0; i < ocap; i++) {
+		if (!old[i] || old[i] == TOMB)
+			continue;
+		j = probe(s, old[i]->key, &found);
+		s->slots[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* "ns/name" or "name" from metadata; NULL when the object has no name. */
+static char *obj_key(struct json_object *obj)
+{
+	struct json_object *meta, *v;
+	const char *ns = NULL, *name;
+	char *k = NULL;
+
+	if (!json_object_object_get_ex(obj, "metadata", &meta) ||
+	    !json_object_object_get_ex(meta, "name", &v) || !(name = json_object_get_string(v)))
+		return NULL;
+	if (json_object_object_get_ex(meta, "namespace", &v))
+		ns = json_object_get_string(v);
+	if (asprintf(&k, "%s%s%s", ns ? ns : "", ns ? "/" : "", name) < 0)
+		return NULL;
+	return k;
+}
+
+static const char *path_str(struct json_object *o, const char *a, const char *b)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, a, &v) || (b && !json_object_object_get_ex(v, b, &v)))
+		return NULL;
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/*
+ * Drops what ksplit never reads, so that 50,000 objects do not cost their
+ * managedFields: client-go's transform functions do the same.
+ */
+static void trim(struct json_object *obj, const char *kind)
+{
+	struct json_object *meta, *ann, *st, *addrs;
+
+	if (json_object_object_get_ex(obj, "metadata", &meta)) {
+		json_object_object_del(meta, "managedFields");
+		json_object_object_del(meta, "ownerReferences");
+		json_object_object_del(meta, "finalizers");
+		if (json_object_object_get_ex(meta, "annotations", &ann)) {
+			json_object_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+			if (!json_object_object_length(ann))
+				json_object_object_del(meta, "annotations");
+		}
+	}
+	if (!json_object_object_get_ex(obj, "status", &st))
+		return;
+	/* A Gateway's assigned addresses are its VIPs when spec has none. */
+	if (!strcmp(kind, "Gateway") && json_object_object_get_ex(st, "addresses", &addrs)) {
+		json_object_get(addrs);
+		json_object_object_del(obj, "status");
+		st = json_object_new_object();
+		json_object_object_add(st, "addresses", addrs);
+		json_object_object_add(obj, "status", st);
+		return;
+	}
+	json_object_object_del(obj, "status");
+}
+
+/* A route's Gateway parents and whether it has a Service parent. */
+static int route_parents(struct kube_obj *o, struct json_object *obj, const char *ns)
+{
+	struct json_object *spec, *refs;
+	size_t i, n, k = 0;
+
+	if (!json_object_object_get_ex(obj, "spec", &spec) ||
+	    !json_object_object_get_ex(spec, "parentRefs", &refs) ||
+	    !json_object_is_type(refs, json_type_array))
+		return 0;
+	n = json_object_array_length(refs);
+	o->gw_parents = calloc(n + 1, sizeof(*o->gw_parents));
+	if (!o->gw_parents)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(refs, i), *v;
+		const char *kind = "Gateway", *pns = ns, *name = NULL;
+
+		if (json_object_object_get_ex(p, "kind", &v))
+			kind = json_object_get_string(v);
+		if (json_object_object_get_ex(p, "namespace", &v))
+			pns = json_object_get_string(v);
+		if (json_object_object_get_ex(p, "name", &v))
+			name = json_object_get_string(v);
+		if (!kind || !name)
+			continue;
+		if (!strcmp(kind, "Service")) {
+			o->svc_parent = true;
+		} else if (!strcmp(kind, "Gateway")) {
+			if (asprintf(&o->gw_parents[k], "%s/%s", pns ? pns : "default", name) < 0)
+				return -ENOMEM;
+			k++;
+		}
+	}
+	return 0;
+}
+
+int kube_store_put(struct kube_store *s, struct json_object *obj, const char *kind,
+		   const char *api_version, uint64_t gen)
+{
+	struct kube_obj *o = NULL;
+	const char *text, *c;
+	char *key = obj_key(obj);
+	size_t i, len;
+	bool found;
+	int err = -ENOMEM;
+
+	if (!key)
+		return -EINVAL;
+	if (!json_object_object_get_ex(obj, "kind", NULL))
+		json_object_object_add(obj, "kind", json_object_new_string(kind));
+	if (!json_object_object_get_ex(obj, "apiVersion", NULL))
+		json_object_object_add(obj, "apiVersion", json_object_new_string(api_version));
+	trim(obj, kind);
+	/* No "\/": YAML (the loader reads JSON as YAML) knows no such escape. */
+	text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+						   JSON_C_TO_STRING_NOSLASHESCAPE);
+	len = strlen(text);
+	if (grow(s))
+		goto fail;
+	i = probe(s, key, &found);
+	if (found && s->slots[i]->len == len && !memcmp(s->slots[i]->json, text, len)) {
+		s->slots[i]->gen = gen;
+		free(key);
+		return 0;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->json = strndup(text, len)))
+		goto fail;
+	o->key = key;
+	key = NULL;
+	o->len = len;
+	o->gen = gen;
+	c = !strcmp(kind, "Gateway") ? path_str(obj, "spec", "gatewayClassName") :
+	    !strcmp(kind, "GatewayClass") ? path_str(obj, "spec", "controllerName") : NULL;
+	if (c && !(o->class = strdup(c)))
+		goto fail;
+	if (strstr(kind, "Route")) {
+		const char *ns = path_str(obj, "metadata", "namespace");
+
+		if ((err = route_parents(o, obj, ns)))
+			goto fail;
+	}
+	if (found) {
+		obj_free(s->slots[i]);
+	} else {
+		if (s->slots[i] == TOMB)
+			s->tombs--;
+		s->n++;
+	}
+	s->slots[i] = o;
+	return 1;
+fail:
+	free(key);
+	obj_free(o);
+	return err;
+}
+
+int kube_store_del(struct kube_store *s, struct json_object *obj)
+{
+	char *key = obj_key(obj);
+	bool found = false;
+	size_t i;
+
+	if (!key)
+		return 0;
+	if (s->cap) {
+		i = probe(s, key, &found);
+		if (found) {
+			obj_free(s->slots[i]);
+			s->slots[i] = TOMB;
+			s->tombs++;
+			s->n--;
+		}
+	}
+	free(key);
+	return found;
+}
+
+size_t kube_store_sweep(struct kube_store *s, uint64_t gen)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->cap; i++) {
+		struct kube_obj *o = s->slots[i];
+
+		if (!o || o == TOMB || o->gen >= gen)
+			continue;
+		obj_free(o);
+		s->slots[i] = TOMB;
+		s->tombs++;
+		s->n--;
+		n++;
+	}
+	return n;
+}
+
+void kube_store_each(const struct kube_store *s, void (*fn)(const struct kube_obj *o, void *arg),
+		     void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < s->cap; i++)
+		if (s->slots[i] && s->slots[i] != TOMB)
+			fn(s->slots[i], arg);
+}
+
+const struct kube_obj *kube_store_get(const struct kube_store *s, const char *key)
+{
+	bool found;
+	size_t i;
+
+	if (!s->cap)
+		return NULL;
+	i = probe(s, key, &found);
+	return found ? s->slots[i] : NULL;
+}
+
+void kube_store_free(struct kube_store *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->cap; i++)
+		obj_free(s->slots[i]);
+	free(s->slots);
+	memset(s, 0, sizeof(*s));
+}

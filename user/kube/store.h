@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The objects held for one resource, by namespace/name, each trimmed to
+ * what ksplit reads (no managedFields, no last-applied annotation, no
+ * status but a Gateway's addresses) and kept as compact JSON: the config
+ * loader reads JSON as YAML. Internal to kube/.
+ */
+#ifndef KSPLIT_KUBE_STORE_H
+#define KSPLIT_KUBE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+struct kube_obj {
+	char *key;		/* "ns/name" ("name" when cluster-scoped) */
+	char *json;		/* the trimmed object, kind and apiVersion included */
+	size_t len;
+	uint64_t gen;		/* the list generation that last saw it */
+	/* Gateways: gatewayClassName; GatewayClasses: controllerName. */
+	char *class;
+	/* Routes: the Gateways named by parentRefs ("ns/name", NULL-terminated), a Service parent. */
+	char **gw_parents;
+	bool svc_parent;
+};
+
+struct kube_store {
+	size_t n, cap;		/* cap: a power of two, or 0 */
+	struct kube_obj **slots;	/* open addressing; NULL empty, TOMB deleted */
+	size_t tombs;
+};
+
+/*
+ * Puts obj (an API object: kind and apiVersion are set from kind and
+ * api_version when missing, as list items lack them) under its key.
+ * Returns 1 when the stored object changed, 0 when it is the same, -errno.
+ */
+int kube_store_put(struct kube_store *s, struct json_object *obj, const char *kind,
+		   const char *api_version, uint64_t gen);
+/* 1 when removed, 0 when it was not there. */
+int kube_store_del(struct kube_store *s, struct json_object *obj);
+/* Drops every object whose gen is older than gen (after a relist). Returns how many. */
+size_t kube_store_sweep(struct kube_store *s, uint64_t gen);
+/* Calls fn for every object. */
+void kube_store_each(const struct kube_store *s, void (*fn)(const struct kube_obj *o, void *arg),
+		     void *arg);
+const struct kube_obj *kube_store_get(const struct kube_store *s, const char *key);
+void kube_store_free(struct kube_store *s);
+
+#endif
