@@ -16,12 +16,14 @@ static int do_help(const struct cli_cmd *cmd, int argc, char **argv);
 static const struct cli_cmd cmds[] = {
 	{ "run", do_run,
 	  "--config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
-	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait] [--json] [-v]",
+	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait]\n"
+	  "[--metrics-addr ADDR:PORT|none] [--metrics-endpoints] [--json] [-v]",
 	  "attach to DIR (default: the cgroup2 root) and apply the manifests;\n"
 	  "re-apply on change and SIGHUP; sockets to removed endpoints are\n"
 	  "destroyed unless --no-destroy; while another agent runs on the pin\n"
 	  "dir, wait for it to exit (exit 1 with --no-wait); logs are logfmt lines on stderr,\n"
-	  "JSON lines with --json" },
+	  "JSON lines with --json; /metrics, /healthz and /readyz are served on\n"
+	  "--metrics-addr (default 127.0.0.1:9965; port 0: any free port, logged)" },
 	{ "validate", do_validate, "[--json] PATH...", "check manifests; exit 1 on any error" },
 	{ "status", do_status, "[--json] [--pin-dir DIR]",
 	  "show VIPs, weights, shares, endpoints and the hooks;\n"
