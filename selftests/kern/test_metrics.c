@@ -234,6 +234,8 @@ static void test_metrics_scrape(void **state)
 			   "backend_namespace=\"t\",backend=\"t/v2:80\"") == group_count(&r, "127.2."));
 	assert_true(sample(body, "ksplit_service_connects_total", "namespace=\"t\",route=\"r\"", NULL) == N);
 	assert_true(sample(body, "ksplit_service_refused_total", "route=\"r\"", NULL) == 0);
+	assert_true(sample(body, "ksplit_backend_refused_total", "service=\"v1\"", NULL) == 0);
+	assert_true(sample(body, "ksplit_backend_passive_ejections_total", "service=\"v2\"", NULL) == 0);
 	assert_true(sample(body, "ksplit_backend_weight", "service=\"v1\"", NULL) == 25);
 	assert_true(sample(body, "ksplit_backend_weight", "service=\"v2\"", NULL) == 75);
 	assert_true(sample(body, "ksplit_backend_endpoints_eligible", "service=\"v1\"", NULL) == 2);

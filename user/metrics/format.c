@@ -81,9 +81,16 @@ void ks_agent_metrics_observe_apply(struct ks_agent_metrics *a, double seconds)
 /* `name="value"` with \, " and newline escaped as the text format requires. */
 static size_t label(char *out, size_t len, size_t at, const char *name, const char *v, size_t vlen)
 {
-	size_t i;
+	size_t i, nlen = strlen(name);
 
-	at += snprintf(out + at, at < len ? len - at : 0, "%s%s=\"", at ? "," : "", name);
+	if (at + nlen + 4 >= len)
+		return at;
+	if (at)
+		out[at++] = ',';
+	memcpy(out + at, name, nlen);
+	at += nlen;
+	out[at++] = '=';
+	out[at++] = '"';
 	for (i = 0; i < vlen && v[i] && at + 3 < len; i++) {
 		if (v[i] == '\\' || v[i] == '"') {
 			out[at++] = '\\';
@@ -156,27 +163,136 @@ static uint32_t n_groups(const struct ks_svc_counters *s)
 	return s->svc.n_groups < KS_MAX_GROUPS ? s->svc.n_groups : KS_MAX_GROUPS;
 }
 
+/* Room for len more bytes (and a NUL); false once b->err is set. */
+static bool reserve(struct ks_mbuf *b, size_t len)
+{
+	size_t nc;
+	char *ns;
+
+	if (b->err)
+		return false;
+	if (b->len + len < b->cap)
+		return true;
+	for (nc = b->cap ? b->cap * 2 : 65536; nc <= b->len + len; nc *= 2)
+		;
+	ns = realloc(b->s, nc);
+	if (!ns) {
+		b->err = -ENOMEM;
+		return false;
+	}
+	b->s = ns;
+	b->cap = nc;
+	return true;
+}
+
+static void put(struct ks_mbuf *b, const char *p, size_t len)
+{
+	if (!reserve(b, len))
+		return;
+	memcpy(b->s + b->len, p, len);
+	b->len += len;
+	b->s[b->len] = '\0';
+}
+
+/* `name{labels} value\n` without printf: at 10,000 services a scrape writes 100,000+ of them. */
+static void sample(struct ks_mbuf *b, const char *name, size_t nlen, const char *labels, size_t llen,
+		   uint64_t v)
+{
+	char num[24];
+	size_t n = sizeof(num);
+
+	do {
+		num[--n] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	if (!reserve(b, nlen + llen + sizeof(num) + 4))
+		return;
+	memcpy(b->s + b->len, name, nlen);
+	b->len += nlen;
+	b->s[b->len++] = '{';
+	memcpy(b->s + b->len, labels, llen);
+	b->len += llen;
+	b->s[b->len++] = '}';
+	b->s[b->len++] = ' ';
+	memcpy(b->s + b->len, num + n, sizeof(num) - n);
+	b->len += sizeof(num) - n;
+	b->s[b->len++] = '\n';
+	b->s[b->len] = '\0';
+}
+
+/*
+ * Every service's and backendRef's label set, escaped once per scrape
+ * rather than once per family: svc[i] and grp[first[i] + j] are offsets
+ * into text (NUL-terminated). Freed at the end of the scrape.
+ */
+struct labels {
+	struct ks_mbuf text;
+	size_t *svc, *grp, *first;
+	uint32_t *svc_len, *grp_len;
+};
+
+static int labels_build(struct labels *l, const struct ks_counters *c)
+{
+	char buf[LABELS_MAX];
+	size_t i, total = 0;
+	uint32_t j;
+
+	memset(l, 0, sizeof(*l));
+	for (i = 0; i < c->n_svcs; i++)
+		total += n_groups(&c->svcs[i]);
+	l->svc = malloc((c->n_svcs + 1) * sizeof(*l->svc));
+	l->first = malloc((c->n_svcs + 1) * sizeof(*l->first));
+	l->grp = malloc((total + 1) * sizeof(*l->grp));
+	l->svc_len = malloc((c->n_svcs + 1) * sizeof(*l->svc_len));
+	l->grp_len = malloc((total + 1) * sizeof(*l->grp_len));
+	if (!l->svc || !l->first || !l->grp || !l->svc_len || !l->grp_len)
+		return -ENOMEM;
+	total = 0;
+	for (i = 0; i < c->n_svcs; i++) {
+		const struct ks_svc_counters *s = &c->svcs[i];
+
+		l->svc[i] = l->text.len;
+		l->svc_len[i] = svc_labels(buf, sizeof(buf), s);
+		put(&l->text, buf, l->svc_len[i] + 1);
+		l->first[i] = total;
+		for (j = 0; j < n_groups(s); j++, total++) {
+			l->grp[total] = l->text.len;
+			l->grp_len[total] = group_labels(buf, sizeof(buf), s, j);
+			put(&l->text, buf, l->grp_len[total] + 1);
+		}
+	}
+	return l->text.err;
+}
+
+static void labels_free(struct labels *l)
+{
+	ks_mbuf_free(&l->text);
+	free(l->svc);
+	free(l->grp);
+	free(l->first);
+	free(l->svc_len);
+	free(l->grp_len);
+}
+
 enum svc_field { SVC_CONNECTS, SVC_REFUSED };
 
-static void svc_family(struct ks_mbuf *b, const struct ks_counters *c, const char *name,
-		       const char *help, enum svc_field f)
+static void svc_family(struct ks_mbuf *b, const struct ks_counters *c, const struct labels *l,
+		       const char *name, const char *help, enum svc_field f)
 {
-	char l[LABELS_MAX];
-	size_t i;
+	size_t i, nlen = strlen(name);
 
 	head(b, name, "counter", help);
 	for (i = 0; i < c->n_svcs; i++) {
 		const struct ks_svc_counters *s = &c->svcs[i];
 
-		svc_labels(l, sizeof(l), s);
-		ks_mbuf_printf(b, "%s{%s} %llu\n", name, l,
-			       (unsigned long long)(f == SVC_CONNECTS ? s->stats.connects
-								      : s->stats.refused));
+		sample(b, name, nlen, l->text.s + l->svc[i], l->svc_len[i],
+		       f == SVC_CONNECTS ? s->stats.connects : s->stats.refused);
 	}
 }
 
 enum group_field {
-	G_CONNECTS, G_FAILED, G_WEIGHT, G_EFFECTIVE, G_ELIGIBLE, G_LISTED, G_EJECTED,
+	G_CONNECTS, G_REFUSED, G_EJECTIONS, G_WEIGHT, G_EFFECTIVE, G_ELIGIBLE, G_LISTED,
+	G_FAILED, G_EJECTED,	/* from the endpoint slots: --metrics-endpoints only */
 };
 
 static uint64_t group_value(const struct ks_counters *c, const struct ks_svc_counters *s,
@@ -187,6 +303,12 @@ static uint64_t group_value(const struct ks_counters *c, const struct ks_svc_cou
 	uint32_t k;
 
 	switch (f) {
+	case G_CONNECTS:
+		return s->gstats[j].connects;
+	case G_REFUSED:
+		return s->gstats[j].refused;
+	case G_EJECTIONS:
+		return s->gstats[j].ejections;
 	case G_WEIGHT:
 		return s->meta.weight[j];
 	case G_EFFECTIVE:
@@ -201,9 +323,7 @@ static uint64_t group_value(const struct ks_counters *c, const struct ks_svc_cou
 	for (k = 0; s->eps[j] && k < g->be_total; k++) {
 		const struct ks_ep_counters *e = &s->eps[j][k];
 
-		if (f == G_CONNECTS)
-			v += e->stats.connects;
-		else if (f == G_FAILED)
+		if (f == G_FAILED)
 			v += e->stats.failed;
 		else if (e->found && e->health.ejected_until > c->now)
 			v++;
@@ -211,33 +331,33 @@ static uint64_t group_value(const struct ks_counters *c, const struct ks_svc_cou
 	return v;
 }
 
-static void group_family(struct ks_mbuf *b, const struct ks_counters *c, const char *name,
-			 const char *type, const char *help, enum group_field f)
+static void group_family(struct ks_mbuf *b, const struct ks_counters *c, const struct labels *l,
+			 const char *name, const char *type, const char *help, enum group_field f)
 {
-	char l[LABELS_MAX];
+	size_t i, nlen = strlen(name);
 	uint32_t j;
-	size_t i;
 
 	head(b, name, type, help);
 	for (i = 0; i < c->n_svcs; i++) {
 		const struct ks_svc_counters *s = &c->svcs[i];
 
 		for (j = 0; j < n_groups(s); j++) {
-			group_labels(l, sizeof(l), s, j);
-			ks_mbuf_printf(b, "%s{%s} %llu\n", name, l,
-				       (unsigned long long)group_value(c, s, j, f));
+			size_t g = l->first[i] + j;
+
+			sample(b, name, nlen, l->text.s + l->grp[g], l->grp_len[g],
+			       group_value(c, s, j, f));
 		}
 	}
 }
 
 enum ep_field { EP_CONNECTS, EP_ESTABLISHED, EP_FAILED, EP_ELIGIBLE, EP_EJECTED, EP_EJECTIONS };
 
-static void ep_family(struct ks_mbuf *b, const struct ks_counters *c, const char *name,
-		      const char *type, const char *help, enum ep_field f)
+static void ep_family(struct ks_mbuf *b, const struct ks_counters *c, const struct labels *l,
+		      const char *name, const char *type, const char *help, enum ep_field f)
 {
-	char l[LABELS_MAX], ep[64];
+	char lab[LABELS_MAX], ep[64];
+	size_t i, at, nlen = strlen(name);
 	uint32_t j, k;
-	size_t i, at;
 
 	head(b, name, type, help);
 	for (i = 0; i < c->n_svcs; i++) {
@@ -246,7 +366,7 @@ static void ep_family(struct ks_mbuf *b, const struct ks_counters *c, const char
 		for (j = 0; j < n_groups(s); j++) {
 			if (!s->eps[j])
 				continue;
-			at = group_labels(l, sizeof(l), s, j);
+			at = snprintf(lab, sizeof(lab), "%s", l->text.s + l->grp[l->first[i] + j]);
 			for (k = 0; k < s->svc.groups[j].be_total; k++) {
 				const struct ks_ep_counters *e = &s->eps[j][k];
 				uint64_t v = 0;
@@ -254,7 +374,6 @@ static void ep_family(struct ks_mbuf *b, const struct ks_counters *c, const char
 				if (!e->found)
 					continue;
 				ks_fmt_addrport(ep, sizeof(ep), e->be.family, e->be.addr, e->be.port);
-				label_str(l, sizeof(l), at, "endpoint", ep);
 				switch (f) {
 				case EP_CONNECTS: v = e->stats.connects; break;
 				case EP_ESTABLISHED: v = e->stats.established; break;
@@ -263,7 +382,7 @@ static void ep_family(struct ks_mbuf *b, const struct ks_counters *c, const char
 				case EP_EJECTED: v = e->health.ejected_until > c->now; break;
 				case EP_EJECTIONS: v = e->health.ejections; break;
 				}
-				ks_mbuf_printf(b, "%s{%s} %llu\n", name, l, (unsigned long long)v);
+				sample(b, name, nlen, lab, label_str(lab, sizeof(lab), at, "endpoint", ep), v);
 			}
 		}
 	}
@@ -325,6 +444,8 @@ static void agent_families(struct ks_mbuf *b, const struct ks_metrics_input *in)
 int ks_metrics_render(struct ks_mbuf *b, const struct ks_metrics_input *in)
 {
 	const struct ks_counters *c = in->dp;
+	struct labels l;
+	int err;
 
 	agent_families(b, in);
 	head(b, "ksplit_datapath_up", "gauge", "1 when the pinned maps could be read for this scrape.");
@@ -333,39 +454,50 @@ int ks_metrics_render(struct ks_mbuf *b, const struct ks_metrics_input *in)
 		return b->err;
 	head(b, "ksplit_services", "gauge", "VIP:port:protocol entries in the datapath.");
 	ks_mbuf_printf(b, "ksplit_services %zu\n", c->n_svcs);
-	svc_family(b, c, "ksplit_service_connects_total",
+	err = labels_build(&l, c);
+	if (err)
+		goto out;
+	/* One allocation for the default families (2 per VIP, 7 per backendRef), not 10 doublings. */
+	reserve(b, 8 * l.text.len + (c->n_svcs + 1) * 1024);
+	svc_family(b, c, &l, "ksplit_service_connects_total",
 		   "Connects to the VIP that were sent to an endpoint.", SVC_CONNECTS);
-	svc_family(b, c, "ksplit_service_refused_total",
+	svc_family(b, c, &l, "ksplit_service_refused_total",
 		   "Connects to the VIP that were refused: the share drawn had no endpoint.", SVC_REFUSED);
-	group_family(b, c, "ksplit_backend_connects_total", "counter",
-		     "Connects sent to the backendRef (summed over the endpoints it lists now).",
-		     G_CONNECTS);
-	group_family(b, c, "ksplit_backend_failed_connects_total", "counter",
-		     "TCP connects sent to the backendRef that failed (RST or SYN timeout).", G_FAILED);
-	group_family(b, c, "ksplit_backend_weight", "gauge", "Configured weight of the backendRef.",
-		     G_WEIGHT);
-	group_family(b, c, "ksplit_backend_effective_weight", "gauge",
+	group_family(b, c, &l, "ksplit_backend_connects_total", "counter",
+		     "Connects sent to an endpoint of the backendRef.", G_CONNECTS);
+	group_family(b, c, &l, "ksplit_backend_refused_total", "counter",
+		     "Connects refused because the backendRef drawn had no eligible endpoint.", G_REFUSED);
+	group_family(b, c, &l, "ksplit_backend_passive_ejections_total", "counter",
+		     "Endpoints of the backendRef ejected by passive health (failed connects).",
+		     G_EJECTIONS);
+	group_family(b, c, &l, "ksplit_backend_weight", "gauge",
+		     "Configured weight of the backendRef.", G_WEIGHT);
+	group_family(b, c, &l, "ksplit_backend_effective_weight", "gauge",
 		     "Weight in force after empty groups were shifted.", G_EFFECTIVE);
-	group_family(b, c, "ksplit_backend_endpoints_eligible", "gauge",
+	group_family(b, c, &l, "ksplit_backend_endpoints_eligible", "gauge",
 		     "Endpoints of the backendRef that take new connects.", G_ELIGIBLE);
-	group_family(b, c, "ksplit_backend_endpoints_listed", "gauge",
+	group_family(b, c, &l, "ksplit_backend_endpoints_listed", "gauge",
 		     "Endpoints the backendRef lists, eligible or not.", G_LISTED);
-	group_family(b, c, "ksplit_backend_endpoints_ejected", "gauge",
-		     "Endpoints of the backendRef passively ejected right now.", G_EJECTED);
 	if (!in->endpoints)
-		return b->err;
-	ep_family(b, c, "ksplit_endpoint_connects_total", "counter", "Connects sent to the endpoint.",
-		  EP_CONNECTS);
-	ep_family(b, c, "ksplit_endpoint_established_total", "counter",
+		goto out;
+	group_family(b, c, &l, "ksplit_backend_endpoints_ejected", "gauge",
+		     "Endpoints of the backendRef passively ejected right now.", G_EJECTED);
+	group_family(b, c, &l, "ksplit_backend_failed_connects_total", "counter",
+		     "TCP connects to the endpoints the backendRef lists now that failed.", G_FAILED);
+	ep_family(b, c, &l, "ksplit_endpoint_connects_total", "counter",
+		  "Connects sent to the endpoint.", EP_CONNECTS);
+	ep_family(b, c, &l, "ksplit_endpoint_established_total", "counter",
 		  "TCP connects to the endpoint that were established.", EP_ESTABLISHED);
-	ep_family(b, c, "ksplit_endpoint_failed_connects_total", "counter",
+	ep_family(b, c, &l, "ksplit_endpoint_failed_connects_total", "counter",
 		  "TCP connects to the endpoint that failed.", EP_FAILED);
-	ep_family(b, c, "ksplit_endpoint_eligible", "gauge", "1 when the endpoint takes new connects.",
-		  EP_ELIGIBLE);
-	ep_family(b, c, "ksplit_endpoint_ejected", "gauge", "1 while the endpoint is passively ejected.",
-		  EP_EJECTED);
-	ep_family(b, c, "ksplit_endpoint_passive_ejections", "gauge",
+	ep_family(b, c, &l, "ksplit_endpoint_eligible", "gauge",
+		  "1 when the endpoint takes new connects.", EP_ELIGIBLE);
+	ep_family(b, c, &l, "ksplit_endpoint_ejected", "gauge",
+		  "1 while the endpoint is passively ejected.", EP_EJECTED);
+	ep_family(b, c, &l, "ksplit_endpoint_passive_ejections", "gauge",
 		  "Passive ejections of the endpoint since its active checks last vouched for it.",
 		  EP_EJECTIONS);
-	return b->err;
+out:
+	labels_free(&l);
+	return err ? err : b->err;
 }

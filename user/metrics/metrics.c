@@ -111,7 +111,7 @@ static enum MHD_Result scrape(struct ks_metrics *m, struct MHD_Connection *conn)
 	int err;
 
 	m->o.fill(m->o.ctx, &am);
-	err = ks_counters_read(m->o.pin_dir, &c);
+	err = ks_counters_read_ex(m->o.pin_dir, m->o.endpoints ? KS_COUNTERS_ENDPOINTS : 0, &c);
 	in.dp = err ? NULL : &c;
 	err = ks_metrics_render(&b, &in);
 	ks_counters_free(&c);
