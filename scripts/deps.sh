@@ -16,7 +16,7 @@ pkgs=(
 	prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
-	pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf)
+	pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf curl)
 fi
 
 missing=()

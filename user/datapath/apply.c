@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -29,17 +30,31 @@ static int rcu_sync(struct ks_dp *dp)
 	return 0;
 }
 
+#define ENOMEM_TRIES	20
+
 /* flags BPF_ANY: reset to zero; BPF_NOEXIST: create at zero unless there. */
 static int zero_percpu(struct ks_dp *dp, int fd, uint32_t id, size_t vsz, uint64_t flags)
 {
 	size_t sz = ((vsz + 7) & ~7UL) * dp->ncpus;
 	void *zero = calloc(1, sz);
-	int err = 0;
+	int err = 0, tries;
 
 	if (!zero)
 		return -ENOMEM;
-	if (bpf_map_update_elem(fd, &id, zero, flags) && errno != EEXIST)
-		err = -errno;
+	/*
+	 * A map without prealloc takes its elements from per-CPU caches that
+	 * irq_work refills: thousands of inserts in a row on a busy machine can
+	 * drain them and see a transient ENOMEM. Give the refill a moment.
+	 */
+	for (tries = 0; bpf_map_update_elem(fd, &id, zero, flags); tries++) {
+		if (errno == EEXIST)
+			break;
+		if (errno != ENOMEM || tries == ENOMEM_TRIES) {
+			err = -errno;
+			break;
+		}
+		usleep(1000);
+	}
 	free(zero);
 	return err;
 }
