@@ -333,6 +333,10 @@ static void test_metrics_prometheus(void **state)
 	char addr[64], prom[64], dir[256], cfg[512], data[512], plog[512];
 	char a_cfg[600], a_data[600], a_listen[96];
 	const char *q = "sum by (service) (increase(ksplit_backend_connects_total{route=\"r\"}[5m]))";
+	/* README's example, verbatim but for the route: the share of each backendRef. */
+	const char *share = "sum by (service) (rate(ksplit_backend_connects_total{namespace=\"t\", route=\"r\"}[5m]))\n"
+			    "  / ignoring (service) group_left\n"
+			    "sum (rate(ksplit_backend_connects_total{namespace=\"t\", route=\"r\"}[5m]))";
 	char *argv[] = { "/usr/bin/prometheus", a_cfg, a_data, a_listen, "--log.level=warn", NULL };
 	struct kt_result r;
 	double v1, v2, seen;
@@ -406,6 +410,10 @@ static void test_metrics_prometheus(void **state)
 	assert_true(v1 > 0 && v2 > 0);
 	kt_assert_share("PromQL v1 (weight 25)", lround(v1), lround(v1 + v2), 25, TOL);
 	kt_assert_share("PromQL v2 (weight 75)", lround(v2), lround(v1 + v2), 75, TOL);
+	v1 = promql(prom, share, "service", "v1");
+	printf("  [promql] README share query: v1 %.4f\n", v1);
+	assert_true(v1 > 0);
+	kt_assert_share("README share query, v1", lround(v1 * N), N, 25, TOL);
 
 	assert_true(kt_stop(&t->env, pid, SIGTERM, 10000) != -1);
 	kt_agent_stop(t);
