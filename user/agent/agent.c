@@ -69,7 +69,7 @@ struct agent {
 	/* Metrics: served from this loop (metrics/metrics.h), so read without locks. */
 	struct ks_metrics *metrics;
 	struct ks_agent_metrics mx;
-	uint64_t last_tick_ms;		/* /healthz: the loop's 1 s tick ran lately */
+	uint64_t last_turn_ms;		/* /healthz: end of the loop's last round (1 s tick at least) */
 };
 
 /* How long an adopting agent waits for first verdicts before it applies anyway. */
@@ -162,10 +162,14 @@ static void metrics_fill(void *ctx, struct ks_agent_metrics *out)
 	out->health_targets = ks_checks_targets(a->checks);
 }
 
-/* The tick runs every TICK_MS; three missed in a row means the loop is stuck or starved. */
+/*
+ * The loop wakes at least every TICK_MS; three ticks without a finished
+ * round means it is stuck or starved. A round, not the tick itself: a long
+ * apply ends with a round, so the probe after it is not failed for it.
+ */
 static bool metrics_alive(void *ctx)
 {
-	return now_ms() - ((struct agent *)ctx)->last_tick_ms < 3 * TICK_MS + 500;
+	return now_ms() - ((struct agent *)ctx)->last_turn_ms < 3 * TICK_MS + 500;
 }
 
 /*
@@ -184,7 +188,7 @@ static int metrics_start(struct agent *a)
 
 	if (!strcmp(addr, "none"))
 		return 0;
-	a->last_tick_ms = now_ms();
+	a->last_turn_ms = now_ms();
 	err = ks_metrics_start(&mo, &a->metrics);
 	if (!err) {
 		pr_info("serving /metrics, /healthz and /readyz", "metrics_addr=%s",
@@ -424,7 +428,6 @@ static void say_stopping(struct agent *a, unsigned int signo)
 /* Periodic work: end the start-up hold once verdicts are in, or at its deadline. */
 static void tick(struct agent *a)
 {
-	a->last_tick_ms = now_ms();
 	if (now_ms() >= a->next_check_ms)
 		selfcheck(a);
 	if (a->hold && (ks_checks_settled(a->checks) || now_ms() >= a->hold_until_ms)) {
@@ -807,6 +810,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		}
 		if (a.hold && ks_checks_settled(a.checks))
 			tick(&a);
+		a.last_turn_ms = now_ms();
 	}
 out:
 	ks_metrics_free(a.metrics);
