@@ -6,7 +6,9 @@
  *    the exposition passes `promtool check metrics`, and the connects per
  *    backendRef are exactly what the client counted per server;
  *  - prometheus: Debian's prometheus server scrapes the agent every second
- *    and the observed split is read back with PromQL through its HTTP API.
+ *    and the observed split is read back with PromQL through its HTTP API;
+ *  - group identity: the per-backendRef counters behind the metrics follow
+ *    the backendRef, not the group index.
  *
  * Everything prometheus writes lives in /tmp/<tag>-prometheus and the
  * process is a tracked child of the env: kt_env_teardown kills it (by pid)
@@ -419,12 +421,65 @@ static void test_metrics_prometheus(void **state)
 	kt_agent_stop(t);
 }
 
+static void apply_route(struct kt_env *e, const char *backends)
+{
+	struct kt_buf b = {};
+
+	kt_yaml_ab(&b, "127.1.0.1 127.1.0.2", "127.2.0.1 127.2.0.2");
+	kt_yaml_route(&b, "HTTPRoute", "r", "gw/http", backends);
+	assert_int_equal(kt_apply_yaml(e, b.s), 0);
+	kt_buf_free(&b);
+}
+
+static void assert_group_connects(struct kt_env *e, const char *when, long g0, long g1)
+{
+	struct ks_group_stats s0, s1;
+
+	assert_int_equal(kt_group_stats(e, "127.10.0.1", 80, 0, &s0), 0);
+	assert_int_equal(kt_group_stats(e, "127.10.0.1", 80, 1, &s1), 0);
+	printf("  [groups] %s: group 0 %llu, group 1 %llu\n", when,
+	       (unsigned long long)s0.connects, (unsigned long long)s1.connects);
+	assert_int_equal(s0.connects, g0);
+	assert_int_equal(s1.connects, g1);
+}
+
+/*
+ * A backendRef's counters stay with it: a weight change keeps them, and a
+ * group index that starts naming another backendRef starts again at zero
+ * (else v2's connects would be reported as v1's).
+ */
+static void test_group_identity(void **state)
+{
+	struct kt_env *e = *state;
+	struct kt_result r;
+	long v1, v2;
+
+	assert_non_null(e);
+	assert_int_equal(kt_dp_open(e, 4096, 65536), 0);
+	assert_int_equal(kt_servers_start(e, servers, 4), 0);
+	apply_route(e, "v1=25 v2=75");
+	{
+		struct kt_client_opts o = { .target = "127.10.0.1:80", .mode = KT_TCP, .count = 2000 };
+
+		assert_int_equal(kt_client_run(e, &o, &r), 0);
+		assert_int_equal(r.ok, 2000);
+	}
+	v1 = group_count(&r, "127.1.");
+	v2 = group_count(&r, "127.2.");
+	assert_group_connects(e, "after 2000 connects", v1, v2);
+	apply_route(e, "v1=50 v2=50");
+	assert_group_connects(e, "weights changed", v1, v2);
+	apply_route(e, "v2=50 v1=50");
+	assert_group_connects(e, "backendRefs swapped", 0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_metrics_scrape, kt_agent_setup, kt_agent_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_prometheus, kt_agent_setup,
 						kt_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_group_identity, kt_setup, kt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
