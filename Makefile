@@ -25,7 +25,8 @@ CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) \
 		   -Iinclude -Iuser
 LDFLAGS		+= $(SANFLAGS)
-LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lhttp_parser -lnghttp2 -lcurl -lssl -lcrypto -lm
+LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lhttp_parser -lnghttp2 -lcurl -lssl -lcrypto -lm \
+		   $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 		   -Iinclude -Ivmlinux -Ibpf -MMD -MP
 
@@ -35,7 +36,7 @@ BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) 
 BPF_SRCS	:= bpf/maps.bpf.c $(filter-out bpf/maps.bpf.c,$(sort $(wildcard bpf/*.bpf.c)))
 BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL		:= $(OUT)/ksplit.skel.h
-# user/ is one folder per subsystem (common config image datapath health agent cli).
+# user/ is one folder per subsystem (common config image datapath health metrics agent cli).
 USER_SRCS	:= $(sort $(wildcard user/*/*.c))
 LIB_SRCS	:= $(filter-out user/cli/main.c,$(USER_SRCS))
 LIB_OBJS	:= $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS))
@@ -58,7 +59,7 @@ KERN_LIB_OBJS	:= $(patsubst selftests/kern/%.c,$(OUT)/selftests/kern/%.o,$(KERN_
 DEPS_STAMP	:= $(OUT)/.deps-ok
 BENCH_STAMP	:= $(OUT)/.deps-bench-ok
 
-.PHONY: all help test unit-test kern-test demo fresh-check bench bench-prober fuzz vmlinux deps clean
+.PHONY: all help test unit-test kern-test demo fresh-check bench bench-prober bench-metrics fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS)
@@ -73,6 +74,7 @@ help:
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
 	@echo '  bench-prober   health checker CPU at 5,000 endpoints every 5 s (root)'
+	@echo '  bench-metrics  time and agent CPU of one /metrics scrape at 10,000 services (root)'
 	@echo '  fuzz           run the manifest and health-check response fuzzers (FUZZ_SECONDS=60 each)'
 	@echo '  vmlinux        regenerate vmlinux/vmlinux.h from /sys/kernel/btf/vmlinux'
 	@echo '  deps           install Debian build/test dependencies'
@@ -167,8 +169,12 @@ demo: $(BIN) $(TOOLS)
 fresh-check:
 	$(Q)OUT=$(OUT) bash scripts/fresh-check.sh
 
-bench: $(BENCH_STAMP) $(BIN) $(TOOLS) bench-prober
+bench: $(BENCH_STAMP) $(BIN) $(TOOLS) bench-prober bench-metrics
 	$(Q)QUICK=$(QUICK) bash bench/run.sh
+
+# One /metrics scrape at 10,000 services: wall time, agent CPU, RSS before and after.
+bench-metrics: $(BENCH_STAMP) $(BIN)
+	$(Q)KSPLIT=$(BIN) SCRAPES=$(if $(QUICK),10,50) bash bench/metrics_scrape.sh
 
 # Active health checker CPU at 5,000 endpoints / 5 s (60 s per kind, 20 s with QUICK=1).
 bench-prober: $(OUT)/selftests/kern/test_prober_scale

@@ -26,9 +26,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the agent before load; lets an old kernel fall back to EPERM on refusal. */
 const volatile bool have_set_retval = true;
 
-static __always_inline int refuse(struct bpf_sock_addr *ctx, const struct ks_svc *svc)
+static __always_inline int refuse(struct bpf_sock_addr *ctx, const struct ks_svc *svc, __u32 gi)
 {
-	ks_count_refused(svc);
+	ks_count_refused(svc, gi);
 	/* Fail fast with the errno an L4 route's rejected share calls for. */
 	if (have_set_retval)
 		bpf_set_retval(-ECONNREFUSED);
@@ -100,7 +100,7 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, bool v6ctx)
 	const struct ks_svc *svc;
 	struct ks_sock *s;
 	bool mapped, found;
-	__u32 gi = 0;
+	__u32 gi = KS_NO_GROUP;	/* ks_pick sets it once it has drawn a group */
 
 	if (!dest_key(ctx, v6ctx, &k, &mapped))
 		return 1;
@@ -109,12 +109,12 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, bool v6ctx)
 		return 1;
 	be = ks_pick(svc, &gi);
 	if (!be)
-		return refuse(ctx, svc);
+		return refuse(ctx, svc, gi);
 	s = ks_sock_get(ctx->sk, true);
 	if (s)
 		ks_sock_remember(ks_sock_slot(s, &k, &found), &k, be, svc->rev, gi);
 	write_addr(ctx, be->addr, be->port, v6ctx, mapped);
-	ks_count_steered(svc, be);
+	ks_count_steered(svc, be, gi);
 	return 1;
 }
 
@@ -131,7 +131,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, bool v6ctx)
 	struct ks_sock_ent *e = NULL;
 	struct ks_sock *s;
 	bool mapped, found;
-	__u32 gi = 0;
+	__u32 gi = KS_NO_GROUP;	/* ks_pick sets it once it has drawn a group */
 
 	if (!dest_key(ctx, v6ctx, &k, &mapped))
 		return 1;
@@ -148,11 +148,11 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, bool v6ctx)
 	}
 	be = ks_pick(svc, &gi);
 	if (!be)
-		return refuse(ctx, svc);
+		return refuse(ctx, svc, gi);
 	if (e)
 		ks_sock_remember(e, &k, be, svc->rev, gi);
 	write_addr(ctx, be->addr, be->port, v6ctx, mapped);
-	ks_count_steered(svc, be);
+	ks_count_steered(svc, be, gi);
 	return 1;
 }
 

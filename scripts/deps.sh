@@ -11,11 +11,13 @@ pkgs=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libyaml-dev libjson-c-dev libmnl-dev libhttp-parser-dev libnghttp2-dev libssl-dev
 	libcurl4-openssl-dev
-	libcmocka-dev libclang-rt-14-dev
+	libcmocka-dev libclang-rt-14-dev libmicrohttpd-dev
 	iproute2 jq openssl nghttp2-server
+	# promtool and the server that test_metrics scrapes the agent with
+	prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
-	pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf)
+	pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf curl)
 fi
 
 missing=()

@@ -11,6 +11,7 @@
 
 #include "lib/addr.h"
 #include "lib/maps.h"
+#include "lib/stats.h"
 
 /* The agent lifts an ejection by rewriting the record: read it afresh. */
 static __always_inline bool ks_ep_ejected(__u32 ep_id, __u64 now)
@@ -64,6 +65,12 @@ static __always_inline void ks_eject(struct ks_ep_health *h, const struct ks_svc
 	h->ejections = n;
 	h->probation = 1;
 	h->consec_fail = 0;
+	{
+		struct ks_group_stats *gs = ks_group_stats_of(svc, gi);
+
+		if (gs)
+			gs->ejections++;
+	}
 }
 
 /* A steered TCP connect (the socket's entry e) was established (ok) or failed. */

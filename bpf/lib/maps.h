@@ -67,6 +67,16 @@ KS_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_svc_stats SEC(".maps");
 
+/* Per-CPU counters per backendRef, keyed by KS_GROUP_KEY(svc_id, gi); filled like ks_svc_stats. */
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KS_MAX_SERVICES * KS_MAX_GROUPS);
+	__type(key, __u32);
+	__type(value, struct ks_group_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_group_stats SEC(".maps");
+
 /* Passive health per ep_id: consecutive failures and ejection deadline, node-wide. */
 KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

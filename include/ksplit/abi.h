@@ -121,6 +121,20 @@ struct ks_svc_stats {
 };
 
 /*
+ * Per-CPU counters per backendRef, keyed by KS_GROUP_KEY(svc_id, group
+ * index): what the metrics report per backendRef without reading every
+ * endpoint, and monotonic while endpoints come and go. The agent zeroes a
+ * key whenever its group starts naming another backendRef.
+ */
+struct ks_group_stats {
+	__u64 connects;		/* connects steered to an endpoint of this group */
+	__u64 refused;		/* connects refused because this group's share had no endpoint */
+	__u64 ejections;	/* passive ejections of this group's endpoints */
+};
+
+#define KS_GROUP_KEY(svc_id, gi)	((svc_id) * KS_MAX_GROUPS + (gi))
+
+/*
  * Names for status, written by the agent only: the datapath never reads it,
  * but it lives in a pinned map so that `ksplit status` works while the agent
  * is stopped and `bpftool map dump` shows which route owns a VIP.
@@ -158,6 +172,7 @@ _Static_assert(sizeof(struct ks_svc_meta) == 128 + 68 * KS_MAX_GROUPS, "ks_svc_m
 _Static_assert(sizeof(struct ks_backend) == 24, "ks_backend ABI");
 _Static_assert(sizeof(struct ks_ep_stats) == 24, "ks_ep_stats ABI");
 _Static_assert(sizeof(struct ks_svc_stats) == 16, "ks_svc_stats ABI");
+_Static_assert(sizeof(struct ks_group_stats) == 24, "ks_group_stats ABI");
 _Static_assert(sizeof(struct ks_sock_ent) == 48, "ks_sock_ent ABI");
 _Static_assert(sizeof(struct ks_sock) == 4 + 48 * KS_SOCK_ENTRIES, "ks_sock ABI");
 

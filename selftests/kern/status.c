@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "status.h"
 #include "cli/status.h"
+#include "datapath/counters.h"
 
 struct json_object *kt_status(struct kt_env *e)
 {
@@ -66,4 +70,29 @@ long kt_status_ep(struct json_object *svc, const char *addr, int port)
 		}
 	}
 	return -1;
+}
+
+int kt_group_stats(struct kt_env *e, const char *vip, int port, uint32_t j,
+		   struct ks_group_stats *out)
+{
+	struct ks_counters c;
+	uint32_t addr;
+	size_t i;
+	int err = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, vip, &addr) != 1 || ks_counters_read_ex(e->pin_dir, 0, &c))
+		return -EINVAL;
+	for (i = 0; i < c.n_svcs; i++) {
+		const struct ks_svc_counters *s = &c.svcs[i];
+
+		if (s->key.family == KS_FAMILY_V4 && s->key.addr[0] == addr &&
+		    s->key.port == htons(port) && s->key.proto == IPPROTO_TCP &&
+		    j < s->svc.n_groups) {
+			*out = s->gstats[j];
+			err = 0;
+		}
+	}
+	ks_counters_free(&c);
+	return err;
 }

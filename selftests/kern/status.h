@@ -15,5 +15,11 @@ struct json_object *kt_status_svc(struct json_object *st, const char *vip, int p
 long kt_status_field(struct json_object *svc, const char *field);
 /* Connections of endpoint addr:port across all groups of svc; -1 when absent. */
 long kt_status_ep(struct json_object *svc, const char *addr, int port);
+/*
+ * The datapath's per-backendRef counters (ks_group_stats) of group j of the
+ * TCP service at IPv4 vip:port, as the metrics read them. 0 or -ENOENT.
+ */
+int kt_group_stats(struct kt_env *e, const char *vip, int port, uint32_t j,
+		   struct ks_group_stats *out);
 
 #endif

@@ -133,6 +133,15 @@ static void test_threshold_then_none(void **state)
 	assert_int_equal(ep_field(svc, "127.1.0.2", "ejections"), 1);
 	/* Ejection time is 30 s x ejections. */
 	assert_in_range(ep_field(svc, "127.1.0.2", "ejected_for_ms"), 25000, 30000);
+	/* The backendRef counts both ejections, and every connect, the 6 failed ones too. */
+	{
+		struct ks_group_stats g;
+
+		assert_int_equal(kt_group_stats(e, "127.10.0.1", 80, 0, &g), 0);
+		assert_int_equal(g.ejections, 2);
+		assert_int_equal(g.connects, 2000 + N);
+		assert_int_equal(g.refused, 0);
+	}
 	/* The deadline is ejection time + 30 s: that dates the ejection to the millisecond. */
 	printf("  [passive] %ld connects in %.1f ms after the kill, 6 failed; ejected %.1f ms and %.1f ms after the kill (incl. client start)\n",
 	       N, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
@@ -235,6 +244,12 @@ static void test_probation(void **state)
 	assert_string_equal(ep_state(svc, "127.1.0.2"), "ejected");
 	assert_int_equal(ep_field(svc, "127.1.0.2", "ejections"), 2);
 	assert_in_range(ep_field(svc, "127.1.0.2", "ejected_for_ms"), 55000, 60000);
+	{
+		struct ks_group_stats g;
+
+		assert_int_equal(kt_group_stats(e, "127.10.0.1", 80, 0, &g), 0);
+		assert_int_equal(g.ejections, 2);
+	}
 	json_object_put(st);
 }
 

@@ -61,6 +61,22 @@ static void assert_status(struct kt_env *e, const struct kt_result *r)
 	json_object_put(st);
 }
 
+/* The per-backendRef counters: connects and refusals land on the group that drew them. */
+static void assert_groups(struct kt_env *e, long conn0, long ref0, long conn1, long ref1)
+{
+	struct ks_group_stats g0, g1;
+
+	assert_int_equal(kt_group_stats(e, "127.10.0.1", 80, 0, &g0), 0);
+	assert_int_equal(kt_group_stats(e, "127.10.0.1", 80, 1, &g1), 0);
+	printf("  [groups] v1 connects %llu refused %llu; second connects %llu refused %llu\n",
+	       (unsigned long long)g0.connects, (unsigned long long)g0.refused,
+	       (unsigned long long)g1.connects, (unsigned long long)g1.refused);
+	assert_int_equal(g0.connects, conn0);
+	assert_int_equal(g0.refused, ref0);
+	assert_int_equal(g1.connects, conn1);
+	assert_int_equal(g1.refused, ref1);
+}
+
 static void test_invalid_backend_ref(void **state)
 {
 	struct kt_env *e = start(state, "127.2.0.1", "v1=75 missing=25");
@@ -71,6 +87,7 @@ static void test_invalid_backend_ref(void **state)
 	kt_assert_share("v1 (75)", r.ok, N, 75, 1.5);
 	assert_int_equal(kt_tally_get(&r.ids, "127.2.0.1:8080"), 0);
 	assert_status(e, &r);
+	assert_groups(e, r.ok, 0, 0, r.err[ECONNREFUSED]);
 }
 
 /*
@@ -89,6 +106,7 @@ static void test_empty_group_shift(void **state)
 	kt_assert_share("v1 takes v2's share (100)", kt_tally_get(&r.ids, "127.1.0.1:8080") +
 			kt_tally_get(&r.ids, "127.1.0.2:8080"), N, 100, 0);
 	assert_status(e, &r);
+	assert_groups(e, N, 0, 0, 0);
 }
 
 static void test_empty_group_reject(void **state)
@@ -101,6 +119,7 @@ static void test_empty_group_reject(void **state)
 	kt_assert_share("ECONNREFUSED (v2 empty, reject, 50)", r.err[ECONNREFUSED], N, 50, 1.5);
 	assert_int_equal(kt_tally_get(&r.ids, "127.2.0.1:8080"), 0);
 	assert_status(e, &r);
+	assert_groups(e, r.ok, 0, 0, r.err[ECONNREFUSED]);
 }
 
 static void test_all_weights_zero(void **state)
@@ -112,6 +131,8 @@ static void test_all_weights_zero(void **state)
 	assert_int_equal(r.err[ECONNREFUSED], 2000);
 	assert_int_equal(r.ok, 0);
 	assert_status(e, &r);
+	/* No weight at all: no group was drawn, the refusal is the service's alone. */
+	assert_groups(e, 0, 0, 0, 0);
 }
 
 int main(void)

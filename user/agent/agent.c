@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/sys.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 
 /*
  * Editors and kubelet write in several steps; apply once the burst is over,
@@ -66,6 +67,10 @@ struct agent {
 	uint64_t hold_until_ms;
 	int fatal;			/* set when the agent must stop (-errno) */
 	uint64_t next_check_ms;		/* next datapath self-check */
+	/* Metrics: served from this loop (metrics/metrics.h), so read without locks. */
+	struct ks_metrics *metrics;
+	struct ks_agent_metrics mx;
+	uint64_t last_turn_ms;		/* /healthz: end of the loop's last round (1 s tick at least) */
 };
 
 /* How long an adopting agent waits for first verdicts before it applies anyway. */
@@ -117,6 +122,91 @@ static void drain(struct agent *a, const char *why)
 		st.netns, st.steered, st.destroyed, st.denied, st.failed);
 }
 
+/* ---- metrics: what the agent counts itself (metrics/format.h) ---- */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
+static void metrics_applied(struct agent *a, uint64_t t0_us)
+{
+	struct timespec wall;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	ks_agent_metrics_observe_apply(&a->mx, (now_us() - t0_us) / 1e6);
+	a->mx.last_apply_success = wall.tv_sec + wall.tv_nsec / 1e9;
+	a->mx.ready = true;
+}
+
+static void metrics_loaded(struct agent *a, bool ok)
+{
+	a->mx.config_valid = ok;
+	if (!ok)
+		a->mx.config_errors++;
+}
+
+static void metrics_fill(void *ctx, struct ks_agent_metrics *out)
+{
+	struct agent *a = ctx;
+	struct ks_checks_counts hc;
+
+	*out = a->mx;
+	ks_checks_counts(a->checks, &hc);
+	out->health_to_healthy = hc.to_healthy;
+	out->health_to_unhealthy = hc.to_unhealthy;
+	out->health_checks = hc.checks;
+	out->health_check_failures = hc.failures;
+	out->health_targets = ks_checks_targets(a->checks);
+}
+
+/*
+ * The loop wakes at least every TICK_MS; three ticks without a finished
+ * round means it is stuck or starved. A round, not the tick itself: a long
+ * apply ends with a round, so the probe after it is not failed for it.
+ */
+static bool metrics_alive(void *ctx)
+{
+	return now_ms() - ((struct agent *)ctx)->last_turn_ms < 3 * TICK_MS + 500;
+}
+
+/*
+ * After the pin dir lock: the agent it waits for may hold the same port. An
+ * address given with --metrics-addr must be served (else exit); the default
+ * one, when taken, costs only a warning, as several agents on one host (tests,
+ * other pin dirs) would otherwise stop each other from starting.
+ */
+static int metrics_start(struct agent *a)
+{
+	const char *addr = a->o->metrics_addr ? a->o->metrics_addr : KS_METRICS_DEFAULT_ADDR;
+	struct ks_metrics_opts mo = { .addr = addr, .pin_dir = a->o->dp.pin_dir,
+				      .endpoints = a->o->metrics_endpoints, .fill = metrics_fill,
+				      .alive = metrics_alive, .ctx = a };
+	int err;
+
+	if (!strcmp(addr, "none"))
+		return 0;
+	a->last_turn_ms = now_ms();
+	err = ks_metrics_start(&mo, &a->metrics);
+	if (!err) {
+		pr_info("serving /metrics, /healthz and /readyz", "metrics_addr=%s",
+			ks_metrics_addr(a->metrics));
+		return 0;
+	}
+	if (a->o->metrics_addr) {
+		pr_error("cannot serve metrics on --metrics-addr (in use? pass another ADDR:PORT or none)",
+			 "metrics_addr=%s err=%d", addr, err);
+		return err;
+	}
+	pr_warn("cannot serve metrics on the default address; pass --metrics-addr ADDR:PORT (or none)",
+		"metrics_addr=%s err=%d", addr, err);
+	return 0;
+}
+/* ---- end of metrics ---- */
+
 /* Image model m with the current verdicts and apply it; drain what left. */
 static int apply_model(struct agent *a, const struct ks_model *m, const char *why)
 {
@@ -124,7 +214,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 	struct ks_health_view hv;
 	struct ks_apply_stats st;
 	struct ks_image img = {};
-	uint64_t t0 = now_ms();
+	uint64_t t0 = now_ms(), t0_us = now_us();
 	size_t n_gone = 0, i;
 	int err;
 
@@ -137,6 +227,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 	}
 	err = ks_dp_apply_gone(a->dp, &img, &st, &gone, &n_gone);
 	if (err) {
+		a->mx.apply_errors++;
 		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
 		goto out;
 	}
@@ -158,6 +249,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 	/* After the apply no new connect reaches them; now cut the old ones. */
 	if (n_gone || !a->reconciled)
 		drain(a, a->reconciled ? "apply" : "start");
+	metrics_applied(a, t0_us);
 	pr_info("config applied",
 		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu",
 		why, img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
@@ -258,6 +350,7 @@ static void reload(struct agent *a, const char *why)
 {
 	struct ks_model *m = load_config(a);
 
+	metrics_loaded(a, m != NULL);
 	if (!m)
 		return;
 	if (!a->hold && apply_model(a, m, why)) {
@@ -609,6 +702,8 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		goto out;
 	}
 	err = ks_checks_new(&a.checks, verdict_changed, &a);
+	if (!err)
+		err = metrics_start(&a);
 	if (err)
 		goto out;
 	/* Watch before the first load so that no edit between load and watch is lost. */
@@ -617,6 +712,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		goto out;
 
 	a.model = load_config(&a);
+	metrics_loaded(&a, a.model != NULL);
 	err = ks_dp_open(&o->dp, &a.dp);
 	if (err)
 		goto out;
@@ -673,6 +769,10 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	epoll_ctl(efd, EPOLL_CTL_ADD, pfd, &ev);
 	ev.data.fd = lfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
+	if (a.metrics) {
+		ev.data.fd = ks_metrics_fd(a.metrics);
+		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
 	timerfd_settime(kfd, 0, &every, NULL);
 	pr_info("agent running", "configs=%zu", o->n_configs);
 
@@ -734,6 +834,8 @@ int ks_agent_run(const struct ks_agent_opts *o)
 			} else if (fd == kfd) {
 				if (read(kfd, &exp, sizeof(exp)) == sizeof(exp))
 					tick(&a);
+			} else if (a.metrics && fd == ks_metrics_fd(a.metrics)) {
+				ks_metrics_dispatch(a.metrics);
 			} else if (fd == pfd) {
 				err = ks_checks_dispatch(a.checks);
 				if (err) {
@@ -754,8 +856,10 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		}
 		if (a.hold && ks_checks_settled(a.checks))
 			tick(&a);
+		a.last_turn_ms = now_ms();
 	}
 out:
+	ks_metrics_free(a.metrics);
 	ks_dp_close(a.dp);
 	ks_checks_free(a.checks);
 	model_release(a.model);

@@ -14,6 +14,9 @@ struct ks_agent_opts {
 	bool no_destroy;	/* --no-destroy: leave sockets to removed endpoints alone */
 	bool no_wait;		/* --no-wait: exit 1 if another agent holds the pin dir */
 	bool allow_loopback_vips;	/* --allow-loopback-vips: tests, demo, bench only */
+	/* --metrics-addr: NULL serves on KS_METRICS_DEFAULT_ADDR if free, "none" not at all. */
+	const char *metrics_addr;
+	bool metrics_endpoints;	/* --metrics-endpoints: per-endpoint series */
 };
 
 /* Runs until SIGTERM/SIGINT. 0 on a clean stop, -errno otherwise. */

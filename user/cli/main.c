@@ -17,13 +17,16 @@ static const struct cli_cmd cmds[] = {
 	{ "run", do_run,
 	  "--config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
 	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait]\n"
-	  "[--allow-loopback-vips] [--json] [-v]",
+	  "[--allow-loopback-vips] [--metrics-addr ADDR:PORT|none] [--metrics-endpoints]\n"
+	  "[--json] [-v]",
 	  "attach to DIR (default: the cgroup2 root) and apply the manifests;\n"
 	  "re-apply on change and SIGHUP; sockets to removed endpoints are\n"
 	  "destroyed unless --no-destroy; while another agent runs on the pin\n"
 	  "dir, wait for it to exit (exit 1 with --no-wait); logs are logfmt lines on stderr,\n"
 	  "JSON lines with --json; VIPs in 127.0.0.0/8 or ::1 are refused unless\n"
-	  "--allow-loopback-vips (they capture every process's local traffic)" },
+	  "--allow-loopback-vips (they capture every process's local traffic);\n"
+	  "/metrics, /healthz and /readyz are served on --metrics-addr\n"
+	  "(default 127.0.0.1:9965; port 0: any free port, logged)" },
 	{ "validate", do_validate, "[--json] [--strict] [--allow-loopback-vips] PATH...",
 	  "check manifests, print each route's verdict and each service's split;\n"
 	  "exit 1 on any error or route not accepted (--strict: or any refused share)" },

@@ -2,11 +2,13 @@
 /* `ksplit run`: the agent in the foreground. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent/agent.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "common/log.h"
+#include "metrics/metrics.h"
 
 #define MAX_TABLE_SIZE	(1UL << 26)
 
@@ -21,6 +23,8 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "no-destroy", no_argument, NULL, 'D' },
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "allow-loopback-vips", no_argument, NULL, 'L' },
+		{ "metrics-addr", required_argument, NULL, 'M' },
+		{ "metrics-endpoints", no_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -58,6 +62,19 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		case 'D': ao.no_destroy = true; break;
 		case 'W': ao.no_wait = true; break;
 		case 'L': ao.allow_loopback_vips = true; break;
+		case 'M': {
+			struct sockaddr_storage ss;
+			socklen_t len;
+
+			if (strcmp(optarg, "none") && ks_metrics_parse_addr(optarg, &ss, &len)) {
+				p_err("--metrics-addr: not ADDR:PORT (127.0.0.1:9965, [::1]:9965) or none: %s",
+				      optarg);
+				goto out;
+			}
+			ao.metrics_addr = optarg;
+			break;
+		}
+		case 'e': ao.metrics_endpoints = true; break;
 		/* JSON log lines; errors before the agent starts are JSON too. */
 		case 'j': ks_log_set_json(true); json_output = true; break;
 		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;

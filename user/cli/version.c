@@ -4,8 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/output.h"
-
-#define KSPLIT_VERSION "0.1.0"
+#include "common/version.h"
 
 static void version_text(FILE *f, struct json_object *o)
 {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -29,18 +30,52 @@ static int rcu_sync(struct ks_dp *dp)
 	return 0;
 }
 
-static int zero_percpu(struct ks_dp *dp, int fd, uint32_t id, size_t vsz)
+#define ENOMEM_TRIES	20
+
+/* flags BPF_ANY: reset to zero; BPF_NOEXIST: create at zero unless there. */
+static int zero_percpu(struct ks_dp *dp, int fd, uint32_t id, size_t vsz, uint64_t flags)
 {
 	size_t sz = ((vsz + 7) & ~7UL) * dp->ncpus;
 	void *zero = calloc(1, sz);
-	int err = 0;
+	int err = 0, tries;
 
 	if (!zero)
 		return -ENOMEM;
-	if (bpf_map_update_elem(fd, &id, zero, BPF_ANY))
-		err = -errno;
+	/*
+	 * A map without prealloc takes its elements from per-CPU caches that
+	 * irq_work refills: thousands of inserts in a row on a busy machine can
+	 * drain them and see a transient ENOMEM. Give the refill a moment.
+	 */
+	for (tries = 0; bpf_map_update_elem(fd, &id, zero, flags); tries++) {
+		if (errno == EEXIST)
+			break;
+		if (errno != ENOMEM || tries == ENOMEM_TRIES) {
+			err = -errno;
+			break;
+		}
+		usleep(1000);
+	}
 	free(zero);
 	return err;
+}
+
+int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old)
+{
+	int fd = bpf_map__fd(dp->skel->maps.ks_group_stats);
+	uint32_t j;
+	int err;
+
+	for (j = 0; j < d->s.n_groups && j < KS_MAX_GROUPS; j++) {
+		bool same = old && j < old->s.n_groups &&
+			    !strncmp(old->s.meta.backend[j], d->s.meta.backend[j],
+				     sizeof(d->s.meta.backend[j]));
+
+		err = zero_percpu(dp, fd, KS_GROUP_KEY(d->val.svc_id, j), sizeof(struct ks_group_stats),
+				  same ? BPF_NOEXIST : BPF_ANY);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 static struct dp_svc *find_old(struct ks_dp *dp, const struct ks_svc_key *k)
@@ -342,9 +377,10 @@ static void unplan_service(struct ks_dp *dp, struct dp_svc *d, const struct dp_s
 	}
 }
 
-static int write_service(struct ks_dp *dp, const struct dp_svc *d, bool fresh_svc,
+static int write_service(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old,
 			 const struct ks_idalloc *old_eps, struct ks_apply_stats *st)
 {
+	bool fresh_svc = !old;
 	int fsvc = bpf_map__fd(dp->skel->maps.ks_services);
 	int fbe = bpf_map__fd(dp->skel->maps.ks_backends);
 	int fmeta = bpf_map__fd(dp->skel->maps.ks_svc_meta);
@@ -363,7 +399,8 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, bool fresh_sv
 
 			/* A fresh id starts with zero counters and a clean health record. */
 			if (!ks_idalloc_test(old_eps, g->be[k].ep_id)) {
-				err = zero_percpu(dp, fes, g->be[k].ep_id, sizeof(struct ks_ep_stats));
+				err = zero_percpu(dp, fes, g->be[k].ep_id, sizeof(struct ks_ep_stats),
+						  BPF_ANY);
 				if (err)
 					return err;
 				if (bpf_map_update_elem(feh, &g->be[k].ep_id, &fresh, BPF_ANY))
@@ -375,10 +412,13 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, bool fresh_sv
 		}
 	}
 	if (fresh_svc) {
-		err = zero_percpu(dp, fss, d->val.svc_id, sizeof(struct ks_svc_stats));
+		err = zero_percpu(dp, fss, d->val.svc_id, sizeof(struct ks_svc_stats), BPF_ANY);
 		if (err)
 			return err;
 	}
+	err = dp_group_stats_fill(dp, d, old);
+	if (err)
+		return err;
 	if (bpf_map_update_elem(fmeta, &d->val.svc_id, &d->s.meta, BPF_ANY))
 		return -errno;
 	/* The publishing write: from here on new connects use the new groups. */
@@ -472,7 +512,7 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 	for (i = 0; i < img->n; i++) {
 		if (!planned[i])
 			continue;
-		err = write_service(dp, &nv[i], !olds[i], &old_eps, st);
+		err = write_service(dp, &nv[i], olds[i], &old_eps, st);
 		if (err) {
 			pr_warn("map update failed; restoring the previous state", "err=%d", err);
 			goto rollback;

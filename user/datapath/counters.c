@@ -15,7 +15,7 @@
 #include "image/image.h"
 
 struct pinned {
-	int svc, be, ep_stats, ep_health, svc_stats, meta;
+	int svc, be, ep_stats, ep_health, svc_stats, group_stats, meta;
 	int ncpus;
 };
 
@@ -53,43 +53,35 @@ static int open_pin(const char *dir, const char *name, uint32_t ksz, uint32_t vs
 	return 0;
 }
 
-/*
- * Sum the per-CPU copies of one entry, a value of vsz bytes of u64
- * counters, into sums. On error sums stay zero.
- */
-static int percpu_sum(const struct pinned *p, int fd, uint32_t id, void *sums, size_t vsz)
+/* Sum n per-CPU copies (stride bytes apart) of a value of vsz bytes of u64 counters into sums. */
+static void percpu_add(const uint8_t *v, int ncpus, void *sums, size_t vsz)
 {
-	size_t stride = (vsz + 7) & ~7UL, c, f, nfields = vsz / sizeof(uint64_t);
-	uint8_t *buf = calloc(p->ncpus, stride);
+	size_t stride = (vsz + 7) & ~7UL, nfields = vsz / sizeof(uint64_t), f;
 	uint64_t *out = sums;
-	int err = 0;
+	int c;
 
 	memset(sums, 0, vsz);
-	if (!buf)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &id, buf)) {
-		err = -errno;
-		goto out;
-	}
-	for (c = 0; c < (size_t)p->ncpus; c++)
+	for (c = 0; c < ncpus; c++)
 		for (f = 0; f < nfields; f++)
-			out[f] += ((uint64_t *)(buf + c * stride))[f];
-out:
-	free(buf);
-	return err;
+			out[f] += ((const uint64_t *)(v + c * stride))[f];
 }
 
 /* The slots of group j; an empty slot or a failed lookup stays zero. */
 static int read_group(const struct pinned *p, struct ks_svc_counters *s, uint32_t j)
 {
 	const struct ks_group *g = &s->svc.groups[j];
+	size_t stride = (sizeof(struct ks_ep_stats) + 7) & ~7UL;
+	uint8_t *buf = NULL;
 	uint32_t k;
 
 	if (!g->be_total)
 		return 0;
 	s->eps[j] = calloc(g->be_total, sizeof(*s->eps[j]));
-	if (!s->eps[j])
+	buf = malloc(stride * p->ncpus);
+	if (!s->eps[j] || !buf) {
+		free(buf);
 		return -ENOMEM;
+	}
 	for (k = 0; k < g->be_total; k++) {
 		struct ks_ep_counters *e = &s->eps[j][k];
 		__u32 slot = g->be_base + k;
@@ -99,51 +91,122 @@ static int read_group(const struct pinned *p, struct ks_svc_counters *s, uint32_
 			continue;
 		}
 		e->found = true;
-		percpu_sum(p, p->ep_stats, e->be.ep_id, &e->stats, sizeof(e->stats));
+		if (!bpf_map_lookup_elem(p->ep_stats, &e->be.ep_id, buf))
+			percpu_add(buf, p->ncpus, &e->stats, sizeof(e->stats));
 		bpf_map_lookup_elem(p->ep_health, &e->be.ep_id, &e->health);
 	}
+	free(buf);
 	return 0;
 }
 
-static int cmp_key(const void *a, const void *b)
+/* Every entry of a hash map: keys (ksz each) and values (vsz each, per-CPU ones ncpus-wide). */
+struct batch {
+	uint8_t *keys, *vals;
+	size_t ksz, vsz, n, alloc;
+};
+
+#define BATCH_CHUNK	4096
+
+static int read_batch(int fd, size_t ksz, size_t vsz, struct batch *b)
 {
-	return ks_svc_key_cmp(a, b);
-}
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	uint64_t in = 0, out = 0;	/* hash maps' batch token: a bucket index */
+	bool first = true;
 
-/* Keys of every service, sorted; *keys is malloc'ed. */
-static int read_keys(int fd, struct ks_svc_key **keys, size_t *n)
-{
-	struct ks_svc_key k, next;
-	size_t alloc = 0;
-	void *prev = NULL;
+	b->ksz = ksz;
+	b->vsz = vsz;
+	for (;;) {
+		__u32 count = BATCH_CHUNK;
+		int err;
 
-	*keys = NULL;
-	*n = 0;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (*n == alloc) {
-			struct ks_svc_key *nk;
+		if (b->alloc - b->n < BATCH_CHUNK) {
+			size_t na = b->alloc ? b->alloc * 2 : BATCH_CHUNK;
+			uint8_t *nk = realloc(b->keys, na * ksz), *nv;
 
-			alloc = alloc ? alloc * 2 : 64;
-			nk = realloc(*keys, alloc * sizeof(*nk));
 			if (!nk)
 				return -ENOMEM;
-			*keys = nk;
+			b->keys = nk;
+			nv = realloc(b->vals, na * vsz);
+			if (!nv)
+				return -ENOMEM;
+			b->vals = nv;
+			b->alloc = na;
 		}
-		(*keys)[(*n)++] = next;
-		k = next;
-		prev = &k;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, b->keys + b->n * ksz,
+					   b->vals + b->n * vsz, &count, &o);
+		b->n += count;
+		if (err && errno == ENOENT)
+			return 0;	/* the last batch */
+		if (err)
+			return -errno;
+		in = out;
+		first = false;
 	}
-	qsort(*keys, *n, sizeof(**keys), cmp_key);
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->keys);
+	free(b->vals);
+}
+
+/* Positions of a batch with u32 keys, sorted by key, to find an id in O(log n). */
+struct pos {
+	uint32_t key, at;
+};
+
+static int cmp_pos(const void *a, const void *b)
+{
+	uint32_t x = ((const struct pos *)a)->key, y = ((const struct pos *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+static int index_batch(const struct batch *b, struct pos **out)
+{
+	size_t i;
+
+	*out = malloc((b->n ? b->n : 1) * sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (i = 0; i < b->n; i++) {
+		memcpy(&(*out)[i].key, b->keys + i * b->ksz, sizeof(uint32_t));
+		(*out)[i].at = i;
+	}
+	qsort(*out, b->n, sizeof(**out), cmp_pos);
 	return 0;
 }
 
-int ks_counters_read(const char *pin_dir, struct ks_counters *out)
+/* The value for key, or NULL. */
+static const uint8_t *find(const struct batch *b, const struct pos *ix, uint32_t key)
 {
-	struct pinned p = { -1, -1, -1, -1, -1, -1, 0 };
+	struct pos k = { .key = key };
+	const struct pos *p = bsearch(&k, ix, b->n, sizeof(*ix), cmp_pos);
+
+	return p ? b->vals + (size_t)p->at * b->vsz : NULL;
+}
+
+struct svc_ref {
+	struct ks_svc_key key;
+	uint32_t at;
+};
+
+static int cmp_svc_ref(const void *a, const void *b)
+{
+	return ks_svc_key_cmp(&((const struct svc_ref *)a)->key, &((const struct svc_ref *)b)->key);
+}
+
+int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_counters *out)
+{
+	struct pinned p = { -1, -1, -1, -1, -1, -1, -1, 0 };
+	size_t svs = (sizeof(struct ks_svc_stats) + 7) & ~7UL;
+	size_t gvs = (sizeof(struct ks_group_stats) + 7) & ~7UL;
+	struct batch svcs = {}, sstats = {}, gstats = {}, meta = {};
+	struct pos *ix_ss = NULL, *ix_gs = NULL, *ix_meta = NULL;
+	struct svc_ref *refs = NULL;
 	struct ks_counters c = {};
-	struct ks_svc_key *keys = NULL;
 	struct timespec ts;
-	size_t n = 0, i;
+	size_t i;
 	uint32_t j;
 	int err;
 
@@ -160,29 +223,45 @@ int ks_counters_read(const char *pin_dir, struct ks_counters *out)
 	    (err = OPEN("ks_ep_stats", __u32, struct ks_ep_stats, &p.ep_stats)) ||
 	    (err = OPEN("ks_ep_health", __u32, struct ks_ep_health, &p.ep_health)) ||
 	    (err = OPEN("ks_svc_stats", __u32, struct ks_svc_stats, &p.svc_stats)) ||
+	    (err = OPEN("ks_group_stats", __u32, struct ks_group_stats, &p.group_stats)) ||
 	    (err = OPEN("ks_svc_meta", __u32, struct ks_svc_meta, &p.meta)))
 		goto out;
 #undef OPEN
-	err = read_keys(p.svc, &keys, &n);
-	if (err)
+	/* Entries that change between two batches are read as they are then: counters are monotonic. */
+	if ((err = read_batch(p.svc, sizeof(struct ks_svc_key), sizeof(struct ks_svc), &svcs)) ||
+	    (err = read_batch(p.svc_stats, sizeof(__u32), svs * p.ncpus, &sstats)) ||
+	    (err = read_batch(p.group_stats, sizeof(__u32), gvs * p.ncpus, &gstats)) ||
+	    (err = read_batch(p.meta, sizeof(__u32), sizeof(struct ks_svc_meta), &meta)) ||
+	    (err = index_batch(&sstats, &ix_ss)) || (err = index_batch(&gstats, &ix_gs)) ||
+	    (err = index_batch(&meta, &ix_meta)))
 		goto out;
-	c.svcs = calloc(n ? n : 1, sizeof(*c.svcs));
-	if (!c.svcs) {
+	refs = malloc((svcs.n ? svcs.n : 1) * sizeof(*refs));
+	c.svcs = calloc(svcs.n ? svcs.n : 1, sizeof(*c.svcs));
+	if (!refs || !c.svcs) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		struct ks_svc_counters *s = &c.svcs[c.n_svcs];
+	for (i = 0; i < svcs.n; i++) {
+		memcpy(&refs[i].key, svcs.keys + i * svcs.ksz, sizeof(refs[i].key));
+		refs[i].at = i;
+	}
+	qsort(refs, svcs.n, sizeof(*refs), cmp_svc_ref);
+	for (i = 0; i < svcs.n; i++) {
+		struct ks_svc_counters *s = &c.svcs[c.n_svcs++];
+		const uint8_t *v;
 
-		s->key = keys[i];
-		/* An entry deleted since the key walk is simply no longer there. */
-		if (bpf_map_lookup_elem(p.svc, &s->key, &s->svc))
-			continue;
-		c.n_svcs++;
+		s->key = refs[i].key;
+		memcpy(&s->svc, svcs.vals + (size_t)refs[i].at * svcs.vsz, sizeof(s->svc));
 		/* Missing names or counters only make the report poorer. */
-		bpf_map_lookup_elem(p.meta, &s->svc.svc_id, &s->meta);
-		percpu_sum(&p, p.svc_stats, s->svc.svc_id, &s->stats, sizeof(s->stats));
+		if ((v = find(&meta, ix_meta, s->svc.svc_id)))
+			memcpy(&s->meta, v, sizeof(s->meta));
+		if ((v = find(&sstats, ix_ss, s->svc.svc_id)))
+			percpu_add(v, p.ncpus, &s->stats, sizeof(s->stats));
 		for (j = 0; j < s->svc.n_groups && j < KS_MAX_GROUPS; j++) {
+			if ((v = find(&gstats, ix_gs, KS_GROUP_KEY(s->svc.svc_id, j))))
+				percpu_add(v, p.ncpus, &s->gstats[j], sizeof(s->gstats[j]));
+			if (!(flags & KS_COUNTERS_ENDPOINTS))
+				continue;
 			err = read_group(&p, s, j);
 			if (err)
 				goto out;
@@ -193,7 +272,14 @@ int ks_counters_read(const char *pin_dir, struct ks_counters *out)
 	err = 0;
 out:
 	ks_counters_free(&c);
-	free(keys);
+	free(refs);
+	free(ix_ss);
+	free(ix_gs);
+	free(ix_meta);
+	batch_free(&svcs);
+	batch_free(&sstats);
+	batch_free(&gstats);
+	batch_free(&meta);
 	if (p.svc >= 0)
 		close(p.svc);
 	if (p.be >= 0)
@@ -202,11 +288,18 @@ out:
 		close(p.ep_stats);
 	if (p.svc_stats >= 0)
 		close(p.svc_stats);
+	if (p.group_stats >= 0)
+		close(p.group_stats);
 	if (p.ep_health >= 0)
 		close(p.ep_health);
 	if (p.meta >= 0)
 		close(p.meta);
 	return err;
+}
+
+int ks_counters_read(const char *pin_dir, struct ks_counters *out)
+{
+	return ks_counters_read_ex(pin_dir, KS_COUNTERS_ENDPOINTS, out);
 }
 
 void ks_counters_free(struct ks_counters *c)

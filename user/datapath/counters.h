@@ -26,7 +26,8 @@ struct ks_svc_counters {
 	struct ks_svc svc;
 	struct ks_svc_meta meta;	/* zero when the agent wrote no names */
 	struct ks_svc_stats stats;	/* summed over CPUs */
-	/* eps[j]: svc.groups[j].be_total slots, for j < min(n_groups, KS_MAX_GROUPS). */
+	struct ks_group_stats gstats[KS_MAX_GROUPS];	/* per group j < n_groups, summed over CPUs */
+	/* eps[j] (NULL without KS_COUNTERS_ENDPOINTS): svc.groups[j].be_total slots, for j < min(n_groups, KS_MAX_GROUPS). */
 	struct ks_ep_counters *eps[KS_MAX_GROUPS];
 };
 
@@ -36,10 +37,17 @@ struct ks_counters {
 	struct ks_svc_counters *svcs;	/* sorted by key */
 };
 
+/* Also read every endpoint slot: one lookup per slot, the slow part at scale. */
+#define KS_COUNTERS_ENDPOINTS	(1U << 0)
+
 /*
  * Read every service in pin_dir (NULL: KS_DEFAULT_PIN_DIR). 0 or -errno;
  * -EPROTO when a pin's key or value size is not this binary's (nothing read).
+ * Services, their counters and names are read with batch lookups, a few
+ * syscalls per map rather than several per service.
  */
+int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_counters *out);
+/* The same with KS_COUNTERS_ENDPOINTS, as `ksplit status` shows them. */
 int ks_counters_read(const char *pin_dir, struct ks_counters *out);
 void ks_counters_free(struct ks_counters *c);
 

@@ -71,6 +71,15 @@ struct ks_dp {
 	struct dp_check_memo memo;	/* what the self-check reported last (selfcheck.c) */
 };
 
+/*
+ * apply.c: make sure every group of d has its ks_group_stats entry before d
+ * is published (the programs only count into existing entries). A group
+ * keeps its counts when old names the same backendRef at the same index
+ * (old == d on adoption: all keep); otherwise, and for every group when old
+ * is NULL (a new service, perhaps on a recycled svc_id), it starts at zero.
+ */
+int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old);
+
 /* load.c: the userspace view of the services. */
 void dp_svc_free(struct dp_svc *d);
 void dp_state_free(struct dp_svc *v, size_t n);

@@ -118,6 +118,10 @@ static int rebuild_state(struct ks_dp *dp)
 			goto inconsistent;
 		if (d->val.rev >= dp->next_rev)
 			dp->next_rev = d->val.rev + 1;
+		/* Pins of a build before ks_group_stats: count from now on, not never. */
+		err = dp_group_stats_fill(dp, d, d);
+		if (err)
+			return err;
 		for (j = 0; j < d->val.n_groups; j++) {
 			const struct ks_group *g = &d->val.groups[j];
 			struct ksi_group *sg = &d->s.groups[j];
@@ -289,6 +293,7 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	bpf_map__set_max_entries(dp->skel->maps.ks_services, dp->max_services);
 	bpf_map__set_max_entries(dp->skel->maps.ks_svc_stats, dp->max_services);
 	bpf_map__set_max_entries(dp->skel->maps.ks_svc_meta, dp->max_services);
+	bpf_map__set_max_entries(dp->skel->maps.ks_group_stats, dp->max_services * KS_MAX_GROUPS);
 	bpf_map__set_max_entries(dp->skel->maps.ks_backends, 2 * dp->max_endpoints);
 	bpf_map__set_max_entries(dp->skel->maps.ks_ep_stats, dp->max_endpoints);
 	bpf_map__set_max_entries(dp->skel->maps.ks_ep_health, dp->max_endpoints);

@@ -14,6 +14,7 @@ struct ks_checks {
 	struct ks_probe_target *rec;	/* recovered since the last clear */
 	void (*on_change)(void *ctx);
 	void *ctx;
+	uint64_t to_healthy, to_unhealthy;
 };
 
 static void changed(void *ctx, const struct ks_probe_target *t, enum ks_hstate old,
@@ -22,6 +23,10 @@ static void changed(void *ctx, const struct ks_probe_target *t, enum ks_hstate o
 	struct ks_checks *c = ctx;
 
 	(void)reason;
+	if (now == KS_H_HEALTHY)
+		c->to_healthy++;
+	else if (now == KS_H_UNHEALTHY)
+		c->to_unhealthy++;
 	if (old == KS_H_UNHEALTHY && now == KS_H_HEALTHY) {
 		if (c->n_rec == c->alloc_rec) {
 			size_t na = c->alloc_rec ? c->alloc_rec * 2 : 16;
@@ -221,6 +226,17 @@ size_t ks_checks_n_recovered(const struct ks_checks *c)
 void ks_checks_clear_recovered(struct ks_checks *c)
 {
 	c->n_rec = 0;
+}
+
+void ks_checks_counts(struct ks_checks *c, struct ks_checks_counts *out)
+{
+	struct ks_prober_stats st;
+
+	ks_prober_get_stats(c->prober, &st);
+	out->to_healthy = c->to_healthy;
+	out->to_unhealthy = c->to_unhealthy;
+	out->checks = st.checks;
+	out->failures = st.failures;
 }
 
 int ks_checks_fd(struct ks_checks *c)

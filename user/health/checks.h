@@ -36,6 +36,12 @@ bool ks_checks_settled(struct ks_checks *c);
 bool ks_checks_recovered(struct ks_checks *c, const struct ksm_addr *a, uint16_t port);
 size_t ks_checks_n_recovered(const struct ks_checks *c);
 void ks_checks_clear_recovered(struct ks_checks *c);
+/* For the metrics: state changes since start, by the state entered, and the prober's totals. */
+struct ks_checks_counts {
+	uint64_t to_healthy, to_unhealthy;
+	uint64_t checks, failures;
+};
+void ks_checks_counts(struct ks_checks *c, struct ks_checks_counts *out);
 int ks_checks_fd(struct ks_checks *c);
 int ks_checks_dispatch(struct ks_checks *c);
 
