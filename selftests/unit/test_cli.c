@@ -171,7 +171,8 @@ static void test_allow_loopback_vips(void **state)
 	assert_non_null(strstr(r.out, "error: /nonexistent.yaml: No such file or directory"));
 	ksplit(&r, "run", "--allow-loopback-vips", NULL);
 	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, "at least one --config PATH is required"));
+	assert_non_null(strstr(r.err, "at least one --config PATH, or --kubeconfig FILE, is "
+				      "required"));
 	ksplit(&r, "status", "--allow-loopback-vips", NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "allow-loopback-vips"));
@@ -316,6 +317,20 @@ static void test_validate_report(void **state)
 	manifest_rm(dir);
 }
 
+/* One source per run, said before anything starts. */
+static void test_run_sources(void **state)
+{
+	struct run r;
+
+	(void)state;
+	ksplit(&r, "run", "--config", "/nonexistent", "--kubeconfig", "/nonexistent", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--config and --kubeconfig exclude each other"));
+	ksplit(&r, "run", "--config", "/nonexistent", "--gateway-class", "x", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--gateway-class applies to the Kubernetes API source"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_command_and_help),
 		cmocka_unit_test(test_validate_report),
 		cmocka_unit_test(test_allow_loopback_vips),
+		cmocka_unit_test(test_run_sources),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

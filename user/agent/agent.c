@@ -21,11 +21,13 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/load.h"
 #include "agent/lock.h"
 #include "health/checks.h"
 #include "common/log.h"
 #include "common/sys.h"
 #include "config/config.h"
+#include "kube/source.h"
 #include "metrics/metrics.h"
 
 /*
@@ -35,6 +37,9 @@
  */
 #define DEBOUNCE_MS 100
 #define BURST_MAX_MS 200
+#define KUBE_DEBOUNCE_MS 5
+/* How long a start waits for the API's first lists before it goes on without them. */
+#define KUBE_SYNC_MS 30000
 /* While another agent holds the pin dir, look again this often. */
 #define LOCK_POLL_MS 200
 
@@ -57,6 +62,7 @@ struct agent {
 	struct ks_checks *checks;
 	struct ks_model *model;		/* last good; NULL before the first */
 	struct ks_objects *objects;	/* the last load's objects, for refused ones' last good */
+	struct ks_kube *kube;		/* the API source, or NULL: files */
 	int ifd;			/* inotify */
 	struct watch *watches;
 	size_t n_watches;
@@ -85,20 +91,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void log_diags(const struct ks_diags *diags)
-{
-	char q[4096];
-	size_t i;
-
-	for (i = 0; i < diags->n; i++) {
-		ks_log_quote(q, sizeof(q), diags->v[i].msg);
-		if (diags->v[i].warning)
-			pr_warn("config warning", "detail=%s", q);
-		else
-			pr_warn("config error", "detail=%s", q);
-	}
 }
 
 /*
@@ -273,71 +265,24 @@ static void model_release(struct ks_model *m)
 	}
 }
 
-/* Every route that is not (wholly) accepted, with each refusing parent's reason. */
-static void log_verdicts(const struct ks_model *m)
-{
-	char route[300], q[4096];
-	size_t i, j, n = 0;
-
-	for (i = 0; i < m->n_routes; i++) {
-		const struct ksm_route_status *rs = &m->routes[i];
-
-		if (ksm_route_accepted(rs))
-			continue;
-		n++;
-		snprintf(route, sizeof(route), "%s %s/%s", rs->kind, rs->ns, rs->name);
-		ks_log_quote(q, sizeof(q), route);
-		if (rs->refused) {
-			char d[4096];
-
-			ks_log_quote(d, sizeof(d), rs->refused);
-			pr_warn(rs->kept ? "route refused; its last good version stays in force"
-					 : "route refused; not programmed",
-				"route=%s source=%s reason=UnsupportedValue detail=%s", q, rs->source, d);
-			continue;
-		}
-		for (j = 0; j < rs->n_parents; j++) {
-			const struct ksm_parent_status *p = &rs->parents[j];
-			char d[4096];
-
-			if (p->accepted == KSM_R_ACCEPTED)
-				continue;
-			ks_log_quote(d, sizeof(d), p->accepted_msg ? p->accepted_msg : "");
-			pr_warn("route not accepted by a parent; not programmed through it",
-				"route=%s source=%s parent=%s/%s/%s reason=%s detail=%s", q, rs->source,
-				p->kind, p->ns, p->name, ksm_reason_name(p->accepted), d);
-		}
-	}
-	pr_info("config loaded", "routes=%zu not_accepted=%zu services=%zu", m->n_routes, n,
-		m->n_svcs);
-}
-
 /*
- * Read and judge the manifests, and point the prober at them. A bad object
- * is refused alone (logged, its last good version kept in a->objects); NULL
- * only when the model cannot be built at all (out of memory).
+ * Read and judge the config (files or the API), and point the prober at it.
+ * A bad object is refused alone (logged, its last good version kept in
+ * a->objects); NULL only when no model can be built at all.
  */
 static struct ks_model *load_config(struct agent *a)
 {
-	struct ks_load_opts lo = { .allow_loopback_vips = a->o->allow_loopback_vips };
-	struct ks_diags diags = {};
-	struct ks_model *m = calloc(1, sizeof(*m));
+	struct ks_model *m = ks_agent_load(a->o, a->kube, &a->objects);
 	int err;
 
 	if (!m)
 		return NULL;
-	err = ks_model_load_opts(&lo, a->o->configs, a->o->n_configs, &a->objects, m, &diags);
-	log_diags(&diags);
-	if (!err) {
-		log_verdicts(m);
-		err = ks_checks_set_model(a->checks, m);
-	}
+	err = ks_checks_set_model(a->checks, m);
 	if (err) {
 		pr_warn("config not loaded; the last good config stays in force", "err=%d", err);
 		model_release(m);
 		m = NULL;
 	}
-	ks_diags_free(&diags);
 	return m;
 }
 
@@ -614,18 +559,71 @@ static void arm(int tfd, long ms)
 	timerfd_settime(tfd, 0, &its, NULL);
 }
 
-/* A config event: apply DEBOUNCE_MS after the last one, at most BURST_MAX_MS after the first. */
-static void config_event(struct agent *a, int tfd)
+/*
+ * A config event: apply debounce ms after the last one, at most
+ * BURST_MAX_MS after the first. Files wait DEBOUNCE_MS for an editor's
+ * steps; API events only KUBE_DEBOUNCE_MS, to coalesce a rollout's burst
+ * into one apply without adding latency.
+ */
+static void config_event(struct agent *a, int tfd, long debounce)
 {
 	uint64_t now = now_ms(), cap;
-	long delay = DEBOUNCE_MS;
+	long delay = debounce;
 
 	if (!a->burst_first_ms)
 		a->burst_first_ms = now;
 	cap = a->burst_first_ms + BURST_MAX_MS;
-	if (now + DEBOUNCE_MS > cap)
+	if (now + (uint64_t)debounce > cap)
 		delay = cap > now ? (long)(cap - now) : 1;
 	arm(tfd, delay);
+}
+
+/*
+ * Connect the API source and wait for its first lists (every kind listed, or
+ * found not served), at most KUBE_SYNC_MS, still honouring SIGTERM. An API
+ * that does not answer is no reason to stop: the pinned state stays in force
+ * and the loop applies once the lists arrive.
+ */
+static int kube_start(struct agent *a, int sfd)
+{
+	struct ks_kube_opts ko = { .kubeconfig = a->o->kubeconfig,
+				   .classes = a->o->gateway_classes,
+				   .n_classes = a->o->n_gateway_classes };
+	uint64_t until = now_ms() + KUBE_SYNC_MS;
+	char why[512] = "";
+	int err;
+
+	err = ks_kube_new(&ko, &a->kube, why, sizeof(why));
+	if (err) {
+		pr_error("cannot use the Kubernetes API", "err=%d detail=%s", err, why);
+		return err;
+	}
+	while (!ks_kube_synced(a->kube) && now_ms() < until) {
+		struct pollfd p[2] = { { .fd = ks_kube_fd(a->kube), .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+
+		if (poll(p, 2, 100) > 0 && (p[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP) {
+				pr_info("stopping while waiting for the API's first lists",
+					"signal=%u", si.ssi_signo);
+				return -EINTR;
+			}
+		}
+		ks_kube_process(a->kube);
+	}
+	if (ks_kube_synced(a->kube)) {
+		struct ks_kube_stats st;
+
+		ks_kube_stats(a->kube, &st);
+		pr_info("kube: first lists received", "objects=%zu kinds_served=%zu", st.objects,
+			st.served);
+	} else {
+		pr_warn("kube: the API's first lists did not arrive in time; going on without them",
+			"waited_ms=%d", KUBE_SYNC_MS);
+	}
+	return 0;
 }
 
 /*
@@ -711,6 +709,11 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	if (err)
 		goto out;
 
+	if (o->kubeconfig || o->in_cluster) {
+		err = kube_start(&a, sfd);
+		if (err)
+			goto out;
+	}
 	a.model = load_config(&a);
 	metrics_loaded(&a, a.model != NULL);
 	err = ks_dp_open(&o->dp, &a.dp);
@@ -726,7 +729,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 			pr_warn("the pin dir is on a bpffs private to this agent's mount namespace: the datapath will not outlive it",
 				"detail=%s", why);
 	}
-	if (!a.model && !ks_dp_adopted(a.dp)) {
+	if (!a.model && !ks_dp_adopted(a.dp) && !a.kube) {
 		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
 		pr_warn("no valid config and no pinned state to keep; exiting");
 		abandon(&a);
@@ -769,6 +772,10 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	epoll_ctl(efd, EPOLL_CTL_ADD, pfd, &ev);
 	ev.data.fd = lfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
+	if (a.kube) {
+		ev.data.fd = ks_kube_fd(a.kube);
+		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
 	if (a.metrics) {
 		ev.data.fd = ks_metrics_fd(a.metrics);
 		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
@@ -824,7 +831,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 				if (what == 1)
 					add_watches(&a, false);
 				if (what)
-					config_event(&a, tfd);
+					config_event(&a, tfd, DEBOUNCE_MS);
 			} else if (fd == tfd) {
 				a.burst_first_ms = 0;
 				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
@@ -834,6 +841,9 @@ int ks_agent_run(const struct ks_agent_opts *o)
 			} else if (fd == kfd) {
 				if (read(kfd, &exp, sizeof(exp)) == sizeof(exp))
 					tick(&a);
+			} else if (a.kube && fd == ks_kube_fd(a.kube)) {
+				if (ks_kube_process(a.kube) && ks_kube_synced(a.kube))
+					config_event(&a, tfd, KUBE_DEBOUNCE_MS);
 			} else if (a.metrics && fd == ks_metrics_fd(a.metrics)) {
 				ks_metrics_dispatch(a.metrics);
 			} else if (fd == pfd) {
@@ -864,6 +874,7 @@ out:
 	ks_checks_free(a.checks);
 	model_release(a.model);
 	ks_objects_free(a.objects);
+	ks_kube_free(a.kube);
 	if (sfd >= 0)
 		close(sfd);
 	if (ifd >= 0)

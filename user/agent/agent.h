@@ -14,6 +14,11 @@ struct ks_agent_opts {
 	bool no_destroy;	/* --no-destroy: leave sockets to removed endpoints alone */
 	bool no_wait;		/* --no-wait: exit 1 if another agent holds the pin dir */
 	bool allow_loopback_vips;	/* --allow-loopback-vips: tests, demo, bench only */
+	/* The source: configs (files), or the Kubernetes API (one of these two). */
+	const char *kubeconfig;		/* --kubeconfig */
+	bool in_cluster;		/* the pod's service account (KUBERNETES_SERVICE_HOST) */
+	const char *const *gateway_classes;	/* --gateway-class: also ksplit's */
+	size_t n_gateway_classes;
 	/* --metrics-addr: NULL serves on KS_METRICS_DEFAULT_ADDR if free, "none" not at all. */
 	const char *metrics_addr;
 	bool metrics_endpoints;	/* --metrics-endpoints: per-endpoint series */

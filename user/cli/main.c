@@ -15,11 +15,13 @@ static int do_help(const struct cli_cmd *cmd, int argc, char **argv);
 
 static const struct cli_cmd cmds[] = {
 	{ "run", do_run,
-	  "--config PATH [--config PATH ...] [--cgroup DIR] [--pin-dir DIR]\n"
+	  "(--config PATH [--config PATH ...] | --kubeconfig FILE [--gateway-class NAME ...])\n"
+	  "[--cgroup DIR] [--pin-dir DIR]\n"
 	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait]\n"
 	  "[--allow-loopback-vips] [--metrics-addr ADDR:PORT|none] [--metrics-endpoints]\n"
 	  "[--json] [-v]",
-	  "attach to DIR (default: the cgroup2 root) and apply the manifests;\n"
+	  "attach to DIR (default: the cgroup2 root) and apply the manifests, or what\n"
+	  "the Kubernetes API holds (in a pod, by default through its service account);\n"
 	  "re-apply on change and SIGHUP; sockets to removed endpoints are\n"
 	  "destroyed unless --no-destroy; while another agent runs on the pin\n"
 	  "dir, wait for it to exit (exit 1 with --no-wait); logs are logfmt lines on stderr,\n"

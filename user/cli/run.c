@@ -23,6 +23,8 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "no-destroy", no_argument, NULL, 'D' },
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "allow-loopback-vips", no_argument, NULL, 'L' },
+		{ "kubeconfig", required_argument, NULL, 'K' },
+		{ "gateway-class", required_argument, NULL, 'G' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ "metrics-endpoints", no_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
@@ -32,12 +34,16 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 	};
 	struct ks_agent_opts ao = {};
 	const char **configs = calloc(argc + 1, sizeof(*configs));
+	const char **classes = calloc(argc + 1, sizeof(*classes));
 	unsigned long v;
 	char *end;
 	int c, rc = 1;
 
-	if (!configs)
+	if (!configs || !classes) {
+		free(configs);
+		free(classes);
 		return p_err("out of memory");
+	}
 	ao.configs = configs;
 	while ((c = cli_getopt(argc, argv, ":c:g:p:vh", opts)) != -1) {
 		switch (c) {
@@ -62,6 +68,8 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		case 'D': ao.no_destroy = true; break;
 		case 'W': ao.no_wait = true; break;
 		case 'L': ao.allow_loopback_vips = true; break;
+		case 'K': ao.kubeconfig = optarg; break;
+		case 'G': classes[ao.n_gateway_classes++] = optarg; break;
 		case 'M': {
 			struct sockaddr_storage ss;
 			socklen_t len;
@@ -82,13 +90,31 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		default: goto out;
 		}
 	}
-	if (!ao.n_configs) {
-		p_err("at least one --config PATH is required");
+	/* One source per run: files, a kubeconfig, or (by default in a pod) the service account. */
+	if (ao.n_configs && ao.kubeconfig) {
+		p_err("--config and --kubeconfig exclude each other: a run has one source");
 		goto out;
 	}
+	if (!ao.n_configs && !ao.kubeconfig) {
+		const char *host = getenv("KUBERNETES_SERVICE_HOST");
+
+		if (!host || !*host) {
+			p_err("at least one --config PATH, or --kubeconfig FILE, is required (in a pod, "
+			      "the service account is used when neither is given)");
+			goto out;
+		}
+		ao.in_cluster = true;
+	}
+	if (ao.n_gateway_classes && ao.n_configs) {
+		p_err("--gateway-class applies to the Kubernetes API source, not to --config files "
+		      "(every Gateway in the files is ksplit's)");
+		goto out;
+	}
+	ao.gateway_classes = classes;
 	/* The agent logs its own errors, in the format --json chose. */
 	rc = ks_agent_run(&ao) ? 1 : 0;
 out:
 	free(configs);
+	free(classes);
 	return rc;
 }

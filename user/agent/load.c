@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Loading the config for the agent, from whichever source it runs with
+ * (files, or the Kubernetes API through kube/), and logging what the load
+ * found: every diagnostic, and every route that is not accepted with its
+ * Gateway API reason.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "agent/load.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "kube/source.h"
+
+static void log_diags(const struct ks_diags *diags)
+{
+	char q[4096];
+	size_t i;
+
+	for (i = 0; i < diags->n; i++) {
+		ks_log_quote(q, sizeof(q), diags->v[i].msg);
+		if (diags->v[i].warning)
+			pr_warn("config warning", "detail=%s", q);
+		else
+			pr_warn("config error", "detail=%s", q);
+	}
+}
+
+/* Every route that is not (wholly) accepted, with each refusing parent's reason. */
+static void log_verdicts(const struct ks_model *m)
+{
+	char route[300], q[4096];
+	size_t i, j, n = 0;
+
+	for (i = 0; i < m->n_routes; i++) {
+		const struct ksm_route_status *rs = &m->routes[i];
+
+		if (ksm_route_accepted(rs))
+			continue;
+		n++;
+		snprintf(route, sizeof(route), "%s %s/%s", rs->kind, rs->ns, rs->name);
+		ks_log_quote(q, sizeof(q), route);
+		if (rs->refused) {
+			char d[4096];
+
+			ks_log_quote(d, sizeof(d), rs->refused);
+			pr_warn(rs->kept ? "route refused; its last good version stays in force"
+					 : "route refused; not programmed",
+				"route=%s source=%s reason=UnsupportedValue detail=%s", q, rs->source, d);
+			continue;
+		}
+		for (j = 0; j < rs->n_parents; j++) {
+			const struct ksm_parent_status *p = &rs->parents[j];
+			char d[4096];
+
+			if (p->accepted == KSM_R_ACCEPTED)
+				continue;
+			ks_log_quote(d, sizeof(d), p->accepted_msg ? p->accepted_msg : "");
+			pr_warn("route not accepted by a parent; not programmed through it",
+				"route=%s source=%s parent=%s/%s/%s reason=%s detail=%s", q, rs->source,
+				p->kind, p->ns, p->name, ksm_reason_name(p->accepted), d);
+		}
+	}
+	pr_info("config loaded", "routes=%zu not_accepted=%zu services=%zu", m->n_routes, n,
+		m->n_svcs);
+}
+
+struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *kube,
+			       struct ks_objects **objects)
+{
+	struct ks_load_opts lo = { .allow_loopback_vips = o->allow_loopback_vips };
+	struct ks_kube_snap snap = {};
+	struct ks_diags diags = {};
+	struct ks_model *m = calloc(1, sizeof(*m));
+	int err;
+
+	if (!m)
+		return NULL;
+	if (kube) {
+		err = ks_kube_snapshot(kube, &snap);
+		if (!err)
+			err = ks_model_load_objects(&lo, (const char *const *)snap.names, snap.bufs,
+						    snap.lens, snap.n, objects, m, &diags);
+		ks_kube_snap_free(&snap);
+	} else {
+		err = ks_model_load_opts(&lo, o->configs, o->n_configs, objects, m, &diags);
+	}
+	log_diags(&diags);
+	ks_diags_free(&diags);
+	if (err) {
+		pr_warn("config not loaded; the last good config stays in force", "err=%d", err);
+		ks_model_free(m);
+		free(m);
+		return NULL;
+	}
+	log_verdicts(m);
+	return m;
+}
