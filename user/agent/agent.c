@@ -23,6 +23,7 @@
 #include "agent/agent.h"
 #include "agent/load.h"
 #include "agent/lock.h"
+#include "agent/watch.h"
 #include "health/checks.h"
 #include "common/log.h"
 #include "common/sys.h"
@@ -43,17 +44,6 @@
 /* While another agent holds the pin dir, look again this often. */
 #define LOCK_POLL_MS 200
 
-/*
- * One inotify watch. A config directory is watched for its entries, and its
- * parent for the directory itself, so that `mv dir away; mkdir dir` is seen
- * and the watch moves to the new directory.
- */
-struct watch {
-	int wd;
-	bool parent;			/* watches the parent for entry `base` */
-	char base[256];
-};
-
 /* The running agent: the last good model stays in memory so that a health
  * verdict can re-image it without re-reading the manifests. */
 struct agent {
@@ -63,9 +53,14 @@ struct agent {
 	struct ks_model *model;		/* last good; NULL before the first */
 	struct ks_objects *objects;	/* the last load's objects, for refused ones' last good */
 	struct ks_kube *kube;		/* the API source, or NULL: files */
-	int ifd;			/* inotify */
-	struct watch *watches;
-	size_t n_watches;
+	struct ks_load_counts last_load;	/* what the last load found */
+	/*
+	 * Adopted pins and no apply yet: the pins are the last good state, and
+	 * this process has no last good versions of refused objects to stand
+	 * in for them, so only a load without errors replaces them.
+	 */
+	bool need_clean;
+	struct ks_watches watches;	/* files mode: inotify on the config paths */
 	uint64_t burst_first_ms;	/* first config event not yet applied, 0 = none */
 	bool dirty;			/* a verdict changed since the last apply */
 	bool hold;			/* first apply waits for the first verdicts */
@@ -134,11 +129,33 @@ static void metrics_applied(struct agent *a, uint64_t t0_us)
 	a->mx.ready = true;
 }
 
+static void model_release(struct ks_model *m)
+{
+	if (m) {
+		ks_model_free(m);
+		free(m);
+	}
+}
+
+/* A load with an error or a route not accepted is not valid; each one counts. */
 static void metrics_loaded(struct agent *a, bool ok)
 {
+	ok = ok && !a->last_load.errors && !a->last_load.not_accepted;
 	a->mx.config_valid = ok;
 	if (!ok)
 		a->mx.config_errors++;
+}
+
+/* Whether m may replace the adopted pins now (see need_clean). Releases m when not. */
+static bool clean_enough(struct agent *a, struct ks_model *m)
+{
+	if (!a->need_clean || !a->last_load.errors)
+		return true;
+	pr_warn("keeping the pinned datapath state in force until the config loads without errors: "
+		"a restarted agent has no last good versions of the objects it refuses",
+		"errors=%zu", a->last_load.errors);
+	model_release(m);
+	return false;
 }
 
 static void metrics_fill(void *ctx, struct ks_agent_metrics *out)
@@ -242,6 +259,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 	if (n_gone || !a->reconciled)
 		drain(a, a->reconciled ? "apply" : "start");
 	metrics_applied(a, t0_us);
+	a->need_clean = false;
 	pr_info("config applied",
 		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu",
 		why, img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
@@ -257,14 +275,6 @@ static int apply_image(struct agent *a, const char *why)
 	return apply_model(a, a->model, why);
 }
 
-static void model_release(struct ks_model *m)
-{
-	if (m) {
-		ks_model_free(m);
-		free(m);
-	}
-}
-
 /*
  * Read and judge the config (files or the API), and point the prober at it.
  * A bad object is refused alone (logged, its last good version kept in
@@ -272,7 +282,7 @@ static void model_release(struct ks_model *m)
  */
 static struct ks_model *load_config(struct agent *a)
 {
-	struct ks_model *m = ks_agent_load(a->o, a->kube, &a->objects);
+	struct ks_model *m = ks_agent_load(a->o, a->kube, &a->objects, &a->last_load);
 	int err;
 
 	if (!m)
@@ -296,7 +306,7 @@ static void reload(struct agent *a, const char *why)
 	struct ks_model *m = load_config(a);
 
 	metrics_loaded(a, m != NULL);
-	if (!m)
+	if (!m || !clean_enough(a, m))
 		return;
 	if (!a->hold && apply_model(a, m, why)) {
 		if (a->model)
@@ -425,131 +435,6 @@ static void tick(struct agent *a)
 		a->hold = false;
 		first_apply(a, "first-verdicts");
 	}
-}
-
-static bool relevant(const struct ks_agent_opts *o, const char *name);
-
-static int watch_add(struct agent *a, const char *path, uint32_t mask, bool parent,
-		     const char *base)
-{
-	struct watch *w;
-	int wd;
-
-	/* IN_MASK_ADD: one inode may be both a config dir and another's parent. */
-	wd = inotify_add_watch(a->ifd, path, mask | IN_MASK_ADD);
-	if (wd < 0)
-		return -errno;
-	w = realloc(a->watches, (a->n_watches + 1) * sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	a->watches = w;
-	w = &w[a->n_watches++];
-	w->wd = wd;
-	w->parent = parent;
-	snprintf(w->base, sizeof(w->base), "%s", base ? base : "");
-	return 0;
-}
-
-/*
- * (Re)establish every watch. At start a missing config path is an error; on
- * a re-watch it is logged and the parent watch waits for it to come back.
- */
-static int add_watches(struct agent *a, bool at_start)
-{
-	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
-			      IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
-	const uint32_t pmask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM;
-	const struct ks_agent_opts *o = a->o;
-	char dir[PATH_MAX], up[PATH_MAX], base[PATH_MAX];
-	struct stat st;
-	size_t i;
-	int err;
-
-	for (i = 0; i < a->n_watches; i++)
-		inotify_rm_watch(a->ifd, a->watches[i].wd);	/* EINVAL for a shared or gone wd */
-	a->n_watches = 0;
-	for (i = 0; i < o->n_configs; i++) {
-		snprintf(dir, sizeof(dir), "%s", o->configs[i]);
-		if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-			snprintf(up, sizeof(up), "%s", o->configs[i]);
-			snprintf(dir, sizeof(dir), "%s", dirname(up));
-		}
-		snprintf(up, sizeof(up), "%s", dir);
-		snprintf(base, sizeof(base), "%s", basename(up));
-		snprintf(up, sizeof(up), "%s", dir);
-		if (strcmp(dir, "/") && strcmp(base, ".") && strcmp(base, "..")) {
-			err = watch_add(a, dirname(up), pmask, true, base);
-			if (err == -ENOMEM)
-				return err;
-		}
-		err = watch_add(a, dir, mask, false, NULL);
-		if (err == -ENOMEM)
-			return err;
-		if (err) {
-			pr_warn(at_start ? "cannot watch config path"
-					 : "config path is gone; waiting for it to come back",
-				"path=%s err=%d", dir, err);
-			if (at_start)
-				return err;
-		}
-	}
-	return 0;
-}
-
-/* What one inotify event means: 1 = re-watch and reload, 2 = reload, 0 = nothing. */
-static int classify(struct agent *a, const struct inotify_event *ie)
-{
-	const char *name = ie->len ? ie->name : NULL;
-	int what = 0;
-	size_t i;
-
-	if (ie->mask & IN_Q_OVERFLOW)
-		return 1;
-	for (i = 0; i < a->n_watches; i++) {
-		const struct watch *w = &a->watches[i];
-
-		if (w->wd != ie->wd)
-			continue;
-		if (w->parent) {
-			if (name && !strcmp(name, w->base))
-				return 1;
-			continue;
-		}
-		if (ie->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
-			return 1;
-		if (relevant(a->o, name))
-			what = 2;
-	}
-	return what;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
-/*
- * Only manifests matter: YAML files, the ConfigMap "..data" swap, and files
- * named on the command line. Anything else in the directory (a log file, an
- * editor's swap file) must not trigger re-applies.
- */
-static bool relevant(const struct ks_agent_opts *o, const char *name)
-{
-	size_t i;
-
-	if (!name || !*name)
-		return true;
-	if (!strncmp(name, "..", 2) || ends_with(name, ".yaml") || ends_with(name, ".yml"))
-		return true;
-	for (i = 0; i < o->n_configs; i++) {
-		const char *base = strrchr(o->configs[i], '/');
-
-		if (!strcmp(base ? base + 1 : o->configs[i], name))
-			return true;
-	}
-	return false;
 }
 
 static void arm(int tfd, long ms)
@@ -693,7 +578,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		err = -errno;
 		goto out;
 	}
-	a.ifd = ifd;
+	a.watches.ifd = ifd;
 	lfd = take_lock(o, sfd);
 	if (lfd < 0) {
 		err = lfd;
@@ -705,7 +590,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	if (err)
 		goto out;
 	/* Watch before the first load so that no edit between load and watch is lost. */
-	err = add_watches(&a, true);
+	err = ks_watches_add(&a.watches, o, true);
 	if (err)
 		goto out;
 
@@ -714,14 +599,20 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		if (err)
 			goto out;
 	}
-	a.model = load_config(&a);
+	/* A partial list is no config: without the first lists, the pinned state stays. */
+	if (!a.kube || ks_kube_synced(a.kube))
+		a.model = load_config(&a);
 	metrics_loaded(&a, a.model != NULL);
 	err = ks_dp_open(&o->dp, &a.dp);
 	if (err)
 		goto out;
 	/* The pinned state is in force from now on: reconcile the sockets with it. */
-	if (ks_dp_adopted(a.dp))
+	if (ks_dp_adopted(a.dp)) {
 		drain(&a, "start");
+		a.need_clean = true;
+		if (a.model && !clean_enough(&a, a.model))
+			a.model = NULL;
+	}
 	{
 		char why[300];
 
@@ -804,7 +695,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 				if (si.ssi_signo == SIGHUP) {
 					pr_info("SIGHUP: re-applying config");
 					selfcheck(&a);
-					add_watches(&a, false);
+					ks_watches_add(&a.watches, o, false);
 					reload(&a, "sighup");
 					continue;
 				}
@@ -821,7 +712,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 
 					while (p < buf + len) {
 						struct inotify_event *ie = (struct inotify_event *)p;
-						int w = classify(&a, ie);
+						int w = ks_watches_classify(&a.watches, o, ie);
 
 						if (w && (!what || w < what))
 							what = w;
@@ -829,7 +720,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 					}
 				}
 				if (what == 1)
-					add_watches(&a, false);
+					ks_watches_add(&a.watches, o, false);
 				if (what)
 					config_event(&a, tfd, DEBOUNCE_MS);
 			} else if (fd == tfd) {
@@ -885,7 +776,7 @@ out:
 		close(kfd);
 	if (efd >= 0)
 		close(efd);
-	free(a.watches);
+	free(a.watches.v);
 	/* Last: the next agent may take over only once this one has let go of everything. */
 	if (lfd >= 0)
 		close(lfd);

@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent/load.h"
 #include "common/log.h"
@@ -28,7 +29,7 @@ static void log_diags(const struct ks_diags *diags)
 }
 
 /* Every route that is not (wholly) accepted, with each refusing parent's reason. */
-static void log_verdicts(const struct ks_model *m)
+static size_t log_verdicts(const struct ks_model *m)
 {
 	char route[300], q[4096];
 	size_t i, j, n = 0;
@@ -64,10 +65,11 @@ static void log_verdicts(const struct ks_model *m)
 	}
 	pr_info("config loaded", "routes=%zu not_accepted=%zu services=%zu", m->n_routes, n,
 		m->n_svcs);
+	return n;
 }
 
 struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *kube,
-			       struct ks_objects **objects)
+			       struct ks_objects **objects, struct ks_load_counts *c)
 {
 	struct ks_load_opts lo = { .allow_loopback_vips = o->allow_loopback_vips };
 	struct ks_kube_snap snap = {};
@@ -87,6 +89,9 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 		err = ks_model_load_opts(&lo, o->configs, o->n_configs, objects, m, &diags);
 	}
 	log_diags(&diags);
+	memset(c, 0, sizeof(*c));
+	c->errors = diags.n_errors;
+	c->warnings = diags.n - diags.n_errors;
 	ks_diags_free(&diags);
 	if (err) {
 		pr_warn("config not loaded; the last good config stays in force", "err=%d", err);
@@ -94,6 +99,7 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 		free(m);
 		return NULL;
 	}
-	log_verdicts(m);
+	c->routes = m->n_routes;
+	c->not_accepted = log_verdicts(m);
 	return m;
 }

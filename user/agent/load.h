@@ -9,12 +9,18 @@
 struct ks_kube;
 struct ks_objects;
 
+/* What one load found, for metrics and for the first apply of a restarted agent. */
+struct ks_load_counts {
+	size_t errors, warnings;	/* diagnostics */
+	size_t routes, not_accepted;	/* route verdicts */
+};
+
 /*
  * One load: from kube when not NULL, else o's config paths; diagnostics and
- * verdicts logged; *objects keeps the last good versions across loads.
- * NULL when no model could be built (logged).
+ * verdicts logged and counted in *c; *objects keeps the last good versions
+ * across loads. NULL when no model could be built (logged).
  */
 struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *kube,
-			       struct ks_objects **objects);
+			       struct ks_objects **objects, struct ks_load_counts *c);
 
 #endif
