@@ -257,11 +257,12 @@ static void event(struct reflector *r, const char *line, size_t len)
 		}
 		goto out;
 	}
+	/* Before put: the store trims resourceVersion off the object. */
+	set_rv(r, obj);
 	if (!strcmp(t, "ADDED") || !strcmp(t, "MODIFIED"))
 		put(r, obj);
 	else if (!strcmp(t, "DELETED") && kube_store_del(&r->store, obj) > 0)
 		r->changed = true;
-	set_rv(r, obj);
 out:
 	json_object_put(ev);
 }

@@ -124,6 +124,14 @@ static void trim(struct json_object *obj, const char *kind)
 
 	if (json_object_object_get_ex(obj, "metadata", &meta)) {
 		json_object_object_del(meta, "managedFields");
+		/*
+		 * These change on every write, status writes included: kept, they
+		 * would make each status update look like a change to apply.
+		 */
+		json_object_object_del(meta, "resourceVersion");
+		json_object_object_del(meta, "generation");
+		json_object_object_del(meta, "uid");
+		json_object_object_del(meta, "selfLink");
 		json_object_object_del(meta, "ownerReferences");
 		json_object_object_del(meta, "finalizers");
 		if (json_object_object_get_ex(meta, "annotations", &ann)) {
