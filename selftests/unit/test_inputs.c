@@ -17,36 +17,7 @@
 
 #include "common/addr.h"
 #include "config/config.h"
-
-static int load1(const char *yaml, struct ks_model *m, struct ks_diags *d)
-{
-	const char *names[] = { "t.yaml" };
-	const char *bufs[] = { yaml };
-	size_t lens[] = { strlen(yaml) };
-
-	memset(d, 0, sizeof(*d));
-	return ks_model_load_buffers(names, bufs, lens, 1, m, d);
-}
-
-static void dump(const struct ks_diags *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		fprintf(stderr, "  diag[%zu] %s: %s\n", i, d->v[i].warning ? "warning" : "error",
-			d->v[i].msg);
-}
-
-static void expect_diag(const struct ks_diags *d, bool warning, const char *msg)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		if (!strcmp(d->v[i].msg, msg) && d->v[i].warning == warning)
-			return;
-	dump(d);
-	fail_msg("missing %s: %s", warning ? "warning" : "error", msg);
-}
+#include "unit/diag_helpers.h"
 
 /* Loads yaml; 0 and no error expected, the model is the caller's to free. */
 static void load_ok(const char *yaml, struct ks_model *m, struct ks_diags *d)

@@ -15,35 +15,7 @@
 
 #include "config/config.h"
 #include "config/manifest.h"
-
-static int load1(const char *yaml, struct ks_model *m, struct ks_diags *d)
-{
-	const char *names[] = { "t.yaml" };
-	const char *bufs[] = { yaml };
-	size_t lens[] = { strlen(yaml) };
-
-	memset(d, 0, sizeof(*d));
-	return ks_model_load_buffers(names, bufs, lens, 1, m, d);
-}
-
-static void dump(const struct ks_diags *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		fprintf(stderr, "  diag[%zu] %s: %s\n", i, d->v[i].warning ? "warning" : "error",
-			d->v[i].msg);
-}
-
-static bool has(const struct ks_diags *d, bool warning, const char *msg)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		if (!strcmp(d->v[i].msg, msg) && d->v[i].warning == warning)
-			return true;
-	return false;
-}
+#include "unit/diag_helpers.h"
 
 struct diag_case {
 	const char *yaml;
@@ -60,7 +32,7 @@ static void run_errors(const struct diag_case *c, size_t n)
 	for (i = 0; i < n; i++) {
 		print_message("case %zu\n", i);
 		assert_int_equal(load1(c[i].yaml, &m, &d), -EINVAL);
-		if (!has(&d, false, c[i].msg)) {
+		if (!has_diag(&d, false, c[i].msg)) {
 			dump(&d);
 			fail_msg("missing error: %s", c[i].msg);
 		}
@@ -78,7 +50,7 @@ static void run_warnings(const struct diag_case *c, size_t n)
 	for (i = 0; i < n; i++) {
 		print_message("case %zu\n", i);
 		if (load1(c[i].yaml, &m, &d) || d.n != (c[i].msg ? 1u : 0u) ||
-		    (c[i].msg && !has(&d, true, c[i].msg))) {
+		    (c[i].msg && !has_diag(&d, true, c[i].msg))) {
 			dump(&d);
 			fail_msg("expected exactly the warning: %s", c[i].msg ? c[i].msg : "(none)");
 		}
@@ -288,7 +260,7 @@ static void test_attach_errors(void **state)
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		snprintf(buf, sizeof(buf), "%s%s", gw_yaml, c[i].yaml);
 		assert_int_equal(load1(buf, &m, &d), -EINVAL);
-		if (!has(&d, false, c[i].msg)) {
+		if (!has_diag(&d, false, c[i].msg)) {
 			dump(&d);
 			fail_msg("missing error: %s", c[i].msg);
 		}

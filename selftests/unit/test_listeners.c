@@ -14,6 +14,7 @@
 
 #include "config/listeners.h"
 #include "config/manifest.h"
+#include "unit/diag_helpers.h"
 
 static int load_set(struct km_set *s, struct ks_diags *d, const char *yaml)
 {
@@ -25,25 +26,6 @@ static int load_set(struct km_set *s, struct ks_diags *d, const char *yaml)
 	if (err == -ENOMEM)
 		return err;
 	return km_check_duplicates(s, d) ?: err;
-}
-
-static void dump(const struct ks_diags *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		fprintf(stderr, "  diag[%zu] %s: %s\n", i, d->v[i].warning ? "warning" : "error",
-			d->v[i].msg);
-}
-
-static bool has(const struct ks_diags *d, bool warning, const char *msg)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		if (!strcmp(d->v[i].msg, msg) && d->v[i].warning == warning)
-			return true;
-	return false;
 }
 
 #define GW_HDR "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n" \
@@ -168,7 +150,7 @@ static void test_listener_diags(void **state)
 		print_message("case %zu\n", i);
 		snprintf(yaml, sizeof(yaml), GW_HDR "%s", c->listener);
 		err = load_set(&s, &d, yaml);
-		if (err != (c->warning ? 0 : -EINVAL) || !has(&d, c->warning, c->msg)) {
+		if (err != (c->warning ? 0 : -EINVAL) || !has_diag(&d, c->warning, c->msg)) {
 			dump(&d);
 			fail_msg("expected %s (load %d): %s", c->warning ? "warning" : "error", err,
 				 c->msg);

@@ -16,25 +16,7 @@
 #include "config/manifest.h"
 #include "config/config.h"
 #include "config/yaml.h"
-
-static int load1(const char *yaml, struct ks_model *m, struct ks_diags *d)
-{
-	const char *names[] = { "t.yaml" };
-	const char *bufs[] = { yaml };
-	size_t lens[] = { strlen(yaml) };
-
-	memset(d, 0, sizeof(*d));
-	return ks_model_load_buffers(names, bufs, lens, 1, m, d);
-}
-
-static void dump(const struct ks_diags *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		fprintf(stderr, "  diag[%zu] %s: %s\n", i, d->v[i].warning ? "warning" : "error",
-			d->v[i].msg);
-}
+#include "unit/diag_helpers.h"
 
 static bool has(const struct ks_diags *d, const char *msg)
 {

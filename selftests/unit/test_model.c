@@ -12,6 +12,7 @@
 
 #include "ksplit/abi.h"
 #include "config/config.h"
+#include "unit/diag_helpers.h"
 
 #ifndef KS_TEST_DATA
 #define KS_TEST_DATA "selftests/data"
@@ -98,27 +99,6 @@ static int load2(const char *route, struct ks_model *m, struct ks_diags *d)
 
 	memset(d, 0, sizeof(*d));
 	return ks_model_load_buffers(names, bufs, lens, 2, m, d);
-}
-
-static void dump(const struct ks_diags *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		fprintf(stderr, "  diag[%zu] %s: %s\n", i, d->v[i].warning ? "warning" : "error",
-			d->v[i].msg);
-}
-
-/* Asserts a diagnostic with exactly this text exists, with that severity. */
-static void expect_diag(const struct ks_diags *d, bool warning, const char *msg)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		if (!strcmp(d->v[i].msg, msg) && d->v[i].warning == warning)
-			return;
-	dump(d);
-	fail_msg("missing %s: %s", warning ? "warning" : "error", msg);
 }
 
 static void expect_sub(const struct ks_diags *d, const char *sub)
