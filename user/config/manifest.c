@@ -756,7 +756,8 @@ int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d)
 		}
 		for (j = 0; j < n; j++)
 			by[j] = (const struct km_meta *)(arr + j * k->size);
-		qsort(by, n, sizeof(*by), cmp_ident_p);
+		if (n)
+			qsort(by, n, sizeof(*by), cmp_ident_p);
 		old = *store_arr(last, k);
 		n_old = *store_n(last, k);
 		for (j = 0; j < n_old && !err; j++) {
