@@ -10,6 +10,7 @@ pkgs=(
 	make gcc clang llvm pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libyaml-dev libjson-c-dev libmnl-dev libhttp-parser-dev libnghttp2-dev libssl-dev
+	libmicrohttpd-dev libcurl4-openssl-dev
 	libcmocka-dev libclang-rt-14-dev
 	iproute2 jq openssl nghttp2-server
 )

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * ks-apiserver: a stand-in Kubernetes API server for tests and the bench.
+ * See selftests/apiserver/README.md for what it implements.
+ *
+ *   ks-apiserver --listen 127.0.0.1:PORT [--cert FILE --key FILE]
+ *                [--token-file FILE] [--page-max N] [--history-max N]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "apiserver.h"
+
+int page_max;
+static const char *token_file;
+static char addr[64];
+
+struct req {
+	char *body;
+	size_t len, cap;
+};
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&buf, &len, 0, f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The token file is read on every request, so a test can rotate it under us. */
+static bool authorized(struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	char *tok;
+	size_t n;
+	bool ok;
+
+	if (!token_file)
+		return true;
+	if (!(tok = slurp(token_file))) {
+		fprintf(stderr, "ks-apiserver: %s: %s\n", token_file, strerror(errno));
+		return false;
+	}
+	n = strlen(tok);
+	while (n && isspace((unsigned char)tok[n - 1]))
+		tok[--n] = 0;
+	ok = n && h && !strncmp(h, "Bearer ", 7) && !strcmp(h + 7, tok);
+	free(tok);
+	return ok;
+}
+
+static enum MHD_Result version(struct MHD_Connection *c)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "major", json_object_new_string("1"));
+	json_object_object_add(o, "minor", json_object_new_string("32"));
+	json_object_object_add(o, "gitVersion", json_object_new_string("v1.32.0-ks-apiserver"));
+	json_object_object_add(o, "platform", json_object_new_string("linux/amd64"));
+	return reply_json(c, 200, o);
+}
+
+static enum MHD_Result not_found(struct MHD_Connection *c)
+{
+	return reply_status(c, 404, "NotFound", "the server could not find the requested resource");
+}
+
+/* Discovery documents; NULL from a builder (a disabled or unknown group) is a 404. */
+static enum MHD_Result discovery(struct MHD_Connection *c, const char *url, char **seg, int n)
+{
+	json_object *o = NULL;
+
+	stat_count("discovery", url + 1);
+	pthread_mutex_lock(&store.lock);
+	if (!strcmp(seg[0], "api"))
+		o = n == 1 ? disc_api_versions(addr) : disc_resource_list("", seg[1]);
+	else if (n == 1)
+		o = disc_group_list();
+	else if (n == 2)
+		o = disc_group(seg[1]);
+	else
+		o = disc_resource_list(seg[1], seg[2]);
+	pthread_mutex_unlock(&store.lock);
+	return o ? reply_json(c, 200, o) : not_found(c);
+}
+
+/*
+ * /api/v1/[namespaces/NS/]R[/NAME[/SUB]] and /apis/G/V/... ; a namespace's
+ * own status is /api/v1/namespaces/NAME/status, not a namespaced resource.
+ */
+static enum MHD_Result resource(struct MHD_Connection *c, const char *method, char **seg, int n,
+				const char *body, size_t len)
+{
+	int gv = !strcmp(seg[0], "api") ? 2 : 3;
+	const char *group = gv == 2 ? "" : seg[1], *ver = seg[gv - 1];
+	char **rest = seg + gv;
+	int nrest = n - gv;
+	struct route rt = { 0 };
+	bool disabled;
+
+	if (nrest >= 3 && !strcmp(rest[0], "namespaces") &&
+	    !(nrest == 3 && (!strcmp(rest[2], "status") || !strcmp(rest[2], "finalize")))) {
+		rt.ns = rest[1];
+		rest += 2;
+		nrest -= 2;
+	}
+	if (nrest < 1 || nrest > 3)
+		return not_found(c);
+	rt.r = res_find(group, ver, rest[0]);
+	pthread_mutex_lock(&store.lock);
+	disabled = rt.r && rt.r->disabled;
+	pthread_mutex_unlock(&store.lock);
+	if (!rt.r || disabled || (rt.ns && !rt.r->namespaced))
+		return not_found(c);
+	rt.name = nrest > 1 ? rest[1] : NULL;
+	rt.sub = nrest > 2 ? rest[2] : NULL;
+	if (!rt.name && !strcmp(method, "GET"))
+		return qbool(c, "watch") ? handle_watch(c, &rt) : handle_list(c, &rt);
+	return handle_object(c, method, &rt, body, len);
+}
+
+static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const char *method,
+				const char *body, size_t len)
+{
+	char path[2048], *seg[16], *save = NULL, *s;
+	enum MHD_Result ret;
+	int n = 0;
+
+	if (!strncmp(url, "/_ksplit/", 9))
+		return handle_control(c, method, url, body, len);
+	if (!authorized(c)) {
+		stat_count("unauthorized", "all");
+		return reply_status(c, 401, "Unauthorized", "Unauthorized");
+	}
+	if (fault_gate(c, &ret))
+		return ret;
+	if (!strcmp(url, "/version"))
+		return version(c);
+	if (!strcmp(url, "/healthz") || !strcmp(url, "/readyz") || !strcmp(url, "/livez"))
+		return reply_json(c, 200, json_object_new_string("ok"));
+	snprintf(path, sizeof(path), "%s", url);
+	for (s = strtok_r(path, "/", &save); s && n < 16; s = strtok_r(NULL, "/", &save))
+		seg[n++] = s;
+	if (!n || (strcmp(seg[0], "api") && strcmp(seg[0], "apis")))
+		return not_found(c);
+	if ((!strcmp(seg[0], "api") && n <= 2) || (!strcmp(seg[0], "apis") && n <= 3)) {
+		if (strcmp(method, "GET"))
+			return reply_status(c, 405, "MethodNotAllowed", "discovery is read-only");
+		return discovery(c, url, seg, n);
+	}
+	return resource(c, method, seg, n, body, len);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *ver, const char *upload,
+			       size_t *upload_size, void **con_cls)
+{
+	struct req *rq = *con_cls;
+
+	(void)cls;
+	(void)ver;
+	if (!rq) {
+		/* First call: headers only. The body, if any, comes in later calls. */
+		*con_cls = calloc(1, sizeof(struct req));
+		return *con_cls ? MHD_YES : MHD_NO;
+	}
+	if (*upload_size) {
+		if (rq->len + *upload_size + 1 > rq->cap) {
+			rq->cap = (rq->len + *upload_size + 1) * 2;
+			if (!(rq->body = realloc(rq->body, rq->cap)))
+				return MHD_NO;
+		}
+		memcpy(rq->body + rq->len, upload, *upload_size);
+		rq->len += *upload_size;
+		rq->body[rq->len] = 0;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(c, url, method, rq->body ? rq->body : "", rq->len);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq)
+		free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ks-apiserver --listen 127.0.0.1:PORT [--cert FILE --key FILE] "
+			"[--token-file FILE] [--page-max N] [--history-max N]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "page-max", required_argument, NULL, 'p' },
+		{ "history-max", required_argument, NULL, 'H' },
+		{ 0 },
+	};
+	const char *listen = NULL, *certf = NULL, *keyf = NULL;
+	char *cert = NULL, *key = NULL, host[48];
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	unsigned port;
+	sigset_t set;
+	int opt, sig;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': listen = optarg; break;
+		case 'c': certf = optarg; break;
+		case 'k': keyf = optarg; break;
+		case 't': token_file = optarg; break;
+		case 'p': page_max = atoi(optarg); break;
+		case 'H': store.hist_max = strtoul(optarg, NULL, 10); break;
+		default: usage();
+		}
+	}
+	if (!listen || optind != argc || !certf != !keyf ||
+	    sscanf(listen, "%47[^:]:%u", host, &port) != 2 || port > 65535 ||
+	    inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+		usage();
+	sin.sin_port = htons(port);
+	if (certf) {
+		if (!(cert = slurp(certf)) || !(key = slurp(keyf))) {
+			fprintf(stderr, "ks-apiserver: %s: %s\n", cert ? keyf : certf, strerror(errno));
+			return 1;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	/* Threads MHD starts inherit this mask: only sigwait() below sees the signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sin,
+			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			     cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+			     MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "ks-apiserver: cannot listen on %s\n", listen);
+		return 1;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(addr, sizeof(addr), "%s:%u", host, info ? info->port : port);
+	printf("listening %s://%s\n", cert ? "https" : "http", addr);
+	fflush(stdout);
+	sigdelset(&set, SIGPIPE);
+	do {
+		if (sigwait(&set, &sig))
+			break;
+	} while (sig != SIGINT && sig != SIGTERM);
+	/* Hung requests and watches would hold MHD_stop_daemon: let them all go. */
+	control_release_all();
+	MHD_stop_daemon(d);
+	free(cert);
+	free(key);
+	return 0;
+}

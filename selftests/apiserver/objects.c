@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Reads and writes of single objects (get, create, update, merge/strategic
+ * patch, delete, the status subresource) and paged lists, with the errors
+ * and messages the real server gives.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "apiserver.h"
+
+#define CONFLICT_MSG                                                                      \
+	"Operation cannot be fulfilled on %s \"%s\": the object has been modified; please " \
+	"apply your changes to the latest version and try again"
+
+static json_object *copy(json_object *o)
+{
+	json_object *c = NULL;
+
+	json_object_deep_copy(o, &c, NULL);
+	return c;
+}
+
+static json_object *meta(json_object *o)
+{
+	json_object *md;
+
+	if (json_object_object_get_ex(o, "metadata", &md) && json_object_is_type(md, json_type_object))
+		return md;
+	md = json_object_new_object();
+	json_object_object_add(o, "metadata", md);
+	return md;
+}
+
+static void set_str(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, json_object_new_string(v));
+}
+
+/* dst.key = a copy of src.key, or no key when src has none. */
+static void take(json_object *dst, json_object *src, const char *key)
+{
+	json_object *v;
+
+	if (src && json_object_object_get_ex(src, key, &v))
+		json_object_object_add(dst, key, copy(v));
+	else
+		json_object_object_del(dst, key);
+}
+
+static void strip_type(json_object *o)
+{
+	json_object_object_del(o, "kind");
+	json_object_object_del(o, "apiVersion");
+}
+
+static int64_t generation(json_object *o)
+{
+	json_object *g;
+
+	return json_object_object_get_ex(meta(o), "generation", &g) ? json_object_get_int64(g) : 0;
+}
+
+/* The caller's expected resourceVersion (NULL: unconditional) differs from the stored one. */
+static bool rv_conflict(json_object *have, const char *want)
+{
+	const char *rv = obj_str(have, "metadata.resourceVersion");
+
+	return want && *want && (!rv || strcmp(rv, want));
+}
+
+/*
+ * Store next as the new version of old (entry i): identity fields stay, a spec
+ * change bumps generation, and a write that changes nothing keeps the
+ * resourceVersion and makes no event, as on the real server.
+ */
+static enum MHD_Result finish_update(struct MHD_Connection *c, struct resdef *r, size_t i,
+				     json_object *next)
+{
+	struct obj *cur = &r->st->v[i];
+	json_object *old = cur->o, *md = meta(next), *omd = meta(old), *os = NULL, *ns = NULL;
+	char rv[24];
+
+	strip_type(next);
+	for (const char *const *k = (const char *const[]){ "name", "namespace", "uid",
+							    "creationTimestamp", "resourceVersion",
+							    "generation", NULL };
+	     *k; k++)
+		take(md, omd, *k);
+	if (json_object_equal(next, old)) {
+		json_object_put(next);
+		return reply_json(c, 200, with_type(r, old));
+	}
+	json_object_object_get_ex(old, "spec", &os);
+	json_object_object_get_ex(next, "spec", &ns);
+	if (!json_object_equal(os, ns))
+		json_object_object_add(md, "generation", json_object_new_int64(generation(old) + 1));
+	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)next_rv());
+	set_str(md, "resourceVersion", rv);
+	st_put(r->st, cur->ns, cur->name, next, EV_MODIFIED);
+	return reply_json(c, 200, with_type(r, next));
+}
+
+static enum MHD_Result create(struct MHD_Connection *c, struct route *rt, json_object *body)
+{
+	struct resdef *r = rt->r;
+	json_object *md = meta(body);
+	const char *name = obj_str(body, "metadata.name"), *gen = obj_str(body, "metadata.generateName");
+	const char *kind = obj_str(body, "kind"), *bns = obj_str(body, "metadata.namespace");
+	const char *ns = r->namespaced ? (rt->ns ? rt->ns : bns ? bns : "default") : "";
+	char stat[256], buf[256], uid[40], ts[32], rv[24];
+	bool found;
+
+	res_stat_name(r, NULL, stat, sizeof(stat));
+	if (kind && strcmp(kind, r->kind))
+		return reply_status(c, 400, "BadRequest", "the kind of the provided object (%s) does not "
+				    "match the resource %s: send kind %s", kind, stat, r->kind);
+	if (r->namespaced && rt->ns && bns && strcmp(bns, rt->ns))
+		return reply_status(c, 400, "BadRequest", "the namespace of the provided object does "
+				    "not match the namespace sent on the request");
+	if (!name && gen) {
+		new_uid(uid, sizeof(uid));
+		snprintf(buf, sizeof(buf), "%s%.5s", gen, uid);
+		name = buf;
+	}
+	if (!name || !*name)
+		return reply_status(c, 422, "Invalid", "%s is invalid: metadata.name: Required value: "
+				    "name or generateName is required", r->kind);
+	st_find(r->st, ns, name, &found);
+	if (found)
+		return reply_status(c, 409, "AlreadyExists", "%s \"%s\" already exists", stat, name);
+	body = copy(body);
+	md = meta(body);
+	strip_type(body);
+	set_str(md, "name", name);
+	if (r->namespaced)
+		set_str(md, "namespace", ns);
+	new_uid(uid, sizeof(uid));
+	set_str(md, "uid", uid);
+	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)next_rv());
+	set_str(md, "resourceVersion", rv);
+	now_rfc3339(ts, sizeof(ts));
+	set_str(md, "creationTimestamp", ts);
+	json_object_object_add(md, "generation", json_object_new_int64(1));
+	st_put(r->st, ns, name, body, EV_ADDED);
+	return reply_json(c, 201, with_type(r, body));
+}
+
+/* PUT and PATCH, on the object or on its status. */
+static enum MHD_Result update(struct MHD_Connection *c, const char *method, struct route *rt,
+			      size_t i, json_object *body)
+{
+	struct resdef *r = rt->r;
+	json_object *old = r->st->v[i].o, *next;
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	const char *bname = obj_str(body, "metadata.name");
+	char stat[256];
+
+	res_stat_name(r, NULL, stat, sizeof(stat));
+	if (rv_conflict(old, obj_str(body, "metadata.resourceVersion")))
+		return reply_status(c, 409, "Conflict", CONFLICT_MSG, stat, rt->name);
+	if (bname && strcmp(bname, rt->name))
+		return reply_status(c, 400, "BadRequest", "the name of the object (%s) does not match "
+				    "the name on the URL (%s)", bname, rt->name);
+	if (!strcmp(method, "PATCH")) {
+		bool smp = ct && !strncmp(ct, "application/strategic-merge-patch+json", 38);
+
+		if (!smp && (!ct || strncmp(ct, "application/merge-patch+json", 28)))
+			return reply_status(c, 415, "UnsupportedMediaType", "the body of the request "
+					    "was in an unknown format - accepted media types "
+					    "include: application/merge-patch+json, "
+					    "application/strategic-merge-patch+json");
+		next = copy(old);
+		merge_patch(next, body, smp);
+	} else {
+		next = copy(body);
+	}
+	if (rt->sub) {
+		/* The status subresource changes .status and nothing else. */
+		json_object *only = copy(old);
+
+		take(only, next, "status");
+		json_object_put(next);
+		next = only;
+	} else if (r->status) {
+		take(next, old, "status");
+	}
+	return finish_update(c, r, i, next);
+}
+
+static enum MHD_Result delete(struct MHD_Connection *c, struct route *rt, size_t i,
+			      json_object *opts)
+{
+	struct resdef *r = rt->r;
+	char stat[256];
+
+	res_stat_name(r, NULL, stat, sizeof(stat));
+	if (opts && rv_conflict(r->st->v[i].o, obj_str(opts, "preconditions.resourceVersion")))
+		return reply_status(c, 409, "Conflict", CONFLICT_MSG, stat, rt->name);
+	return reply_json(c, 200, with_type(r, st_del(r->st, i)));
+}
+
+static enum MHD_Result object_locked(struct MHD_Connection *c, const char *method,
+				     struct route *rt, json_object *body)
+{
+	struct resdef *r = rt->r;
+	const char *ns = r->namespaced ? (rt->ns ? rt->ns : "") : "";
+	char stat[256];
+	bool found;
+	ssize_t i;
+
+	res_stat_name(r, NULL, stat, sizeof(stat));
+	if (!rt->name) {
+		if (strcmp(method, "POST"))
+			return reply_status(c, 405, "MethodNotAllowed", "%s on the collection %s is not "
+					    "supported by ks-apiserver", method, stat);
+		return create(c, rt, body);
+	}
+	if (!strcmp(method, "POST"))
+		return reply_status(c, 405, "MethodNotAllowed", "POST goes to the collection, not to "
+				    "%s \"%s\"", stat, rt->name);
+	if (r->namespaced && !rt->ns)
+		return reply_status(c, 404, "NotFound", "the server could not find the requested "
+				    "resource: %s is namespaced: use /namespaces/NS/...", stat);
+	if (rt->sub && (strcmp(rt->sub, "status") || !r->status))
+		return reply_status(c, 404, "NotFound", "the server could not find the requested "
+				    "resource: %s has no subresource %s", stat, rt->sub);
+	i = st_find(r->st, ns, rt->name, &found);
+	if (!found)
+		return reply_status(c, 404, "NotFound", "%s \"%s\" not found", stat, rt->name);
+	if (!strcmp(method, "GET"))
+		return reply_json(c, 200, with_type(r, r->st->v[i].o));
+	if (!strcmp(method, "DELETE"))
+		return delete(c, rt, i, body);
+	if (!body)
+		return reply_status(c, 400, "BadRequest", "%s needs a JSON object body", method);
+	return update(c, method, rt, i, body);
+}
+
+enum MHD_Result handle_object(struct MHD_Connection *c, const char *method, struct route *rt,
+			      const char *body, size_t len)
+{
+	json_object *o = NULL;
+	enum MHD_Result ret;
+	char what[256];
+
+	res_stat_name(rt->r, rt->sub, what, sizeof(what));
+	stat_count(!strcmp(method, "GET") ? "get" : !strcmp(method, "POST") ? "create" :
+		   !strcmp(method, "PUT") ? "update" : !strcmp(method, "PATCH") ? "patch" :
+		   !strcmp(method, "DELETE") ? "delete" : method, what);
+	if (len) {
+		struct json_tokener *tok = json_tokener_new();
+
+		o = json_tokener_parse_ex(tok, body, len);
+		if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+		    !json_object_is_type(o, json_type_object)) {
+			json_tokener_free(tok);
+			json_object_put(o);
+			return reply_status(c, 400, "BadRequest", "the request body is not a JSON "
+					    "object (ks-apiserver takes JSON, not YAML or protobuf)");
+		}
+		json_tokener_free(tok);
+	}
+	if (!o && !strcmp(method, "POST"))
+		return reply_status(c, 400, "BadRequest", "POST needs a JSON object body");
+	pthread_mutex_lock(&store.lock);
+	ret = object_locked(c, method, rt, o);
+	pthread_mutex_unlock(&store.lock);
+	json_object_put(o);
+	return ret;
+}
+
+/* Continue tokens are hex of "RV\nNS\nNAME": the list's RV and the last key sent. */
+static char *cont_token(uint64_t rv, const struct obj *last)
+{
+	char buf[1024], *h;
+
+	snprintf(buf, sizeof(buf), "%llu\n%s\n%s", (unsigned long long)rv, last->ns, last->name);
+	h = hex_encode(buf);
+	return h;
+}
+
+static enum MHD_Result list_locked(struct MHD_Connection *c, struct route *rt)
+{
+	struct resdef *r = rt->r;
+	struct storage *st = r->st;
+	const char *lim = qarg(c, "limit"), *cont = qarg(c, "continue");
+	const char *ls = qarg(c, "labelSelector"), *fs = qarg(c, "fieldSelector");
+	long long limit = lim ? atoll(lim) : 0;
+	uint64_t rv = store.rv;
+	size_t i = 0, sent = 0, remaining = 0;
+	json_object *o, *md, *items;
+	const struct obj *last = NULL;
+	char kind[160], av[256], buf[32];
+
+	if (page_max > 0 && (limit <= 0 || limit > page_max))
+		limit = page_max;
+	if (cont && *cont) {
+		char *d = hex_decode(cont), ns[256], name[256];
+		unsigned long long crv;
+		bool found;
+
+		if (!d || sscanf(d, "%llu\n%255[^\n]\n%255[^\n]", &crv, ns, name) != 3) {
+			/* A cluster-scoped key has an empty namespace line. */
+			if (!d || sscanf(d, "%llu\n\n%255[^\n]", &crv, name) != 2) {
+				free(d);
+				return reply_status(c, 400, "BadRequest", "continue key is not valid: "
+						    "pass the continue value of the previous page");
+			}
+			ns[0] = 0;
+		}
+		free(d);
+		if (crv < store.compacted)
+			return reply_status(c, 410, "Expired", "The provided continue parameter is too "
+					    "old to display a consistent list result. You can start a "
+					    "new list without the continue parameter, or use the "
+					    "continue value from the response to get a consistent "
+					    "list of items.");
+		/* Later pages keep the first page's RV: a watch from it sees what paging missed. */
+		rv = crv;
+		i = st_find(st, ns, name, &found);
+		i += found;
+	}
+	o = json_object_new_object();
+	md = json_object_new_object();
+	items = json_object_new_array();
+	snprintf(kind, sizeof(kind), "%sList", r->kind);
+	json_object_object_add(o, "kind", json_object_new_string(kind));
+	json_object_object_add(o, "apiVersion",
+			       json_object_new_string(res_api_version(r, av, sizeof(av))));
+	for (; i < st->n; i++) {
+		const struct obj *e = &st->v[i];
+
+		if ((rt->ns && strcmp(e->ns, rt->ns)) || !selector_match(e->o, NULL, ls, fs))
+			continue;
+		if (limit > 0 && sent == (size_t)limit) {
+			remaining++;
+			continue;
+		}
+		json_object_array_add(items, json_object_get(e->o));
+		last = e;
+		sent++;
+	}
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)rv);
+	json_object_object_add(md, "resourceVersion", json_object_new_string(buf));
+	if (remaining) {
+		char *tok = cont_token(rv, last);
+
+		json_object_object_add(md, "continue", json_object_new_string(tok ? tok : ""));
+		json_object_object_add(md, "remainingItemCount", json_object_new_int64(remaining));
+		free(tok);
+	}
+	json_object_object_add(o, "metadata", md);
+	json_object_object_add(o, "items", items);
+	return reply_json(c, 200, o);
+}
+
+enum MHD_Result handle_list(struct MHD_Connection *c, struct route *rt)
+{
+	enum MHD_Result ret;
+	char what[256];
+
+	res_stat_name(rt->r, NULL, what, sizeof(what));
+	stat_count("list", what);
+	pthread_mutex_lock(&store.lock);
+	ret = list_locked(c, rt);
+	pthread_mutex_unlock(&store.lock);
+	return ret;
+}
