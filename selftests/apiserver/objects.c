@@ -101,6 +101,19 @@ static enum MHD_Result finish_update(struct MHD_Connection *c, struct resdef *r,
 	return reply_json(c, 200, with_type(r, next));
 }
 
+enum patch_type { PATCH_MERGE, PATCH_STRATEGIC, PATCH_UNSUPPORTED };
+
+static enum patch_type patch_type(struct MHD_Connection *c)
+{
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+
+	if (ct && !strncmp(ct, "application/merge-patch+json", 28))
+		return PATCH_MERGE;
+	if (ct && !strncmp(ct, "application/strategic-merge-patch+json", 38))
+		return PATCH_STRATEGIC;
+	return PATCH_UNSUPPORTED;
+}
+
 static enum MHD_Result create(struct MHD_Connection *c, struct route *rt, json_object *body)
 {
 	struct resdef *r = rt->r;
@@ -152,7 +165,6 @@ static enum MHD_Result update(struct MHD_Connection *c, const char *method, stru
 {
 	struct resdef *r = rt->r;
 	json_object *old = r->st->v[i].o, *next;
-	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 	const char *bname = obj_str(body, "metadata.name");
 	char stat[256];
 
@@ -163,15 +175,8 @@ static enum MHD_Result update(struct MHD_Connection *c, const char *method, stru
 		return reply_status(c, 400, "BadRequest", "the name of the object (%s) does not match "
 				    "the name on the URL (%s)", bname, rt->name);
 	if (!strcmp(method, "PATCH")) {
-		bool smp = ct && !strncmp(ct, "application/strategic-merge-patch+json", 38);
-
-		if (!smp && (!ct || strncmp(ct, "application/merge-patch+json", 28)))
-			return reply_status(c, 415, "UnsupportedMediaType", "the body of the request "
-					    "was in an unknown format - accepted media types "
-					    "include: application/merge-patch+json, "
-					    "application/strategic-merge-patch+json");
 		next = copy(old);
-		merge_patch(next, body, smp);
+		merge_patch(next, body, patch_type(c) == PATCH_STRATEGIC);
 	} else {
 		next = copy(body);
 	}
@@ -248,6 +253,11 @@ enum MHD_Result handle_object(struct MHD_Connection *c, const char *method, stru
 	stat_count(!strcmp(method, "GET") ? "get" : !strcmp(method, "POST") ? "create" :
 		   !strcmp(method, "PUT") ? "update" : !strcmp(method, "PATCH") ? "patch" :
 		   !strcmp(method, "DELETE") ? "delete" : method, what);
+	if (!strcmp(method, "PATCH") && patch_type(c) == PATCH_UNSUPPORTED)
+		return reply_status(c, 415, "UnsupportedMediaType", "the body of the request was in "
+				    "an unknown format - accepted media types include: "
+				    "application/merge-patch+json, "
+				    "application/strategic-merge-patch+json");
 	if (len) {
 		struct json_tokener *tok = json_tokener_new();
 

@@ -120,6 +120,14 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 			break;
 		}
 		w->len = w->off = 0;
+		if (!w->ending && now >= w->deadline && w->bookmarks) {
+			/* As the real server does: a last bookmark, so the client resumes from it. */
+			fill(w);
+			if (!w->ending)
+				bookmark(w);
+			w->ending = true;
+			continue;
+		}
 		if (w->ending || now >= w->deadline) {
 			ret = MHD_CONTENT_READER_END_OF_STREAM;
 			break;
