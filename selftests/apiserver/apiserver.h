@@ -64,6 +64,7 @@ extern int page_max;
 
 /* resources.c */
 struct resdef *res_find(const char *group, const char *version, const char *resource);
+struct resdef *res_find_kind(const char *api_version, const char *kind);
 struct resdef *res_find_gvr(const char *gvr); /* "G/V/R", "" group as "core" or empty */
 json_object *disc_api_versions(const char *addr);
 json_object *disc_group_list(void);
@@ -106,6 +107,7 @@ struct route {
 enum MHD_Result handle_object(struct MHD_Connection *c, const char *method, struct route *rt,
 			      const char *body, size_t len);
 enum MHD_Result handle_list(struct MHD_Connection *c, struct route *rt);
+enum MHD_Result handle_load(struct MHD_Connection *c, const char *body, size_t len);
 
 /* watch.c */
 enum MHD_Result handle_watch(struct MHD_Connection *c, struct route *rt);

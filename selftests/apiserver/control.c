@@ -160,9 +160,11 @@ enum MHD_Result handle_control(struct MHD_Connection *c, const char *method, con
 
 	if (!strcmp(url, "/_ksplit/stats") && !strcmp(method, "GET"))
 		return reply_json(c, 200, stats_json());
+	if (!strcmp(url, "/_ksplit/load") && !strcmp(method, "POST"))
+		return handle_load(c, body, len);
 	if (strcmp(url, "/_ksplit/fault") || strcmp(method, "POST"))
-		return reply_status(c, 404, "NotFound", "control API: GET /_ksplit/stats or POST "
-				    "/_ksplit/fault");
+		return reply_status(c, 404, "NotFound", "control API: GET /_ksplit/stats, POST "
+				    "/_ksplit/fault or POST /_ksplit/load");
 	o = len ? json_tokener_parse(body) : NULL;
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);

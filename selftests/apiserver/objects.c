@@ -4,6 +4,7 @@
  * patch, delete, the status subresource) and paged lists, with the errors
  * and messages the real server gives.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,34 +115,59 @@ static enum patch_type patch_type(struct MHD_Connection *c)
 	return PATCH_UNSUPPORTED;
 }
 
-static enum MHD_Result create(struct MHD_Connection *c, struct route *rt, json_object *body)
+struct err {
+	unsigned code;
+	const char *reason;
+	char msg[512];
+};
+
+static json_object *fail(struct err *e, unsigned code, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static json_object *fail(struct err *e, unsigned code, const char *reason, const char *fmt, ...)
 {
-	struct resdef *r = rt->r;
-	json_object *md = meta(body);
+	va_list ap;
+
+	e->code = code;
+	e->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+/*
+ * Check and store a new object (POST, or one item of /_ksplit/load): the stored
+ * object (the store's reference), or NULL with e filled in. pns is the path's
+ * namespace or NULL.
+ */
+static json_object *create_obj(struct resdef *r, const char *pns, json_object *body, struct err *e)
+{
 	const char *name = obj_str(body, "metadata.name"), *gen = obj_str(body, "metadata.generateName");
 	const char *kind = obj_str(body, "kind"), *bns = obj_str(body, "metadata.namespace");
-	const char *ns = r->namespaced ? (rt->ns ? rt->ns : bns ? bns : "default") : "";
+	const char *ns = r->namespaced ? (pns ? pns : bns ? bns : "default") : "";
 	char stat[256], buf[256], uid[40], ts[32], rv[24];
+	json_object *md;
 	bool found;
 
 	res_stat_name(r, NULL, stat, sizeof(stat));
 	if (kind && strcmp(kind, r->kind))
-		return reply_status(c, 400, "BadRequest", "the kind of the provided object (%s) does not "
-				    "match the resource %s: send kind %s", kind, stat, r->kind);
-	if (r->namespaced && rt->ns && bns && strcmp(bns, rt->ns))
-		return reply_status(c, 400, "BadRequest", "the namespace of the provided object does "
-				    "not match the namespace sent on the request");
+		return fail(e, 400, "BadRequest", "the kind of the provided object (%s) does not match "
+			    "the resource %s: send kind %s", kind, stat, r->kind);
+	if (r->namespaced && pns && bns && strcmp(bns, pns))
+		return fail(e, 400, "BadRequest", "the namespace of the provided object does not "
+			    "match the namespace sent on the request");
 	if (!name && gen) {
 		new_uid(uid, sizeof(uid));
 		snprintf(buf, sizeof(buf), "%s%.5s", gen, uid);
 		name = buf;
 	}
 	if (!name || !*name)
-		return reply_status(c, 422, "Invalid", "%s is invalid: metadata.name: Required value: "
-				    "name or generateName is required", r->kind);
+		return fail(e, 422, "Invalid", "%s is invalid: metadata.name: Required value: name or "
+			    "generateName is required", r->kind);
 	st_find(r->st, ns, name, &found);
 	if (found)
-		return reply_status(c, 409, "AlreadyExists", "%s \"%s\" already exists", stat, name);
+		return fail(e, 409, "AlreadyExists", "%s \"%s\" already exists", stat, name);
 	body = copy(body);
 	md = meta(body);
 	strip_type(body);
@@ -156,7 +182,60 @@ static enum MHD_Result create(struct MHD_Connection *c, struct route *rt, json_o
 	set_str(md, "creationTimestamp", ts);
 	json_object_object_add(md, "generation", json_object_new_int64(1));
 	st_put(r->st, ns, name, body, EV_ADDED);
-	return reply_json(c, 201, with_type(r, body));
+	return body;
+}
+
+static enum MHD_Result create(struct MHD_Connection *c, struct route *rt, json_object *body)
+{
+	struct err e;
+	json_object *o = create_obj(rt->r, rt->ns, body, &e);
+
+	return o ? reply_json(c, 201, with_type(rt->r, o)) :
+		   reply_status(c, e.code, e.reason, "%s", e.msg);
+}
+
+/*
+ * POST /_ksplit/load {"items": [...]}: create many objects of any kinds in one
+ * request (each with apiVersion and kind), so the bench fills the store fast.
+ * Items before a failing one stay created.
+ */
+enum MHD_Result handle_load(struct MHD_Connection *c, const char *body, size_t len)
+{
+	json_object *o = len ? json_tokener_parse(body) : NULL, *items = NULL;
+	struct err e = { 0 };
+	size_t i = 0, n;
+	uint64_t rv;
+
+	if (!o || !json_object_object_get_ex(o, "items", &items) ||
+	    !json_object_is_type(items, json_type_array)) {
+		json_object_put(o);
+		return reply_status(c, 400, "BadRequest", "load: the body must be {\"items\": [objects "
+				    "with apiVersion and kind]}");
+	}
+	n = json_object_array_length(items);
+	pthread_mutex_lock(&store.lock);
+	for (; i < n && !e.code; i++) {
+		json_object *it = json_object_array_get_idx(items, i);
+		const char *av = obj_str(it, "apiVersion"), *kind = obj_str(it, "kind");
+		struct resdef *r = av && kind ? res_find_kind(av, kind) : NULL;
+
+		if (!r)
+			fail(&e, 400, "BadRequest", "no resource is served for apiVersion %s kind %s",
+			     av ? av : "(none)", kind ? kind : "(none)");
+		else if (r->disabled)
+			fail(&e, 404, "NotFound", "%s is disabled (fault disable)", r->resource);
+		else
+			create_obj(r, NULL, it, &e);
+	}
+	rv = store.rv;
+	pthread_mutex_unlock(&store.lock);
+	json_object_put(o);
+	if (e.code)
+		return reply_status(c, e.code, e.reason, "items[%zu]: %s", i - 1, e.msg);
+	o = json_object_new_object();
+	json_object_object_add(o, "created", json_object_new_int64(n));
+	json_object_object_add(o, "resourceVersion", json_object_new_int64(rv));
+	return reply_json(c, 200, o);
 }
 
 /* PUT and PATCH, on the object or on its status. */

@@ -48,6 +48,23 @@ struct resdef *res_find(const char *group, const char *version, const char *reso
 	return NULL;
 }
 
+/* By an object's apiVersion ("v1", "G/V") and kind. */
+struct resdef *res_find_kind(const char *api_version, const char *kind)
+{
+	const char *slash = strchr(api_version, '/');
+
+	for (size_t i = 0; i < NRES; i++) {
+		size_t glen = slash ? (size_t)(slash - api_version) : 0;
+
+		if (strcmp(res[i].kind, kind) || strlen(res[i].group) != glen ||
+		    strncmp(res[i].group, api_version, glen) ||
+		    strcmp(res[i].version, slash ? slash + 1 : api_version))
+			continue;
+		return &res[i];
+	}
+	return NULL;
+}
+
 /* "G/V/R" from the control API; the core group may be written "core" or "". */
 struct resdef *res_find_gvr(const char *gvr)
 {

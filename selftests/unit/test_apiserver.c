@@ -910,6 +910,42 @@ static void test_faults(void **state)
 	resp_free(&r);
 }
 
+/* /_ksplit/load: many objects of any kinds in one request. */
+static void test_load(void **state)
+{
+	long long rv = stat_of(&plain, "resourceVersion");
+	struct resp r;
+
+	(void)state;
+	req(&r, &plain, NULL, "POST", "/_ksplit/load", NULL, "{\"items\":["
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"l1\","
+	    "\"namespace\":\"ld\"}},{\"apiVersion\":\"gateway.networking.k8s.io/v1beta1\","
+	    "\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"l2\",\"namespace\":\"ld\"}}]}", 0);
+	assert_int_equal(r.code, 200);
+	assert_string_equal(jget(r.json, "created"), "2");
+	assert_int_equal(atoll(jget(r.json, "resourceVersion")), rv + 2);
+	resp_free(&r);
+	/* Stored once, served at every version of the resource. */
+	req(&r, &plain, NULL, "GET", "/apis/gateway.networking.k8s.io/v1/namespaces/ld/httproutes/l2",
+	    NULL, NULL, 0);
+	assert_int_equal(r.code, 200);
+	assert_string_equal(jget(r.json, "apiVersion"), "gateway.networking.k8s.io/v1");
+	resp_free(&r);
+	req(&r, &plain, NULL, "POST", "/_ksplit/load", NULL, "{\"items\":[{\"apiVersion\":\"v1\","
+	    "\"kind\":\"Service\",\"metadata\":{\"name\":\"l3\",\"namespace\":\"ld\"}},"
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"l1\","
+	    "\"namespace\":\"ld\"}}]}", 0);
+	assert_int_equal(r.code, 409);
+	assert_string_equal(jget(r.json, "message"), "items[1]: services \"l1\" already exists");
+	resp_free(&r);
+	req(&r, &plain, NULL, "POST", "/_ksplit/load", NULL,
+	    "{\"items\":[{\"apiVersion\":\"v2\",\"kind\":\"Service\"}]}", 0);
+	assert_int_equal(r.code, 400);
+	assert_string_equal(jget(r.json, "message"),
+			    "items[0]: no resource is served for apiVersion v2 kind Service");
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -923,6 +959,7 @@ int main(void)
 		cmocka_unit_test(test_lease_conflict),
 		cmocka_unit_test(test_token_rotation),
 		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_load),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
