@@ -14,16 +14,33 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
-/* Objects of one (group, resource), whatever version they are served at. */
+/* An object serialized without kind/apiVersion; immutable, shared by the store and history. */
+struct blob {
+	unsigned ref;
+	size_t len;
+	char s[];
+};
+
 struct obj {
 	char *ns;		/* "" for cluster-scoped */
 	char *name;
-	json_object *o;		/* immutable once stored: history shares it; no kind/apiVersion */
+	struct blob *b;
 };
 
+/* Objects of one (group, resource), whatever version they are served at. */
 struct storage {
-	struct obj *v;		/* sorted by (ns, name): lists page in that order */
+	struct obj *v;		/* in no order; a delete moves the last entry into the hole */
 	size_t n, cap;
+	uint32_t *hash;		/* open addressing on (ns, name): index + 1 */
+	size_t hcap, tombs;
+	size_t *order;		/* indices sorted by (ns, name), valid when sorted */
+	bool sorted;
+};
+
+/* A growing string. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
 };
 
 /* One group/version/resource as discovery shows it. */
@@ -46,7 +63,8 @@ struct event {
 	uint64_t rv;
 	enum ev_type type;
 	struct storage *st;
-	json_object *o;		/* a reference to the stored (or last) object */
+	char *ns;
+	struct blob *b;		/* a reference to the stored (or, deleted, last) object */
 };
 
 struct store {
@@ -74,18 +92,35 @@ const char *res_api_version(const struct resdef *r, char *buf, size_t len);
 void res_stat_name(const struct resdef *r, const char *sub, char *buf, size_t len);
 
 /* store.c (callers hold store.lock) */
-ssize_t st_find(const struct storage *st, const char *ns, const char *name, bool *found);
-void st_put(struct storage *st, const char *ns, const char *name, json_object *o, enum ev_type t);
-json_object *st_del(struct storage *st, size_t i);
+struct blob *blob_new(json_object *o);
+struct blob *blob_get(struct blob *b);
+void blob_put(struct blob *b);
+json_object *blob_parse(const struct blob *b);
+bool blob_match(const char *ns, const struct blob *b, const char *want_ns, const char *ls,
+		const char *fs);
+ssize_t st_find(const struct storage *st, const char *ns, const char *name);
+const size_t *st_sorted(struct storage *st);
+size_t st_after(struct storage *st, const char *ns, const char *name);
+struct blob *st_put(struct storage *st, const char *ns, const char *name, json_object *o,
+		    enum ev_type t);
+struct blob *st_del(struct storage *st, size_t i);
 void hist_compact(void);
 size_t hist_first_after(uint64_t rv);
 uint64_t next_rv(void);
-json_object *with_type(const struct resdef *r, json_object *o);
+void sb_add(struct sbuf *sb, const char *s, size_t n);
+void sb_str(struct sbuf *sb, const char *s);
+void sb_json(struct sbuf *sb, json_object *o);
+void sb_typed(struct sbuf *sb, const struct resdef *r, const struct blob *b);
+
+/* patch.c */
 void merge_patch(json_object *target, json_object *patch, bool strategic);
 const char *obj_str(json_object *o, const char *path);
 
 /* util.c */
 enum MHD_Result reply_json(struct MHD_Connection *c, unsigned code, json_object *o);
+enum MHD_Result reply_sb(struct MHD_Connection *c, unsigned code, struct sbuf *sb);
+enum MHD_Result reply_typed(struct MHD_Connection *c, unsigned code, const struct resdef *r,
+			    const struct blob *b);
 enum MHD_Result reply_status(struct MHD_Connection *c, unsigned code, const char *reason,
 			     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 json_object *status_obj(unsigned code, const char *reason, const char *msg);

@@ -25,6 +25,33 @@ enum MHD_Result reply_json(struct MHD_Connection *c, unsigned code, json_object 
 	return ret;
 }
 
+/* Takes sb's buffer. */
+enum MHD_Result reply_sb(struct MHD_Connection *c, unsigned code, struct sbuf *sb)
+{
+	struct MHD_Response *rsp = MHD_create_response_from_buffer(sb->len, sb->s ? sb->s : "",
+								   sb->s ? MHD_RESPMEM_MUST_FREE :
+									   MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!rsp) {
+		free(sb->s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(rsp, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, code, rsp);
+	MHD_destroy_response(rsp);
+	return ret;
+}
+
+enum MHD_Result reply_typed(struct MHD_Connection *c, unsigned code, const struct resdef *r,
+			    const struct blob *b)
+{
+	struct sbuf sb = { 0 };
+
+	sb_typed(&sb, r, b);
+	return reply_sb(c, code, &sb);
+}
+
 json_object *status_obj(unsigned code, const char *reason, const char *msg)
 {
 	json_object *o = json_object_new_object();

@@ -21,31 +21,29 @@ struct watch {
 	bool bookmarks, ending;
 	unsigned cut_gen;
 	time_t deadline, next_bookmark;
-	json_object **init;	/* resourceVersion 0: current objects, sent as ADDED first */
+	struct blob **init;	/* resourceVersion 0: current objects, sent as ADDED first */
 	size_t ninit, iinit;
-	char *buf;
-	size_t len, off, cap;
+	struct sbuf out;	/* serialized, not yet handed to MHD from off on */
+	size_t off;
 };
 
 static void emit(struct watch *w, const char *type, json_object *obj)
 {
-	json_object *ev = json_object_new_object();
-	const char *s;
-	size_t n;
+	sb_str(&w->out, "{\"type\":\"");
+	sb_str(&w->out, type);
+	sb_str(&w->out, "\",\"object\":");
+	sb_json(&w->out, obj);
+	sb_str(&w->out, "}\n");
+	json_object_put(obj);
+}
 
-	json_object_object_add(ev, "type", json_object_new_string(type));
-	json_object_object_add(ev, "object", obj);
-	s = json_object_to_json_string_length(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	if (w->len + n + 1 > w->cap) {
-		w->cap = (w->len + n + 1) * 2;
-		w->buf = realloc(w->buf, w->cap);
-		if (!w->buf)
-			abort();
-	}
-	memcpy(w->buf + w->len, s, n);
-	w->buf[w->len + n] = '\n';
-	w->len += n + 1;
-	json_object_put(ev);
+static void emit_blob(struct watch *w, const char *type, const struct blob *b)
+{
+	sb_str(&w->out, "{\"type\":\"");
+	sb_str(&w->out, type);
+	sb_str(&w->out, "\",\"object\":");
+	sb_typed(&w->out, w->r, b);
+	sb_str(&w->out, "}\n");
 }
 
 /* The ERROR event a watch from a compacted resourceVersion gets, then the stream ends. */
@@ -78,8 +76,8 @@ static void fill(struct watch *w)
 {
 	static const char *const names[] = { "ADDED", "MODIFIED", "DELETED" };
 
-	while (w->iinit < w->ninit && w->len < BATCH)
-		emit(w, "ADDED", with_type(w->r, w->init[w->iinit++]));
+	while (w->iinit < w->ninit && w->out.len < BATCH)
+		emit_blob(w, "ADDED", w->init[w->iinit++]);
 	if (w->iinit < w->ninit)
 		return;
 	if (w->rv < store.compacted) {
@@ -87,14 +85,14 @@ static void fill(struct watch *w)
 		expire(w, w->rv);
 		return;
 	}
-	for (size_t i = hist_first_after(w->rv); i < store.nhist && w->len < BATCH; i++) {
+	for (size_t i = hist_first_after(w->rv); i < store.nhist && w->out.len < BATCH; i++) {
 		struct event *e = &store.hist[i];
 
 		w->rv = e->rv;
-		if (e->st == w->r->st && selector_match(e->o, w->ns, w->ls, w->fs))
-			emit(w, names[e->type], with_type(w->r, e->o));
+		if (e->st == w->r->st && blob_match(e->ns, e->b, w->ns, w->ls, w->fs))
+			emit_blob(w, names[e->type], e->b);
 	}
-	if (w->len < BATCH)
+	if (w->out.len < BATCH)
 		w->rv = store.rv;
 }
 
@@ -113,13 +111,13 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 			ret = MHD_CONTENT_READER_END_WITH_ERROR;
 			break;
 		}
-		if (w->off < w->len) {
-			ret = w->len - w->off < max ? w->len - w->off : max;
-			memcpy(out, w->buf + w->off, ret);
+		if (w->off < w->out.len) {
+			ret = w->out.len - w->off < max ? w->out.len - w->off : max;
+			memcpy(out, w->out.s + w->off, ret);
 			w->off += ret;
 			break;
 		}
-		w->len = w->off = 0;
+		w->out.len = w->off = 0;
 		if (!w->ending && now >= w->deadline && w->bookmarks) {
 			/* As the real server does: a last bookmark, so the client resumes from it. */
 			fill(w);
@@ -133,7 +131,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 			break;
 		}
 		fill(w);
-		if (w->len)
+		if (w->out.len)
 			continue;
 		if (w->bookmarks && now >= w->next_bookmark) {
 			bookmark(w);
@@ -154,12 +152,12 @@ static void watch_free(void *cls)
 	struct watch *w = cls;
 
 	for (size_t i = 0; i < w->ninit; i++)
-		json_object_put(w->init[i]);
+		blob_put(w->init[i]);
 	free(w->init);
 	free(w->ns);
 	free(w->ls);
 	free(w->fs);
-	free(w->buf);
+	free(w->out.s);
 	free(w);
 }
 
@@ -191,12 +189,16 @@ enum MHD_Result handle_watch(struct MHD_Connection *c, struct route *rt)
 	w->cut_gen = store.cut_gen;
 	if (!rvs || !*rvs || !strcmp(rvs, "0")) {
 		struct storage *st = rt->r->st;
+		const size_t *order = st_sorted(st);
 
 		/* As the real server does: every current object as ADDED, then changes. */
 		w->init = calloc(st->n + 1, sizeof(*w->init));
-		for (size_t i = 0; w->init && i < st->n; i++)
-			if (selector_match(st->v[i].o, w->ns, w->ls, w->fs))
-				w->init[w->ninit++] = json_object_get(st->v[i].o);
+		for (size_t i = 0; w->init && i < st->n; i++) {
+			const struct obj *e = &st->v[order[i]];
+
+			if (blob_match(e->ns, e->b, w->ns, w->ls, w->fs))
+				w->init[w->ninit++] = blob_get(e->b);
+		}
 		w->rv = store.rv;
 	} else {
 		w->rv = strtoull(rvs, NULL, 10);
