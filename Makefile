@@ -148,8 +148,8 @@ $(APISERVER): $(APISERVER_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $$(pkg-config --libs libmicrohttpd json-c) -lpthread -o $@
 
-# test_apiserver drives ks-apiserver with libcurl and kubectl.
-$(OUT)/selftests/unit/test_apiserver: LDLIBS += -lcurl
+# The ks-apiserver tests drive it with libcurl (selftests/apiserver/harness.h).
+$(OUT)/selftests/unit/test_apiserver $(OUT)/selftests/unit/test_apiserver_kubectl: LDLIBS += -lcurl
 
 $(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern $(OUT)/selftests/apiserver:
 	$(Q)mkdir -p $@
