@@ -154,5 +154,6 @@ enum MHD_Result handle_control(struct MHD_Connection *c, const char *method, con
 bool fault_gate(struct MHD_Connection *c, enum MHD_Result *ret);
 void stat_count(const char *verb, const char *what);
 void control_release_all(void);
+bool control_paused(void);
 
 #endif

@@ -12,7 +12,15 @@
 /* Guarded by store.lock; hung requests wait on store.cond for release_gen to move. */
 static int fail_next, fail_code, hang_next, hanging;
 static unsigned release_gen;
-static time_t pause_until;
+static int64_t pause_until; /* CLOCK_MONOTONIC ms */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static pthread_mutex_t stat_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_object *stats; /* {"verb": {"resource": n}} */
@@ -51,7 +59,7 @@ bool fault_gate(struct MHD_Connection *c, enum MHD_Result *ret)
 	bool done = false;
 
 	pthread_mutex_lock(&store.lock);
-	if (time(NULL) < pause_until) {
+	if (now_ms() < pause_until) {
 		pthread_mutex_unlock(&store.lock);
 		*ret = reply_status(c, 503, "ServiceUnavailable", "ks-apiserver is paused (fault "
 				    "pause_s)");
@@ -127,7 +135,7 @@ static int fault_key(const char *k, json_object *v, json_object *body, char *msg
 		}
 	} else if (!strcmp(k, "pause_s")) {
 		/* A stopped server drops its streams too. */
-		pause_until = time(NULL) + json_object_get_int(v);
+		pause_until = now_ms() + (int64_t)(json_object_get_double(v) * 1000);
 		store.cut_gen++;
 	} else if (!strcmp(k, "disable") || !strcmp(k, "enable")) {
 		if (!(r = res_find_gvr(json_object_get_string(v)))) {
@@ -193,4 +201,14 @@ void control_release_all(void)
 	release_gen++;
 	pthread_cond_broadcast(&store.cond);
 	pthread_mutex_unlock(&store.lock);
+}
+
+bool control_paused(void)
+{
+	bool paused;
+
+	pthread_mutex_lock(&store.lock);
+	paused = now_ms() < pause_until;
+	pthread_mutex_unlock(&store.lock);
+	return paused;
 }

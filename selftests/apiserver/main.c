@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "apiserver.h"
 
 int page_max;
@@ -215,6 +217,64 @@ static void usage(void)
 	exit(2);
 }
 
+/*
+ * The listening daemons. A pause (fault pause_s) closes the listening socket,
+ * so new connections are refused as by a stopped server; the quiesced daemon
+ * keeps serving (503) the connections it has, and a new daemon listens on the
+ * same port when the pause is over.
+ */
+struct server {
+	unsigned flags;
+	char *cert, *key;
+	struct sockaddr_in sin;
+	struct MHD_Daemon *live, **old;
+	size_t nold;
+};
+
+static struct MHD_Daemon *serve(struct server *s)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	socklen_t len = sizeof(s->sin);
+	struct MHD_Daemon *d;
+
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&s->sin, sizeof(s->sin)) || listen(fd, 128) ||
+	    getsockname(fd, (struct sockaddr *)&s->sin, &len)) {
+		close(fd);
+		return NULL;
+	}
+	d = MHD_start_daemon(s->flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			     s->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->cert,
+			     MHD_OPTION_HTTPS_MEM_KEY, s->key, MHD_OPTION_END);
+	if (!d)
+		close(fd);
+	return d;
+}
+
+/* Called every 100 ms: follow the pause state. */
+static void follow_pause(struct server *s)
+{
+	bool paused = control_paused();
+
+	if (paused && s->live) {
+		MHD_socket fd = MHD_quiesce_daemon(s->live);
+
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+		s->old = realloc(s->old, (s->nold + 1) * sizeof(*s->old));
+		if (!s->old)
+			abort();
+		s->old[s->nold++] = s->live;
+		s->live = NULL;
+	} else if (!paused && !s->live && !(s->live = serve(s))) {
+		fprintf(stderr, "ks-apiserver: cannot listen again on port %u: %s\n",
+			ntohs(s->sin.sin_port), strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -226,13 +286,14 @@ int main(int argc, char **argv)
 		{ "history-max", required_argument, NULL, 'H' },
 		{ 0 },
 	};
+	struct server s = {
+		.flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+		.sin = { .sin_family = AF_INET },
+	};
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	const char *listen = NULL, *certf = NULL, *keyf = NULL;
-	char *cert = NULL, *key = NULL, host[48];
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
-	struct MHD_Daemon *d;
-	const union MHD_DaemonInfo *info;
+	char host[48];
 	unsigned port;
 	sigset_t set;
 	int opt, sig;
@@ -250,43 +311,42 @@ int main(int argc, char **argv)
 	}
 	if (!listen || optind != argc || !certf != !keyf ||
 	    sscanf(listen, "%47[^:]:%u", host, &port) != 2 || port > 65535 ||
-	    inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+	    inet_pton(AF_INET, host, &s.sin.sin_addr) != 1)
 		usage();
-	sin.sin_port = htons(port);
+	s.sin.sin_port = htons(port);
 	if (certf) {
-		if (!(cert = slurp(certf)) || !(key = slurp(keyf))) {
-			fprintf(stderr, "ks-apiserver: %s: %s\n", cert ? keyf : certf, strerror(errno));
+		if (!(s.cert = slurp(certf)) || !(s.key = slurp(keyf))) {
+			fprintf(stderr, "ks-apiserver: %s: %s\n", s.cert ? keyf : certf,
+				strerror(errno));
 			return 1;
 		}
-		flags |= MHD_USE_TLS;
+		s.flags |= MHD_USE_TLS;
 	}
-	/* Threads MHD starts inherit this mask: only sigwait() below sees the signals. */
+	/* Threads MHD starts inherit this mask: only sigtimedwait() below sees the signals. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sin,
-			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			     cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
-			     MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
-	if (!d) {
-		fprintf(stderr, "ks-apiserver: cannot listen on %s\n", listen);
+	if (!(s.live = serve(&s))) {
+		fprintf(stderr, "ks-apiserver: cannot listen on %s: %s\n", listen, strerror(errno));
 		return 1;
 	}
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(addr, sizeof(addr), "%s:%u", host, info ? info->port : port);
-	printf("listening %s://%s\n", cert ? "https" : "http", addr);
+	snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(s.sin.sin_port));
+	printf("listening %s://%s\n", s.cert ? "https" : "http", addr);
 	fflush(stdout);
-	sigdelset(&set, SIGPIPE);
 	do {
-		if (sigwait(&set, &sig))
-			break;
+		follow_pause(&s);
+		sig = sigtimedwait(&set, NULL, &tick);
 	} while (sig != SIGINT && sig != SIGTERM);
 	/* Hung requests and watches would hold MHD_stop_daemon: let them all go. */
 	control_release_all();
-	MHD_stop_daemon(d);
-	free(cert);
-	free(key);
+	if (s.live)
+		MHD_stop_daemon(s.live);
+	for (size_t i = 0; i < s.nold; i++)
+		MHD_stop_daemon(s.old[i]);
+	free(s.old);
+	free(s.cert);
+	free(s.key);
 	return 0;
 }
