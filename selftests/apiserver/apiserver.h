@@ -89,6 +89,8 @@ json_object *disc_group_list(void);
 json_object *disc_group(const char *group);
 json_object *disc_resource_list(const char *group, const char *version);
 const char *res_api_version(const struct resdef *r, char *buf, size_t len);
+json_object *openapi_root(void);
+json_object *openapi_gv(const char *key);
 void res_stat_name(const struct resdef *r, const char *sub, char *buf, size_t len);
 
 /* store.c (callers hold store.lock) */

@@ -155,6 +155,15 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
 		return version(c);
 	if (!strcmp(url, "/healthz") || !strcmp(url, "/readyz") || !strcmp(url, "/livez"))
 		return reply_json(c, 200, json_object_new_string("ok"));
+	if (!strcmp(url, "/openapi/v3") || !strncmp(url, "/openapi/v3/", 12)) {
+		json_object *o;
+
+		stat_count("openapi", url + 1);
+		pthread_mutex_lock(&store.lock);
+		o = url[11] ? openapi_gv(url + 12) : openapi_root();
+		pthread_mutex_unlock(&store.lock);
+		return o ? reply_json(c, 200, o) : not_found(c);
+	}
 	snprintf(path, sizeof(path), "%s", url);
 	for (s = strtok_r(path, "/", &save); s && n < 16; s = strtok_r(NULL, "/", &save))
 		seg[n++] = s;

@@ -251,3 +251,93 @@ json_object *disc_resource_list(const char *group, const char *version)
 	json_object_object_add(o, "resources", list);
 	return o;
 }
+
+static void gv_key(const char *group, const char *version, char *buf, size_t len)
+{
+	if (*group)
+		snprintf(buf, len, "apis/%s/%s", group, version);
+	else
+		snprintf(buf, len, "api/%s", version);
+}
+
+/*
+ * OpenAPI v3, only as far as kubectl looks before it sends a write: a PATCH
+ * operation per kind that takes fieldValidation. With it, kubectl's default
+ * --validate=strict leaves validation to the server (which does none)
+ * instead of downloading schemas that are not here. No schemas: kubectl
+ * apply then builds strategic merge patches from its compiled-in types.
+ */
+json_object *openapi_root(void)
+{
+	json_object *o = json_object_new_object(), *paths = json_object_new_object();
+
+	for (size_t i = 0; i < NRES; i++) {
+		char key[256], url[300];
+		json_object *p;
+
+		gv_key(res[i].group, res[i].version, key, sizeof(key));
+		if (res[i].disabled || json_object_object_get_ex(paths, key, NULL))
+			continue;
+		p = json_object_new_object();
+		snprintf(url, sizeof(url), "/openapi/v3/%s", key);
+		json_object_object_add(p, "serverRelativeURL", json_object_new_string(url));
+		json_object_object_add(paths, key, p);
+	}
+	json_object_object_add(o, "paths", paths);
+	return o;
+}
+
+static json_object *patch_op(const struct resdef *r)
+{
+	json_object *op = json_object_new_object(), *gvk = json_object_new_object(),
+		    *params = json_object_new_array(), *fv = json_object_new_object(),
+		    *schema = json_object_new_object(), *rsp = json_object_new_object(),
+		    *ok = json_object_new_object();
+
+	json_object_object_add(gvk, "group", json_object_new_string(r->group));
+	json_object_object_add(gvk, "version", json_object_new_string(r->version));
+	json_object_object_add(gvk, "kind", json_object_new_string(r->kind));
+	json_object_object_add(op, "x-kubernetes-group-version-kind", gvk);
+	json_object_object_add(fv, "name", json_object_new_string("fieldValidation"));
+	json_object_object_add(fv, "in", json_object_new_string("query"));
+	json_object_object_add(schema, "type", json_object_new_string("string"));
+	json_object_object_add(fv, "schema", schema);
+	json_object_array_add(params, fv);
+	json_object_object_add(op, "parameters", params);
+	json_object_object_add(ok, "description", json_object_new_string("OK"));
+	json_object_object_add(rsp, "200", ok);
+	json_object_object_add(op, "responses", rsp);
+	return op;
+}
+
+/* The document for one group/version ("api/v1", "apis/G/V"), or NULL. */
+json_object *openapi_gv(const char *key)
+{
+	json_object *o = NULL, *paths = NULL;
+
+	for (size_t i = 0; i < NRES; i++) {
+		char k[256], path[512];
+		json_object *item;
+
+		gv_key(res[i].group, res[i].version, k, sizeof(k));
+		if (res[i].disabled || strcmp(k, key))
+			continue;
+		if (!o) {
+			json_object *info = json_object_new_object();
+
+			o = json_object_new_object();
+			paths = json_object_new_object();
+			json_object_object_add(o, "openapi", json_object_new_string("3.0.0"));
+			json_object_object_add(info, "title", json_object_new_string("ks-apiserver"));
+			json_object_object_add(info, "version", json_object_new_string("v1.32.0"));
+			json_object_object_add(o, "info", info);
+			json_object_object_add(o, "paths", paths);
+		}
+		snprintf(path, sizeof(path), "/%s/%s%s/{name}", k,
+			 res[i].namespaced ? "namespaces/{namespace}/" : "", res[i].resource);
+		item = json_object_new_object();
+		json_object_object_add(item, "patch", patch_op(&res[i]));
+		json_object_object_add(paths, path, item);
+	}
+	return o;
+}

@@ -98,15 +98,15 @@ static void test_kubectl_crud(void **state)
 	kubectl(&r, "get", "services", "-A");
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.err, "No resources found\n");
-	kubectl(&r, "create", "--validate=false", "-f", svc);
+	kubectl(&r, "create", "-f", svc);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "service/web created\n");
-	kubectl(&r, "create", "--validate=false", "-f", svc);
+	kubectl(&r, "create", "-f", svc);
 	assert_int_equal(r.status, 1);
 	snprintf(msg, sizeof(msg), "Error from server (AlreadyExists): error when creating \"%s\": "
 		 "services \"web\" already exists\n", svc);
 	assert_string_equal(r.err, msg);
-	kubectl(&r, "create", "--validate=false", "-f", route);
+	kubectl(&r, "create", "-f", route);
 	assert_string_equal(r.out, "httproute.gateway.networking.k8s.io/r1 created\n");
 
 	kubectl(&r, "get", "services", "-A");
@@ -121,16 +121,16 @@ static void test_kubectl_crud(void **state)
 
 	/* apply: a strategic merge patch for a Service, a JSON merge patch for a CRD. */
 	kas_write(&env, "svc.yaml", SVC_YAML, 9090);
-	kubectl(&r, "apply", "--validate=false", "-f", svc);
+	kubectl(&r, "apply", "-f", svc);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "service/web configured\n");
-	kubectl(&r, "apply", "--validate=false", "-f", svc);
+	kubectl(&r, "apply", "-f", svc);
 	assert_string_equal(r.out, "service/web unchanged\n");
 	kubectl(&r, "get", "svc", "web", "-o",
 		"jsonpath={.spec.ports[*].name} {.spec.ports[*].targetPort} {.metadata.generation}");
 	assert_string_equal(r.out, "http admin 9090 81 2");
 	kas_write(&env, "route.yaml", ROUTE_YAML, 30, 70);
-	kubectl(&r, "apply", "--validate=false", "-f", route);
+	kubectl(&r, "apply", "-f", route);
 	assert_string_equal(r.out, "httproute.gateway.networking.k8s.io/r1 configured\n");
 	kubectl(&r, "get", "httproute", "r1", "-o", "jsonpath={.spec.rules[0].backendRefs[*].weight}");
 	assert_string_equal(r.out, "30 70");
