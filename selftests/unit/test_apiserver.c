@@ -73,6 +73,23 @@ static void test_discovery(void **state)
 	assert_string_equal(kas_jget(res, "[5].verbs[2]"), "update");
 	kas_resp_free(&r);
 
+	/* What kubectl --validate=strict reads: each kind's PATCH takes fieldValidation. */
+	kas_req(&r, &plain, NULL, "GET", "/openapi/v3", NULL, NULL, 0);
+	assert_int_equal(r.code, 200);
+	/* Keys with dots: looked up whole, not through kas_jget's paths. */
+	res = json_object_object_get(kas_jarr(r.json, "paths"),
+				     "apis/gateway.networking.k8s.io/v1alpha2");
+	assert_string_equal(kas_jget(res, "serverRelativeURL"),
+			    "/openapi/v3/apis/gateway.networking.k8s.io/v1alpha2");
+	kas_resp_free(&r);
+	kas_req(&r, &plain, NULL, "GET", "/openapi/v3/api/v1", NULL, NULL, 0);
+	assert_int_equal(r.code, 200);
+	res = json_object_object_get(kas_jarr(r.json, "paths"),
+				     "/api/v1/namespaces/{namespace}/services/{name}");
+	assert_string_equal(kas_jget(res, "patch.x-kubernetes-group-version-kind.kind"), "Service");
+	assert_string_equal(kas_jget(res, "patch.parameters[0].name"), "fieldValidation");
+	kas_resp_free(&r);
+
 	/* A CRD absent, then installed. */
 	kas_fault(&plain, "{\"disable\":\"application-networking.k8s.aws/v1alpha1/targetgrouppolicies\","
 		      "\"enable\":\"gateway.networking.k8s.io/v1/gateways\"}");

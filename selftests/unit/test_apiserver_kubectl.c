@@ -112,6 +112,9 @@ static void test_kubectl_crud(void **state)
 	kubectl(&r, "get", "services", "-A");
 	assert_int_equal(r.status, 0);
 	assert_true(!strncmp(r.out, "NAMESPACE   NAME   AGE\ndefault     web    ", 41));
+	kubectl(&r, "get", "httproutes", "-A");
+	assert_int_equal(r.status, 0);
+	assert_true(!strncmp(r.out, "NAMESPACE   NAME   AGE\ndefault     r1     ", 41));
 	kubectl(&r, "get", "httproutes", "-A", "-o", "name");
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "httproute.gateway.networking.k8s.io/r1\n");
