@@ -517,6 +517,60 @@ static void test_load(void **state)
 	kas_resp_free(&r);
 }
 
+/* A watch body is exactly these events, of one type, for these names (NULL-terminated). */
+static void assert_events(char *body, const char *type, const char **names)
+{
+	char *line, *save = NULL;
+	int n = 0;
+
+	for (line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_object *ev = json_tokener_parse(line);
+
+		assert_non_null(names[n]);
+		assert_string_equal(kas_jget(ev, "type"), type);
+		assert_string_equal(kas_jget(ev, "object.metadata.name"), names[n++]);
+		json_object_put(ev);
+	}
+	assert_null(names[n]);
+}
+
+/* --page-max caps every page; --history-max compacts the oldest half past it. */
+static void test_limits(void **state)
+{
+	struct kas_srv small = { 0 };
+	struct kas_resp r;
+
+	(void)state;
+	kas_start(&small, &env, false, (char *[]){ "--page-max", "2", "--history-max", "4", NULL });
+	for (int i = 0; i < 5; i++) {
+		char body[64];
+
+		snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"m%d\"}}", i);
+		kas_req(&r, &small, NULL, "POST", "/api/v1/namespaces/lim/services", NULL, body, 0);
+		assert_int_equal(r.code, 201);
+		kas_resp_free(&r);
+	}
+	kas_req(&r, &small, NULL, "GET", "/api/v1/services", NULL, NULL, 0);
+	assert_int_equal(json_object_array_length(kas_jarr(r.json, "items")), 2);
+	assert_string_equal(kas_jget(r.json, "metadata.remainingItemCount"), "3");
+	kas_resp_free(&r);
+	kas_req(&r, &small, NULL, "GET", "/api/v1/services?limit=100", NULL, NULL, 0);
+	assert_int_equal(json_object_array_length(kas_jarr(r.json, "items")), 2);
+	kas_resp_free(&r);
+	/* Five events, at most four kept: the oldest two (RVs 1 and 2) went. */
+	assert_int_equal(kas_stat(&small, "history"), 3);
+	assert_int_equal(kas_stat(&small, "compacted"), 2);
+	kas_req(&r, &small, NULL, "GET", "/api/v1/services?watch=1&resourceVersion=1", NULL, NULL, 0);
+	assert_string_equal(kas_jget(r.json, "object.message"), "too old resource version: 1 (2)");
+	kas_resp_free(&r);
+	kas_req(&r, &small, NULL, "GET", "/api/v1/services?watch=1&resourceVersion=2&timeoutSeconds=1",
+		NULL, NULL, 0);
+	assert_int_equal(r.rc, CURLE_OK);
+	assert_events(r.body, "ADDED", (const char *[]){ "m2", "m3", "m4", NULL });
+	kas_resp_free(&r);
+	kas_stop(&small.pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_token_rotation),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
