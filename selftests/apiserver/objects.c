@@ -63,6 +63,23 @@ static int64_t generation(json_object *o)
 	return json_object_object_get_ex(meta(o), "generation", &g) ? json_object_get_int64(g) : 0;
 }
 
+/*
+ * A field of a other than metadata and status differs in b: what bumps
+ * generation (spec, or the whole body of kinds without one, such as
+ * EndpointSlices).
+ */
+static bool body_changed(json_object *a, json_object *b)
+{
+	json_object_object_foreach(a, k, v) {
+		json_object *w = NULL;
+
+		if (strcmp(k, "metadata") && strcmp(k, "status") &&
+		    (!json_object_object_get_ex(b, k, &w) || !json_object_equal(v, w)))
+			return true;
+	}
+	return false;
+}
+
 /* The caller's expected resourceVersion (NULL: unconditional) differs from the stored one. */
 static bool rv_conflict(json_object *have, const char *want)
 {
@@ -80,7 +97,7 @@ static enum MHD_Result finish_update(struct MHD_Connection *c, struct resdef *r,
 				     json_object *next, json_object *old)
 {
 	struct obj *cur = &r->st->v[i];
-	json_object *md = meta(next), *omd = meta(old), *os = NULL, *ns = NULL;
+	json_object *md = meta(next), *omd = meta(old);
 	struct blob *b;
 	char rv[24];
 
@@ -94,9 +111,7 @@ static enum MHD_Result finish_update(struct MHD_Connection *c, struct resdef *r,
 		json_object_put(next);
 		return reply_typed(c, 200, r, cur->b);
 	}
-	json_object_object_get_ex(old, "spec", &os);
-	json_object_object_get_ex(next, "spec", &ns);
-	if (!json_object_equal(os, ns))
+	if (body_changed(old, next) || body_changed(next, old))
 		json_object_object_add(md, "generation", json_object_new_int64(generation(old) + 1));
 	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)next_rv());
 	set_str(md, "resourceVersion", rv);

@@ -332,6 +332,30 @@ static void test_status_conflict(void **state)
 	kas_resp_free(&r);
 }
 
+#define SLICES "/apis/discovery.k8s.io/v1/namespaces/st/endpointslices"
+
+/* generation follows everything but metadata and status: an EndpointSlice's endpoints. */
+static void test_generation(void **state)
+{
+	struct kas_resp r;
+
+	(void)state;
+	kas_req(&r, &plain, NULL, "POST", SLICES, NULL, "{\"metadata\":{\"name\":\"e\"},"
+		"\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"10.0.0.1\"]}]}", 0);
+	assert_string_equal(kas_jget(r.json, "metadata.generation"), "1");
+	kas_resp_free(&r);
+	kas_req(&r, &plain, NULL, "PATCH", SLICES "/e", "application/merge-patch+json",
+		"{\"endpoints\":[{\"addresses\":[\"10.0.0.2\"]}]}", 0);
+	assert_string_equal(kas_jget(r.json, "metadata.generation"), "2");
+	assert_string_equal(kas_jget(r.json, "endpoints[0].addresses[0]"), "10.0.0.2");
+	kas_resp_free(&r);
+	kas_req(&r, &plain, NULL, "PATCH", SLICES "/e", "application/merge-patch+json",
+		"{\"metadata\":{\"labels\":{\"a\":\"b\"}}}", 0);
+	assert_string_equal(kas_jget(r.json, "metadata.generation"), "2");
+	assert_string_equal(kas_jget(r.json, "metadata.labels.a"), "b");
+	kas_resp_free(&r);
+}
+
 #define LEASES "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
 
 /* Two holders race for one Lease with the resourceVersion both read: one wins, one gets 409. */
@@ -578,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_expired),
 		cmocka_unit_test(test_status_conflict),
+		cmocka_unit_test(test_generation),
 		cmocka_unit_test(test_lease_conflict),
 		cmocka_unit_test(test_token_rotation),
 		cmocka_unit_test(test_faults),
