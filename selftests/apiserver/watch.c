@@ -138,7 +138,8 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 			w->next_bookmark = now + 1;
 			continue;
 		}
-		/* Wake at least every second: bookmarks, the deadline, and a gone client. */
+		/* Wake at least every second for bookmarks and the deadline. A client that
+		 * left is noticed at the next write (a bookmark, an event, or the end). */
 		until.tv_sec = now + 1 < w->deadline ? now + 1 : w->deadline;
 		while (pthread_cond_timedwait(&store.cond, &store.lock, &until) == EINTR)
 			;
