@@ -52,6 +52,10 @@ KERN_SRCS	:= $(sort $(wildcard selftests/kern/test_*.c))
 KERN_BINS	:= $(patsubst selftests/kern/%.c,$(OUT)/selftests/kern/%,$(KERN_SRCS))
 KERN_LIB_SRCS	:= $(filter-out $(KERN_SRCS),$(sort $(wildcard selftests/kern/*.c)))
 KERN_LIB_OBJS	:= $(patsubst selftests/kern/%.c,$(OUT)/selftests/kern/%.o,$(KERN_LIB_SRCS))
+# The stand-in Kubernetes API server (tests and bench only; not part of ksplit).
+APISERVER_SRCS	:= $(sort $(wildcard selftests/apiserver/*.c))
+APISERVER_OBJS	:= $(patsubst selftests/apiserver/%.c,$(OUT)/selftests/apiserver/%.o,$(APISERVER_SRCS))
+APISERVER	:= $(OUT)/selftests/apiserver/ks-apiserver
 
 # `make`, `make test`, `make demo` and `make bench` install what they need:
 # every build directory waits for scripts/deps.sh (idempotent: when all is
@@ -62,7 +66,7 @@ BENCH_STAMP	:= $(OUT)/.deps-bench-ok
 .PHONY: all help test unit-test kern-test demo fresh-check bench bench-prober bench-metrics fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
-all: $(BIN) $(TOOLS)
+all: $(BIN) $(TOOLS) $(APISERVER)
 
 help:
 	@echo 'ksplit targets:'
@@ -138,10 +142,21 @@ $(OUT)/selftests/kern/%: selftests/kern/%.c $(KERN_LIB_OBJS) $(LIB) | $(OUT)/sel
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Iselftests $(LDFLAGS) $< $(KERN_LIB_OBJS) $(LIB) $(LDLIBS) -lcmocka -o $@
 
-$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern:
+$(OUT)/selftests/apiserver/%.o: selftests/apiserver/%.c | $(OUT)/selftests/apiserver
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $$(pkg-config --cflags libmicrohttpd json-c) -c $< -o $@
+
+$(APISERVER): $(APISERVER_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $$(pkg-config --libs libmicrohttpd json-c) -lpthread -o $@
+
+# The ks-apiserver tests drive it with libcurl (selftests/apiserver/harness.h).
+$(OUT)/selftests/unit/test_apiserver $(OUT)/selftests/unit/test_apiserver_kubectl: LDLIBS += -lcurl
+
+$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern $(OUT)/selftests/apiserver:
 	$(Q)mkdir -p $@
 
-$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern: | $(DEPS_STAMP)
+$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern $(OUT)/selftests/apiserver: | $(DEPS_STAMP)
 
 $(DEPS_STAMP): scripts/deps.sh
 	$(call msg,DEPS,scripts/deps.sh)
@@ -153,7 +168,7 @@ $(BENCH_STAMP): scripts/deps.sh
 	$(Q)bash scripts/deps.sh --bench
 	$(Q)mkdir -p $(@D) && touch $@
 
-unit-test: $(BIN) $(UNIT_BINS)
+unit-test: $(BIN) $(APISERVER) $(UNIT_BINS)
 	$(Q)bash scripts/run-tests.sh unit $(UNIT_BINS)
 
 kern-test: $(BIN) $(TOOLS) $(KERN_BINS)
