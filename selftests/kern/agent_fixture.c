@@ -95,7 +95,9 @@ void kt_agent_put(struct kt_agent *t, const char *name, const char *text)
 pid_t kt_agent_start(struct kt_agent *t, const char *const *wrap, const char *const *extra,
 		     int expect_applied)
 {
-	const char *run[] = { t->ksplit, "run", KT_LOOPBACK, "--config", t->cfg, "--cgroup",
+	const char *run[] = { t->ksplit, "run", KT_LOOPBACK,
+			      t->kubeconfig ? "--kubeconfig" : "--config",
+			      t->kubeconfig ? t->kubeconfig : t->cfg, "--cgroup",
 			      t->env.cgroup, "--pin-dir", t->env.pin_dir, NULL };
 	char *argv[40];
 	size_t n = 0, i;

@@ -23,6 +23,7 @@ struct kt_agent {
 	char log[PATH_MAX];
 	char tmp[PATH_MAX];		/* staging file for atomic renames, same filesystem */
 	pid_t pid;			/* the running agent, 0 when none */
+	const char *kubeconfig;		/* set: the agent reads the API (--kubeconfig), not cfg */
 };
 
 /* Set up t->env, find the binary, make the empty config dir; 0 or -1 (then call kt_agent_fini). */
