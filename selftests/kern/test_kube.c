@@ -108,7 +108,8 @@ static void seed(struct kube_test *k)
 	api(k, "POST", "/apis/gateway.networking.k8s.io/v1/namespaces/t/gateways", NULL,
 	    "{\"metadata\":{\"name\":\"gw\",\"namespace\":\"t\"},\"spec\":{\"gatewayClassName\":"
 	    "\"ksplit\",\"addresses\":[{\"value\":\"127.10.0.1\"}],\"listeners\":[{\"name\":"
-	    "\"http\",\"port\":80,\"protocol\":\"HTTP\"}]}}", 201);
+	    "\"http\",\"port\":80,\"protocol\":\"HTTP\"},{\"name\":\"tcp\",\"port\":9000,"
+	    "\"protocol\":\"TCP\"}]}}", 201);
 	api(k, "POST", "/apis/gateway.networking.k8s.io/v1/namespaces/t/gateways", NULL,
 	    "{\"metadata\":{\"name\":\"foreign\",\"namespace\":\"t\"},\"spec\":{\"gatewayClassName\":"
 	    "\"other\",\"addresses\":[{\"value\":\"127.10.0.9\"}],\"listeners\":[{\"name\":"
@@ -313,10 +314,45 @@ static void test_kube_source(void **state)
 	kt_agent_stop(&k->a);
 }
 
+/* A CRD absent at start and installed later is picked up without a restart (every 30 s). */
+static void test_kube_crd_later(void **state)
+{
+	struct kube_test *k = *state;
+	struct kt_result r;
+	int applied;
+
+	assert_non_null(k);
+	assert_int_equal(kt_servers_start(&k->a.env, servers, 5), 0);
+	kas_fault(&k->srv, "{\"disable\":\"gateway.networking.k8s.io/v1alpha2/tcproutes\"}");
+	seed(k);
+	kt_agent_start(&k->a, NULL, NULL, 1);
+	assert_true(kt_count_in_file(k->a.log, "resource=tcproutes") >= 1);
+	kas_fault(&k->srv, "{\"enable\":\"gateway.networking.k8s.io/v1alpha2/tcproutes\"}");
+	applied = kt_count_in_file(k->a.log, KT_APPLIED);
+	api(k, "POST", "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/t/tcproutes", NULL,
+	    "{\"metadata\":{\"name\":\"raw\",\"namespace\":\"t\"},\"spec\":{\"parentRefs\":"
+	    "[{\"name\":\"gw\",\"sectionName\":\"tcp\"}],\"rules\":[{\"backendRefs\":"
+	    "[{\"name\":\"v1\",\"port\":80}]}]}}", 201);
+	assert_true(kt_wait_in_file(k->a.log, KT_APPLIED, applied + 1, 45000) > applied);
+	{
+		struct kt_client_opts o = { .target = "127.10.0.1:9000", .mode = KT_TCP,
+					    .count = 2000 };
+
+		assert_int_equal(kt_client_run(&k->a.env, &o, &r), 0);
+		kt_result_print("TCPRoute after its CRD came", &r);
+		assert_int_equal(r.failed, 0);
+		assert_int_equal(kt_tally_get(&r.ids, "127.1.0.1:8080") +
+				 kt_tally_get(&r.ids, "127.1.0.2:8080"), 2000);
+	}
+
+	kt_agent_stop(&k->a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_kube_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kube_crd_later, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
