@@ -136,7 +136,13 @@ static void test_removed_reset_terminating_kept(void **state)
 		printf("  [drain] %-16s errno %-3d after %ld ms\n", h->id[i], h->err[i], h->ms[i]);
 		if (!strcmp(h->id[i], "127.1.0.2:8080")) {
 			to2++;
-			if (h->err[i] == ECONNABORTED && h->ms[i] >= 0 && h->ms[i] < 100)
+			/*
+			 * Within the holder's window (its clock starts before the
+			 * apply and drain are even issued): nothing but the drain
+			 * aborts a held socket. How fast is make bench's business;
+			 * a 100 ms bound here failed under a loaded CI run (127 ms).
+			 */
+			if (h->err[i] == ECONNABORTED && h->ms[i] >= 0 && h->ms[i] < 1500)
 				aborted2++;
 		} else {
 			others++;
