@@ -5,9 +5,11 @@
  * found: every diagnostic, and every route that is not accepted with its
  * Gateway API reason.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/load.h"
 #include "common/log.h"
@@ -68,6 +70,14 @@ static size_t log_verdicts(const struct ks_model *m)
 	return n;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
 struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *kube,
 			       struct ks_objects **objects, struct ks_load_counts *c)
 {
@@ -80,10 +90,15 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 	if (!m)
 		return NULL;
 	if (kube) {
+		uint64_t t0 = mono_us(), t1;
+
 		err = ks_kube_snapshot(kube, &snap);
+		t1 = mono_us();
 		if (!err)
 			err = ks_model_load_objects(&lo, (const char *const *)snap.names, snap.bufs,
 						    snap.lens, snap.n, objects, m, &diags);
+		pr_debug("kube: load", "objects=%zu snapshot_us=%llu load_us=%llu", snap.n,
+			 (unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
 		ks_kube_snap_free(&snap);
 	} else {
 		err = ks_model_load_opts(&lo, o->configs, o->n_configs, objects, m, &diags);
