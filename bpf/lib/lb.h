@@ -30,7 +30,7 @@ static long ks_scan_live(__u32 i, struct ks_live_scan *c)
 	__u32 slot = c->base + (c->start + i) % c->count;
 	struct ks_backend *be = bpf_map_lookup_elem(&ks_backends, &slot);
 
-	if (!be || ks_ep_ejected(be->ep_id, c->now))
+	if (!be || ks_ep_ejected(be->ep_id, &c->now))
 		return 0;
 	c->slot = slot;
 	c->found = true;
@@ -68,9 +68,7 @@ static __always_inline const struct ks_backend *ks_pick(const struct ks_svc *svc
 		be = bpf_map_lookup_elem(&ks_backends, &slot);
 		if (!be || !svc->passive_failures)
 			return be;
-		if (!now)
-			now = bpf_ktime_get_ns();
-		if (!ks_ep_ejected(be->ep_id, now))
+		if (!ks_ep_ejected(be->ep_id, &now))
 			return be;
 	}
 	{
@@ -89,7 +87,8 @@ struct ks_unshared_scan {
 	const struct ks_udp_sock *u;	/* the socket's other VIPs */
 	const struct ks_svc_key *k;	/* the VIP being picked for */
 	__u32 base, count, start;
-	__u64 now;			/* 0: passive checks off, health not looked at */
+	__u64 now;			/* clock, read when first needed (0: not yet) */
+	bool health;			/* passive checks on: skip ejected endpoints */
 	__u32 slot;			/* out: first slot no other VIP of the socket uses */
 	bool found;
 };
@@ -100,7 +99,7 @@ static long ks_scan_unshared(__u32 i, struct ks_unshared_scan *c)
 	__u32 slot = c->base + (c->start + i) % c->count;
 	struct ks_backend *be = bpf_map_lookup_elem(&ks_backends, &slot);
 
-	if (!be || (c->now && ks_ep_ejected(be->ep_id, c->now)))
+	if (!be || (c->health && ks_ep_ejected(be->ep_id, &c->now)))
 		return 0;
 	if (ks_udp_backend_taken(c->u, c->k, be))
 		return 0;
@@ -134,8 +133,7 @@ ks_pick_unshared(const struct ks_svc *svc, __u32 gi, const struct ks_backend *be
 	c.base = g->be_base;
 	c.count = g->be_count;
 	c.start = ks_scale(bpf_get_prandom_u32(), g->be_count);
-	if (svc->passive_failures)
-		c.now = bpf_ktime_get_ns();
+	c.health = svc->passive_failures != 0;
 	bpf_loop(g->be_count < KS_UNSHARED_SCAN_MAX ? g->be_count : KS_UNSHARED_SCAN_MAX,
 		 ks_scan_unshared, &c, 0);
 	if (c.found && (other = bpf_map_lookup_elem(&ks_backends, &c.slot)))
