@@ -230,6 +230,13 @@ runs_per_conn() {	# N BUILD -> program runs per connection, median over rounds
 			awk -v t="$t" -v o="$ops" 'BEGIN { printf "%.2f\n", t / o }'
 		done | median
 }
+paired() {	# N -> median over rounds of after/before BPF ns per connection, each round with itself
+	awk -F'\t' -v n="$1" 'NR == FNR { if ($1 == n) ops[$2 " " $3] = $4; next }
+		$1 == n { t[$2 " " $3] += $6 }
+		END { for (k in t) { split(k, a, " "); if (a[1] == "after" && ("before " a[2]) in t)
+			printf "%.4f\n", (t[k] / ops[k]) / (t["before " a[2]] / ops["before " a[2]]) } }' "$RUNS" "$PROGS" |
+		median | awk '{ if ($1 == "nan") print "n/a"; else printf "%.3f", $1 }'
+}
 prog_ns() {	# N BUILD PROG -> median ns/run
 	awk -F'\t' -v n="$1" -v m="$2" -v p="$3" '$1 == n && $2 == m && $4 == p && $5 > 0 { printf "%.1f\n", $6 / $5 }' "$PROGS" | med
 }
@@ -280,11 +287,11 @@ md=$res/$(date +%Y-%m-%d)-$host-bpf-cost.md
 		echo
 		echo "after / before, medians of the same rounds:"
 		echo
-		echo "| N | BPF ns per connection | connect4 ns/run | p50 | conn/s |"
-		echo "|---:|---:|---:|---:|---:|"
+		echo "| N | BPF ns per connection | the same, median of per-round ratios | connect4 ns/run | p50 | conn/s |"
+		echo "|---:|---:|---:|---:|---:|---:|"
 		for n in "${NS[@]}"; do
-			printf '| %s | %s | %s | %s | %s |\n' "$n" \
-				"$(ratio "$(bpf_per_conn "$n" after)" "$(bpf_per_conn "$n" before)")" \
+			printf '| %s | **%s** | %s | %s | %s | %s |\n' "$n" \
+				"$(ratio "$(bpf_per_conn "$n" after)" "$(bpf_per_conn "$n" before)")" "$(paired "$n")" \
 				"$(ratio "$(prog_ns "$n" after connect4)" "$(prog_ns "$n" before connect4)")" \
 				"$(ratio "$(e2e "$n" after 6)" "$(e2e "$n" before 6)")" \
 				"$(ratio "$(e2e "$n" after 8)" "$(e2e "$n" before 8)")"
