@@ -163,7 +163,7 @@ struct ks_udp_sock {
 	__u32 last_send[KS_UDP_ENTRIES];	/* seq of each entry's newest datagram */
 	__u32 seq;		/* datagrams sent through ksplit on this socket */
 	__u32 ambiguous;	/* replies whose source was the backend of more than one VIP */
-	__u32 evicted;		/* entries overwritten because all KS_UDP_ENTRIES were in use */
+	__u32 evicted;		/* entries overwritten: all KS_UDP_ENTRIES were in use */
 	__u32 _pad;
 };
 

@@ -27,7 +27,7 @@
 #include "sockets.h"
 
 #define N_VIPS		KS_UDP_ENTRIES	/* the most one socket keeps apart */
-#define SOCKS		20		/* fresh sockets per scenario: the picks are random */
+#define SOCKS		20		/* fresh sockets per scenario: picks are random */
 #define ROUNDS		10		/* ping-pong rounds over the 16 VIPs per socket */
 
 static const char *const pods[N_VIPS] = {

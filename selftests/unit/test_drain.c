@@ -96,7 +96,8 @@ static void test_only_the_vip_that_dropped_it(void **state)
  */
 static void test_the_connect_entry_decides(void **state)
 {
-	struct ks_svc_key a = key4("10.96.0.1", 80, IPPROTO_UDP), b = key4("10.96.0.2", 80, IPPROTO_UDP);
+	struct ks_svc_key a = key4("10.96.0.1", 80, IPPROTO_UDP);
+	struct ks_svc_key b = key4("10.96.0.2", 80, IPPROTO_UDP);
 	struct ks_backend pod = be4("10.1.0.1", 8080);
 	struct ks_drain_live *l;
 	struct ks_sock_ent s = {};

@@ -285,7 +285,8 @@ static int attr_cb(const struct nlattr *a, void *data)
 }
 
 /* The socket's ks_sock record out of INET_DIAG_SK_BPF_STORAGES; false when it has none. */
-static bool sock_record(const struct dump_ctx *c, const struct nlattr *stgs, struct ks_sock_ent *out)
+static bool sock_record(const struct dump_ctx *c, const struct nlattr *stgs,
+			struct ks_sock_ent *out)
 {
 	const struct nlattr *stg, *a;
 
