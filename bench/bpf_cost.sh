@@ -260,9 +260,9 @@ md=$res/$(date +%Y-%m-%d)-$host-bpf-cost.md
 	echo "Command: \`${BEFORE:+BEFORE=$BEFORE }bash bench/bpf_cost.sh\` (N = ${NS[*]}; $ROUNDS interleaved rounds of $CONN connect + 1 request + close per build; kernel.bpf_stats_enabled=1 during the run, restored after)."
 	echo
 	echo "- Kernel $(uname -r), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); client on CPU 0, servers on CPU 1."
-	echo "- after: $("$KSPLIT" version 2>/dev/null | head -n 1), git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
+	echo "- after: $("$KSPLIT" version 2>/dev/null | head -n 1), git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet -- . ':!bench/results' 2>/dev/null || echo ' + uncommitted changes')"
 	[[ -n $BEFORE ]] && echo "- before: $BEFORE/ksplit, git $(git -C "$BEFORE/.." rev-parse --short HEAD 2>/dev/null || echo '?')"
-	echo "- Load average (1/5/15 min) at start: $LOAD_START; $(IFS=';'; echo "${LOADS[*]}"); at end: $LOAD_END. Shared 2-vCPU VM: rounds are interleaved and medians reported."
+	echo "- Load average (1/5/15 min) at start: $LOAD_START; $(printf '%s; ' "${LOADS[@]}")at end: $LOAD_END. Shared 2-vCPU VM: rounds are interleaved and medians reported."
 	echo "- Duration: $((END_EPOCH - START_EPOCH)) s"
 	echo
 	echo "BPF ns per connection = sum over the ksplit programs of their run_time_ns delta over a run, divided by the run's connections: connect4 + getpeername4 + sockops x its runs. It includes what bpf_stats adds (about $STATS_NS_PER_RUN ns per program run, column \"stats share\"). Freeing the socket storage (at socket destruction, after an RCU grace period) runs in no program and is not in it."
