@@ -63,7 +63,7 @@ APISERVER	:= $(OUT)/selftests/apiserver/ks-apiserver
 DEPS_STAMP	:= $(OUT)/.deps-ok
 BENCH_STAMP	:= $(OUT)/.deps-bench-ok
 
-.PHONY: all help test unit-test kern-test demo fresh-check bench bench-prober bench-metrics fuzz vmlinux deps clean
+.PHONY: all help test unit-test kern-test demo fresh-check bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS) $(APISERVER)
@@ -77,6 +77,7 @@ help:
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
+	@echo '  bench-bpf      BPF ns per connection at N = 1 and 50,000; BEFORE=<build dir> measures another build beside this one (root)'
 	@echo '  bench-prober   health checker CPU at 5,000 endpoints every 5 s (root)'
 	@echo '  bench-metrics  time and agent CPU of one /metrics scrape at 10,000 services (root)'
 	@echo '  fuzz           run the manifest and health-check response fuzzers (FUZZ_SECONDS=60 each)'
@@ -190,6 +191,10 @@ bench: $(BENCH_STAMP) $(BIN) $(TOOLS) bench-prober bench-metrics
 # One /metrics scrape at 10,000 services: wall time, agent CPU, RSS before and after.
 bench-metrics: $(BENCH_STAMP) $(BIN)
 	$(Q)KSPLIT=$(BIN) SCRAPES=$(if $(QUICK),10,50) bash bench/metrics_scrape.sh
+
+# BPF ns per connection, optionally before/after: BEFORE=/path/to/other/checkout/build.
+bench-bpf: $(BIN) $(TOOLS)
+	$(Q)OUT=$(OUT) BEFORE=$(BEFORE) bash bench/bpf_cost.sh
 
 # Active health checker CPU at 5,000 endpoints / 5 s (60 s per kind, 20 s with QUICK=1).
 bench-prober: $(OUT)/selftests/kern/test_prober_scale

@@ -92,14 +92,18 @@ static __always_inline bool dest_key(struct bpf_sock_addr *ctx, bool v6ctx, stru
 	return true;
 }
 
-/* connect(): TCP and connected UDP. */
+/*
+ * connect(): TCP and connected UDP. The socket has one peer from now on, so
+ * its record is one entry (lib/sock.h): the storage made here is the
+ * largest part of what a connection costs in BPF.
+ */
 static __always_inline int do_connect(struct bpf_sock_addr *ctx, bool v6ctx)
 {
 	struct ks_svc_key k = {};
 	const struct ks_backend *be;
 	const struct ks_svc *svc;
-	struct ks_sock *s;
-	bool mapped, found;
+	struct ks_sock_ent *e;
+	bool mapped;
 	__u32 gi = KS_NO_GROUP;	/* ks_pick sets it once it has drawn a group */
 
 	if (!dest_key(ctx, v6ctx, &k, &mapped))
@@ -110,9 +114,9 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, bool v6ctx)
 	be = ks_pick(svc, &gi);
 	if (!be)
 		return refuse(ctx, svc, gi);
-	s = ks_sock_get(ctx->sk, true);
-	if (s)
-		ks_sock_remember(ks_sock_slot(s, &k, &found), &k, be, svc->rev, gi);
+	e = ks_sock_get(ctx->sk, true);
+	if (e)
+		ks_sock_remember(e, &k, be, svc, gi);
 	write_addr(ctx, be->addr, be->port, v6ctx, mapped);
 	ks_count_steered(svc, be, gi);
 	return 1;
@@ -121,7 +125,8 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, bool v6ctx)
 /*
  * sendmsg() with a destination: unconnected UDP. The socket keeps the backend
  * it got for a VIP until that service is rewritten (its rev changes), so one
- * socket's datagrams to a VIP stay on one backend.
+ * socket's datagrams to a VIP stay on one backend. A new pick avoids the
+ * backends the socket's other VIPs use, so that replies can be told apart.
  */
 static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, bool v6ctx)
 {
@@ -129,19 +134,21 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, bool v6ctx)
 	const struct ks_backend *be;
 	const struct ks_svc *svc;
 	struct ks_sock_ent *e = NULL;
-	struct ks_sock *s;
+	struct ks_udp_sock *u;
 	bool mapped, found;
-	__u32 gi = KS_NO_GROUP;	/* ks_pick sets it once it has drawn a group */
+	__u32 gi = KS_NO_GROUP, i = 0;	/* ks_pick sets gi once it has drawn a group */
 
 	if (!dest_key(ctx, v6ctx, &k, &mapped))
 		return 1;
 	svc = bpf_map_lookup_elem(&ks_services, &k);
 	if (!svc)
 		return 1;
-	s = ks_sock_get(ctx->sk, true);
-	if (s) {
-		e = ks_sock_slot(s, &k, &found);
+	u = ks_udp_get(ctx->sk, true);
+	if (u) {
+		i = ks_udp_slot(u, &k, &found) & (KS_UDP_ENTRIES - 1);
+		e = &u->ent[i];
 		if (found && e->rev == svc->rev) {
+			ks_udp_sent(u, i);
 			write_addr(ctx, e->be, e->be_port, v6ctx, mapped);
 			return 1;
 		}
@@ -149,27 +156,52 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, bool v6ctx)
 	be = ks_pick(svc, &gi);
 	if (!be)
 		return refuse(ctx, svc, gi);
-	if (e)
-		ks_sock_remember(e, &k, be, svc->rev, gi);
+	if (u) {
+		be = ks_pick_unshared(svc, gi, be, u, &k);
+		ks_sock_remember(e, &k, be, svc, gi);
+		ks_udp_sent(u, i);
+	}
 	write_addr(ctx, be->addr, be->port, v6ctx, mapped);
 	ks_count_steered(svc, be, gi);
 	return 1;
 }
 
-/* recvmsg()/getpeername(): show the VIP, not the backend, to the application. */
-static __always_inline int do_reverse(struct bpf_sock_addr *ctx, bool v6ctx)
+/* getpeername(): only a connected socket has a peer to show as the VIP. */
+static __always_inline int do_getpeername(struct bpf_sock_addr *ctx, bool v6ctx)
 {
 	struct ks_sock_ent *e;
 	__u32 a[4] = {};
-	struct ks_sock *s;
 	bool mapped;
 	__u8 family;
 
-	s = ks_sock_get(ctx->sk, false);
-	if (!s)
+	e = ks_sock_get(ctx->sk, false);
+	if (!e)
 		return 1;
 	family = read_addr(ctx, v6ctx, a, &mapped);
-	e = ks_sock_by_backend(s, family, a, (__u16)ctx->user_port);
+	if (ks_sock_ent_is_backend(e, family, a, (__u16)ctx->user_port))
+		write_addr(ctx, e->vip, e->vip_port, v6ctx, mapped);
+	return 1;
+}
+
+/*
+ * recvmsg(): the reply's source back to the VIP. A UDP socket may have
+ * been connected (ks_sock) and may have sent unconnected (ks_udp_sock): the
+ * connected peer is looked at first.
+ */
+static __always_inline int do_recvmsg(struct bpf_sock_addr *ctx, bool v6ctx)
+{
+	struct ks_sock_ent *e;
+	struct ks_udp_sock *u;
+	__u32 a[4] = {};
+	bool mapped;
+	__u8 family;
+
+	family = read_addr(ctx, v6ctx, a, &mapped);
+	e = ks_sock_get(ctx->sk, false);
+	if (!e || !ks_sock_ent_is_backend(e, family, a, (__u16)ctx->user_port)) {
+		u = ks_udp_get(ctx->sk, false);
+		e = u ? ks_udp_by_backend(u, family, a, (__u16)ctx->user_port) : NULL;
+	}
 	if (e)
 		write_addr(ctx, e->vip, e->vip_port, v6ctx, mapped);
 	return 1;
@@ -188,13 +220,13 @@ SEC("cgroup/sendmsg6")
 int ksplit_sendmsg6(struct bpf_sock_addr *ctx) { return do_sendmsg(ctx, true); }
 
 SEC("cgroup/recvmsg4")
-int ksplit_recvmsg4(struct bpf_sock_addr *ctx) { return do_reverse(ctx, false); }
+int ksplit_recvmsg4(struct bpf_sock_addr *ctx) { return do_recvmsg(ctx, false); }
 
 SEC("cgroup/recvmsg6")
-int ksplit_recvmsg6(struct bpf_sock_addr *ctx) { return do_reverse(ctx, true); }
+int ksplit_recvmsg6(struct bpf_sock_addr *ctx) { return do_recvmsg(ctx, true); }
 
 SEC("cgroup/getpeername4")
-int ksplit_getpeername4(struct bpf_sock_addr *ctx) { return do_reverse(ctx, false); }
+int ksplit_getpeername4(struct bpf_sock_addr *ctx) { return do_getpeername(ctx, false); }
 
 SEC("cgroup/getpeername6")
-int ksplit_getpeername6(struct bpf_sock_addr *ctx) { return do_reverse(ctx, true); }
+int ksplit_getpeername6(struct bpf_sock_addr *ctx) { return do_getpeername(ctx, true); }

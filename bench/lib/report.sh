@@ -94,6 +94,12 @@ write_report() {
 	c4() { awk -v n="$1" '$1 == n && $2 ~ /connect4/ && $3 > 0 { printf "%.0f", $4 / $3 }' "$BPFS"; }
 	c4_first=$(c4 "$n0")
 	c4_last=$(c4 "$max_n")
+	# BPF ns per connection: every ksplit program's run_time_ns over the pass, per connection.
+	bpf_conn() { awk -v n="$1" -v c="$CONN" '$1 == n { t += $4 } END { if (t > 0) printf "%.0f", t / c }' "$BPFS"; }
+	bpf_runs() { awk -v n="$1" -v c="$CONN" '$1 == n { r += $3 } END { if (r > 0) printf "%.1f", r / c }' "$BPFS"; }
+	bpf_parts() {	# "connect4 X + getpeername4 Y + sockops Z x R" at N
+		awk -v n="$1" -v c="$CONN" '$1 == n && $3 > 0 { s = s (s ? " + " : "") sprintf("%s %.0f", $2, $4 / $3); if ($3 != c) s = s sprintf(" x %.1f", $3 / c) } END { print s }' "$BPFS"
+	}
 
 	{
 		echo "# ksplit benchmark: $date on $host${QUICK:+ (QUICK)}"
@@ -124,6 +130,7 @@ write_report() {
 		done
 		echo "- ksplit slope N = $n0 -> $max_n: p50 $(us "$k_first") -> $(us "$k_last") us (ratio $(ratio "$k_last" "$k_first")); round-to-round p50 range of ksplit: $(agg_spread "$n0" ksplit) us at N = $n0, $(agg_spread "$max_n" ksplit) us at N = $max_n; direct over the same stages: $(us "$(agg "$n0" direct conn 7)") -> $(us "$(agg "$max_n" direct conn 7)") us."
 		echo "- Disturbed rounds (persistent p50 > 1.5x its N = $n0 median: other work on the VM): ksplit at N = $max_n: [$(disturbed_rounds "$max_n" ksplit)], direct: [$(disturbed_rounds "$max_n" direct)]. Over undisturbed rounds only, ksplit p50 $(us "$(agg_clean "$n0" ksplit 7)") -> $(us "$(agg_clean "$max_n" ksplit 7)") us (ratio $(ratio "$(agg_clean "$max_n" ksplit 7)" "$(agg_clean "$n0" ksplit 7)")), direct $(us "$(agg_clean "$n0" direct 7)") -> $(us "$(agg_clean "$max_n" direct 7)") us. The table uses all rounds."
+		echo "- **BPF ns per connection** (every ksplit program that runs for one connect + request + close, from bpf_stats run_time_ns / run_cnt deltas over $CONN connections): **$(bpf_conn "$n0")** at N = $n0 ($(bpf_parts "$n0") ns), **$(bpf_conn "$max_n")** at N = $max_n ($(bpf_parts "$max_n") ns); beside it ksplit p50 / direct p50 = $(ratio "$k_first" "$(agg "$n0" direct conn 7)") at N = $n0 and $(ratio "$k_last" "$(agg "$max_n" direct conn 7)") at N = $max_n. bpf_stats adds about 20 ns per program run, $(bpf_runs "$n0") runs per connection here; freeing the socket storage (at socket destruction, after an RCU grace period) runs in no program and is not in the figure. Before/after two builds: \`make bench-bpf BEFORE=<build dir>\` (bench/README.md)."
 		echo "- connect4 program: ${c4_first:-n/a} ns per run at N = $n0, ${c4_last:-n/a} ns per run at N = $max_n (kernel.bpf_stats_enabled=1; includes the ~20 ns the stats themselves add)."
 		if [[ $QUICK ]]; then
 			echo "- QUICK run: N = 50,000 and 1,000 are not measured; the slope and BPF cost use N = $max_n. Use \`make bench\` for the full report."
@@ -188,6 +195,9 @@ write_report() {
 		echo "| N | program | runs | ns/run |"
 		echo "|---:|---|---:|---:|"
 		awk '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, ($3 > 0 ? sprintf("%.0f", $4 / $3) : "-") }' "$BPFS"
+		for n in $(awk '{ print $1 }' "$BPFS" | sort -un); do
+			echo "| $n | **all, per connection** | $(bpf_runs "$n") per connection | **$(bpf_conn "$n")** ns per connection |"
+		done
 		echo
 		echo "bpf_stats adds about 20 ns per program run (two clock reads and the per-CPU counter update), so the connect4 figure above is an upper bound; the difference between N values is the part that would grow with the service count (a hash lookup: it should not)."
 		echo

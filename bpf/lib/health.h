@@ -13,12 +13,30 @@
 #include "lib/maps.h"
 #include "lib/stats.h"
 
-/* The agent lifts an ejection by rewriting the record: read it afresh. */
-static __always_inline bool ks_ep_ejected(__u32 ep_id, __u64 now)
+/*
+ * The endpoint's ejection deadline (0: never ejected). The agent lifts an
+ * ejection by rewriting the record: read it afresh.
+ */
+static __always_inline __u64 ks_ep_deadline(__u32 ep_id)
 {
 	struct ks_ep_health *h = bpf_map_lookup_elem(&ks_ep_health, &ep_id);
 
-	return h && *(volatile __u64 *)&h->ejected_until > now;
+	return h ? *(volatile __u64 *)&h->ejected_until : 0;
+}
+
+/*
+ * An endpoint never ejected (the common case) needs no clock: *now is read
+ * only when there is a deadline to compare, once per caller (0: not yet).
+ */
+static __always_inline bool ks_ep_ejected(__u32 ep_id, __u64 *now)
+{
+	__u64 until = ks_ep_deadline(ep_id);
+
+	if (!until)
+		return false;
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	return until > *now;
 }
 
 /*
@@ -40,7 +58,7 @@ static __always_inline bool ks_eject_cap_allows(const struct ks_group *g, __u64 
 		be = bpf_map_lookup_elem(&ks_backends, &slot);
 		if (!be)
 			break;
-		if (ks_ep_ejected(be->ep_id, now))
+		if (ks_ep_deadline(be->ep_id) > now)
 			ejected++;
 	}
 	return (ejected + 1) * 2 <= g->be_count;

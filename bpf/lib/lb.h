@@ -12,8 +12,10 @@
 #include "lib/health.h"
 #include "lib/maps.h"
 #include "lib/select.h"
+#include "lib/sock.h"
 
 #define KS_PICK_TRIES	16	/* random draws before the scan */
+#define KS_UNSHARED_SCAN_MAX	1024	/* endpoints of a group ks_pick_unshared looks at */
 
 struct ks_live_scan {
 	__u32 base, count, start;	/* the group's range and where to start */
@@ -28,7 +30,7 @@ static long ks_scan_live(__u32 i, struct ks_live_scan *c)
 	__u32 slot = c->base + (c->start + i) % c->count;
 	struct ks_backend *be = bpf_map_lookup_elem(&ks_backends, &slot);
 
-	if (!be || ks_ep_ejected(be->ep_id, c->now))
+	if (!be || ks_ep_ejected(be->ep_id, &c->now))
 		return 0;
 	c->slot = slot;
 	c->found = true;
@@ -66,9 +68,7 @@ static __always_inline const struct ks_backend *ks_pick(const struct ks_svc *svc
 		be = bpf_map_lookup_elem(&ks_backends, &slot);
 		if (!be || !svc->passive_failures)
 			return be;
-		if (!now)
-			now = bpf_ktime_get_ns();
-		if (!ks_ep_ejected(be->ep_id, now))
+		if (!ks_ep_ejected(be->ep_id, &now))
 			return be;
 	}
 	{
@@ -80,6 +80,64 @@ static __always_inline const struct ks_backend *ks_pick(const struct ks_svc *svc
 		if (c.found && (live = bpf_map_lookup_elem(&ks_backends, &c.slot)))
 			return live;
 	}
+	return be;
+}
+
+struct ks_unshared_scan {
+	const struct ks_udp_sock *u;	/* the socket's other VIPs */
+	const struct ks_svc_key *k;	/* the VIP being picked for */
+	__u32 base, count, start;
+	__u64 now;			/* clock, read when first needed (0: not yet) */
+	bool health;			/* passive checks on: skip ejected endpoints */
+	__u32 slot;			/* out: first slot no other VIP of the socket uses */
+	bool found;
+};
+
+/* bpf_loop callback: stop at the first live endpoint the socket's other VIPs do not use. */
+static long ks_scan_unshared(__u32 i, struct ks_unshared_scan *c)
+{
+	__u32 slot = c->base + (c->start + i) % c->count;
+	struct ks_backend *be = bpf_map_lookup_elem(&ks_backends, &slot);
+
+	if (!be || (c->health && ks_ep_ejected(be->ep_id, &c->now)))
+		return 0;
+	if (ks_udp_backend_taken(c->u, c->k, be))
+		return 0;
+	c->slot = slot;
+	c->found = true;
+	return 1;
+}
+
+/*
+ * For an unconnected UDP socket (record u) that already sends to be through
+ * another VIP: a reply from be could then not tell which VIP it answers.
+ * Returns another endpoint of the same group gi (the weighted split between
+ * groups is kept) that the socket's other VIPs do not use, from a random
+ * start; be itself when the group has none (the reply stays ambiguous,
+ * lib/sock.h ks_udp_by_backend). Only a socket's first datagram to a VIP
+ * comes here, and only be's group is scanned.
+ */
+static __always_inline const struct ks_backend *
+ks_pick_unshared(const struct ks_svc *svc, __u32 gi, const struct ks_backend *be,
+		 const struct ks_udp_sock *u, const struct ks_svc_key *k)
+{
+	struct ks_unshared_scan c = { .u = u, .k = k };
+	const struct ks_backend *other;
+	const struct ks_group *g;
+
+	if (!ks_udp_backend_taken(u, k, be) || gi >= KS_MAX_GROUPS)
+		return be;
+	g = &svc->groups[gi];
+	if (g->be_count < 2)
+		return be;
+	c.base = g->be_base;
+	c.count = g->be_count;
+	c.start = ks_scale(bpf_get_prandom_u32(), g->be_count);
+	c.health = svc->passive_failures != 0;
+	bpf_loop(g->be_count < KS_UNSHARED_SCAN_MAX ? g->be_count : KS_UNSHARED_SCAN_MAX,
+		 ks_scan_unshared, &c, 0);
+	if (c.found && (other = bpf_map_lookup_elem(&ks_backends, &c.slot)))
+		return other;
 	return be;
 }
 

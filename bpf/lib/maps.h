@@ -96,13 +96,25 @@ KS_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_svc_meta SEC(".maps");
 
-/* Per-socket VIP <-> backend translation; freed with the socket, so it cannot overflow. */
+/*
+ * Per-socket VIP <-> backend translation of connected sockets (TCP,
+ * connected UDP): one entry each; freed with the socket, so it cannot overflow.
+ */
 KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct ks_sock);
+	__type(value, struct ks_sock_ent);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_sock SEC(".maps");
+
+/* The same for unconnected UDP sendmsg: up to KS_UDP_ENTRIES VIPs per socket. */
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ks_udp_sock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_udp_sock SEC(".maps");
 
 #endif /* KSPLIT_BPF_MAPS_H */

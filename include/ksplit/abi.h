@@ -29,7 +29,7 @@
  * by connects in flight (see docs/design.md, "update protocol").
  */
 #define KS_BACKEND_SLOTS	(2 * KS_MAX_ENDPOINTS)
-#define KS_SOCK_ENTRIES		4	/* VIPs remembered per socket */
+#define KS_UDP_ENTRIES		16	/* VIPs remembered per unconnected UDP socket */
 
 #define KS_FAMILY_V4		4
 #define KS_FAMILY_V6		6
@@ -145,7 +145,12 @@ struct ks_svc_meta {
 	__u32 weight[KS_MAX_GROUPS];		/* configured; groups[] hold the effective ones */
 };
 
-/* What a socket needs to translate replies and getpeername() back to the VIP. */
+/*
+ * What a socket needs to translate replies and getpeername() back to the
+ * VIP. A connected socket (TCP, connected UDP) has one peer, hence one entry:
+ * the whole value of its ks_sock storage. 48 bytes keep that storage element
+ * at 120 bytes, in a 128-byte allocation (it is made on every connect).
+ */
 struct ks_sock_ent {
 	__u32 vip[4];
 	__u32 be[4];
@@ -154,14 +159,26 @@ struct ks_sock_ent {
 	__u8 family;
 	__u8 used;
 	__u8 group;		/* group index the backend came from */
-	__u8 _pad;
+	__u8 flags;		/* KS_SOCK_F_* */
 	__u32 rev;		/* svc rev when the backend was chosen (UDP stickiness) */
 	__u32 ep_id;		/* for sockops: whose passive health this socket reports */
 };
 
-struct ks_sock {
-	struct ks_sock_ent ent[KS_SOCK_ENTRIES];
-	__u32 next;		/* round-robin victim when all entries are used */
+/* ks_sock_ent.flags */
+#define KS_SOCK_F_PASSIVE	(1 << 0)	/* the service had passive checks on at connect */
+
+/*
+ * Unconnected UDP (sendmsg with a destination): one socket may talk to many
+ * VIPs, and a reply is matched to one by its source, the backend. Only such
+ * sockets carry this record (ks_udp_sock storage).
+ */
+struct ks_udp_sock {
+	struct ks_sock_ent ent[KS_UDP_ENTRIES];
+	__u32 last_send[KS_UDP_ENTRIES];	/* seq of each entry's newest datagram */
+	__u32 seq;		/* datagrams sent through ksplit on this socket */
+	__u32 ambiguous;	/* replies whose source was the backend of more than one VIP */
+	__u32 evicted;		/* entries overwritten: all KS_UDP_ENTRIES were in use */
+	__u32 _pad;
 };
 
 _Static_assert(sizeof(struct ks_svc_key) == 20, "ks_svc_key ABI");
@@ -174,6 +191,6 @@ _Static_assert(sizeof(struct ks_ep_stats) == 24, "ks_ep_stats ABI");
 _Static_assert(sizeof(struct ks_svc_stats) == 16, "ks_svc_stats ABI");
 _Static_assert(sizeof(struct ks_group_stats) == 24, "ks_group_stats ABI");
 _Static_assert(sizeof(struct ks_sock_ent) == 48, "ks_sock_ent ABI");
-_Static_assert(sizeof(struct ks_sock) == 4 + 48 * KS_SOCK_ENTRIES, "ks_sock ABI");
+_Static_assert(sizeof(struct ks_udp_sock) == 16 + 52 * KS_UDP_ENTRIES, "ks_udp_sock ABI");
 
 #endif /* KSPLIT_ABI_H */

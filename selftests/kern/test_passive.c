@@ -253,6 +253,35 @@ static void test_probation(void **state)
 	json_object_put(st);
 }
 
+/*
+ * With passive checks off sockops does not ask for state callbacks (they
+ * cost a run per state change): a failure is then not seen at all, while
+ * ESTABLISHED, which needs none, is still counted.
+ */
+static void test_off_no_state_callbacks(void **state)
+{
+	struct kt_env *e = *state;
+	struct json_object *st, *svc;
+	struct kt_result r;
+	pid_t p2;
+
+	assert_int_equal(kt_dp_open(e, 1024, 4096), 0);
+	server(e, "127.1.0.1:8080");
+	p2 = server(e, "127.1.0.2:8080");
+	setup_svc(e, "127.1.0.1 127.1.0.2", "ksplit.io/passive-failures: \"0\"");
+	kt_stop(e, p2, SIGKILL, 2000);
+	run(e, 1000, &r);
+	st = kt_status(e);
+	svc = kt_status_svc(st, "127.10.0.1", 80, "TCP");
+	printf("  [passive off] %ld failed connects; status: 127.1.0.2 failed %ld, 127.1.0.1 established %ld of %ld ok\n",
+	       r.failed, ep_field(svc, "127.1.0.2", "failed"), ep_field(svc, "127.1.0.1", "established"),
+	       r.ok);
+	assert_true(r.failed > 0);
+	assert_int_equal(ep_field(svc, "127.1.0.2", "failed"), 0);
+	assert_int_equal(ep_field(svc, "127.1.0.1", "established"), r.ok);
+	json_object_put(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +289,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cap_half, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_annotation_off_and_one, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_probation, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_off_no_state_callbacks, kt_setup, kt_teardown),
 	};
 
 	return cmocka_run_group_tests_name("passive", tests, NULL, NULL);

@@ -158,14 +158,14 @@ static bool live_has(const struct ks_drain_live *l, const struct live_key *k)
 	return l->used[live_slot(l, k)];
 }
 
-enum ks_drain_verdict ks_drain_judge(const struct ks_drain_live *l, const struct ks_sock *s,
+enum ks_drain_verdict ks_drain_judge(const struct ks_drain_live *l, const struct ks_sock_ent *e,
 				     int sock_family, int proto, const __u32 dst[4], __u16 dport)
 {
-	enum ks_drain_verdict v = KS_DRAIN_NOT_STEERED;
+	struct ks_svc_key k = { .port = e->vip_port, .proto = proto, .family = e->family };
 	__u32 peer[4] = {};
+	struct live_key lk;
 	__u8 family;
 	size_t alen;
-	unsigned int i;
 
 	/* The peer in ksplit's form: a dual-stack socket reaches a v4 pod as ::ffff:a.b.c.d. */
 	if (sock_family == AF_INET) {
@@ -179,25 +179,12 @@ enum ks_drain_verdict ks_drain_judge(const struct ks_drain_live *l, const struct
 		memcpy(peer, dst, sizeof(peer));
 	}
 	alen = family == KS_FAMILY_V4 ? 4 : 16;
-	/*
-	 * Only an entry whose backend is the socket's peer says ksplit made this
-	 * connection; one socket may have used several VIPs (unconnected UDP
-	 * before a connect), and any of them that still lists the peer keeps it.
-	 */
-	for (i = 0; i < KS_SOCK_ENTRIES; i++) {
-		const struct ks_sock_ent *e = &s->ent[i];
-		struct ks_svc_key k = { .port = e->vip_port, .proto = proto, .family = e->family };
-		struct live_key lk;
-
-		if (!e->used || e->family != family || e->be_port != dport || memcmp(e->be, peer, alen))
-			continue;
-		memcpy(k.addr, e->vip, sizeof(k.addr));
-		live_key_make(&lk, &k, e->be, e->be_port);
-		if (live_has(l, &lk))
-			return KS_DRAIN_KEEP;
-		v = KS_DRAIN_DESTROY;
-	}
-	return v;
+	/* Only an entry whose backend is the socket's peer says ksplit made this connection. */
+	if (!e->used || e->family != family || e->be_port != dport || memcmp(e->be, peer, alen))
+		return KS_DRAIN_NOT_STEERED;
+	memcpy(k.addr, e->vip, sizeof(k.addr));
+	live_key_make(&lk, &k, e->be, e->be_port);
+	return live_has(l, &lk) ? KS_DRAIN_KEEP : KS_DRAIN_DESTROY;
 }
 
 /* ------------------------------------------------------------ sock_diag */
@@ -298,7 +285,8 @@ static int attr_cb(const struct nlattr *a, void *data)
 }
 
 /* The socket's ks_sock record out of INET_DIAG_SK_BPF_STORAGES; false when it has none. */
-static bool sock_record(const struct dump_ctx *c, const struct nlattr *stgs, struct ks_sock *out)
+static bool sock_record(const struct dump_ctx *c, const struct nlattr *stgs,
+			struct ks_sock_ent *out)
 {
 	const struct nlattr *stg, *a;
 
@@ -328,7 +316,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	struct dump_ctx *c = data;
 	struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[INET_DIAG_MAX + 1] = {};
-	struct ks_sock rec;
+	struct ks_sock_ent rec;
 
 	mnl_attr_parse(nlh, sizeof(*m), attr_cb, tb);
 	if (!tb[INET_DIAG_SK_BPF_STORAGES] || !sock_record(c, tb[INET_DIAG_SK_BPF_STORAGES], &rec))

@@ -42,9 +42,10 @@ enum ks_drain_verdict {
 /*
  * The verdict for one connected socket of protocol proto (IPPROTO_TCP/UDP)
  * and address family sock_family (AF_INET/AF_INET6) whose peer is
- * dst:dport (network order, as sock_diag gives them), given its record.
+ * dst:dport (network order, as sock_diag gives them), given its record e
+ * (the one entry of a connected socket, ks_sock).
  */
-enum ks_drain_verdict ks_drain_judge(const struct ks_drain_live *l, const struct ks_sock *s,
+enum ks_drain_verdict ks_drain_judge(const struct ks_drain_live *l, const struct ks_sock_ent *e,
 				     int sock_family, int proto, const __u32 dst[4], __u16 dport);
 
 struct ks_drain_stats {

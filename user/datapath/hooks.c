@@ -42,7 +42,7 @@ _Static_assert(N_ELEMS(hooks) <= KS_DP_MAX_HOOKS, "ks_dp.links has no room for e
 /* Names of the maps ksplit pins; `down` removes these and nothing else. */
 static const char *const pinned_maps[] = {
 	"ks_services", "ks_backends", "ks_ep_stats", "ks_ep_health", "ks_svc_stats", "ks_svc_meta",
-	"ks_group_stats", "ks_sock",
+	"ks_group_stats", "ks_sock", "ks_udp_sock",
 };
 
 size_t dp_n_hooks(void)
