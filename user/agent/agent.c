@@ -148,7 +148,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 			continue;
 		ks_fmt_addrport(vip, sizeof(vip), img.svcs[i].key.family, img.svcs[i].key.addr,
 				img.svcs[i].key.port);
-		ks_log_quote(route, sizeof(route), img.svcs[i].meta.route);
+		ks_log_quote(route, sizeof(route), ksi_meta_route(img.svcs[i].meta));
 		if (img.svcs[i].flags & KS_SVC_F_PANIC)
 			pr_warn("panic: no group has an eligible endpoint; health is ignored",
 				"vip=%s route=%s", vip, route);
