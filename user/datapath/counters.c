@@ -114,66 +114,106 @@ out:
 	return err;
 }
 
-/* A value wanted from an array map: the entry at key, copied to dst (found set). */
+/*
+ * What is wanted from a map keyed by a small integer (a slot, an svc_id, an
+ * ep_id): wants by key, as chains through head[key] and next[]. Ids and
+ * slots are below the map's max_entries, so this is a table, not a sort.
+ */
+#define NONE UINT32_MAX
+
 struct want {
-	uint32_t key;
-	void *dst;
-	bool *found;
+	void *obj;
+	bool *found;		/* set when read; may be NULL */
 };
 
-static int cmp_want(const void *a, const void *b)
-{
-	uint32_t x = ((const struct want *)a)->key, y = ((const struct want *)b)->key;
+struct wants {
+	uint32_t max;			/* the map's max_entries: keys at or past it are never found */
+	uint32_t *head, *next;		/* head[key], next[want]: NONE ends a chain */
+	struct want *v;
+	size_t n, alloc;
+};
 
-	return x < y ? -1 : x > y;
+static uint32_t map_max(int fd)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+static int wants_init(struct wants *w, int fd, size_t n)
+{
+	memset(w, 0, sizeof(*w));
+	w->max = map_max(fd);
+	w->head = malloc((w->max ? w->max : 1) * sizeof(*w->head));
+	w->next = malloc((n ? n : 1) * sizeof(*w->next));
+	w->v = malloc((n ? n : 1) * sizeof(*w->v));
+	if (!w->head || !w->next || !w->v)
+		return -ENOMEM;
+	memset(w->head, 0xff, w->max * sizeof(*w->head));
+	w->alloc = n;
+	return 0;
+}
+
+static void wants_add(struct wants *w, uint32_t key, void *obj, bool *found)
+{
+	if (key >= w->max || w->n == w->alloc)
+		return;
+	w->v[w->n] = (struct want){ obj, found };
+	w->next[w->n] = w->head[key];
+	w->head[key] = w->n++;
+}
+
+static void wants_fini(struct wants *w)
+{
+	free(w->head);
+	free(w->next);
+	free(w->v);
 }
 
 /*
- * Fill every want from array map fd (values of vsz bytes): sorted by key,
- * one batch call reads the window [key, key + BATCH) of the lowest key
- * left. Keys past the end of the array stay not found (the kernel would
- * start over at 0 after such a key).
+ * Copy the values of array map fd (vsz bytes) to off bytes into every
+ * want's obj: one batch call per window of up to BATCH keys, from the
+ * lowest key still wanted to the last wanted one in the window.
  */
-static int read_array(int fd, size_t vsz, struct want *w, size_t n)
+static int read_array(int fd, size_t vsz, const struct wants *w, size_t off)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info);
 	uint8_t *vals = malloc(BATCH * vsz);
 	uint32_t *keys = malloc(BATCH * sizeof(*keys));
-	size_t i = 0, j;
+	uint32_t k = 0, x, i;
 	int err = 0;
 
 	if (!vals || !keys) {
 		err = -ENOMEM;
 		goto out;
 	}
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		err = -errno;
-		goto out;
-	}
-	qsort(w, n, sizeof(*w), cmp_want);
-	while (n && w[n - 1].key >= info.max_entries)
-		n--;
-	while (i < n) {
+	for (;;) {
 		/* The batch starts after in_batch: the key before the window, none for 0. */
-		__u32 start = w[i].key, prev = start - 1, next, count = BATCH;
+		__u32 start, end, prev, next, count;
 
-		for (j = i; j < n && w[j].key - start < BATCH; j++)
-			;
-		count = w[j - 1].key - start + 1;
+		while (k < w->max && w->head[k] == NONE)
+			k++;
+		if (k >= w->max)
+			break;
+		start = end = k;
+		for (x = start; x < w->max && x - start < BATCH; x++)
+			if (w->head[x] != NONE)
+				end = x;
+		prev = start - 1;
+		count = end - start + 1;
 		err = bpf_map_lookup_batch(fd, start ? &prev : NULL, &next, keys, vals, &count,
 					   &opts);
 		if (err && err != -ENOENT)
 			goto out;
 		err = 0;
-		for (; i < j; i++) {
-			if (w[i].key - start >= count)
-				continue;
-			memcpy(w[i].dst, vals + (w[i].key - start) * vsz, vsz);
-			if (w[i].found)
-				*w[i].found = true;
-		}
+		for (x = start; x <= end && x - start < count; x++)
+			for (i = w->head[x]; i != NONE; i = w->next[i]) {
+				memcpy((uint8_t *)w->v[i].obj + off, vals + (x - start) * vsz, vsz);
+				if (w->v[i].found)
+					*w->v[i].found = true;
+			}
+		k = end + 1;
 	}
 out:
 	free(vals);
@@ -212,39 +252,9 @@ static int add_service(void *ctx, const void *key, const void *val)
 	return 0;
 }
 
-/* Services by id, and endpoints by ep_id, for the maps keyed by those. */
-struct by_id {
-	uint32_t id;
-	void *obj;
-};
-
-static int cmp_by_id(const void *a, const void *b)
-{
-	uint32_t x = ((const struct by_id *)a)->id, y = ((const struct by_id *)b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Everything with id, in v sorted by id: [*lo, end). */
-static size_t by_id_first(const struct by_id *v, size_t n, uint32_t id)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (v[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 struct id_dump {
 	const struct pinned *p;
-	const struct by_id *v;
-	size_t n;
+	const struct wants *w;
 	enum { ID_META, ID_SVC_STATS, ID_EP_STATS } what;
 };
 
@@ -252,13 +262,12 @@ struct id_dump {
 static int add_by_id(void *ctx, const void *key, const void *val)
 {
 	const struct id_dump *d = ctx;
-	uint32_t id;
-	size_t i;
+	uint32_t id, i;
 
 	memcpy(&id, key, sizeof(id));
-	for (i = by_id_first(d->v, d->n, id); i < d->n && d->v[i].id == id; i++) {
-		struct ks_svc_counters *s = d->v[i].obj;
-		struct ks_ep_counters *e = d->v[i].obj;
+	for (i = id < d->w->max ? d->w->head[id] : NONE; i != NONE; i = d->w->next[i]) {
+		struct ks_svc_counters *s = d->w->v[i].obj;
+		struct ks_ep_counters *e = d->w->v[i].obj;
 
 		if (d->what == ID_META)
 			memcpy(&s->meta, val, sizeof(s->meta));
@@ -270,46 +279,47 @@ static int add_by_id(void *ctx, const void *key, const void *val)
 	return 0;
 }
 
-static int dump_ids(const struct pinned *p, int fd, size_t vsz, bool percpu, struct by_id *v,
-		    size_t n, int what)
+static int dump_ids(const struct pinned *p, int fd, size_t vsz, bool percpu,
+		    const struct wants *w, int what)
 {
-	struct id_dump d = { .p = p, .v = v, .n = n, .what = what };
+	struct id_dump d = { .p = p, .w = w, .what = what };
 
-	qsort(v, n, sizeof(*v), cmp_by_id);
 	return dump_hash(fd, sizeof(uint32_t), value_bytes(p, vsz, percpu), add_by_id, &d);
 }
 
-/* Names and counters of every service: one dump of each map keyed by svc_id. */
+/*
+ * Names and counters of every service, by svc_id (missing ones only make
+ * the report poorer): one dump of each map keyed by it.
+ */
 static int read_svc_extras(const struct pinned *p, struct ks_counters *c)
 {
-	struct by_id *v = malloc((c->n_svcs ? c->n_svcs : 1) * sizeof(*v));
+	struct wants w;
 	size_t i;
 	int err;
 
-	if (!v)
-		return -ENOMEM;
-	for (i = 0; i < c->n_svcs; i++)
-		v[i] = (struct by_id){ c->svcs[i].svc.svc_id, &c->svcs[i] };
-	/* Missing names or counters only make the report poorer. */
-	err = dump_ids(p, p->meta, sizeof(struct ks_svc_meta), false, v, c->n_svcs, ID_META);
+	/* Both maps are sized --max-services. */
+	err = wants_init(&w, p->meta, c->n_svcs);
+	for (i = 0; !err && i < c->n_svcs; i++)
+		wants_add(&w, c->svcs[i].svc.svc_id, &c->svcs[i], NULL);
 	if (!err)
-		err = dump_ids(p, p->svc_stats, sizeof(struct ks_svc_stats), true, v, c->n_svcs,
+		err = dump_ids(p, p->meta, sizeof(struct ks_svc_meta), false, &w, ID_META);
+	if (!err)
+		err = dump_ids(p, p->svc_stats, sizeof(struct ks_svc_stats), true, &w,
 			       ID_SVC_STATS);
-	free(v);
+	wants_fini(&w);
 	return err;
 }
 
 /*
  * The slots of every group (an empty slot or one past the array stays
- * zero), then, for the slots found, their endpoints' counters and health.
+ * zero), then, for the slots found, their endpoints' health and counters.
  */
 static int read_endpoints(const struct pinned *p, struct ks_counters *c)
 {
-	struct want *w = NULL;
-	struct by_id *ids = NULL;
-	size_t i, n = 0, n_found = 0;
+	struct wants slots = {}, ids = {};
+	size_t i, n = 0;
 	uint32_t j, k;
-	int err = -ENOMEM;
+	int err;
 
 	for (i = 0; i < c->n_svcs; i++) {
 		struct ks_svc_counters *s = &c->svcs[i];
@@ -317,44 +327,46 @@ static int read_endpoints(const struct pinned *p, struct ks_counters *c)
 		for (j = 0; j < s->svc.n_groups && j < KS_MAX_GROUPS; j++) {
 			n += s->svc.groups[j].be_total;
 			if (s->svc.groups[j].be_total &&
-			    !(s->eps[j] = calloc(s->svc.groups[j].be_total, sizeof(*s->eps[j]))))
+			    !(s->eps[j] = calloc(s->svc.groups[j].be_total, sizeof(*s->eps[j])))) {
+				err = -ENOMEM;
 				goto out;
+			}
 		}
 	}
-	if (!(w = malloc((n ? n : 1) * sizeof(*w))))
+	err = wants_init(&slots, p->be, n);
+	if (err)
 		goto out;
-	n = 0;
 	for (i = 0; i < c->n_svcs; i++) {
 		struct ks_svc_counters *s = &c->svcs[i];
 
 		for (j = 0; j < s->svc.n_groups && j < KS_MAX_GROUPS; j++)
 			for (k = 0; k < s->svc.groups[j].be_total; k++)
-				w[n++] = (struct want){ s->svc.groups[j].be_base + k, &s->eps[j][k].be,
-							&s->eps[j][k].found };
+				wants_add(&slots, s->svc.groups[j].be_base + k, &s->eps[j][k],
+					  &s->eps[j][k].found);
 	}
-	err = read_array(p->be, sizeof(struct ks_backend), w, n);
+	err = read_array(p->be, sizeof(struct ks_backend), &slots,
+			 offsetof(struct ks_ep_counters, be));
 	if (err)
 		goto out;
-	for (i = 0; i < n; i++) {
-		struct ks_ep_counters *e = (struct ks_ep_counters *)((uint8_t *)w[i].dst -
-								     offsetof(struct ks_ep_counters, be));
+	/* ks_ep_health and ks_ep_stats are both sized --max-endpoints. */
+	err = wants_init(&ids, p->ep_health, n);
+	if (err)
+		goto out;
+	for (i = 0; i < c->n_svcs; i++) {
+		struct ks_svc_counters *s = &c->svcs[i];
 
-		if (e->found)
-			w[n_found++] = (struct want){ e->be.ep_id, &e->health, NULL };
+		for (j = 0; j < s->svc.n_groups && j < KS_MAX_GROUPS; j++)
+			for (k = 0; k < s->svc.groups[j].be_total; k++)
+				if (s->eps[j][k].found)
+					wants_add(&ids, s->eps[j][k].be.ep_id, &s->eps[j][k], NULL);
 	}
-	err = read_array(p->ep_health, sizeof(struct ks_ep_health), w, n_found);
-	if (err)
-		goto out;
-	err = -ENOMEM;
-	if (!(ids = malloc((n_found ? n_found : 1) * sizeof(*ids))))
-		goto out;
-	for (i = 0; i < n_found; i++)
-		ids[i] = (struct by_id){ w[i].key, (uint8_t *)w[i].dst -
-						   offsetof(struct ks_ep_counters, health) };
-	err = dump_ids(p, p->ep_stats, sizeof(struct ks_ep_stats), true, ids, n_found, ID_EP_STATS);
+	err = read_array(p->ep_health, sizeof(struct ks_ep_health), &ids,
+			 offsetof(struct ks_ep_counters, health));
+	if (!err)
+		err = dump_ids(p, p->ep_stats, sizeof(struct ks_ep_stats), true, &ids, ID_EP_STATS);
 out:
-	free(w);
-	free(ids);
+	wants_fini(&slots);
+	wants_fini(&ids);
 	return err;
 }
 
