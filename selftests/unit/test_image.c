@@ -45,8 +45,9 @@ static void test_eligible_first_and_flags(void **state)
 		ep(a4("10.0.0.9"), 8080, true, false),
 		ep(a4("10.0.0.1"), 8080, true, false),
 	};
+	struct ksm_group g1[1] = {};
 	struct ksm_service ms = { .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP,
-				  .route = "HTTPRoute ns/r", .n_groups = 1 };
+				  .route = "HTTPRoute ns/r", .n_groups = 1, .groups = g1 };
 	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
 	struct ks_image img;
 	struct ks_svc_meta meta;
@@ -84,9 +85,11 @@ static void test_family_and_invalid(void **state)
 		ep(a6("fd00::1"), 8080, true, false),
 		ep(a4("10.0.0.1"), 8080, true, false),
 	};
+	struct ksm_group g0[2] = {}, g1[1] = {};
 	struct ksm_service ms[2] = {
-		{ .vip = a6("fd00::a"), .port = 80, .proto = IPPROTO_TCP, .n_groups = 2 },
-		{ .vip = a4("10.96.0.1"), .port = 53, .proto = IPPROTO_UDP, .n_groups = 1 },
+		{ .vip = a6("fd00::a"), .port = 80, .proto = IPPROTO_TCP, .n_groups = 2, .groups = g0 },
+		{ .vip = a4("10.96.0.1"), .port = 53, .proto = IPPROTO_UDP, .n_groups = 1,
+		  .groups = g1 },
 	};
 	struct ks_model m = { .n_svcs = 2, .svcs = ms };
 	struct ks_image img;
@@ -121,8 +124,9 @@ static void test_equality(void **state)
 {
 	struct ksm_endpoint eps[] = { ep(a4("10.0.0.1"), 8080, true, false),
 				      ep(a4("10.0.0.2"), 8080, true, false) };
+	struct ksm_group g1[1] = {};
 	struct ksm_service ms = { .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP,
-				  .n_groups = 1 };
+				  .n_groups = 1, .groups = g1 };
 	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
 	struct ks_image a, b;
 
@@ -207,6 +211,7 @@ static void build_ab(const char *mode, struct ksm_endpoint *v1, size_t n1, struc
 		     size_t n2, struct ks_image *img)
 {
 	static struct ksm_service ms;
+	static struct ksm_group g[2];
 	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
 	struct ks_health_view hv = { fake_health, NULL };
 
@@ -215,6 +220,7 @@ static void build_ab(const char *mode, struct ksm_endpoint *v1, size_t n1, struc
 	ms.port = 80;
 	ms.proto = IPPROTO_TCP;
 	ms.n_groups = 2;
+	ms.groups = g;
 	ms.ann_empty_group = (char *)mode;
 	ms.groups[0] = (struct ksm_group){ .svc_ns = "a", .svc_name = "v1", .svc_port = 80,
 					   .weight = 25, .n_eps = n1, .eps = v1 };
