@@ -15,8 +15,9 @@
 #             reload: RELOADS times alternately a rewrite of ctl.yaml (inotify)
 #             and SIGHUP; the table has the highest VmHWM of those reloads
 #             and VmRSS after the last one
-#   status    wall time and max RSS of `ksplit status` and `status --json`
-#             (output to /dev/null), the agent still running
+#   status    wall/CPU (user + sys) seconds and max RSS of `ksplit status`
+#             and `status --json` (output to /dev/null), the agent still
+#             running; on a shared machine the CPU time is the steadier one
 # Everything it makes (cgroup, pin dir, config dir, agent) is removed on every
 # exit path. TIMEOUT (s, default 600) caps each wait for "config applied".
 set -euo pipefail
@@ -74,10 +75,10 @@ applied() {
 	return 1
 }
 
-# timed ARGS...: "seconds maxrss_MiB" of `BIN ARGS` (output discarded).
+# timed ARGS...: "wall_s/cpu_s maxrss_MiB" of `BIN ARGS` (output discarded); cpu = user + sys.
 timed() {
-	/usr/bin/time -f '%e %M' -o "$TMP/time" "$BIN" "$@" >/dev/null 2>&1 || true
-	awk '{ printf "%s %.0f", $1, $2 / 1024 }' "$TMP/time"
+	/usr/bin/time -f '%e %U %S %M' -o "$TMP/time" "$BIN" "$@" >/dev/null 2>&1 || true
+	awk '{ printf "%s/%.2f %.0f", $1, $2 + $3, $4 / 1024 }' "$TMP/time"
 }
 
 # measure SHAPE: one row for binary BIN.
@@ -110,7 +111,7 @@ measure() {
 	done
 	st=$(timed status --pin-dir "$PIN")
 	stj=$(timed status --json --pin-dir "$PIN")
-	printf '%-7s %-8s %7s %7s %9s %6s %10s %9s %9s %9s %10s\n' "$shape" "$2" \
+	printf '%-7s %-8s %7s %7s %9s %6s %10s %11s %9s %11s %9s\n' "$shape" "$2" \
 		"$(mib "$start_rss")" "$(mib "$start_hwm")" "$(mib "$peak")" "$(mib "$(kib VmRSS)")" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
 		${st% *} ${st#* } ${stj% *} ${stj#* }
@@ -119,7 +120,7 @@ measure() {
 }
 
 echo "# $(uname -r), $(nproc) CPUs, N=$N, RELOADS=$RELOADS, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-7s %-8s %7s %7s %9s %6s %10s %9s %9s %9s %10s\n' shape binary "rss MiB" "hwm MiB" \
+printf '%-7s %-8s %7s %7s %9s %6s %10s %11s %9s %11s %9s\n' shape binary "rss MiB" "hwm MiB" \
 	"rl.peak" "rss" "start (s)" "status s" "stat MiB" "json s" "json MiB"
 for shape in $SHAPES; do
 	bash "$HERE/gen_ksplit.sh" "$N" "$TMP/cfg-$shape" "$shape"
