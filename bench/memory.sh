@@ -5,16 +5,16 @@
 # `make test`: a benchmark is not a test.
 #
 #   sudo bash bench/memory.sh                            # build/ksplit, N=50000, both shapes
-#   BEFORE=/tmp/ksplit-old sudo bash bench/memory.sh     # and an older binary after it
-#   N=10000 SHAPES=own RELOADS=2 sudo bash bench/memory.sh
+#   sudo BEFORE=/tmp/ksplit-old bash bench/memory.sh     # and an older binary after it
+#   sudo N=10000 SHAPES=own RELOADS=2 bash bench/memory.sh
 #
 # Per shape (gen_ksplit.sh N DIR SHAPE: "own" gives every service its own
 # backend Services and slices, "shared" shares them) and binary:
 #   start     VmRSS and VmHWM of the agent after its first "config applied"
-#   reload    `echo 5 > /proc/PID/clear_refs` resets VmHWM to VmRSS, then one
-#             reload: RELOADS times alternately a rewrite of ctl.yaml (inotify)
-#             and SIGHUP; the table has the highest VmHWM of those reloads
-#             and VmRSS after the last one
+#   reload    RELOADS reloads, alternately a rewrite of ctl.yaml (inotify) and
+#             SIGHUP, each after `echo 5 > /proc/PID/clear_refs` (VmHWM back
+#             to VmRSS); the table has the highest VmHWM of those reloads and
+#             VmRSS after the last one
 #   status    wall/CPU (user + sys) seconds and max RSS of `ksplit status`
 #             and `status --json` (output to /dev/null), the agent still
 #             running; on a shared machine the CPU time is the steadier one
