@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -44,10 +45,12 @@ static void test_eligible_first_and_flags(void **state)
 		ep(a4("10.0.0.9"), 8080, true, false),
 		ep(a4("10.0.0.1"), 8080, true, false),
 	};
+	struct ksm_group g1[1] = {};
 	struct ksm_service ms = { .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP,
-				  .route = "HTTPRoute ns/r", .n_groups = 1 };
+				  .route = "HTTPRoute ns/r", .n_groups = 1, .groups = g1 };
 	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
 	struct ks_image img;
+	struct ks_svc_meta meta;
 	const struct ksi_group *g;
 	char buf[64];
 
@@ -70,8 +73,9 @@ static void test_eligible_first_and_flags(void **state)
 	assert_int_equal(g->be[3].flags, KS_BE_F_NOT_READY);
 	assert_int_equal(img.svcs[0].key.port, htons(80));
 	assert_int_equal(img.svcs[0].total_weight, 5);
-	assert_string_equal(img.svcs[0].meta.route, "HTTPRoute ns/r");
-	assert_string_equal(img.svcs[0].meta.backend[0], "ns/v1:80");
+	ksi_meta_unpack(img.svcs[0].meta, &meta);
+	assert_string_equal(meta.route, "HTTPRoute ns/r");
+	assert_string_equal(meta.backend[0], "ns/v1:80");
 	ks_image_free(&img);
 }
 
@@ -81,9 +85,11 @@ static void test_family_and_invalid(void **state)
 		ep(a6("fd00::1"), 8080, true, false),
 		ep(a4("10.0.0.1"), 8080, true, false),
 	};
+	struct ksm_group g0[2] = {}, g1[1] = {};
 	struct ksm_service ms[2] = {
-		{ .vip = a6("fd00::a"), .port = 80, .proto = IPPROTO_TCP, .n_groups = 2 },
-		{ .vip = a4("10.96.0.1"), .port = 53, .proto = IPPROTO_UDP, .n_groups = 1 },
+		{ .vip = a6("fd00::a"), .port = 80, .proto = IPPROTO_TCP, .n_groups = 2, .groups = g0 },
+		{ .vip = a4("10.96.0.1"), .port = 53, .proto = IPPROTO_UDP, .n_groups = 1,
+		  .groups = g1 },
 	};
 	struct ks_model m = { .n_svcs = 2, .svcs = ms };
 	struct ks_image img;
@@ -118,8 +124,9 @@ static void test_equality(void **state)
 {
 	struct ksm_endpoint eps[] = { ep(a4("10.0.0.1"), 8080, true, false),
 				      ep(a4("10.0.0.2"), 8080, true, false) };
+	struct ksm_group g1[1] = {};
 	struct ksm_service ms = { .vip = a4("10.96.0.1"), .port = 80, .proto = IPPROTO_TCP,
-				  .n_groups = 1 };
+				  .n_groups = 1, .groups = g1 };
 	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
 	struct ks_image a, b;
 
@@ -167,10 +174,44 @@ static uint8_t fake_health(void *ctx, const struct ksm_group *g, const struct ks
 	return e->addr.bytes[3] == 66 ? KS_BE_F_UNHEALTHY : e->addr.bytes[3] == 77 ? KS_BE_F_UNCHECKED : 0;
 }
 
+/* The packed names give back the map value byte for byte, full-length names included. */
+static void test_meta_pack_roundtrip(void **state)
+{
+	struct ks_svc_meta m, back, zero = {};
+	struct ksi_meta *p, *q;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	memset(m.route, 'r', sizeof(m.route));		/* no NUL: fills its array */
+	snprintf(m.backend[0], sizeof(m.backend[0]), "ns/v1:80");
+	memset(m.backend[KS_MAX_GROUPS - 1], 'b', sizeof(m.backend[0]));
+	m.weight[0] = 1;
+	m.weight[KS_MAX_GROUPS - 1] = 1000000;
+	p = ksi_meta_pack(&m);
+	assert_non_null(p);
+	ksi_meta_unpack(p, &back);
+	assert_memory_equal(&back, &m, sizeof(m));
+	assert_int_equal(ksi_meta_route(p)[sizeof(m.route)], '\0');
+	q = ksi_meta_pack(&zero);
+	assert_false(ksi_meta_equal(p, q));
+	ksi_meta_unpack(q, &back);
+	assert_memory_equal(&back, &zero, sizeof(zero));
+	free(q);
+	q = ksi_meta_dup(p);
+	assert_true(ksi_meta_equal(p, q));
+	/* 128 + 16 names and NULs + 64 bytes of weights instead of 1,216. */
+	assert_int_equal(p->len, 129 + 9 + 14 + 65 + 64);
+	ksi_meta_unpack(NULL, &back);
+	assert_memory_equal(&back, &zero, sizeof(zero));
+	free(p);
+	free(q);
+}
+
 static void build_ab(const char *mode, struct ksm_endpoint *v1, size_t n1, struct ksm_endpoint *v2,
 		     size_t n2, struct ks_image *img)
 {
 	static struct ksm_service ms;
+	static struct ksm_group g[2];
 	struct ks_model m = { .n_svcs = 1, .svcs = &ms };
 	struct ks_health_view hv = { fake_health, NULL };
 
@@ -179,6 +220,7 @@ static void build_ab(const char *mode, struct ksm_endpoint *v1, size_t n1, struc
 	ms.port = 80;
 	ms.proto = IPPROTO_TCP;
 	ms.n_groups = 2;
+	ms.groups = g;
 	ms.ann_empty_group = (char *)mode;
 	ms.groups[0] = (struct ksm_group){ .svc_ns = "a", .svc_name = "v1", .svc_port = 80,
 					   .weight = 25, .n_eps = n1, .eps = v1 };
@@ -193,6 +235,7 @@ static void test_shift_moves_weight(void **state)
 	struct ksm_endpoint v2[] = { ep(a4("10.0.2.66"), 80, true, false),
 				     ep(a4("10.0.2.77"), 80, true, false) };
 	struct ks_image img;
+	struct ks_svc_meta meta;
 
 	(void)state;
 	build_ab(NULL, v1, 1, v2, 2, &img);
@@ -202,7 +245,8 @@ static void test_shift_moves_weight(void **state)
 	assert_int_equal(img.svcs[0].groups[1].n_total, 2);
 	assert_int_equal(img.svcs[0].total_weight, 25);
 	assert_int_equal(img.svcs[0].flags, KS_SVC_F_DEGRADED);
-	assert_int_equal(img.svcs[0].meta.weight[1], 75);
+	ksi_meta_unpack(img.svcs[0].meta, &meta);
+	assert_int_equal(meta.weight[1], 75);
 	ks_image_free(&img);
 }
 
@@ -262,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_eligible_first_and_flags),
 		cmocka_unit_test(test_family_and_invalid),
 		cmocka_unit_test(test_equality),
+		cmocka_unit_test(test_meta_pack_roundtrip),
 		cmocka_unit_test(test_duplicate_keys_refused),
 		cmocka_unit_test(test_shift_moves_weight),
 		cmocka_unit_test(test_reject_keeps_weight),

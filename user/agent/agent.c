@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -247,7 +248,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 			continue;
 		ks_fmt_addrport(vip, sizeof(vip), img.svcs[i].key.family, img.svcs[i].key.addr,
 				img.svcs[i].key.port);
-		ks_log_quote(route, sizeof(route), img.svcs[i].meta.route);
+		ks_log_quote(route, sizeof(route), ksi_meta_route(img.svcs[i].meta));
 		if (img.svcs[i].flags & KS_SVC_F_PANIC)
 			pr_warn("panic: no group has an eligible endpoint; health is ignored",
 				"vip=%s route=%s", vip, route);
@@ -297,6 +298,20 @@ static struct ks_model *load_config(struct agent *a)
 }
 
 /*
+ * A load holds two configs' objects, models and map images at once (at
+ * 50,000 services several hundred MB); once the old ones are freed, give
+ * the pages back, or the agent keeps its reload peak for good.
+ */
+static void trim_heap(const char *why)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	malloc_trim(0);
+	pr_debug("heap trimmed", "reason=%s in_use=%zu free=%zu mmapped=%zu", why, mi.uordblks,
+		 mi.fordblks, mi.hblkhd);
+}
+
+/*
  * A new model becomes the one in force only once it is in the maps: if the
  * apply fails (it does not fit), the old model, its maps and its health
  * targets all stay.
@@ -312,11 +327,13 @@ static void reload(struct agent *a, const char *why)
 		if (a->model)
 			ks_checks_set_model(a->checks, a->model);
 		model_release(m);
+		trim_heap(why);
 		return;
 	}
 	/* While holding, the first apply (at the end of the hold) uses this model. */
 	model_release(a->model);
 	a->model = m;
+	trim_heap(why);
 }
 
 static void verdict_changed(void *ctx)
@@ -362,8 +379,10 @@ static void first_apply(struct agent *a, const char *why)
 {
 	static const struct ks_model none;
 
-	if (!a->model || !apply_image(a, why))
+	if (!a->model || !apply_image(a, why)) {
+		trim_heap(why);
 		return;
+	}
 	if (!ks_dp_adopted(a->dp)) {
 		pr_warn("the config cannot be applied and there is no pinned state to keep; exiting");
 		a->fatal = -E2BIG;

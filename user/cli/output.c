@@ -14,8 +14,7 @@ void cli_set_cmd(const char *name)
 
 static void print_json(struct json_object *o)
 {
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							 JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n", json_object_to_json_string_ext(o, CLI_JSON_FLAGS));
 }
 
 void cli_emit(struct json_object *o, cli_text_fn text)

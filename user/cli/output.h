@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <json-c/json.h>
 
+/* How --json output is printed (json_object_to_json_string_ext flags). */
+#define CLI_JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 /* Set by a command's --json option. */
 extern bool json_output;
 

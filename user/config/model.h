@@ -107,7 +107,12 @@ struct ksm_service {
 	char *ann_passive_failures;	/* ksplit.io/passive-failures */
 	char *ann_empty_group;		/* ksplit.io/empty-group */
 	size_t n_groups;
-	struct ksm_group groups[KSM_MAX_GROUPS];
+	/*
+	 * n_groups of them (at most KSM_MAX_GROUPS). Not an array of the
+	 * maximum: most routes have one or two backends, and 16 groups made
+	 * each service 968 bytes, two models' worth held during a reload.
+	 */
+	struct ksm_group *groups;
 };
 
 /* A TargetGroupPolicy health check, validated, defaults filled in (AWS defaults). */

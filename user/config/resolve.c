@@ -45,6 +45,7 @@ void km_svc_free(struct ksm_service *s)
 	free(s->ann_empty_group);
 	for (i = 0; i < s->n_groups; i++)
 		free_group(&s->groups[i]);
+	free(s->groups);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -416,6 +417,8 @@ static int claim(struct km_build *b, const struct km_route *r, size_t pi, struct
 	if ((r->ann_passive_failures &&
 	     !(s->ann_passive_failures = strdup(r->ann_passive_failures))) ||
 	    (r->ann_empty_group && !(s->ann_empty_group = strdup(r->ann_empty_group))))
+		goto nomem;
+	if (!(s->groups = calloc(r->n_backends ? r->n_backends : 1, sizeof(*s->groups))))
 		goto nomem;
 	for (k = 0; k < r->n_backends; k++) {
 		s->n_groups++;

@@ -67,8 +67,7 @@ int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct d
 
 	for (j = 0; j < d->s.n_groups && j < KS_MAX_GROUPS; j++) {
 		bool same = old && j < old->s.n_groups &&
-			    !strncmp(old->s.meta.backend[j], d->s.meta.backend[j],
-				     sizeof(d->s.meta.backend[j]));
+			    !strcmp(ksi_meta_backend(old->s.meta, j), ksi_meta_backend(d->s.meta, j));
 
 		err = zero_percpu(dp, fd, KS_GROUP_KEY(d->val.svc_id, j), sizeof(struct ks_group_stats),
 				  same ? BPF_NOEXIST : BPF_ANY);
@@ -304,6 +303,7 @@ static int plan_service(struct ks_dp *dp, const struct ksi_service *src, const s
 	memset(&d->val, 0, sizeof(d->val));
 	for (j = 0; j < src->n_groups; j++)
 		d->s.groups[j].be = NULL;
+	d->s.meta = NULL;	/* the image's; a copy is made last */
 	if (old) {
 		d->val.svc_id = old->val.svc_id;
 	} else {
@@ -352,7 +352,8 @@ static int plan_service(struct ks_dp *dp, const struct ksi_service *src, const s
 		/* be_total doubles as "this group holds a range" for unplan. */
 		vg->be_total = sg->n_total;
 	}
-	return 0;
+	d->s.meta = ksi_meta_dup(src->meta);
+	return d->s.meta ? 0 : -ENOMEM;
 }
 
 /* Give back what a planned service took that its predecessor did not hold. */
@@ -388,6 +389,7 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, const struct 
 	int fss = bpf_map__fd(dp->skel->maps.ks_svc_stats);
 	int feh = bpf_map__fd(dp->skel->maps.ks_ep_health);
 	struct ks_ep_health fresh = {};
+	struct ks_svc_meta meta;
 	uint32_t j, k;
 	int err;
 
@@ -419,7 +421,8 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, const struct 
 	err = dp_group_stats_fill(dp, d, old);
 	if (err)
 		return err;
-	if (bpf_map_update_elem(fmeta, &d->val.svc_id, &d->s.meta, BPF_ANY))
+	ksi_meta_unpack(d->s.meta, &meta);
+	if (bpf_map_update_elem(fmeta, &d->val.svc_id, &meta, BPF_ANY))
 		return -errno;
 	/* The publishing write: from here on new connects use the new groups. */
 	if (bpf_map_update_elem(fsvc, &d->s.key, &d->val, BPF_ANY))
@@ -572,7 +575,10 @@ rollback:
 		if (!written[i])
 			continue;
 		if (olds[i]) {
-			bpf_map_update_elem(fmeta, &olds[i]->val.svc_id, &olds[i]->s.meta, BPF_ANY);
+			struct ks_svc_meta meta;
+
+			ksi_meta_unpack(olds[i]->s.meta, &meta);
+			bpf_map_update_elem(fmeta, &olds[i]->val.svc_id, &meta, BPF_ANY);
 			bpf_map_update_elem(fsvc, &olds[i]->s.key, &olds[i]->val, BPF_ANY);
 		} else {
 			bpf_map_delete_elem(fsvc, &nv[i].s.key);

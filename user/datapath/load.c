@@ -29,6 +29,8 @@ void dp_svc_free(struct dp_svc *d)
 		free(d->s.groups[j].be);
 		d->s.groups[j].be = NULL;
 	}
+	free(d->s.meta);
+	d->s.meta = NULL;
 }
 
 void dp_state_free(struct dp_svc *v, size_t n)
@@ -78,6 +80,7 @@ static int rebuild_state(struct ks_dp *dp)
 	int fbe = bpf_map__fd(dp->skel->maps.ks_backends);
 	int fmeta = bpf_map__fd(dp->skel->maps.ks_svc_meta);
 	struct ks_svc_key key, next;
+	struct ks_svc_meta meta;
 	void *prev = NULL;
 	size_t alloc = 0;
 	int err = 0;
@@ -113,7 +116,10 @@ static int rebuild_state(struct ks_dp *dp)
 		if (d->val.n_groups > KS_MAX_GROUPS)
 			goto inconsistent;
 		/* Missing names only make status poorer; the datapath does not need them. */
-		bpf_map_lookup_elem(fmeta, &d->val.svc_id, &d->s.meta);
+		memset(&meta, 0, sizeof(meta));
+		bpf_map_lookup_elem(fmeta, &d->val.svc_id, &meta);
+		if (!(d->s.meta = ksi_meta_pack(&meta)))
+			return -ENOMEM;
 		if (ks_idalloc_mark(&dp->svc_ids, d->val.svc_id))
 			goto inconsistent;
 		if (d->val.rev >= dp->next_rev)

@@ -142,6 +142,7 @@ int ks_image_build_health(const struct ks_model *m, const struct ks_health_view 
 			  struct ks_image *out)
 {
 	struct ks_image img = {};
+	struct ks_svc_meta meta;
 	size_t i, j;
 	int err = 0;
 
@@ -164,7 +165,8 @@ int ks_image_build_health(const struct ks_model *m, const struct ks_health_view 
 		s->key.proto = ms->proto;
 		s->key.family = ms->vip.family;
 		s->n_groups = ms->n_groups;
-		snprintf(s->meta.route, sizeof(s->meta.route), "%s", ms->route ? ms->route : "");
+		memset(&meta, 0, sizeof(meta));
+		snprintf(meta.route, sizeof(meta.route), "%s", ms->route ? ms->route : "");
 		/* The parser has validated the annotation's range. */
 		s->passive_failures = ms->ann_passive_failures ? atoi(ms->ann_passive_failures)
 							       : KS_PASSIVE_DEFAULT;
@@ -175,10 +177,14 @@ int ks_image_build_health(const struct ks_model *m, const struct ks_health_view 
 			if (err)
 				goto out;
 			img.n_backends += s->groups[j].n_total;
-			s->meta.weight[j] = mg->weight;
-			snprintf(s->meta.backend[j], sizeof(s->meta.backend[j]), "%s/%s:%u",
+			meta.weight[j] = mg->weight;
+			snprintf(meta.backend[j], sizeof(meta.backend[j]), "%s/%s:%u",
 				 mg->svc_ns ? mg->svc_ns : "", mg->svc_name ? mg->svc_name : "",
 				 mg->svc_port);
+		}
+		if (!(s->meta = ksi_meta_pack(&meta))) {
+			err = -ENOMEM;
+			goto out;
 		}
 		apply_group_policy(ms, s);
 	}
@@ -202,9 +208,11 @@ void ks_image_free(struct ks_image *img)
 {
 	size_t i, j;
 
-	for (i = 0; i < img->n; i++)
+	for (i = 0; i < img->n; i++) {
 		for (j = 0; j < img->svcs[i].n_groups; j++)
 			free(img->svcs[i].groups[j].be);
+		free(img->svcs[i].meta);
+	}
 	free(img->svcs);
 	memset(img, 0, sizeof(*img));
 }
@@ -215,7 +223,7 @@ bool ksi_service_equal(const struct ksi_service *a, const struct ksi_service *b)
 
 	if (ks_svc_key_cmp(&a->key, &b->key) || a->n_groups != b->n_groups ||
 	    a->total_weight != b->total_weight || a->passive_failures != b->passive_failures ||
-	    a->flags != b->flags || memcmp(&a->meta, &b->meta, sizeof(a->meta)))
+	    a->flags != b->flags || !ksi_meta_equal(a->meta, b->meta))
 		return false;
 	for (j = 0; j < a->n_groups; j++) {
 		const struct ksi_group *ga = &a->groups[j], *gb = &b->groups[j];
@@ -227,4 +235,85 @@ bool ksi_service_equal(const struct ksi_service *a, const struct ksi_service *b)
 				return false;
 	}
 	return true;
+}
+
+/* Appends the name in s[0..max) and a NUL; a name that fills its array has none there. */
+static char *put_name(char *w, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	memcpy(w, s, n);
+	w[n] = '\0';
+	return w + n + 1;
+}
+
+struct ksi_meta *ksi_meta_pack(const struct ks_svc_meta *m)
+{
+	size_t n = strnlen(m->route, sizeof(m->route)) + 1 + sizeof(m->weight), j;
+	struct ksi_meta *p;
+	char *w;
+
+	for (j = 0; j < KS_MAX_GROUPS; j++)
+		n += strnlen(m->backend[j], sizeof(m->backend[j])) + 1;
+	if (!(p = malloc(sizeof(*p) + n)))
+		return NULL;
+	p->len = n;
+	w = put_name(p->b, m->route, sizeof(m->route));
+	for (j = 0; j < KS_MAX_GROUPS; j++)
+		w = put_name(w, m->backend[j], sizeof(m->backend[j]));
+	memcpy(w, m->weight, sizeof(m->weight));
+	return p;
+}
+
+struct ksi_meta *ksi_meta_dup(const struct ksi_meta *p)
+{
+	struct ksi_meta *d = p ? malloc(sizeof(*p) + p->len) : NULL;
+
+	if (d)
+		memcpy(d, p, sizeof(*p) + p->len);
+	return d;
+}
+
+void ksi_meta_unpack(const struct ksi_meta *p, struct ks_svc_meta *m)
+{
+	const char *r;
+	size_t j, n;
+
+	memset(m, 0, sizeof(*m));
+	if (!p)
+		return;
+	r = p->b;
+	n = strlen(r);
+	memcpy(m->route, r, n);
+	r += n + 1;
+	for (j = 0; j < KS_MAX_GROUPS; j++) {
+		n = strlen(r);
+		memcpy(m->backend[j], r, n);
+		r += n + 1;
+	}
+	memcpy(m->weight, r, sizeof(m->weight));
+}
+
+bool ksi_meta_equal(const struct ksi_meta *a, const struct ksi_meta *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a->len == b->len && !memcmp(a->b, b->b, a->len);
+}
+
+const char *ksi_meta_route(const struct ksi_meta *p)
+{
+	return p ? p->b : "";
+}
+
+const char *ksi_meta_backend(const struct ksi_meta *p, uint32_t j)
+{
+	const char *c;
+
+	if (!p || j >= KS_MAX_GROUPS)
+		return "";
+	/* The route, then the backends, each NUL-terminated (ksi_meta_pack). */
+	for (c = p->b + strlen(p->b) + 1; j; j--)
+		c += strlen(c) + 1;
+	return c;
 }

@@ -18,6 +18,18 @@ struct ksi_group {
 	struct ks_backend *be;		/* ep_id left 0: ids are the applier's business */
 };
 
+/*
+ * A ks_svc_meta packed: the route, the KS_MAX_GROUPS backends (each
+ * NUL-terminated), then the weights. The map value is 1,216 bytes, mostly
+ * zeros, and the image, the datapath's record of the maps and its next
+ * version each held one per service: 170 MB at 50,000 services.
+ * ksi_meta_unpack() gives the map value back, byte for byte.
+ */
+struct ksi_meta {
+	uint32_t len;			/* of b */
+	char b[];
+};
+
 struct ksi_service {
 	struct ks_svc_key key;
 	uint32_t total_weight;
@@ -25,7 +37,7 @@ struct ksi_service {
 	uint16_t passive_failures;	/* ksplit.io/passive-failures, default 3, 0 = off */
 	uint16_t flags;			/* KS_SVC_F_* */
 	struct ksi_group groups[KS_MAX_GROUPS];
-	struct ks_svc_meta meta;
+	struct ksi_meta *meta;		/* owned; never NULL in a built image */
 };
 
 struct ks_image {
@@ -60,6 +72,16 @@ static inline bool ksi_eligible(uint8_t flags)
 	return !(flags & KS_BE_F_INELIGIBLE);
 }
 void ks_image_free(struct ks_image *img);
+/* NULL when out of memory. */
+struct ksi_meta *ksi_meta_pack(const struct ks_svc_meta *m);
+struct ksi_meta *ksi_meta_dup(const struct ksi_meta *p);
+/* NULL gives an all-zero value. */
+void ksi_meta_unpack(const struct ksi_meta *p, struct ks_svc_meta *m);
+bool ksi_meta_equal(const struct ksi_meta *a, const struct ksi_meta *b);
+/* The route name ("" for NULL). */
+const char *ksi_meta_route(const struct ksi_meta *p);
+/* Backend j's name ("ns/name:port"), "" past the last. */
+const char *ksi_meta_backend(const struct ksi_meta *p, uint32_t j);
 int ks_svc_key_cmp(const struct ks_svc_key *a, const struct ks_svc_key *b);
 /* True when two services would produce the same map content (ids aside). */
 bool ksi_service_equal(const struct ksi_service *a, const struct ksi_service *b);
