@@ -61,7 +61,7 @@ BENCH_STAMP	:= $(OUT)/.deps-bench-ok
 IMAGE_STAMP	:= $(OUT)/.deps-image-ok
 DEPLOY_STAMP	:= $(OUT)/.deps-deploy-ok
 
-.PHONY: all help test unit-test kern-test demo fresh-check image image-test bench bench-prober bench-metrics fuzz vmlinux deps clean
+.PHONY: all help test unit-test kern-test deploy-test demo fresh-check image image-test bench bench-prober bench-metrics fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS)
@@ -72,6 +72,7 @@ help:
 	@echo '  test           unit tests (no root) then kernel tests (root)'
 	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli)'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
+	@echo '  deploy-test    render deploy/ with kubectl kustomize (offline) and check it against the agent'
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci)'
 	@echo '  image-test     run the image with podman: split, restart, capabilities only (root)'
@@ -173,7 +174,11 @@ unit-test: $(BIN) $(UNIT_BINS)
 kern-test: $(BIN) $(TOOLS) $(KERN_BINS)
 	$(Q)bash scripts/run-tests.sh kern $(KERN_BINS)
 
-test: unit-test kern-test
+test: unit-test deploy-test kern-test
+
+# The kustomizations render offline and hold what the agent needs.
+deploy-test: $(DEPLOY_STAMP)
+	$(Q)bash scripts/deploy-test.sh
 
 # OCI layout and archive in $(OUT)/image/: Debian packages only, no registry.
 image: $(IMAGE_STAMP) $(BIN)

@@ -5,7 +5,7 @@
 #   scripts/deps.sh           build + test + demo
 #   scripts/deps.sh --bench   also what `make bench` compares against
 #   scripts/deps.sh --image   also what `make image` and `make image-test` use
-#   scripts/deps.sh --deploy  also kubectl, which `make deploy-test` renders with
+#   scripts/deps.sh --deploy  also kubectl and python3-yaml for `make deploy-test`
 set -euo pipefail
 
 pkgs=(
@@ -24,10 +24,12 @@ case "${1:-}" in
 # podman runs it with runc (crun refuses hybrid cgroup hosts, see
 # scripts/image-test.sh); curl asks the agent's probes.
 --image) pkgs+=(mmdebstrap umoci podman runc curl) ;;
-# kubectl renders the kustomizations offline. Debian's is kubernetes-client;
-# a kubectl from another source (its own package "kubectl") will do as well,
-# and both cannot be installed: they ship the same /usr/bin/kubectl.
+# kubectl renders the kustomizations offline, python3-yaml reads what it
+# renders. Debian's kubectl is kubernetes-client; one from another source
+# (its own package "kubectl") will do as well, and both cannot be installed:
+# they ship the same /usr/bin/kubectl.
 --deploy)
+	pkgs+=(python3-yaml)
 	if ! command -v kubectl >/dev/null; then
 		pkgs+=(kubernetes-client)
 	fi
