@@ -22,7 +22,8 @@
 #      pinned datapath", 0 failed connects over the whole loop;
 #   3. A removed and `ksplit down`, container B with --cap-drop=all and only
 #      --cap-add=$CAPS (the DaemonSet's set; no --privileged) attaches and
-#      pins afresh, the probes answer, the split is 25/75; `podman restart` B
+#      pins afresh, the probes answer, the split is 25/75; connections held
+#      to v2 are destroyed when v2's endpoints turn not ready; `podman restart` B
 #      with a client looping: adopted, 0 failed connects.
 # Every exit path removes the containers, the image ref this test made,
 # the netns, the cgroup and the pins.
@@ -51,7 +52,7 @@ ARCHIVE=$OUT/image/ksplit-image.tar
 EXAMPLE=$ROOT/examples/checkout-ab
 N=${IMG_N:-10000}
 TOL=${IMG_TOL:-2}
-CAPS=${CAPS:-BPF,NET_ADMIN,SYS_ADMIN,PERFMON,SYS_PTRACE}
+CAPS=${CAPS:-SYS_ADMIN,NET_ADMIN,SYS_PTRACE}
 VIP=10.100.50.10:80
 NOFILE=$(ulimit -Hn)
 TIMEOUT=20	# seconds for an agent to apply or adopt
@@ -81,6 +82,7 @@ REF=localhost/ksplit-imgtest:$RAND
 CTRS=()
 SERVER_PIDS=()
 LOOP_PID=
+HOLDER=
 NS_MADE=0
 
 cleanup() {
@@ -88,6 +90,7 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM
 	[[ -n $LOOP_PID ]] && kill "$LOOP_PID" 2>/dev/null && wait "$LOOP_PID" 2>/dev/null
+	[[ -n $HOLDER ]] && kill "$HOLDER" 2>/dev/null && wait "$HOLDER" 2>/dev/null
 	for c in "${CTRS[@]}"; do
 		[[ -n $c ]] || continue
 		if ((rc != 0)); then
@@ -165,11 +168,14 @@ cp "$EXAMPLE"/*.yaml "$TMP/config/"
 # maximum) are above this machine's hard limits and the runtime fails with
 # EPERM setting them (so does --ulimit host); the agent gets the shell's hard
 # limit of open files and 4096 processes (it runs one thread).
+# --read-only without podman's tmpfs on /tmp and /run: the DaemonSet's
+# readOnlyRootFilesystem, which adds none either.
 start() {
 	local name=$1
 	shift
 	CTRS+=("$name")
-	pm run -d --name "$name" "$@" --ulimit "nofile=$NOFILE:$NOFILE" --ulimit nproc=4096:4096 --pid=host --network "ns:/run/netns/$NS" \
+	pm run -d --name "$name" "$@" --ulimit "nofile=$NOFILE:$NOFILE" --ulimit nproc=4096:4096 \
+		--read-only --read-only-tmpfs=false --pid=host --network "ns:/run/netns/$NS" \
 		--mount "type=bind,src=/sys/fs/bpf,dst=/sys/fs/bpf,bind-propagation=rshared" \
 		--mount "type=bind,src=$CG2,dst=$CG2" \
 		--mount "type=bind,src=$TMP/config,dst=/etc/ksplit/config,ro=true" \
@@ -221,6 +227,45 @@ split() {
 	awk -v a="$v1" -v n="$N" -v t="$TOL" 'BEGIN { d = 100 * a / n - 25; if (d < 0) d = -d; exit !(d <= t) }' ||
 		die "$1: v1 share is more than $TOL points from 25%"
 	((v1 + v2 == N)) || die "$1: replies from something that is neither v1 nor v2"
+}
+
+# drain NAME: the capabilities' hardest user. 16 connections are held open
+# to the VIP from the test cgroup, then one pod of each version (.11) leaves
+# its EndpointSlice: each connection is on one of them with p = 1/2, and
+# there is p = 2^-16 that none is. The agent must find the held sockets
+# through /proc/<pid>/ns/net, enter their netns and SOCK_DESTROY them. (A
+# not-ready endpoint is still listed and keeps its connections: drain only
+# cuts what left.) The config is put back afterwards.
+drain() {
+	local prev destroyed
+	sh -c 'echo $$ >"$1/cgroup.procs" && exec nsenter --net="$2" bash -c "
+		for fd in \$(seq 3 18); do eval \"exec \$fd<>/dev/tcp/${3%:*}/${3#*:}\"; done
+		echo held; exec sleep 60"' sh "$CG" "/run/netns/$NS" "$VIP" >"$TMP/held" 2>&1 &
+	HOLDER=$!
+	for ((i = 0; i < 50; i++)); do grep -qx held "$TMP/held" && break; sleep 0.1; done
+	grep -qx held "$TMP/held" || die "could not hold 16 connections to $VIP: $(cat "$TMP/held")"
+	prev=$(count "$1" 'msg="config applied"')
+	# Each "- addresses:" item of the slices is buffered and dropped if it is a .11.
+	awk 'function flush() { if (!drop) printf "%s", blk; blk = ""; drop = 0 }
+		/^- addresses:/ { flush(); inblk = 1 }
+		inblk && /^([^ -]|---)/ { flush(); inblk = 0 }
+		inblk { blk = blk $0 "\n"; if ($0 ~ /- 10\.244\.[12]\.11$/) drop = 1; next }
+		{ print }
+		END { flush() }' "$EXAMPLE/endpointslices.yaml" >"$TMP/eps.yaml"
+	mv "$TMP/eps.yaml" "$TMP/config/endpointslices.yaml"
+	wait_log "$1" 'msg="config applied"' "$prev"
+	pm logs "$1" 2>&1 | grep -q 'SOCK_DESTROY' && die "$(pm logs "$1" 2>&1 | grep -m1 SOCK_DESTROY)"
+	destroyed=$(pm logs "$1" 2>&1 | grep 'msg="drained sockets' | tail -n 1)
+	log "10.244.1.11 and 10.244.2.11 removed: $(grep -o 'steered=.*' <<<"$destroyed")"
+	[[ $destroyed =~ sockets_destroyed=([0-9]+)\ refused=0\ failed=0 ]] && ((BASH_REMATCH[1] > 0)) ||
+		die "the agent destroyed no socket held to the .11 pods (or some failed): $destroyed"
+	kill "$HOLDER" 2>/dev/null
+	wait "$HOLDER" 2>/dev/null || true
+	HOLDER=
+	prev=$(count "$1" 'msg="config applied"')
+	cp "$EXAMPLE/endpointslices.yaml" "$TMP/eps.yaml"
+	mv "$TMP/eps.yaml" "$TMP/config/endpointslices.yaml"
+	wait_log "$1" 'msg="config applied"' "$prev"
 }
 
 # A client that loops until $TMP/stop exists: one JSON line per batch.
@@ -282,6 +327,7 @@ log "B: effective capabilities $(pm inspect -f '{{.EffectiveCaps}}' "$B");" \
 	"$(pm logs "$B" 2>&1 | grep -m1 -E 'msg="(attached|adopted)' | grep -o 'msg="[^"]*"')"
 probes
 split "B, capabilities only"
+drain "$B"
 
 loop_start
 pm restart -t 10 "$B" >/dev/null
