@@ -451,7 +451,7 @@ out:
 static void report_refusals(const struct ks_drain_stats *st)
 {
 	if (st->ns_denied)
-		pr_warn("cannot read /proc/<pid>/ns/net (EACCES): the agent lacks CAP_SYS_PTRACE, so the network namespaces of these processes are not drained and their connections to endpoints that left their VIP stay up until they close",
+		pr_warn("cannot read /proc/<pid>/ns/net (EACCES): the agent lacks CAP_SYS_PTRACE (add it to its capabilities), so the network namespaces of these processes are not drained and their connections to endpoints that left their VIP stay up until they close",
 			"processes=%u", st->ns_denied);
 	if (st->denied)
 		pr_warn("SOCK_DESTROY refused (EPERM): the agent lacks CAP_NET_ADMIN in the pods' network namespace, so connections to endpoints that left their VIP stay up until they close",
@@ -501,7 +501,7 @@ int ks_drain_reconcile(const char *cgroup, int sock_map_fd, const struct ks_drai
 			err = -errno;
 			close(fd);
 			if (err == -EPERM)
-				pr_warn("setns refused (EPERM): the agent lacks CAP_SYS_ADMIN, so it cannot enter the pods' network namespaces to drain; connections to endpoints that left their VIP stay up until they close",
+				pr_warn("setns refused (EPERM): the agent lacks CAP_SYS_ADMIN (add it to its capabilities), so it cannot enter the pods' network namespaces to drain; connections to endpoints that left their VIP stay up until they close",
 					"pid=%d", (int)pids.v[i]);
 			goto out;
 		}
