@@ -254,11 +254,15 @@ drain() {
 		END { flush() }' "$EXAMPLE/endpointslices.yaml" >"$TMP/eps.yaml"
 	mv "$TMP/eps.yaml" "$TMP/config/endpointslices.yaml"
 	wait_log "$1" 'msg="config applied"' "$prev"
-	pm logs "$1" 2>&1 | grep -q 'SOCK_DESTROY' && die "$(pm logs "$1" 2>&1 | grep -m1 SOCK_DESTROY)"
 	destroyed=$(pm logs "$1" 2>&1 | grep 'msg="drained sockets' | tail -n 1)
 	log "10.244.1.11 and 10.244.2.11 removed: $(grep -o 'steered=.*' <<<"$destroyed")"
-	[[ $destroyed =~ sockets_destroyed=([0-9]+)\ refused=0\ failed=0 ]] && ((BASH_REMATCH[1] > 0)) ||
+	if ! [[ $destroyed =~ sockets_destroyed=([0-9]+)\ refused=0\ failed=0 ]] || ((BASH_REMATCH[1] == 0)); then
 		die "the agent destroyed no socket held to the .11 pods (or some failed): $destroyed"
+	fi
+	# Any warning about the drain (a capability missing) fails too.
+	if pm logs "$1" 2>&1 | grep -E 'level=warn msg="(SOCK_DESTROY|setns|cannot read /proc|drain)'; then
+		die "the drain warned (above)"
+	fi
 	kill "$HOLDER" 2>/dev/null
 	wait "$HOLDER" 2>/dev/null || true
 	HOLDER=

@@ -84,6 +84,7 @@ t0=$SECONDS
 incl=$(IFS=,; echo "${pkgs[*]}")
 # The hook lists the .debs it unpacked (name=version) before mmdebstrap
 # cleans apt's cache: what the image holds, for provenance.
+# shellcheck disable=SC2016 # $1 is the hook's argument, expanded by mmdebstrap's shell
 mmdebstrap --quiet --variant=extract --include="$incl" --format=directory \
 	--extract-hook='find "$1/var/cache/apt/archives" -name "*.deb" -printf "%f\n" >"$1/../debs.txt"' \
 	bookworm "$TMP/root" "${mirrors[@]}"
@@ -100,8 +101,10 @@ log "mmdebstrap --variant=extract: $((SECONDS - t0)) s"
 objcopy --strip-debug "$BIN" "$TMP/bin/usr/bin/ksplit"
 # Every library the binary needs must resolve inside the image: a chroot
 # runs its loader with only the image's files.
+loader=$(ldd "$BIN" | awk '$1 ~ /^\// { print $1; exit }')
+[[ -n $loader ]] || die "ldd $BIN names no program interpreter"
 cp "$TMP/bin/usr/bin/ksplit" "$TMP/root/ksplit.check"
-missing=$(chroot "$TMP/root" /lib64/ld-linux-x86-64.so.2 --list /ksplit.check 2>&1 | grep 'not found' || true)
+missing=$(chroot "$TMP/root" "$loader" --list /ksplit.check 2>&1 | grep 'not found' || true)
 rm -f "$TMP/root/ksplit.check"
 [[ -z $missing ]] || die "libraries missing from the image: $missing"
 
