@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # `make deploy-test` (part of `make test`; no root, no cluster): renders
-# deploy/base and deploy/overlays/lattice with `kubectl kustomize` (offline)
+# deploy/ (the base), deploy/base and deploy/overlays/lattice with
+# `kubectl kustomize` (offline)
 # and checks that the rendered objects hold what the agent needs, read from
 # the sources the agent and its tests are built from, so that a change on
 # one side fails here until the other follows:
@@ -32,7 +33,7 @@ command -v "$KUBECTL" >/dev/null || { echo "[deploy-test] FAIL: $KUBECTL missing
 TMP=$(mktemp -d /tmp/ksplit-deploy-test.XXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-for k in base overlays/lattice; do
+for k in . base overlays/lattice; do
 	out=$TMP/${k//\//-}.yaml
 	# kustomize v5 warns on stderr about fields v2.0 needs (bases,
 	# patchesJson6902, commonLabels): show it only when the render fails.
@@ -42,6 +43,9 @@ for k in base overlays/lattice; do
 		exit 1
 	fi
 done
+
+# deploy/ itself is the base.
+cmp -s "$TMP/..yaml" "$TMP/base.yaml" || { echo "[deploy-test] FAIL: kubectl kustomize deploy/ differs from deploy/base" >&2; exit 1; }
 
 python3 - "$TMP/base.yaml" "$TMP/overlays-lattice.yaml" <<'EOF'
 import re
