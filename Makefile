@@ -62,8 +62,10 @@ APISERVER	:= $(OUT)/selftests/apiserver/ks-apiserver
 # installed it only asks dpkg), and the stamp re-runs it when the list changes.
 DEPS_STAMP	:= $(OUT)/.deps-ok
 BENCH_STAMP	:= $(OUT)/.deps-bench-ok
+IMAGE_STAMP	:= $(OUT)/.deps-image-ok
+DEPLOY_STAMP	:= $(OUT)/.deps-deploy-ok
 
-.PHONY: all help test unit-test kern-test demo fresh-check bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
+.PHONY: all help test unit-test kern-test deploy-test demo fresh-check image image-test bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS) $(APISERVER)
@@ -74,7 +76,10 @@ help:
 	@echo '  test           unit tests (no root) then kernel tests (root)'
 	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli)'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
+	@echo '  deploy-test    render deploy/ with kubectl kustomize (offline) and check it against the agent'
 	@echo '  demo           run the checkout A/B demo (root)'
+	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci)'
+	@echo '  image-test     run the image with podman: split, restart, capabilities only (root)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
 	@echo '  bench-bpf      BPF ns per connection at N = 1 and 50,000; BEFORE=<build dir> measures another build beside this one (root)'
@@ -164,6 +169,16 @@ $(DEPS_STAMP): scripts/deps.sh
 	$(Q)bash scripts/deps.sh
 	$(Q)mkdir -p $(@D) && touch $@
 
+$(IMAGE_STAMP): scripts/deps.sh
+	$(call msg,DEPS,scripts/deps.sh --image)
+	$(Q)bash scripts/deps.sh --image
+	$(Q)mkdir -p $(@D) && touch $@
+
+$(DEPLOY_STAMP): scripts/deps.sh
+	$(call msg,DEPS,scripts/deps.sh --deploy)
+	$(Q)bash scripts/deps.sh --deploy
+	$(Q)mkdir -p $(@D) && touch $@
+
 $(BENCH_STAMP): scripts/deps.sh
 	$(call msg,DEPS,scripts/deps.sh --bench)
 	$(Q)bash scripts/deps.sh --bench
@@ -175,7 +190,18 @@ unit-test: $(BIN) $(APISERVER) $(UNIT_BINS)
 kern-test: $(BIN) $(TOOLS) $(KERN_BINS)
 	$(Q)bash scripts/run-tests.sh kern $(KERN_BINS)
 
-test: unit-test kern-test
+test: unit-test deploy-test kern-test
+
+# The kustomizations render offline and hold what the agent needs.
+deploy-test: $(DEPLOY_STAMP)
+	$(Q)bash scripts/deploy-test.sh
+
+# OCI layout and archive in $(OUT)/image/: Debian packages only, no registry.
+image: $(IMAGE_STAMP) $(BIN)
+	$(Q)OUT=$(OUT) bash scripts/image.sh
+
+image-test: image $(TOOLS)
+	$(Q)OUT=$(OUT) bash scripts/image-test.sh
 
 demo: $(BIN) $(TOOLS)
 	$(Q)bash scripts/demo.sh

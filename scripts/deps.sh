@@ -4,6 +4,8 @@
 # Idempotent: when everything is installed it only runs dpkg-query and exits.
 #   scripts/deps.sh           build + test + demo
 #   scripts/deps.sh --bench   also what `make bench` compares against
+#   scripts/deps.sh --image   also what `make image` and `make image-test` use
+#   scripts/deps.sh --deploy  also kubectl and python3-yaml for `make deploy-test`
 set -euo pipefail
 
 pkgs=(
@@ -16,9 +18,23 @@ pkgs=(
 	# promtool and the server that test_metrics scrapes the agent with
 	prometheus
 )
-if [[ "${1:-}" == "--bench" ]]; then
-	pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf curl)
-fi
+case "${1:-}" in
+--bench) pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf curl) ;;
+# mmdebstrap unpacks the runtime libraries, umoci makes the OCI layout;
+# podman runs it with runc (crun refuses hybrid cgroup hosts, see
+# scripts/image-test.sh); curl asks the agent's probes.
+--image) pkgs+=(mmdebstrap umoci podman runc curl) ;;
+# kubectl renders the kustomizations offline, python3-yaml reads what it
+# renders. Debian's kubectl is kubernetes-client; one from another source
+# (its own package "kubectl") will do as well, and both cannot be installed:
+# they ship the same /usr/bin/kubectl.
+--deploy)
+	pkgs+=(python3-yaml)
+	if ! command -v kubectl >/dev/null; then
+		pkgs+=(kubernetes-client)
+	fi
+	;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -225,7 +225,8 @@ static bool idset_has(const struct idset *s, uint64_t id)
 	return false;
 }
 
-static int walk_cgroup(const char *dir, int depth, struct idset *netns, struct idset *pids)
+static int walk_cgroup(const char *dir, int depth, struct idset *netns, struct idset *pids,
+		       struct ks_drain_stats *st)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -243,7 +244,13 @@ static int walk_cgroup(const char *dir, int depth, struct idset *netns, struct i
 			struct stat nst;
 
 			snprintf(ns, sizeof(ns), "/proc/%d/ns/net", pid);
-			if (stat(ns, &nst) || idset_has(netns, nst.st_ino))
+			if (stat(ns, &nst)) {
+				/* Another user's or a more capable process: ptrace access is needed. */
+				if (errno == EACCES || errno == EPERM)
+					st->ns_denied++;
+				continue;	/* else the process exited meanwhile */
+			}
+			if (idset_has(netns, nst.st_ino))
 				continue;
 			err = idset_add(netns, nst.st_ino);
 			if (!err)
@@ -258,7 +265,7 @@ static int walk_cgroup(const char *dir, int depth, struct idset *netns, struct i
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		err = walk_cgroup(path, depth + 1, netns, pids);
+		err = walk_cgroup(path, depth + 1, netns, pids, st);
 	}
 	closedir(d);
 	return err;
@@ -431,6 +438,9 @@ out:
 
 static void report_refusals(const struct ks_drain_stats *st)
 {
+	if (st->ns_denied)
+		pr_warn("cannot read /proc/<pid>/ns/net (EACCES): the agent lacks CAP_SYS_PTRACE (add it to its capabilities), so the network namespaces of these processes are not drained and their connections to endpoints that left their VIP stay up until they close",
+			"processes=%u", st->ns_denied);
 	if (st->denied)
 		pr_warn("SOCK_DESTROY refused (EPERM): the agent lacks CAP_NET_ADMIN in the pods' network namespace, so connections to endpoints that left their VIP stay up until they close",
 			"sockets=%u", st->denied);
@@ -459,7 +469,7 @@ int ks_drain_reconcile(const char *cgroup, int sock_map_fd, const struct ks_drai
 	c.buf = malloc(DIAG_BUF_SIZE);
 	if (!c.buf)
 		return -ENOMEM;
-	err = walk_cgroup(cgroup, 0, &netns, &pids);
+	err = walk_cgroup(cgroup, 0, &netns, &pids, st);
 	if (err)
 		goto out;
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -478,6 +488,9 @@ int ks_drain_reconcile(const char *cgroup, int sock_map_fd, const struct ks_drai
 		if (setns(fd, CLONE_NEWNET)) {
 			err = -errno;
 			close(fd);
+			if (err == -EPERM)
+				pr_warn("setns refused (EPERM): the agent lacks CAP_SYS_ADMIN (add it to its capabilities), so it cannot enter the pods' network namespaces to drain; connections to endpoints that left their VIP stay up until they close",
+					"pid=%d", (int)pids.v[i]);
 			goto out;
 		}
 		close(fd);

@@ -50,6 +50,7 @@ enum ks_drain_verdict ks_drain_judge(const struct ks_drain_live *l, const struct
 
 struct ks_drain_stats {
 	unsigned int netns;	/* network namespaces looked at */
+	unsigned int ns_denied;	/* processes whose /proc/<pid>/ns/net was refused: no CAP_SYS_PTRACE */
 	unsigned int steered;	/* sockets with a record of ksplit sending them to their peer */
 	unsigned int orphaned;	/* of those, whose backend left their VIP */
 	unsigned int destroyed;
