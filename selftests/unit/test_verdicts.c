@@ -460,6 +460,66 @@ static void test_listeners_judge(void **state)
 	unload(&l);
 }
 
+/*
+ * The API source's loads: an object unchanged since the kept load is taken
+ * from it, not parsed again (here told "unchanged" for a buffer whose text
+ * did change, to see which version is used); a duplicate is judged anew.
+ */
+static void test_reuse_unchanged(void **state)
+{
+	const char *names[] = { "gateways/app/gw", "services/app/a", "endpointslices/app/a-1",
+				"httproutes/app/r", "httproutes/app/r-copy" };
+	const char *v1[] = { GW("gw", "10.0.0.1", "80"), SVC("a", "10.96.0.1", "192.0.2.1"), "",
+			     ROUTE("v1\nkind: HTTPRoute", "r", "", "{name: gw}", "{name: a, port: 80}"),
+			     ROUTE("v1\nkind: HTTPRoute", "r", "", "{name: gw}", "{name: a, port: 80}") };
+	const char *v2[5];
+	size_t lens[5], i;
+	bool reuse[5] = { true, true, true, true, true };
+	struct ks_objects *keep = NULL;
+	struct ks_model m;
+	struct ks_diags d = {};
+
+	(void)state;
+	for (i = 0; i < 5; i++)
+		lens[i] = strlen(v1[i]);
+	assert_int_equal(ks_model_load_objects(NULL, names, v1, lens, NULL, 5, &keep, &m, &d), 0);
+	assert_int_equal(m.n_svcs, 1);
+	assert_int_equal(m.svcs[0].groups[0].n_eps, 1);
+	/* The second r is a later copy: refused. */
+	assert_int_equal(d.n_errors, 1);
+	ks_model_free(&m);
+	ks_diags_free(&d);
+
+	/* The Service's text changed, but the caller says unchanged: the kept version is used. */
+	memcpy(v2, v1, sizeof(v2));
+	v2[1] = SVC("a", "10.96.0.1", "192.0.2.7");
+	lens[1] = strlen(v2[1]);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 5, &keep, &m, &d), 0);
+	assert_int_equal(m.n_svcs, 1);
+	assert_int_equal(m.svcs[0].groups[0].eps[0].addr.bytes[3], 1);
+	/* Reused objects bring no parse diagnostics; the copy is still refused, judged anew. */
+	assert_int_equal(d.n_errors, 1);
+	ks_model_free(&m);
+	ks_diags_free(&d);
+
+	/* Told changed: parsed again. The first r deleted: its copy is no longer a copy. */
+	reuse[1] = false;
+	names[3] = names[4];
+	v2[3] = v2[4];
+	lens[3] = lens[4];
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 4, &keep, &m, &d), 0);
+	assert_int_equal(m.n_svcs, 1);
+	assert_int_equal(m.svcs[0].groups[0].eps[0].addr.bytes[3], 7);
+	assert_int_equal(d.n_errors, 0);
+	assert_int_equal(m.n_routes, 1);
+	assert_true(ksm_route_accepted(&m.routes[0]));
+	ks_model_free(&m);
+	ks_diags_free(&d);
+	ks_objects_free(keep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_unsafe_vips),
 		cmocka_unit_test(test_parent_group),
 		cmocka_unit_test(test_listeners_judge),
+		cmocka_unit_test(test_reuse_unchanged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,7 +96,10 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 		t1 = mono_us();
 		if (!err)
 			err = ks_model_load_objects(&lo, (const char *const *)snap.names, snap.bufs,
-						    snap.lens, snap.n, objects, m, &diags);
+						    snap.lens, snap.reuse, snap.n, objects, m,
+						    &diags);
+		if (!err)
+			ks_kube_loaded(kube, &snap);
 		pr_debug("kube: load", "objects=%zu snapshot_us=%llu load_us=%llu", snap.n,
 			 (unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
 		ks_kube_snap_free(&snap);

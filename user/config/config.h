@@ -55,10 +55,12 @@ int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *
 /*
  * The API source's load: one buffer per object (JSON is YAML), named
  * "resource/ns/name", judged like ks_model_load_opts, with last good
- * versions kept in *keep.
+ * versions kept in *keep. reuse (may be NULL): reuse[i] says buffer i is
+ * unchanged since *keep was loaded, so its parsed objects are taken from
+ * there instead of parsing it again.
  */
 int ks_model_load_objects(const struct ks_load_opts *o, const char *const *names,
-			  const char *const *bufs, const size_t *lens, size_t n,
+			  const char *const *bufs, const size_t *lens, const bool *reuse, size_t n,
 			  struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags);
 
 int ks_model_load_buffers(const char *const *names, const char *const *bufs,

@@ -209,6 +209,7 @@ static int dups_sorted(struct ks_diags *d, const struct km_index *ix)
 			return -ENOMEM;
 		/* The first definition stands; the copy is refused alone. */
 		((struct km_meta *)b)->refused = true;
+		((struct km_meta *)b)->dup = true;
 		if (!b->why && asprintf(&((struct km_meta *)b)->why, "%s",
 					km_diag_tail(d->v[d->n - 1].msg, b)) < 0)
 			return -ENOMEM;

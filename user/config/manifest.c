@@ -745,6 +745,89 @@ static int carry_one(struct km_set *s, const struct km_kind *k, struct km_meta *
 			   "(this load refused it: %s)", why) ? -ENOMEM : 0;
 }
 
+/* An object of last, by the buffer (file) it came from. */
+struct km_ref {
+	const char *file;
+	size_t kind;		/* row of kinds[] that owns the store */
+	struct km_meta *m;
+};
+
+static int cmp_ref(const void *a, const void *b)
+{
+	return strcmp(((const struct km_ref *)a)->file, ((const struct km_ref *)b)->file);
+}
+
+int km_set_reuse(struct km_set *s, struct km_set *last, const char *const *names,
+		 const bool *reuse, bool *done, size_t n)
+{
+	struct km_ref *refs = NULL, key;
+	size_t i, j, nr = 0, total = 0;
+	int err = 0;
+
+	for (i = 0; i < N_KINDS; i++)
+		if (store_first(i))
+			total += *store_n(last, &kinds[i]);
+	if (total && !(refs = malloc(total * sizeof(*refs))))
+		return -ENOMEM;
+	for (i = 0; i < N_KINDS; i++) {
+		char *arr = *store_arr(last, &kinds[i]);
+
+		if (!store_first(i))
+			continue;
+		for (j = 0; j < *store_n(last, &kinds[i]); j++) {
+			struct km_meta *m = (struct km_meta *)(arr + j * kinds[i].size);
+
+			if (m->name && m->file)
+				refs[nr++] = (struct km_ref){ m->file, i, m };
+		}
+	}
+	if (nr)
+		qsort(refs, nr, sizeof(*refs), cmp_ref);
+	for (i = 0; i < n && !err; i++) {
+		struct km_ref *r;
+
+		done[i] = false;
+		if (!reuse[i] || !nr)
+			continue;
+		key.file = names[i];
+		r = bsearch(&key, refs, nr, sizeof(*refs), cmp_ref);
+		if (!r)
+			continue;
+		/* bsearch lands anywhere in a run of equal files: back to its start. */
+		while (r > refs && !strcmp(r[-1].file, names[i]))
+			r--;
+		for (; r < refs + nr && !strcmp(r->file, names[i]) && !err; r++) {
+			const struct km_kind *k = &kinds[r->kind];
+			char **files = add_file_slot(s);
+			struct km_meta *nm;
+
+			if (!files || !(files[s->n_files] = strdup(r->file))) {
+				err = -ENOMEM;
+				break;
+			}
+			s->n_files++;
+			if (!(nm = grow(store_arr(s, k), *store_n(s, k), k->size))) {
+				err = -ENOMEM;
+				break;
+			}
+			(*store_n(s, k))++;
+			memcpy(nm, r->m, k->size);
+			memset(r->m, 0, k->size);
+			nm->file = files[s->n_files - 1];
+			nm->seq = s->seq++;
+			/* A duplicate is judged anew: the first copy may be gone. */
+			if (nm->dup) {
+				nm->dup = nm->refused = false;
+				free(nm->why);
+				nm->why = NULL;
+			}
+			done[i] = true;
+		}
+	}
+	free(refs);
+	return err;
+}
+
 int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d)
 {
 	const struct km_meta **by = NULL;

@@ -45,6 +45,7 @@ struct km_meta {
 	 */
 	bool refused;
 	bool kept;		/* carried over from the last load: its new version is refused */
+	bool dup;		/* refused as a later copy (judged anew on every load) */
 	char *why;
 };
 
@@ -285,6 +286,14 @@ int km_check_duplicates(struct km_set *s, struct ks_diags *d);
  * and every object of a file s failed to read, each with a warning. 0 or -ENOMEM.
  */
 int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d);
+/*
+ * Moves into s, from last, the objects of every buffer names[i] with
+ * reuse[i] set (unchanged since last was loaded), instead of parsing it
+ * again; done[i] says whether any was found (else the caller parses it).
+ * 0 or -ENOMEM.
+ */
+int km_set_reuse(struct km_set *s, struct km_set *last, const char *const *names,
+		 const bool *reuse, bool *done, size_t n);
 /* The same for one array of objects (km_meta first, stride apart), sorted into scratch. */
 int km_index_dups(struct km_index *scratch, const void *arr, size_t n, size_t stride,
 		  struct ks_diags *d);

@@ -721,22 +721,34 @@ int ks_model_load(const char *const *paths, size_t n_paths, struct ks_model *out
 }
 
 static int load_buffers(const struct ks_load_opts *o, const char *const *names,
-			const char *const *bufs, const size_t *lens, size_t n,
+			const char *const *bufs, const size_t *lens, const bool *reuse, size_t n,
 			struct ks_objects **keep, bool strict, struct ks_model *out,
 			struct ks_diags *diags)
 {
 	struct km_set s = { 0 };
 	size_t before = diags->n_errors, i;
+	bool *done = NULL;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
+	/* Objects unchanged since the kept load are moved over, not parsed again. */
+	if (reuse && keep && *keep && n) {
+		done = calloc(n, sizeof(*done));
+		if (!done || km_set_reuse(&s, &(*keep)->s, names, reuse, done, n)) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
 	for (i = 0; i < n; i++) {
+		if (done && done[i])
+			continue;
 		err = km_load_buffer(&s, names[i], bufs[i], lens[i], diags);
 		if (err == -ENOMEM)
 			goto out;
 	}
 	err = finish_load(&s, o, keep, strict, 0, before, out, diags);
 out:
+	free(done);
 	km_set_free(&s);
 	return err;
 }
@@ -745,19 +757,19 @@ int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,
 			  struct ks_diags *diags)
 {
-	return load_buffers(NULL, names, bufs, lens, n, NULL, true, out, diags);
+	return load_buffers(NULL, names, bufs, lens, NULL, n, NULL, true, out, diags);
 }
 
 int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *names,
 			       const char *const *bufs, const size_t *lens, size_t n,
 			       struct ks_model *out, struct ks_diags *diags)
 {
-	return load_buffers(o, names, bufs, lens, n, NULL, false, out, diags);
+	return load_buffers(o, names, bufs, lens, NULL, n, NULL, false, out, diags);
 }
 
 int ks_model_load_objects(const struct ks_load_opts *o, const char *const *names,
-			  const char *const *bufs, const size_t *lens, size_t n,
+			  const char *const *bufs, const size_t *lens, const bool *reuse, size_t n,
 			  struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags)
 {
-	return load_buffers(o, names, bufs, lens, n, keep, false, out, diags);
+	return load_buffers(o, names, bufs, lens, reuse, n, keep, false, out, diags);
 }

@@ -50,6 +50,7 @@ struct ks_kube {
 	char **classes;			/* --gateway-class */
 	size_t n_classes;
 	uint64_t curl_due_ms;		/* curl's own timer, UINT64_MAX when none */
+	uint64_t loaded_ver;		/* the newest change the last loaded snapshot had */
 };
 
 static uint64_t mono_ms(void)
@@ -291,6 +292,7 @@ static void add(const struct kube_obj *o, void *arg)
 		char **names = realloc(s->names, cap * sizeof(*names));
 		const char **bufs;
 		size_t *lens;
+		bool *reuse;
 
 		if (names)
 			s->names = names;
@@ -300,7 +302,10 @@ static void add(const struct kube_obj *o, void *arg)
 		lens = realloc(s->lens, cap * sizeof(*lens));
 		if (lens)
 			s->lens = lens;
-		if (!names || !bufs || !lens) {
+		reuse = realloc(s->reuse, cap * sizeof(*reuse));
+		if (reuse)
+			s->reuse = reuse;
+		if (!names || !bufs || !lens || !reuse) {
 			c->err = -ENOMEM;
 			return;
 		}
@@ -312,6 +317,9 @@ static void add(const struct kube_obj *o, void *arg)
 	}
 	s->bufs[s->n] = o->json;
 	s->lens[s->n] = o->len;
+	s->reuse[s->n] = o->ver <= c->k->loaded_ver;
+	if (o->ver > s->ver)
+		s->ver = o->ver;
 	s->n++;
 }
 
@@ -340,7 +348,13 @@ void ks_kube_snap_free(struct ks_kube_snap *s)
 	free(s->names);
 	free(s->bufs);
 	free(s->lens);
+	free(s->reuse);
 	memset(s, 0, sizeof(*s));
+}
+
+void ks_kube_loaded(struct ks_kube *k, const struct ks_kube_snap *s)
+{
+	k->loaded_ver = s->ver;
 }
 
 void ks_kube_stats(const struct ks_kube *k, struct ks_kube_stats *st)

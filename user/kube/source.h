@@ -25,6 +25,8 @@ struct ks_kube_snap {
 	char **names;
 	const char **bufs;	/* point into the source's store: valid until the next process */
 	size_t *lens;
+	bool *reuse;		/* unchanged since the last loaded snapshot (ks_kube_loaded) */
+	uint64_t ver;		/* the newest change in it */
 };
 
 struct ks_kube_stats {
@@ -42,6 +44,8 @@ bool ks_kube_process(struct ks_kube *k);
 /* Every kind has been listed (or found not served) at least once. */
 bool ks_kube_synced(const struct ks_kube *k);
 int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s);
+/* s was loaded: the next snapshot marks what has not changed since as reusable. */
+void ks_kube_loaded(struct ks_kube *k, const struct ks_kube_snap *s);
 void ks_kube_snap_free(struct ks_kube_snap *s);
 void ks_kube_stats(const struct ks_kube *k, struct ks_kube_stats *st);
 void ks_kube_free(struct ks_kube *k);

@@ -14,6 +14,9 @@
 
 #define TOMB ((struct kube_obj *)1)
 
+/* Stamps each change, so a load knows which objects it can take from the last one. */
+static uint64_t versions;
+
 static uint64_t hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
@@ -227,6 +230,7 @@ int kube_store_put(struct kube_store *s, struct json_object *obj, const char *ki
 	key = NULL;
 	o->len = len;
 	o->gen = gen;
+	o->ver = ++versions;
 	c = !strcmp(kind, "Gateway") ? path_str(obj, "spec", "gatewayClassName") :
 	    !strcmp(kind, "GatewayClass") ? path_str(obj, "spec", "controllerName") : NULL;
 	if (c && !(o->class = strdup(c)))

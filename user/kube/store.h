@@ -24,6 +24,7 @@ struct kube_obj {
 	/* Routes: the Gateways named by parentRefs ("ns/name", NULL-terminated), a Service parent. */
 	char **gw_parents;
 	bool svc_parent;
+	uint64_t ver;		/* when it last changed (a process-wide counter) */
 };
 
 struct kube_store {
