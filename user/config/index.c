@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,8 @@ static int dups_sorted(struct ks_diags *d, const struct km_index *ix)
 
 	for (i = 1; i < ix->n; i++) {
 		const struct km_meta *b = ix->v[i], *a = NULL;
+		char why[2 * PATH_MAX];
+		struct km_meta *m;
 
 		if (!b->name || !ix->v[run]->name || cmp_str0(ix->v[run]->ns, b->ns) ||
 		    strcmp(ix->v[run]->name, b->name)) {
@@ -203,15 +206,16 @@ static int dups_sorted(struct ks_diags *d, const struct km_index *ix)
 				a = ix->v[j];
 		if (!a)
 			continue;
+		/* The first definition stands; the copy is refused alone, and its verdict says why. */
+		snprintf(why, sizeof(why), "defined twice: also at %s:%u:%u; this copy is refused",
+			 a->file, a->pos.line, a->pos.col);
 		if (ks_diag_obj(d, false, b->file, b->pos.line, b->pos.col, b->kind, b->ns, b->name,
-				NULL, "defined twice: also at %s:%u:%u; this copy is refused", a->file,
-				a->pos.line, a->pos.col))
+				NULL, "%s", why))
 			return -ENOMEM;
-		/* The first definition stands; the copy is refused alone. */
-		((struct km_meta *)b)->refused = true;
-		((struct km_meta *)b)->dup = true;
-		if (!b->why && asprintf(&((struct km_meta *)b)->why, "%s",
-					km_diag_tail(d->v[d->n - 1].msg, b)) < 0)
+		m = (struct km_meta *)b;
+		m->refused = true;
+		m->dup = true;
+		if (!m->why && !(m->why = strdup(why)))
 			return -ENOMEM;
 		ret = -EINVAL;
 	}

@@ -251,17 +251,15 @@ static void warn_skipped(struct km_ctx *c, const struct ky_node *root, const cha
 		km_warn(c, root, "ignored: ksplit reads no kind of %s", group);
 }
 
-static int load_doc(struct km_set *s, const char *file, const struct ky_node *root,
-		    struct ks_diags *d)
+static int load_doc_in(struct km_set *s, const char *file, const struct ky_node *root,
+		       struct ks_diags *d, struct km_ctx *cp)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec",
 		"status", NULL };
 	const struct ky_node *meta, *kn, *nn, *nsn;
-	struct km_ctx c = { .d = d, .file = file, .kind = "document", .ns = "", .name = NULL };
 	const char *api = NULL, *kind = NULL, *name = NULL, *ns = "default", *created = NULL;
 	const struct km_kind *k = NULL;
 	struct km_doc kd = { .root = root };
-	size_t before = d->n, i;
 	struct km_meta *mm;
 	int err;
 
@@ -276,45 +274,45 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_node *ro
 	nn = meta && meta->type == KY_MAP ? km_field(meta, "name") : NULL;
 	nsn = meta && meta->type == KY_MAP ? km_field(meta, "namespace") : NULL;
 	if (kn && kn->type == KY_SCALAR)
-		c.kind = kn->str;
+		cp->kind = kn->str;
 	if (nn && nn->type == KY_SCALAR)
-		c.name = nn->str;
+		cp->name = nn->str;
 	if (nsn && nsn->type == KY_SCALAR && *nsn->str)
 		ns = nsn->str;
 	/* A cluster-scoped object's messages name no namespace ("Namespace team-a"). */
 	if (cluster_scoped(km_field(root, "apiVersion"), kn))
 		ns = "";
-	c.ns = ns;
-	km_check_tree(&c, root);
-	km_get_str(&c, root, "apiVersion", true, &api);
-	km_get_str(&c, root, "kind", true, &kind);
-	meta = km_get_map(&c, root, "metadata", true);
+	cp->ns = ns;
+	km_check_tree(cp, root);
+	km_get_str(cp, root, "apiVersion", true, &api);
+	km_get_str(cp, root, "kind", true, &kind);
+	meta = km_get_map(cp, root, "metadata", true);
 	if (meta) {
-		size_t m = km_push(&c, "metadata");
+		size_t m = km_push(cp, "metadata");
 
-		km_get_str(&c, meta, "name", true, &name);
+		km_get_str(cp, meta, "name", true, &name);
 		if (name && !*name)
-			km_err_field(&c, meta, "name", "must not be empty");
-		km_get_str(&c, meta, "namespace", false, &ns);
-		km_check_str_map(&c, meta, "labels");
-		km_check_str_map(&c, meta, "annotations");
-		km_pop(&c, m);
+			km_err_field(cp, meta, "name", "must not be empty");
+		km_get_str(cp, meta, "namespace", false, &ns);
+		km_check_str_map(cp, meta, "labels");
+		km_check_str_map(cp, meta, "annotations");
+		km_pop(cp, m);
 	}
 	if (!api || !kind || !name || !*name)
-		return c.err ? c.err : -EINVAL;
-	km_get_str(&c, meta, "creationTimestamp", false, &created);
-	err = find_kind(&c, root, api, kind, &k);
+		return cp->err ? cp->err : -EINVAL;
+	km_get_str(cp, meta, "creationTimestamp", false, &created);
+	err = find_kind(cp, root, api, kind, &k);
 	if (err == -ENOENT) {
-		warn_skipped(&c, root, api, kind);
-		return c.err;
+		warn_skipped(cp, root, api, kind);
+		return cp->err;
 	}
 	if (err)
-		return c.err ? c.err : -EINVAL;
+		return cp->err ? cp->err : -EINVAL;
 	if (k->cluster)
 		ns = "";	/* metadata.namespace means nothing on it */
-	km_check_keys(&c, root, k->top_keys ? k->top_keys : top_keys);
+	km_check_keys(cp, root, k->top_keys ? k->top_keys : top_keys);
 	if (!k->top_keys)
-		kd.spec = km_get_map(&c, root, "spec", true);
+		kd.spec = km_get_map(cp, root, "spec", true);
 	kd.meta = meta;
 	kd.arg = k->arg;
 	/* Stored even when refused: its verdict names it, and its last good version may stand in. */
@@ -328,37 +326,33 @@ static int load_doc(struct km_set *s, const char *file, const struct ky_node *ro
 	mm->pos.line = root->line;
 	mm->pos.col = root->col;
 	mm->seq = s->seq++;
-	mm->ns = km_strdup(&c, ns);
-	mm->name = km_strdup(&c, name);
+	mm->ns = km_strdup(cp, ns);
+	mm->name = km_strdup(cp, name);
 	if (created)
-		mm->created = km_strdup(&c, created);
-	if (c.err)
-		return c.err;
+		mm->created = km_strdup(cp, created);
+	if (cp->err)
+		return cp->err;
 	if (kd.spec || k->top_keys)
-		k->parse(&c, &kd, mm);
-	if (c.err)
-		return c.err;
-	if (!c.bad)
+		k->parse(cp, &kd, mm);
+	if (cp->err)
+		return cp->err;
+	if (!cp->bad)
 		return 0;
 	mm->refused = true;
-	for (i = before; i < d->n && !mm->why; i++)
-		if (!d->v[i].warning && !(mm->why = strdup(km_diag_tail(d->v[i].msg, mm))))
-			return -ENOMEM;
+	mm->why = cp->first_err;
+	cp->first_err = NULL;
 	return -EINVAL;
 }
 
-const char *km_diag_tail(const char *msg, const struct km_meta *m)
+/* One document: its checking context (and the first error it keeps) lives only here. */
+static int load_doc(struct km_set *s, const char *file, const struct ky_node *root,
+		    struct ks_diags *d)
 {
-	char obj[512];
-	const char *p;
+	struct km_ctx c = { .d = d, .file = file, .kind = "document", .ns = "", .name = NULL };
+	int err = load_doc_in(s, file, root, d, &c);
 
-	/* Cluster-scoped objects are named without a namespace (common/diag.c). */
-	if (*m->ns)
-		snprintf(obj, sizeof(obj), " %s %s/%s: ", m->kind, m->ns, m->name);
-	else
-		snprintf(obj, sizeof(obj), " %s %s: ", m->kind, m->name);
-	p = strstr(msg, obj);
-	return p ? p + strlen(obj) : msg;
+	free(c.first_err);
+	return err;
 }
 
 /* Remembers a file or directory whose objects are all refused this load. */
@@ -449,14 +443,21 @@ static int load_list(struct km_set *s, const char *file, const struct ky_node *r
 			continue;
 		}
 		err = load_doc(s, file, it, d);
-		if (err == -ENOMEM)
-			return err;
+		if (err == -ENOMEM) {
+			ret = err;
+			goto out;
+		}
 		if (err && !ret)
 			ret = err;
 	}
 	if (c.err)
-		return c.err;
-	return c.bad ? -EINVAL : ret;
+		ret = c.err;
+	else if (c.bad)
+		ret = -EINVAL;
+out:
+	/* The List itself is no object: its first error names no verdict. */
+	free(c.first_err);
+	return ret;
 }
 
 int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,

@@ -299,9 +299,6 @@ int km_index_dups(struct km_index *scratch, const void *arr, size_t n, size_t st
 		  struct ks_diags *d);
 void km_set_free(struct km_set *s);
 
-/* A diagnostic about m without "file:line:col: Kind ns/name: ": what a verdict says. */
-const char *km_diag_tail(const char *msg, const struct km_meta *m);
-
 /* Levenshtein distance, capped: used for "did you mean". */
 unsigned km_edit_distance(const char *a, const char *b);
 

@@ -82,9 +82,26 @@ static void vreport(struct km_ctx *c, bool warning, unsigned line, unsigned col,
 	if (ks_diag_obj(c->d, warning, c->file, line, col, c->kind, c->ns, c->name,
 			c->path, "%s", msg))
 		c->err = -ENOMEM;
-	if (!warning)
+	if (!warning) {
 		c->bad = true;
+		/* The object's first error is its verdict's text: "field.path: message". */
+		if (!c->first_err && asprintf(&c->first_err, "%s%s%s", c->path, *c->path ? ": " : "",
+					      msg) < 0) {
+			c->first_err = NULL;
+			c->err = -ENOMEM;
+		}
+	}
 	free(msg);
+}
+
+/* An error or warning about a sub-field key of a map: the path gets ".key". */
+static void vreport_field(struct km_ctx *c, bool warning, const struct ky_node *at,
+			  const char *key, const char *fmt, va_list ap)
+{
+	size_t m = km_push(c, "%s", key);
+
+	vreport(c, warning, at ? at->line : 1, at ? at->col : 1, fmt, ap);
+	km_pop(c, m);
 }
 
 void km_err(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
@@ -108,25 +125,21 @@ void km_warn(struct km_ctx *c, const struct ky_node *at, const char *fmt, ...)
 void km_err_field(struct km_ctx *c, const struct ky_node *at, const char *key,
 		  const char *fmt, ...)
 {
-	size_t m = km_push(c, "%s", key);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport(c, false, at ? at->line : 1, at ? at->col : 1, fmt, ap);
+	vreport_field(c, false, at, key, fmt, ap);
 	va_end(ap);
-	km_pop(c, m);
 }
 
 void km_warn_field(struct km_ctx *c, const struct ky_node *at, const char *key,
 		   const char *fmt, ...)
 {
-	size_t m = km_push(c, "%s", key);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport(c, true, at ? at->line : 1, at ? at->col : 1, fmt, ap);
+	vreport_field(c, true, at, key, fmt, ap);
 	va_end(ap);
-	km_pop(c, m);
 }
 
 char *km_strdup(struct km_ctx *c, const char *s)

@@ -29,6 +29,7 @@ struct km_ctx {
 	size_t plen;
 	int err;		/* sticky -ENOMEM */
 	bool bad;		/* at least one error for this object */
+	char *first_err;	/* its first error, "field.path: message" (the loader frees it) */
 };
 
 /* Enter a path element ("spec", "[2]", "ports[0]"); returns the mark km_pop() goes back to. */
