@@ -18,27 +18,13 @@ KSPLIT=${KSPLIT:-build/ksplit}
 APISERVER=${APISERVER:-build/selftests/apiserver/ks-apiserver}
 N=${N:-50000}
 ROUNDS=${ROUNDS:-20}
-TMP=$(mktemp -d /tmp/ks-kube-scale-XXXXXX)
-R=$$
-CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/kskube-$R
-PIN=/sys/fs/bpf/kskube-$R
-SRV= AGENT=
-
-cleanup() {
-	set +e
-	for p in $AGENT $SRV; do
-		kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	[[ -e $PIN ]] && { "$KSPLIT" down --pin-dir "$PIN" >/dev/null 2>&1; rm -rf "$PIN"; }
-	[[ -d $CG ]] && rmdir "$CG"
-	[[ -n ${KEEP:-} ]] && cp "$TMP/agent.log" /tmp/kube_scale_agent.log
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "${BASH_SOURCE[0]}")/lib/scratch.sh"
+scratch_init kube
 
 now_ms() { date +%s%3N; }
 
 "$APISERVER" --listen 127.0.0.1:0 >"$TMP/srv.out" 2>"$TMP/srv.err" &
+SCRATCH_PIDS+=($!)
 SRV=$!
 for _ in $(seq 100); do grep -q listening "$TMP/srv.out" && break; sleep 0.05; done
 BASE=$(sed -n 's/^listening //p' "$TMP/srv.out")

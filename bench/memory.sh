@@ -29,35 +29,10 @@ SHAPES=${SHAPES:-"own shared"}
 RELOADS=${RELOADS:-4}
 TIMEOUT=${TIMEOUT:-600}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TMP=$(mktemp -d /tmp/ks-mem-XXXXXX)
-R=$$
-CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/ksmem-$R
-PIN=/sys/fs/bpf/ksmem-$R
-AGENT=
+. "$(dirname "${BASH_SOURCE[0]}")/lib/scratch.sh"
 BIN=
-
 ((EUID == 0)) || { echo "bench/memory.sh: needs root (it runs the agent)" >&2; exit 1; }
-
-stop_agent() {
-	if [[ -n $AGENT ]] && kill -0 "$AGENT" 2>/dev/null; then
-		kill -TERM "$AGENT"
-		wait "$AGENT" 2>/dev/null || true
-	fi
-	AGENT=
-	if [[ -e $PIN ]]; then
-		"${BIN:-$KSPLIT}" down --pin-dir "$PIN" >/dev/null 2>&1 || true
-		rm -rf "$PIN"
-	fi
-	[[ -d $CG ]] && rmdir "$CG"
-	return 0
-}
-
-cleanup() {
-	set +e
-	stop_agent
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+scratch_init mem
 
 # kib FIELD: a /proc/AGENT/status field in KiB.
 kib() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$AGENT/status"; }
@@ -116,7 +91,7 @@ measure() {
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
 		${st% *} ${st#* } ${stj% *} ${stj#* }
 	grep 'config applied' "$TMP/agent.log" | tail -1 | sed 's/^/# last reload: /'
-	stop_agent
+	scratch_stop_agent
 }
 
 echo "# $(uname -r), $(nproc) CPUs, N=$N, RELOADS=$RELOADS, load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -16,23 +16,8 @@ cd "$(dirname "$0")/.."
 KSPLIT=${KSPLIT:-build/ksplit}
 N=${N:-10000}
 SCRAPES=${SCRAPES:-50}
-TMP=$(mktemp -d /tmp/ks-mscrape-XXXXXX)
-R=$$
-CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/ksmscrape-$R
-PIN=/sys/fs/bpf/ksmscrape-$R
-AGENT=
-
-cleanup() {
-	set +e
-	if [[ -n $AGENT ]] && kill -0 "$AGENT" 2>/dev/null; then
-		kill -TERM "$AGENT"
-		wait "$AGENT" 2>/dev/null
-	fi
-	[[ -e $PIN ]] && { "$KSPLIT" down --pin-dir "$PIN" >/dev/null 2>&1; rm -rf "$PIN"; }
-	[[ -d $CG ]] && rmdir "$CG"
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "${BASH_SOURCE[0]}")/lib/scratch.sh"
+scratch_init mscrape
 
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$AGENT/status"; }
 # utime + stime of the agent in clock ticks: CPU per scrape does not depend on the load as wall time does.

@@ -22,23 +22,8 @@ KSPLIT=${KSPLIT:-build/ksplit}
 BEFORE=${BEFORE:-}
 TIMEOUT=${TIMEOUT:-300}
 CASES=${CASES:-"keys40k keys500k eps200k plan100k"}
-TMP=$(mktemp -d /tmp/ks-scale-XXXXXX)
-R=$$
-CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/ksscale-$R
-PIN=/sys/fs/bpf/ksscale-$R
-AGENT=
-
-cleanup() {
-	set +e
-	if [[ -n $AGENT ]] && kill -0 "$AGENT" 2>/dev/null; then
-		kill -TERM "$AGENT"
-		wait "$AGENT" 2>/dev/null
-	fi
-	[[ -e $PIN ]] && { "$KSPLIT" down --pin-dir "$PIN" >/dev/null 2>&1; rm -rf "$PIN"; }
-	[[ -d $CG ]] && rmdir "$CG"
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "${BASH_SOURCE[0]}")/lib/scratch.sh"
+scratch_init scale
 
 # gen_keys N FILE: a ConfigMap whose data has keys k0..k(N-1), then k123 again.
 gen_keys() {
@@ -111,12 +96,7 @@ plan() {
 		grep 'config applied' "$log" | sed -n 2p | sed 's/^/# /' >&2
 		[[ $ms =~ ^[0-9]+$ ]] && ms=$(awk -v m="$ms" 'BEGIN { printf "%.2f", m / 1000 }')
 	fi
-	kill -TERM "$AGENT" 2>/dev/null
-	wait "$AGENT" 2>/dev/null || true
-	AGENT=
-	"$KSPLIT" down --pin-dir "$PIN" >/dev/null 2>&1 || true
-	rm -rf "$PIN"
-	rmdir "$CG"
+	scratch_stop_agent
 	echo "$ms"
 }
 
