@@ -130,14 +130,6 @@ static void metrics_applied(struct agent *a, uint64_t t0_us)
 	a->mx.ready = true;
 }
 
-static void model_release(struct ks_model *m)
-{
-	if (m) {
-		ks_model_free(m);
-		free(m);
-	}
-}
-
 /* A load with an error or a route not accepted is not valid; each one counts. */
 static void metrics_loaded(struct agent *a, bool ok)
 {
@@ -155,7 +147,7 @@ static bool clean_enough(struct agent *a, struct ks_model *m)
 	pr_warn("keeping the pinned datapath state in force until the config loads without errors: "
 		"a restarted agent has no last good versions of the objects it refuses",
 		"errors=%zu", a->last_load.errors);
-	model_release(m);
+	ks_agent_model_release(m);
 	return false;
 }
 
@@ -291,7 +283,7 @@ static struct ks_model *load_config(struct agent *a)
 	err = ks_checks_set_model(a->checks, m);
 	if (err) {
 		pr_warn("config not loaded; the last good config stays in force", "err=%d", err);
-		model_release(m);
+		ks_agent_model_release(m);
 		m = NULL;
 	}
 	return m;
@@ -326,12 +318,12 @@ static void reload(struct agent *a, const char *why)
 	if (!a->hold && apply_model(a, m, why)) {
 		if (a->model)
 			ks_checks_set_model(a->checks, a->model);
-		model_release(m);
+		ks_agent_model_release(m);
 		trim_heap(why);
 		return;
 	}
 	/* While holding, the first apply (at the end of the hold) uses this model. */
-	model_release(a->model);
+	ks_agent_model_release(a->model);
 	a->model = m;
 	trim_heap(why);
 }
@@ -389,7 +381,7 @@ static void first_apply(struct agent *a, const char *why)
 		return;
 	}
 	ks_checks_set_model(a->checks, &none);
-	model_release(a->model);
+	ks_agent_model_release(a->model);
 	a->model = NULL;
 	pr_warn("keeping the pinned datapath state in force until the config is fixed");
 }
@@ -782,7 +774,7 @@ out:
 	ks_metrics_free(a.metrics);
 	ks_dp_close(a.dp);
 	ks_checks_free(a.checks);
-	model_release(a.model);
+	ks_agent_model_release(a.model);
 	ks_objects_free(a.objects);
 	ks_kube_free(a.kube);
 	if (sfd >= 0)

@@ -78,6 +78,14 @@ static uint64_t mono_us(void)
 	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
+void ks_agent_model_release(struct ks_model *m)
+{
+	if (m) {
+		ks_model_free(m);
+		free(m);
+	}
+}
+
 struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *kube,
 			       struct ks_objects **objects, struct ks_load_counts *c)
 {
@@ -113,8 +121,7 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 	ks_diags_free(&diags);
 	if (err) {
 		pr_warn("config not loaded; the last good config stays in force", "err=%d", err);
-		ks_model_free(m);
-		free(m);
+		ks_agent_model_release(m);
 		return NULL;
 	}
 	c->routes = m->n_routes;

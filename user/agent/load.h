@@ -23,4 +23,7 @@ struct ks_load_counts {
 struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *kube,
 			       struct ks_objects **objects, struct ks_load_counts *c);
 
+/* Frees a model ks_agent_load returned (NULL is fine). */
+void ks_agent_model_release(struct ks_model *m);
+
 #endif
