@@ -22,13 +22,13 @@ SANFLAGS	:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 endif
 
 CFLAGS		?= -O2 -g
-CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) \
+CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) $(ABI_DEFS) \
 		   -Iinclude -Iuser
 LDFLAGS		+= $(SANFLAGS)
 LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lhttp_parser -lnghttp2 -lcurl -lssl -lcrypto -lm \
 		   $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
-		   -Iinclude -Ivmlinux -Ibpf -MMD -MP
+		   -Iinclude -Ivmlinux -Ibpf -MMD -MP $(ABI_DEFS)
 
 # maps.bpf.c, the one object that defines the maps, goes first on the
 # `bpftool gen object` line on purpose, not by name order: libbpf 1.1 loses
@@ -65,7 +65,7 @@ BENCH_STAMP	:= $(OUT)/.deps-bench-ok
 IMAGE_STAMP	:= $(OUT)/.deps-image-ok
 DEPLOY_STAMP	:= $(OUT)/.deps-deploy-ok
 
-.PHONY: all help test unit-test kern-test deploy-test demo fresh-check image image-test bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
+.PHONY: skew all help test unit-test kern-test deploy-test demo fresh-check image image-test bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS) $(APISERVER)
@@ -76,6 +76,7 @@ help:
 	@echo '  test           unit tests (no root) then kernel tests (root)'
 	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli)'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
+	@echo '  skew           $(OUT)/skew/ksplit: the agent with another map layout, for test_upgrade'
 	@echo '  deploy-test    render deploy/ with kubectl kustomize (offline) and check it against the agent'
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci)'
@@ -187,7 +188,12 @@ $(BENCH_STAMP): scripts/deps.sh
 unit-test: $(BIN) $(APISERVER) $(UNIT_BINS)
 	$(Q)bash scripts/run-tests.sh unit $(UNIT_BINS)
 
-kern-test: $(BIN) $(TOOLS) $(KERN_BINS)
+# Another real build for selftests/kern/test_upgrade: the same sources with
+# another map layout (KS_ABI_SKEW in include/ksplit/abi.h), in $(OUT)/skew/.
+skew:
+	$(Q)$(MAKE) --no-print-directory OUT=$(OUT)/skew ABI_DEFS=-DKS_ABI_SKEW $(OUT)/skew/ksplit
+
+kern-test: $(BIN) $(TOOLS) $(KERN_BINS) skew
 	$(Q)bash scripts/run-tests.sh kern $(KERN_BINS)
 
 test: unit-test deploy-test kern-test

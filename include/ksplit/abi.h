@@ -4,6 +4,15 @@
  * programs and the agent touch. Both sides include this file; a size change
  * here is a change of the pinned-map format, hence the static asserts.
  *
+ * Changing a layout needs no `ksplit down`: an agent of the new build moves
+ * the pinned entries into maps of its own layout, member by member, by name
+ * (user/datapath/upgrade.c). So: a member whose meaning changes gets a new
+ * name, a new member's zero must mean "as before", and no bitfields.
+ *
+ * KS_ABI_SKEW (test builds only: `make skew`) moves members and grows
+ * ks_backend, so that selftests/kern/test_upgrade has another real build
+ * to upgrade from and to.
+ *
  * Addresses are stored in network byte order in a 16-byte field; an IPv4
  * address occupies addr[0] and addr[1..3] are zero. Ports are stored in
  * network byte order, exactly as the sock_addr context carries them.
@@ -77,8 +86,13 @@ struct ks_group {
 };
 
 struct ks_svc {
+#ifndef KS_ABI_SKEW
 	__u32 svc_id;		/* index into svc_stats, stable across applies */
 	__u32 rev;		/* bumped by the agent on every rewrite of this entry */
+#else
+	__u32 rev;
+	__u32 svc_id;
+#endif
 	__u16 n_groups;
 	__u16 flags;		/* KS_SVC_F_* */
 	__u32 total_weight;	/* == groups[n_groups-1].weight_end; 0 refuses all */
@@ -94,6 +108,9 @@ struct ks_backend {
 	__u8 family;
 	__u8 flags;
 	__u32 ep_id;		/* index into ep_stats, stable across applies */
+#ifdef KS_ABI_SKEW
+	__u64 skew_only;	/* a member the other build lacks: dropped, or born zero */
+#endif
 };
 
 struct ks_ep_stats {
@@ -186,7 +203,11 @@ _Static_assert(sizeof(struct ks_group) == 16, "ks_group ABI");
 _Static_assert(sizeof(struct ks_svc) == 24 + 16 * KS_MAX_GROUPS, "ks_svc ABI");
 _Static_assert(sizeof(struct ks_ep_health) == 24, "ks_ep_health ABI");
 _Static_assert(sizeof(struct ks_svc_meta) == 128 + 68 * KS_MAX_GROUPS, "ks_svc_meta ABI");
+#ifndef KS_ABI_SKEW
 _Static_assert(sizeof(struct ks_backend) == 24, "ks_backend ABI");
+#else
+_Static_assert(sizeof(struct ks_backend) == 32, "ks_backend ABI (skew test build)");
+#endif
 _Static_assert(sizeof(struct ks_ep_stats) == 24, "ks_ep_stats ABI");
 _Static_assert(sizeof(struct ks_svc_stats) == 16, "ks_svc_stats ABI");
 _Static_assert(sizeof(struct ks_group_stats) == 24, "ks_group_stats ABI");

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * The ABI check before adoption: a pinned map is reused only if its key and
- * value types have the layout this build's object declares.
+ * value types have the layout this build's object declares, and upgraded
+ * (upgrade.c) when they can be moved to it.
  *
  * Why compare the BTF of the pins with ours rather than stamp a version in
  * a pinned map: every map libbpf pins carries the BTF of its key and value
@@ -14,7 +15,9 @@
  * are left out because renaming them changes nothing in memory.
  *
  * It runs before load, so libbpf never gets to refuse a pin with its own
- * message, which names the wrong cause (a "size" for any mismatch).
+ * message, which names the wrong cause (a "size" for any mismatch). A pin
+ * whose layout, sizes or capacity differ from ours is not refused when its
+ * entries can be moved: upgrade.c builds our map beside it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +27,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "datapath/convert.h"
 #include "datapath/dp_int.h"
 #include "common/log.h"
 
@@ -106,11 +110,35 @@ static const char *type_name(const struct btf *btf, uint32_t id)
 	return n && *n ? n : "?";
 }
 
-#define ABI_HINT "the pins were made by another ksplit build; adopting them would misread every entry. " \
+#define ABI_HINT "the pins were made by another ksplit build and cannot be moved to this one's layout. " \
 	"Run the agent of the build that made them, or `ksplit down` (an outage: connects are not split until this agent runs) and start this one"
 
-/* One pinned map against ours; a pin that does not exist is libbpf's to create. */
-static int check_map(const struct bpf_map *m, const struct btf *ours)
+/*
+ * Whether the entries of their map can be moved into ours at all: the key
+ * and the value, kind by kind (convert.c). A socket storage map holds
+ * nothing userspace can read, so there is nothing to move.
+ */
+static int movable(const struct bpf_map *m, const struct btf *ours, const struct btf *theirs,
+		   const struct bpf_map_info *info, const char *path)
+{
+	char why[256];
+	int err;
+
+	if (info->type == BPF_MAP_TYPE_SK_STORAGE)
+		return 0;
+	err = ks_btf_convertible(theirs, info->btf_key_type_id, ours, bpf_map__btf_key_type_id(m),
+				 why, sizeof(why));
+	if (!err)
+		err = ks_btf_convertible(theirs, info->btf_value_type_id, ours,
+					 bpf_map__btf_value_type_id(m), why, sizeof(why));
+	if (err)
+		pr_error("pinned map's entries cannot be moved to this build's layout: " ABI_HINT,
+			"map=%s value=%s why=\"%s\"", path,
+			type_name(ours, bpf_map__btf_value_type_id(m)), why);
+	return err;
+}
+
+int dp_abi_judge(const struct bpf_map *m, const struct btf *ours)
 {
 	struct bpf_map_info info = {};
 	uint32_t len = sizeof(info);
@@ -133,12 +161,9 @@ static int check_map(const struct bpf_map *m, const struct btf *ours)
 		goto out;
 	}
 	want = map_abi(ours, bpf_map__btf_key_type_id(m), bpf_map__btf_value_type_id(m));
-	if (info.type != bpf_map__type(m) || info.key_size != bpf_map__key_size(m) ||
-	    info.value_size != bpf_map__value_size(m)) {
-		pr_error("pinned datapath has another ABI than this agent (map type or key/value size differs): " ABI_HINT,
-			"map=%s pinned_type=%u agent_type=%u pinned_key_size=%u agent_key_size=%u pinned_value_size=%u agent_value_size=%u agent_abi=%016llx",
-			path, info.type, bpf_map__type(m), info.key_size, bpf_map__key_size(m),
-			info.value_size, bpf_map__value_size(m), (unsigned long long)want);
+	if (info.type != bpf_map__type(m)) {
+		pr_error("pinned map is of another map type than this build's: " ABI_HINT,
+			"map=%s pinned_type=%u agent_type=%u", path, info.type, bpf_map__type(m));
 		err = -EPROTO;
 		goto out;
 	}
@@ -156,34 +181,22 @@ static int check_map(const struct bpf_map *m, const struct btf *ours)
 		goto out;
 	}
 	got = map_abi(theirs, info.btf_key_type_id, info.btf_value_type_id);
-	if (got != want) {
-		pr_error("pinned datapath has another ABI than this agent (same sizes, other layout: fields moved or changed): " ABI_HINT,
-			"map=%s value=%s pinned_abi=%016llx agent_abi=%016llx", path,
-			type_name(ours, bpf_map__btf_value_type_id(m)), (unsigned long long)got,
-			(unsigned long long)want);
-		err = -EPROTO;
-	}
+	/* libbpf reuses a pin only when all of these agree; anything else is a new map. */
+	if (got == want && info.key_size == bpf_map__key_size(m) &&
+	    info.value_size == bpf_map__value_size(m) &&
+	    info.max_entries == bpf_map__max_entries(m) && info.map_flags == bpf_map__map_flags(m))
+		goto out;
+	err = movable(m, ours, theirs, &info, path);
+	if (err)
+		goto out;
+	pr_info(got != want ? "pinned map has another layout than this build's: it will be upgraded beside the running one"
+			    : "pinned map has another capacity or flags than this agent's: it will be upgraded beside the running one",
+		"map=%s pinned_abi=%016llx agent_abi=%016llx pinned_value_size=%u agent_value_size=%u pinned_max_entries=%u agent_max_entries=%u",
+		path, (unsigned long long)got, (unsigned long long)want, info.value_size,
+		bpf_map__value_size(m), info.max_entries, bpf_map__max_entries(m));
+	err = 1;
 out:
 	btf__free(theirs);
 	close(fd);
 	return err;
-}
-
-int dp_abi_check(const struct ks_dp *dp)
-{
-	const struct btf *ours = bpf_object__btf(dp->skel->obj);
-	const struct bpf_map *m;
-	int err;
-
-	if (!ours)
-		return -ENODATA;	/* the Makefile always builds with BTF */
-	bpf_object__for_each_map(m, dp->skel->obj) {
-		/* Maps that are not pinned by name (.rodata, the sync maps) belong to no pin. */
-		if (!bpf_map__pin_path(m))
-			continue;
-		err = check_map(m, ours);
-		if (err)
-			return err;
-	}
-	return 0;
 }

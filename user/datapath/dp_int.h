@@ -20,6 +20,8 @@
 /* Room for one link per hook; hooks.c fails to build if its table outgrows it. */
 #define KS_DP_MAX_HOOKS	16
 #define KS_LINK_PREFIX	"link_"
+/* Room for every pinned map; upgrade.c fails cleanly if the object outgrows it. */
+#define KS_DP_MAX_MAPS	16
 
 enum ks_hook_kind {
 	KS_HOOK_CGROUP,		/* bpf_link on the datapath's cgroup */
@@ -69,6 +71,8 @@ struct ks_dp {
 	size_t n_links;
 	struct bpf_link *links[KS_DP_MAX_HOOKS];	/* links[i] serves dp_hook(i) */
 	struct dp_check_memo memo;	/* what the self-check reported last (selfcheck.c) */
+	size_t n_staged;		/* maps created in the staging dir by an upgrade */
+	struct bpf_map *staged[KS_DP_MAX_MAPS];
 };
 
 /*
@@ -99,8 +103,30 @@ const char *dp_hook_name(const struct ks_hook *h);
 int dp_hook_relink(struct ks_dp *dp, size_t i);
 /* Every program of the opened object has a row in the hook table and agrees with it. */
 int dp_hooks_check(const struct ks_dp *dp);
-/* abi.c: every existing pin has our key/value layout; 0, or -EPROTO said at error level. Before load. */
-int dp_abi_check(const struct ks_dp *dp);
+/*
+ * abi.c, before load: the pin of m (if any) can be reused as it is (0), must
+ * be upgraded to our layout or capacity because its entries can be moved
+ * (1, said at info level), or neither (-EPROTO etc., said at error level).
+ */
+int dp_abi_judge(const struct bpf_map *m, const struct btf *ours);
+
+/*
+ * upgrade.c: a datapath pinned by another build (another ABI or capacity)
+ * taken over without an outage. Before anything is loaded, recover() ends
+ * an upgrade a killed agent left: one it committed is finished, one it did
+ * not is thrown away. plan() judges every pin and points each map to
+ * upgrade at the staging dir, so load creates it there; after load,
+ * finish() fills those maps from the old pins, commits and moves the new
+ * pins over the old ones. The programs switch to the new maps when the
+ * links take the new programs (dp_hooks_attach).
+ */
+int dp_upgrade_recover(const char *pin_dir);
+int dp_upgrade_plan(struct ks_dp *dp);
+int dp_upgrade_finish(struct ks_dp *dp);
+/* A load that failed: remove what it made in the staging dir, nothing else. */
+void dp_upgrade_abandon(const char *pin_dir);
+/* `ksplit down`: remove what an upgrade left in the staging dirs. */
+void dp_upgrade_down(const char *pin_dir, unsigned int *removed);
 /* Attach each hook to dp->cg_fd (cgroup id dp->cg_id), adopting pinned links. */
 int dp_hooks_attach(struct ks_dp *dp);
 /* Drop our link fds; pinned links stay attached. */

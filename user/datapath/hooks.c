@@ -296,6 +296,7 @@ int ks_dp_down(const char *pin_dir, unsigned int *removed)
 		else if (errno != ENOENT)
 			err = -errno;
 	}
+	dp_upgrade_down(pin_dir, &n);
 	if (rmdir(pin_dir) && errno != ENOENT) {
 		pr_warn("pin dir not removed: it holds files ksplit did not pin", "pin_dir=%s",
 			pin_dir);

@@ -270,6 +270,8 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		goto fail;
 	}
 	err = dp_check_pin_dir(dp->pin_dir);
+	if (!err)
+		err = dp_upgrade_recover(dp->pin_dir);
 	if (err)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/ks_services", dp->pin_dir);
@@ -283,8 +285,6 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	}
 	/* Before load, so an object the hook table does not describe creates no map. */
 	err = dp_hooks_check(dp);
-	if (!err)
-		err = dp_abi_check(dp);
 	if (err)
 		goto fail;
 	/*
@@ -303,20 +303,24 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	bpf_map__set_max_entries(dp->skel->maps.ks_backends, 2 * dp->max_endpoints);
 	bpf_map__set_max_entries(dp->skel->maps.ks_ep_stats, dp->max_endpoints);
 	bpf_map__set_max_entries(dp->skel->maps.ks_ep_health, dp->max_endpoints);
+	/* After the capacities are set: a pin of another capacity is upgraded too. */
+	err = dp_upgrade_plan(dp);
+	if (err)
+		goto fail;
 	err = ksplit_bpf__load(dp->skel);
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
 			pr_error("the kernel refused to load the BPF programs: a capability is missing, or a security policy forbids BPF (seccomp, an LSM, kernel.unprivileged_bpf_disabled)",
 				"err=%d", err);
-		else if (dp->adopted)
-			/* Type, sizes and layout passed dp_abi_check: capacity is what is left. */
-			pr_warn("cannot load BPF programs (a pinned map of another capacity, from other --max-services/--max-endpoints, makes libbpf refuse to reuse it; see the libbpf lines above)",
-				"pin_dir=%s err=%d", dp->pin_dir, err);
 		else
 			pr_warn("cannot load BPF programs (see the libbpf lines above)",
 				"pin_dir=%s err=%d", dp->pin_dir, err);
 		goto fail;
 	}
+	/* The new maps are whole and pinned in place before anything reads them. */
+	err = dp_upgrade_finish(dp);
+	if (err)
+		goto fail;
 	err = ks_idalloc_init(&dp->svc_ids, dp->max_services);
 	if (!err)
 		err = ks_idalloc_init(&dp->ep_ids, dp->max_endpoints);
@@ -331,8 +335,10 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	err = dp_hooks_attach(dp);
 	if (err)
 		goto fail;
-	pr_info(dp->adopted ? "adopted pinned datapath" : "attached datapath",
-		"pin_dir=%s cgroup=%s services=%zu", dp->pin_dir, cgpath, dp->n);
+	pr_info(!dp->adopted ? "attached datapath" : dp->n_staged ? "adopted pinned datapath, upgraded to this build"
+						    : "adopted pinned datapath",
+		"pin_dir=%s cgroup=%s services=%zu upgraded_maps=%zu", dp->pin_dir, cgpath, dp->n,
+		dp->n_staged);
 	*out = dp;
 	return 0;
 fail:
@@ -341,6 +347,9 @@ fail:
 		ks_dp_close(dp);
 		ks_dp_down(opts->pin_dir ? opts->pin_dir : KS_DEFAULT_PIN_DIR, NULL);
 	} else {
+		/* Adopted: the pinned datapath keeps serving; only a half-built upgrade goes. */
+		if (dp->n_staged)
+			dp_upgrade_abandon(dp->pin_dir);
 		ks_dp_close(dp);
 	}
 	return err;
