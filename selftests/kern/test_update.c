@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
 
 #include "harness.h"
 
@@ -180,11 +182,42 @@ static void test_no_fit(void **state)
 	measure(e, "after 25/75 -> 75/25", 75, &r);
 }
 
+/*
+ * A map write that fails after the new slots were written but before any
+ * service was published: nothing changes for connects, the apply fails,
+ * and the state in force is the old one. BPF_MAP_FREEZE makes the kernel
+ * refuse every write from userspace to ks_svc_meta, the last map of the
+ * backing writes (user/datapath/apply.c flush_backing).
+ */
+static void test_write_fails(void **state)
+{
+	struct kt_env *e = start(state, 4, 8);
+	char path[PATH_MAX + 16];
+	struct kt_result r;
+	int fd, err;
+
+	assert_int_equal(apply(e, "127.10.0.1", "127.1.0.1 127.1.0.2", "127.2.0.1 127.2.0.2",
+			       25, 75), 0);
+	measure(e, "baseline 25/75", 25, &r);
+	snprintf(path, sizeof(path), "%s/ks_svc_meta", e->pin_dir);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_freeze(fd), 0);
+	close(fd);
+	err = apply(e, "127.10.0.1", "127.1.0.1 127.1.0.3", "127.2.0.1 127.2.0.2", 75, 25);
+	printf("  [write-fails] apply with ks_svc_meta frozen: err %d (%s)\n", err, strerror(-err));
+	assert_int_equal(err, -EPERM);
+	measure(e, "after the failed apply, still 25/75", 25, &r);
+	assert_int_equal(prefix_count(&r, "127.1.0.3"), 0);
+	assert_true(prefix_count(&r, "127.1.0.2") > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_live_weights_and_removal, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_no_fit, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_write_fails, kt_setup, kt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

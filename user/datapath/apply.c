@@ -59,18 +59,24 @@ static int zero_percpu(struct ks_dp *dp, int fd, uint32_t id, size_t vsz, uint64
 	return err;
 }
 
-int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old)
+int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old,
+			struct dp_batch *b)
 {
 	int fd = bpf_map__fd(dp->skel->maps.ks_group_stats);
-	uint32_t j;
+	uint32_t j, key;
 	int err;
 
 	for (j = 0; j < d->s.n_groups && j < KS_MAX_GROUPS; j++) {
 		bool same = old && j < old->s.n_groups &&
 			    !strcmp(ksi_meta_backend(old->s.meta, j), ksi_meta_backend(d->s.meta, j));
 
-		err = zero_percpu(dp, fd, KS_GROUP_KEY(d->val.svc_id, j), sizeof(struct ks_group_stats),
-				  same ? BPF_NOEXIST : BPF_ANY);
+		key = KS_GROUP_KEY(d->val.svc_id, j);
+		/* "Create unless there" has no batch form; it is the rarer case (an edited route). */
+		if (b && !same)
+			err = dp_batch_add(b, &key, NULL);
+		else
+			err = zero_percpu(dp, fd, key, sizeof(struct ks_group_stats),
+					  same ? BPF_NOEXIST : BPF_ANY);
 		if (err)
 			return err;
 	}
@@ -378,17 +384,68 @@ static void unplan_service(struct ks_dp *dp, struct dp_svc *d, const struct dp_s
 	}
 }
 
-static int write_service(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old,
-			 const struct ks_idalloc *old_eps, struct ks_apply_stats *st)
+/*
+ * The maps one apply writes, in batches. Everything a service points at
+ * (slots, counters, health, names) is flushed before the first ks_services
+ * entry: the publishing writes come last, in their own batch.
+ */
+struct writer {
+	struct dp_batch be, eps, eph, svs, grp, meta;	/* backing, in flush order */
+	struct dp_batch svc;				/* publishing */
+};
+
+#define W_BATCH		4096	/* entries per batch */
+#define W_BATCH_PCPU	256	/* per-CPU values: 256 x 8 bytes x CPUs per entry */
+
+static void writer_fini(struct writer *w)
 {
-	bool fresh_svc = !old;
-	int fsvc = bpf_map__fd(dp->skel->maps.ks_services);
-	int fbe = bpf_map__fd(dp->skel->maps.ks_backends);
-	int fmeta = bpf_map__fd(dp->skel->maps.ks_svc_meta);
-	int fes = bpf_map__fd(dp->skel->maps.ks_ep_stats);
-	int fss = bpf_map__fd(dp->skel->maps.ks_svc_stats);
-	int feh = bpf_map__fd(dp->skel->maps.ks_ep_health);
-	struct ks_ep_health fresh = {};
+	dp_batch_fini(&w->be);
+	dp_batch_fini(&w->eps);
+	dp_batch_fini(&w->eph);
+	dp_batch_fini(&w->svs);
+	dp_batch_fini(&w->grp);
+	dp_batch_fini(&w->meta);
+	dp_batch_fini(&w->svc);
+}
+
+static int writer_init(struct ks_dp *dp, struct writer *w)
+{
+	typeof(dp->skel->maps) *m = &dp->skel->maps;
+	uint32_t pc = dp->ncpus;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	err = dp_batch_init(&w->be, bpf_map__fd(m->ks_backends), 4, sizeof(struct ks_backend),
+			    W_BATCH);
+	if (!err)
+		err = dp_batch_init(&w->eps, bpf_map__fd(m->ks_ep_stats), 4,
+				    ((sizeof(struct ks_ep_stats) + 7) & ~7UL) * pc, W_BATCH_PCPU);
+	if (!err)
+		err = dp_batch_init(&w->eph, bpf_map__fd(m->ks_ep_health), 4,
+				    sizeof(struct ks_ep_health), W_BATCH);
+	if (!err)
+		err = dp_batch_init(&w->svs, bpf_map__fd(m->ks_svc_stats), 4,
+				    ((sizeof(struct ks_svc_stats) + 7) & ~7UL) * pc, W_BATCH_PCPU);
+	if (!err)
+		err = dp_batch_init(&w->grp, bpf_map__fd(m->ks_group_stats), 4,
+				    ((sizeof(struct ks_group_stats) + 7) & ~7UL) * pc, W_BATCH_PCPU);
+	if (!err)
+		err = dp_batch_init(&w->meta, bpf_map__fd(m->ks_svc_meta), 4,
+				    sizeof(struct ks_svc_meta), W_BATCH / 4);
+	if (!err)
+		err = dp_batch_init(&w->svc, bpf_map__fd(m->ks_services), sizeof(struct ks_svc_key),
+				    sizeof(struct ks_svc), W_BATCH);
+	if (err)
+		writer_fini(w);
+	return err;
+}
+
+/* Queue what service d points at; nothing is published yet. */
+static int stage_service(struct ks_dp *dp, struct writer *w, const struct dp_svc *d,
+			 const struct dp_svc *old, const struct ks_idalloc *old_eps,
+			 struct ks_apply_stats *st)
+{
+	const struct ks_ep_health fresh = {};
 	struct ks_svc_meta meta;
 	uint32_t j, k;
 	int err;
@@ -401,32 +458,41 @@ static int write_service(struct ks_dp *dp, const struct dp_svc *d, const struct 
 
 			/* A fresh id starts with zero counters and a clean health record. */
 			if (!ks_idalloc_test(old_eps, g->be[k].ep_id)) {
-				err = zero_percpu(dp, fes, g->be[k].ep_id, sizeof(struct ks_ep_stats),
-						  BPF_ANY);
+				err = dp_batch_add(&w->eps, &g->be[k].ep_id, NULL);
+				if (!err)
+					err = dp_batch_add(&w->eph, &g->be[k].ep_id, &fresh);
 				if (err)
 					return err;
-				if (bpf_map_update_elem(feh, &g->be[k].ep_id, &fresh, BPF_ANY))
-					return -errno;
 			}
-			if (bpf_map_update_elem(fbe, &slot, &g->be[k], BPF_ANY))
-				return -errno;
+			err = dp_batch_add(&w->be, &slot, &g->be[k]);
+			if (err)
+				return err;
 			st->backends_written++;
 		}
 	}
-	if (fresh_svc) {
-		err = zero_percpu(dp, fss, d->val.svc_id, sizeof(struct ks_svc_stats), BPF_ANY);
+	if (!old) {
+		err = dp_batch_add(&w->svs, &d->val.svc_id, NULL);
 		if (err)
 			return err;
 	}
-	err = dp_group_stats_fill(dp, d, old);
+	err = dp_group_stats_fill(dp, d, old, &w->grp);
 	if (err)
 		return err;
 	ksi_meta_unpack(d->s.meta, &meta);
-	if (bpf_map_update_elem(fmeta, &d->val.svc_id, &meta, BPF_ANY))
-		return -errno;
-	/* The publishing write: from here on new connects use the new groups. */
-	if (bpf_map_update_elem(fsvc, &d->s.key, &d->val, BPF_ANY))
-		return -errno;
+	return dp_batch_add(&w->meta, &d->val.svc_id, &meta);
+}
+
+static int flush_backing(struct writer *w)
+{
+	struct dp_batch *order[] = { &w->be, &w->eps, &w->eph, &w->svs, &w->grp, &w->meta };
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		err = dp_batch_flush(order[i]);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
@@ -445,6 +511,8 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 	struct dp_svc **olds = NULL;
 	struct dp_svc *nv = NULL;
 	bool *written = NULL, *planned = NULL, *kept_old = NULL;
+	uint64_t published;
+	struct writer w;
 	uint32_t g, k;
 	size_t i;
 	int err;
@@ -511,16 +579,34 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 			st->added++;
 	}
 
-	/* Write: each service is published by one ks_services update. */
-	for (i = 0; i < img->n; i++) {
-		if (!planned[i])
-			continue;
-		err = write_service(dp, &nv[i], olds[i], &old_eps, st);
-		if (err) {
-			pr_warn("map update failed; restoring the previous state", "err=%d", err);
-			goto rollback;
+	/*
+	 * Write: first what the changed services point at, then the
+	 * ks_services entries that publish them, each one update (atomic for
+	 * readers), in batches.
+	 */
+	err = writer_init(dp, &w);
+	if (err)
+		goto unplan;
+	for (i = 0; !err && i < img->n; i++)
+		if (planned[i])
+			err = stage_service(dp, &w, &nv[i], olds[i], &old_eps, st);
+	if (!err)
+		err = flush_backing(&w);
+	for (i = 0; !err && i < img->n; i++)
+		if (planned[i])
+			err = dp_batch_add(&w.svc, &nv[i].s.key, &nv[i].val);
+	if (!err)
+		err = dp_batch_flush(&w.svc);
+	/* Whatever went into ks_services, in planning order, is what rollback restores. */
+	for (i = 0, published = w.svc.written; i < img->n && published; i++)
+		if (planned[i]) {
+			written[i] = true;
+			published--;
 		}
-		written[i] = true;
+	writer_fini(&w);
+	if (err) {
+		pr_warn("map update failed; restoring the previous state", "err=%d", err);
+		goto rollback;
 	}
 	for (i = 0; i < dp->n; i++) {
 		const struct dp_svc *o = &dp->svcs[i];

@@ -81,8 +81,28 @@ struct ks_dp {
  * keeps its counts when old names the same backendRef at the same index
  * (old == d on adoption: all keep); otherwise, and for every group when old
  * is NULL (a new service, perhaps on a recycled svc_id), it starts at zero.
+ * With b, the zeroing writes are queued there instead of written at once.
  */
-int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old);
+struct dp_batch;
+int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old,
+			struct dp_batch *b);
+
+/*
+ * batch.c: entries for one map, written BATCH at a time. value NULL adds a
+ * zero value (vsz: the per-CPU size for per-CPU maps). flush writes what is
+ * queued; on error, written counts what went in before it.
+ */
+struct dp_batch {
+	int fd;
+	uint32_t ksz, vsz, n, cap;
+	uint64_t written;
+	char *k, *v;
+};
+int dp_batch_init(struct dp_batch *b, int fd, uint32_t key_size, uint32_t value_size,
+		  uint32_t cap);
+int dp_batch_add(struct dp_batch *b, const void *key, const void *value);
+int dp_batch_flush(struct dp_batch *b);
+void dp_batch_fini(struct dp_batch *b);
 
 /* load.c: the userspace view of the services. */
 void dp_svc_free(struct dp_svc *d);
