@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,12 +48,19 @@ static int sub_path(char *buf, size_t len, const char *pin_dir, const char *sub,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Remove every pin in PIN/sub and the dir; *n counts the pins. */
-static int clear_dir(const char *pin_dir, const char *sub, unsigned int *n)
+/*
+ * Call fn on every pin of PIN/sub (path: its full name), counting in *n
+ * those it took care of; then remove the emptied dir. Stops at the first
+ * error when stop_on_error (a move must not half-happen silently), else
+ * goes on and returns the first error.
+ */
+static int each_pin(const char *pin_dir, const char *sub, bool stop_on_error,
+		    int (*fn)(const char *pin_dir, const char *path, const char *name),
+		    unsigned int *n)
 {
 	char dir[PATH_MAX], path[PATH_MAX + NAME_MAX + 1];
 	struct dirent *de;
-	int err = 0;
+	int err = 0, r;
 	DIR *d;
 
 	if (sub_path(dir, sizeof(dir), pin_dir, sub, NULL))
@@ -64,49 +72,50 @@ static int clear_dir(const char *pin_dir, const char *sub, unsigned int *n)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (!unlink(path)) {
-			if (n)
-				(*n)++;
-		} else if (!err) {
-			err = -errno;
-		}
-	}
-	closedir(d);
-	if (rmdir(dir) && !err)
-		err = -errno;
-	return err;
-}
-
-/* Step 4: every pin of PIN/staged over its namesake in PIN; then the dir goes. */
-static int move_staged(const char *pin_dir, unsigned int *n)
-{
-	char dir[PATH_MAX], from[PATH_MAX + NAME_MAX + 1], to[PATH_MAX + NAME_MAX + 1];
-	struct dirent *de;
-	int err = 0;
-	DIR *d;
-
-	if (sub_path(dir, sizeof(dir), pin_dir, STAGED, NULL))
-		return -ENAMETOOLONG;
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
-		snprintf(to, sizeof(to), "%s/%s", pin_dir, de->d_name);
-		if (rename(from, to)) {
-			err = -errno;
-			pr_error("cannot move an upgraded map's pin over the old one", "from=%s to=%s err=%d",
-				 from, to, err);
+		r = fn(pin_dir, path, de->d_name);
+		if (!r && n)
+			(*n)++;
+		if (r && !err)
+			err = r;
+		if (r && stop_on_error)
 			break;
-		}
-		(*n)++;
 	}
 	closedir(d);
 	if (!err && rmdir(dir))
 		err = -errno;
 	return err;
+}
+
+static int unpin(const char *pin_dir, const char *path, const char *name)
+{
+	(void)pin_dir;
+	(void)name;
+	return unlink(path) ? -errno : 0;
+}
+
+/* Step 4 for one pin: over its namesake in PIN, in one rename. */
+static int move_up(const char *pin_dir, const char *path, const char *name)
+{
+	char to[PATH_MAX + NAME_MAX + 1];
+	int err;
+
+	snprintf(to, sizeof(to), "%s/%s", pin_dir, name);
+	if (!rename(path, to))
+		return 0;
+	err = -errno;
+	pr_error("cannot move an upgraded map's pin over the old one", "from=%s to=%s err=%d", path,
+		 to, err);
+	return err;
+}
+
+static int clear_dir(const char *pin_dir, const char *sub, unsigned int *n)
+{
+	return each_pin(pin_dir, sub, false, unpin, n);
+}
+
+static int move_staged(const char *pin_dir, unsigned int *n)
+{
+	return each_pin(pin_dir, STAGED, true, move_up, n);
 }
 
 int dp_upgrade_recover(const char *pin_dir)
