@@ -96,3 +96,75 @@ int kube_http_setup(CURL *h, const struct kube_conn *c, const char *path, bool s
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
 	return 0;
 }
+
+static size_t call_body(char *p, size_t sz, size_t n, void *arg)
+{
+	struct kube_call *c = arg;
+	size_t len = sz * n;
+	char *nb;
+
+	/* Leases and single objects: a response past this is not one of them. */
+	if (c->len + len > (4u << 20) || !(nb = realloc(c->body, c->len + len + 1)))
+		return 0;
+	memcpy(nb + c->len, p, len);
+	c->body = nb;
+	c->len += len;
+	c->body[c->len] = 0;
+	return len;
+}
+
+int kube_call_start(struct kube_call *c, CURLM *multi, const struct kube_conn *conn,
+		    const char *method, const char *path, const char *body)
+{
+	struct curl_slist *h;
+	int err = -ENOMEM;
+
+	kube_call_end(c, multi);
+	c->h = curl_easy_init();
+	if (!c->h)
+		goto fail;
+	err = kube_http_setup(c->h, conn, path, false, &c->hdrs);
+	if (err)
+		goto fail;
+	err = -ENOMEM;
+	if (body) {
+		if (!(h = curl_slist_append(c->hdrs, "Content-Type: application/json")))
+			goto fail;
+		c->hdrs = h;
+		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+		curl_easy_setopt(c->h, CURLOPT_COPYPOSTFIELDS, body);
+	}
+	curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, call_body);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_PRIVATE, &c->own);
+	if (curl_multi_add_handle(multi, c->h) != CURLM_OK)
+		goto fail;
+	return 0;
+fail:
+	kube_call_end(c, multi);
+	return err;
+}
+
+long kube_call_code(struct kube_call *c, CURLcode result)
+{
+	c->code = 0;
+	if (result == CURLE_OK)
+		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->code);
+	return c->code;
+}
+
+void kube_call_end(struct kube_call *c, CURLM *multi)
+{
+	if (c->h) {
+		curl_multi_remove_handle(multi, c->h);
+		curl_easy_cleanup(c->h);
+		c->h = NULL;
+	}
+	curl_slist_free_all(c->hdrs);
+	c->hdrs = NULL;
+	free(c->body);
+	c->body = NULL;
+	c->len = 0;
+}
