@@ -164,7 +164,15 @@ static long long status_writes(struct kt_kube *k, const char *only)
 
 static void start_agent(struct kt_agent *a, const char *id)
 {
-	kt_agent_start(a, NULL, AGENT_ARGS(id), 1);
+	char cmd[PATH_MAX + 32], *out;
+	int rc;
+
+	kt_agent_start(a, NULL, AGENT_ARGS(id), 0);
+	if (kt_wait_in_file(a->log, KT_APPLIED, 1, WAIT_MS) >= 1)
+		return;
+	snprintf(cmd, sizeof(cmd), "tail -30 %s", a->log);
+	out = kt_sh_out(cmd, &rc);
+	fail_msg("%s did not apply its config within %d ms; its log:\n%s", id, WAIT_MS, out);
 }
 
 /* The second agent of the Lease test: torn down with the test, also when it fails. */

@@ -456,7 +456,7 @@ void ks_kube_status(struct ks_kube *k, const struct ks_model *m)
 
 	if (!k || !m || !k->status_on)
 		return;
-	err = kube_status_set(&k->status, m, now);
+	err = kube_status_set(&k->status, m);
 	if (err)
 		pr_warn("status: cannot work out the status to write", "err=%d", err);
 	k->resync |= kube_status_tick(&k->status, k->lease.leading, now);

@@ -316,7 +316,7 @@ static void class_one(const struct kube_obj *o, void *arg)
 	want(c->st, e, json_take(w));
 }
 
-int kube_status_set(struct kube_status *st, const struct ks_model *m, uint64_t now_ms)
+int kube_status_set(struct kube_status *st, const struct ks_model *m)
 {
 	struct class_ctx cc = { .st = st };
 	struct reflector *classes;
@@ -325,7 +325,6 @@ int kube_status_set(struct kube_status *st, const struct ks_model *m, uint64_t n
 	int64_t gen;
 	size_t i;
 
-	(void)now_ms;
 	for (i = 0; i < st->cap; i++)
 		if (st->tab[i])
 			st->tab[i]->seen = false;

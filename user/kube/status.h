@@ -66,7 +66,7 @@ struct kube_status {
 void kube_status_init(struct kube_status *st, struct ks_kube *k, const struct kube_conn *conn,
 		      CURLM *multi, unsigned min_interval_ms, unsigned rate, unsigned burst);
 /* The verdicts of model m are the ones in force: queue the objects whose status changed. */
-int kube_status_set(struct kube_status *st, const struct ks_model *m, uint64_t now_ms);
+int kube_status_set(struct kube_status *st, const struct ks_model *m);
 /*
  * Starts the writes that are due, while leading. True when it has just
  * become the leader: everything is to be checked, so the verdicts are
