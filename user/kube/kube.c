@@ -456,10 +456,19 @@ void ks_kube_status(struct ks_kube *k, const struct ks_model *m)
 
 	if (!k || !m || !k->status_on)
 		return;
+	/*
+	 * Only the holder works the status out (at 50,000 routes that is not
+	 * free, and every node loads); one that takes the Lease later asks for
+	 * the verdicts again (resync).
+	 */
+	k->resync |= kube_status_tick(&k->status, k->lease.leading, now);
+	if (!k->status.leading)
+		return;
 	err = kube_status_set(&k->status, m);
 	if (err)
 		pr_warn("status: cannot work out the status to write", "err=%d", err);
-	k->resync |= kube_status_tick(&k->status, k->lease.leading, now);
+	k->resync = false;
+	kube_status_tick(&k->status, k->lease.leading, now);
 	arm(k);
 }
 

@@ -48,7 +48,10 @@ struct ks_kube;
 int ks_kube_new(const struct ks_kube_opts *o, struct ks_kube **out, char *err, size_t errlen);
 /* Readable when there is work: call ks_kube_process(). */
 int ks_kube_fd(const struct ks_kube *k);
-/* Drives every transfer and timer that is due; true when objects changed since the last snapshot. */
+/*
+ * Drives every transfer and timer that is due; true when objects changed
+ * since the last snapshot, or this agent just took the status Lease.
+ */
 bool ks_kube_process(struct ks_kube *k);
 /* Every kind has been listed (or found not served) at least once. */
 bool ks_kube_synced(const struct ks_kube *k);

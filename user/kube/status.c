@@ -325,6 +325,8 @@ int kube_status_set(struct kube_status *st, const struct ks_model *m)
 	int64_t gen;
 	size_t i;
 
+	if (!st->leading)
+		return 0;
 	for (i = 0; i < st->cap; i++)
 		if (st->tab[i])
 			st->tab[i]->seen = false;

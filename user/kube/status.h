@@ -65,7 +65,10 @@ struct kube_status {
 
 void kube_status_init(struct kube_status *st, struct ks_kube *k, const struct kube_conn *conn,
 		      CURLM *multi, unsigned min_interval_ms, unsigned rate, unsigned burst);
-/* The verdicts of model m are the ones in force: queue the objects whose status changed. */
+/*
+ * The verdicts of model m are the ones in force: queue the objects whose
+ * status changed. Only while leading; else nothing is worked out.
+ */
 int kube_status_set(struct kube_status *st, const struct ks_model *m);
 /*
  * Starts the writes that are due, while leading. True when it has just
