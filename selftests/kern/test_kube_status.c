@@ -422,7 +422,12 @@ static void test_status_lease(void **state)
 	kt_kube_route_weights(k, 25, 75, false);
 	wait_cond(k, "r", "ResolvedRefs", "True ResolvedRefs 3");
 	assert_true(kt_count_in_file(b->log, WRITTEN) >= 1);
+	/* Stopped cleanly, the holder gives the Lease up: no holder, for the next to take at once. */
 	kt_agent_stop(b);
+	assert_int_equal(kt_count_in_file(b->log, "status: released the status Lease"), 1);
+	o = get(k, "/apis/coordination.k8s.io/v1/namespaces/t/leases/ksplit-status");
+	assert_string_equal(kas_jget(o, "spec.holderIdentity"), "");
+	json_object_put(o);
 }
 
 int main(void)

@@ -43,9 +43,15 @@ struct kube_call {
  */
 int kube_call_start(struct kube_call *c, CURLM *multi, const struct kube_conn *conn,
 		    const char *method, const char *path, const char *body);
+/*
+ * The same request, blocking up to timeout_ms (only for the way out, when
+ * the event loop has ended): the HTTP status, 0 when none came.
+ */
+long kube_call_sync(struct kube_call *c, const struct kube_conn *conn, const char *method,
+		    const char *path, const char *body, long timeout_ms);
 /* In own.done: the response's HTTP status (0 when none came), kept in c->code. */
 long kube_call_code(struct kube_call *c, CURLcode result);
-/* Ends the transfer (if any) and frees the response. */
+/* Ends the transfer (if any; multi NULL: a kube_call_sync one) and frees the response. */
 void kube_call_end(struct kube_call *c, CURLM *multi);
 
 #endif

@@ -480,6 +480,7 @@ void ks_kube_free(struct ks_kube *k)
 		return;
 	if (k->status_on) {
 		kube_status_free(&k->status);
+		kube_lease_release(&k->lease);
 		kube_lease_free(&k->lease);
 	}
 	for (i = 0; i < N_RES; i++)

@@ -228,6 +228,38 @@ uint64_t kube_lease_next_ms(const struct kube_lease *l, uint64_t now_ms)
 	return due == UINT64_MAX ? due : due > now_ms ? due - now_ms : 0;
 }
 
+void kube_lease_release(struct kube_lease *l)
+{
+	struct json_object *o = NULL, *spec;
+	char p[512];
+	long code;
+
+	if (!l->leading)
+		return;
+	l->leading = false;
+	kube_call_end(&l->call, l->multi);
+	path(l, p, sizeof(p), true);
+	code = kube_call_sync(&l->call, l->conn, "GET", p, NULL, 1000);
+	if (code == 200)
+		o = json_tokener_parse(l->call.body ? l->call.body : "");
+	if (o && json_object_object_get_ex(o, "spec", &spec) &&
+	    !strcmp(str_at(spec, "holderIdentity"), l->identity)) {
+		/* As client-go releases: no holder, so the next look of another takes it. */
+		json_object_object_add(spec, "holderIdentity", json_object_new_string(""));
+		json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int(1));
+		code = kube_call_sync(&l->call, l->conn, "PUT", p, json_object_to_json_string(o),
+				      1000);
+	}
+	if (code == 200)
+		pr_info("status: released the status Lease", "lease=%s/%s identity=%s", l->ns,
+			l->name, l->identity);
+	else
+		pr_warn("status: could not release the status Lease; it expires after its duration",
+			"lease=%s/%s http=%ld", l->ns, l->name, code);
+	json_object_put(o);
+	kube_call_end(&l->call, NULL);
+}
+
 void kube_lease_free(struct kube_lease *l)
 {
 	kube_call_end(&l->call, l->multi);

@@ -46,6 +46,12 @@ int kube_lease_init(struct kube_lease *l, const struct kube_conn *conn, CURLM *m
 void kube_lease_tick(struct kube_lease *l, uint64_t now_ms);
 /* Ms until kube_lease_tick wants to run, or UINT64_MAX. */
 uint64_t kube_lease_next_ms(const struct kube_lease *l, uint64_t now_ms);
+/*
+ * On the way out, when this agent holds the Lease: give it up (no holder),
+ * so that another takes it at its next look instead of after the duration.
+ * Blocks for at most 2 s: the event loop has ended.
+ */
+void kube_lease_release(struct kube_lease *l);
 void kube_lease_free(struct kube_lease *l);
 
 /* "2026-12-01T22:45:00.123456Z" (metav1.MicroTime) for now, or without micro "...:00Z". */
