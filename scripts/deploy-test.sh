@@ -9,8 +9,12 @@
 # one side fails here until the other follows:
 #   - the ClusterRole grants exactly list and watch on exactly the resources
 #     of user/kube/kube.c's resources[] table (a resource added there without
-#     a rule, or a rule left for a removed one, fails), nothing else;
-#   - the binding gives it to the DaemonSet's service account;
+#     a rule, or a rule left for a removed one, fails), and for status
+#     writing get on the GatewayClass, Gateway and route resources of that
+#     table and update on their /status, nothing else;
+#   - a Role grants exactly get, create and update on leases (the status
+#     Lease, in the agent's namespace);
+#   - the bindings give both to the DaemonSet's service account;
 #   - the GatewayClass ksplit names the controller of user/kube/source.h;
 #   - the DaemonSet: hostNetwork, hostPID (drain reads /proc/<pid>/ns),
 #     every argument a `ksplit run` option of user/cli/run.c, no --config nor
@@ -73,9 +77,14 @@ macros = dict(re.findall(r'#define\s+(\w+)\s+"([^"]*)"', kube_c))
 table = re.search(r"resources\[\]\s*=\s*\{(.*?)\n\};", kube_c, re.S)
 if not table:
     sys.exit("[deploy-test] FAIL: no resources[] table in user/kube/kube.c")
-want_res = set()
-for grp, plural in re.findall(r'\{\s*("[^"]*"|\w+)\s*,\s*\{[^}]*\}\s*,\s*"([^"]+)"', table.group(1)):
-    want_res.add((grp.strip('"') if grp.startswith('"') else macros[grp], plural))
+want_res, status_res = set(), set()
+for grp, plural, kind in re.findall(r'\{\s*("[^"]*"|\w+)\s*,\s*\{[^}]*\}\s*,\s*"([^"]+)"\s*,\s*"([^"]+)"',
+                                    table.group(1)):
+    g = grp.strip('"') if grp.startswith('"') else macros[grp]
+    want_res.add((g, plural))
+    # What user/kube/status.c writes: GatewayClasses, Gateways, routes.
+    if kind in ("GatewayClass", "Gateway") or kind.endswith("Route"):
+        status_res.add((g, plural))
 if not want_res:
     sys.exit("[deploy-test] FAIL: no entries read from user/kube/kube.c resources[]")
 controller = re.search(r'#define\s+KS_GATEWAY_CONTROLLER\s+"([^"]+)"', src("user/kube/source.h")).group(1)
@@ -101,18 +110,31 @@ def check_render(name, objs, classes):
     before = len(fails)
     fails_here = lambda: fails[before:]
 
-    # RBAC: exactly list + watch on exactly the table's resources.
+    # RBAC: list + watch on the table's resources; get and update /status on what status.c writes.
     role = one(objs, "ClusterRole", "ksplit")
-    got = set()
+    by_verbs = {}
     for r in role.get("rules", []):
-        check(sorted(r.get("verbs", [])) == ["list", "watch"],
+        verbs = tuple(sorted(r.get("verbs", [])))
+        check(verbs in (("list", "watch"), ("get",), ("update",)),
               f"{name}: ClusterRole rule {r.get('apiGroups')} {r.get('resources')}: verbs "
-              f"{r.get('verbs')}, want exactly [list, watch] (what user/kube/ does today)")
+              f"{r.get('verbs')}, want [list, watch], [get] or [update] (what user/kube/ does)")
         check(not r.get("resourceNames") and not r.get("nonResourceURLs"),
               f"{name}: ClusterRole rule {r}: resourceNames/nonResourceURLs are not used by the agent")
         for g in r.get("apiGroups", []):
             for res in r.get("resources", []):
-                got.add((g, res))
+                by_verbs.setdefault(verbs, set()).add((g, res))
+    got = by_verbs.get(("list", "watch"), set())
+    check(by_verbs.get(("get",), set()) == status_res,
+          f"{name}: ClusterRole get on {sorted(by_verbs.get(('get',), set()))}, want {sorted(status_res)} "
+          f"(the objects user/kube/status.c reads before it writes their status)")
+    want_upd = {(g, res + "/status") for g, res in status_res}
+    check(by_verbs.get(("update",), set()) == want_upd,
+          f"{name}: ClusterRole update on {sorted(by_verbs.get(('update',), set()))}, want {sorted(want_upd)}")
+    lrole = one(objs, "Role", "ksplit")
+    check([(r.get("apiGroups"), r.get("resources"), sorted(r.get("verbs", []))) for r in lrole.get("rules", [])]
+          == [(["coordination.k8s.io"], ["leases"], ["create", "get", "update"])],
+          f"{name}: Role ksplit rules {lrole.get('rules')}, want exactly leases (coordination.k8s.io) "
+          f"[get, create, update] (user/kube/lease.c)")
     for g, res in sorted(want_res - got):
         fails.append(f"{name}: ClusterRole grants nothing on {res} ({g or 'core'}), which user/kube/kube.c "
                      f"resources[] lists and watches: add it with verbs [list, watch]")
@@ -130,6 +152,13 @@ def check_render(name, objs, classes):
           f"{name}: ClusterRoleBinding does not bind ClusterRole ksplit")
     check({"kind": "ServiceAccount", "name": sa, "namespace": ns} in crb.get("subjects", []),
           f"{name}: ClusterRoleBinding has no subject ServiceAccount {ns}/{sa}")
+    rb = one(objs, "RoleBinding", "ksplit")
+    check(rb.get("roleRef", {}).get("name") == "ksplit" and rb.get("roleRef", {}).get("kind") == "Role",
+          f"{name}: RoleBinding does not bind Role ksplit")
+    check(rb.get("metadata", {}).get("namespace") == ns and lrole.get("metadata", {}).get("namespace") == ns,
+          f"{name}: Role and RoleBinding must be in the DaemonSet's namespace {ns} (the Lease's)")
+    check({"kind": "ServiceAccount", "name": sa, "namespace": ns} in rb.get("subjects", []),
+          f"{name}: RoleBinding has no subject ServiceAccount {ns}/{sa}")
     gc = one(objs, "GatewayClass", "ksplit")
     check(gc.get("spec", {}).get("controllerName") == controller,
           f"{name}: GatewayClass ksplit controllerName {gc.get('spec', {}).get('controllerName')}, want {controller}")
@@ -209,7 +238,8 @@ def check_render(name, objs, classes):
     check(cap.get("drop") == ["ALL"], f"{name}: capabilities.drop {cap.get('drop')}, want [ALL]")
     check(set(cap.get("add", [])) == caps,
           f"{name}: capabilities.add {sorted(cap.get('add', []))}, want {sorted(caps)} (scripts/image-test.sh CAPS)")
-    print(f"[deploy-test] {name}: {len(objs)} objects, {len(got)} resources x [list, watch], args {' '.join(args)}: "
+    print(f"[deploy-test] {name}: {len(objs)} objects, {len(got)} resources x [list, watch], "
+          f"{len(status_res)} x [get] + /status [update], leases, args {' '.join(args)}: "
           + ("ok" if not fails_here() else f"{len(fails_here())} problem(s)"))
 
 

@@ -155,6 +155,10 @@ enum MHD_Result handle_control(struct MHD_Connection *c, const char *method, con
 /* Faults for a Kubernetes request: false to go on, true when *ret is the reply. */
 bool fault_gate(struct MHD_Connection *c, enum MHD_Result *ret);
 void stat_count(const char *verb, const char *what);
+/* A write to one object, key "R/NS/NAME[/SUB]" (cluster-scoped: "R/NAME"). */
+void stat_object(const char *verb, const char *key);
+/* The interpose fault's merge patch when key is its object (then it is used up), else NULL. */
+json_object *control_interpose_take(const char *key);
 void control_release_all(void);
 bool control_paused(void);
 

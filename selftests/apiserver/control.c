@@ -24,24 +24,53 @@ static int64_t now_ms(void)
 
 static pthread_mutex_t stat_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_object *stats; /* {"verb": {"resource": n}} */
+static json_object *obj_stats; /* writes per object: {"verb": {"R/NS/NAME[/SUB]": n}} */
 static int64_t total;
+/* fault interpose: the next write to this object first gets this merge patch (store.lock). */
+static char *interpose_key;
+static json_object *interpose_patch;
 
-void stat_count(const char *verb, const char *what)
+static void count(json_object **root, const char *verb, const char *what)
 {
 	json_object *v, *n;
 
-	pthread_mutex_lock(&stat_lock);
-	if (!stats)
-		stats = json_object_new_object();
-	if (!json_object_object_get_ex(stats, verb, &v)) {
+	if (!*root)
+		*root = json_object_new_object();
+	if (!json_object_object_get_ex(*root, verb, &v)) {
 		v = json_object_new_object();
-		json_object_object_add(stats, verb, v);
+		json_object_object_add(*root, verb, v);
 	}
 	json_object_object_add(v, what,
 			       json_object_new_int64(json_object_object_get_ex(v, what, &n) ?
 							     json_object_get_int64(n) + 1 : 1));
+}
+
+void stat_count(const char *verb, const char *what)
+{
+	pthread_mutex_lock(&stat_lock);
+	count(&stats, verb, what);
 	total++;
 	pthread_mutex_unlock(&stat_lock);
+}
+
+void stat_object(const char *verb, const char *key)
+{
+	pthread_mutex_lock(&stat_lock);
+	count(&obj_stats, verb, key);
+	pthread_mutex_unlock(&stat_lock);
+}
+
+json_object *control_interpose_take(const char *key)
+{
+	json_object *p = NULL;
+
+	if (interpose_key && !strcmp(interpose_key, key)) {
+		p = interpose_patch;
+		interpose_patch = NULL;
+		free(interpose_key);
+		interpose_key = NULL;
+	}
+	return p;
 }
 
 static const char *reason_of(int code)
@@ -96,6 +125,10 @@ static json_object *stats_json(void)
 	if (stats)
 		json_object_deep_copy(stats, &copy, NULL);
 	json_object_object_add(o, "requests", copy ? copy : json_object_new_object());
+	copy = NULL;
+	if (obj_stats)
+		json_object_deep_copy(obj_stats, &copy, NULL);
+	json_object_object_add(o, "objects", copy ? copy : json_object_new_object());
 	json_object_object_add(o, "total", json_object_new_int64(total));
 	pthread_mutex_unlock(&stat_lock);
 	pthread_mutex_lock(&store.lock);
@@ -145,15 +178,31 @@ static int fault_key(const char *k, json_object *v, json_object *body, char *msg
 			return 400;
 		}
 		r->disabled = !strcmp(k, "disable");
+	} else if (!strcmp(k, "interpose")) {
+		const char *key = obj_str(v, "object");
+		json_object *patch;
+
+		if (!key || !json_object_object_get_ex(v, "patch", &patch) ||
+		    !json_object_is_type(patch, json_type_object)) {
+			snprintf(msg, len, "interpose: write {\"object\": \"R/NS/NAME[/status]\", "
+				 "\"patch\": {merge patch}}");
+			return 400;
+		}
+		free(interpose_key);
+		json_object_put(interpose_patch);
+		interpose_key = strdup(key);
+		interpose_patch = json_object_get(patch);
 	} else if (!strcmp(k, "reset_stats")) {
 		pthread_mutex_lock(&stat_lock);
 		json_object_put(stats);
 		stats = NULL;
+		json_object_put(obj_stats);
+		obj_stats = NULL;
 		total = 0;
 		pthread_mutex_unlock(&stat_lock);
 	} else {
 		snprintf(msg, len, "unknown fault key %s: use cut_watches, compact, fail_next (+code), "
-			 "hang_next, release, pause_s, disable, enable or reset_stats", k);
+			 "hang_next, release, pause_s, disable, enable, interpose or reset_stats", k);
 		return 400;
 	}
 	return 0;

@@ -93,8 +93,7 @@ static bool rv_conflict(json_object *have, const char *want)
  * change bumps generation, and a write that changes nothing keeps the
  * resourceVersion and makes no event, as on the real server.
  */
-static enum MHD_Result finish_update(struct MHD_Connection *c, struct resdef *r, size_t i,
-				     json_object *next, json_object *old)
+static struct blob *store_update(struct resdef *r, size_t i, json_object *next, json_object *old)
 {
 	struct obj *cur = &r->st->v[i];
 	json_object *md = meta(next), *omd = meta(old);
@@ -109,7 +108,7 @@ static enum MHD_Result finish_update(struct MHD_Connection *c, struct resdef *r,
 		take(md, omd, *k);
 	if (json_object_equal(next, old)) {
 		json_object_put(next);
-		return reply_typed(c, 200, r, cur->b);
+		return cur->b;
 	}
 	if (body_changed(old, next) || body_changed(next, old))
 		json_object_object_add(md, "generation", json_object_new_int64(generation(old) + 1));
@@ -117,7 +116,54 @@ static enum MHD_Result finish_update(struct MHD_Connection *c, struct resdef *r,
 	set_str(md, "resourceVersion", rv);
 	b = st_put(r->st, cur->ns, cur->name, next, EV_MODIFIED);
 	json_object_put(next);
-	return reply_typed(c, 200, r, b);
+	return b;
+}
+
+/* "R/NS/NAME[/SUB]" ("R/NAME" cluster-scoped): an object's key in stats and faults. */
+static void write_key(const struct route *rt, char *buf, size_t len)
+{
+	const char *ns = rt->r->namespaced && rt->ns ? rt->ns : "";
+
+	snprintf(buf, len, "%s/%s%s%s%s%s", rt->r->resource, ns, *ns ? "/" : "", rt->name,
+		 rt->sub ? "/" : "", rt->sub ? rt->sub : "");
+}
+
+/* next (taken) as the new version of old, on the object or (sub) only its status. */
+static struct blob *apply_next(struct resdef *r, size_t i, const char *sub, json_object *next,
+			       json_object *old)
+{
+	if (sub) {
+		/* The status subresource changes .status and nothing else. */
+		json_object *only = copy(old);
+
+		take(only, next, "status");
+		json_object_put(next);
+		next = only;
+	} else if (r->status) {
+		take(next, old, "status");
+	}
+	return store_update(r, i, next, old);
+}
+
+/*
+ * The interpose fault: another writer's merge patch lands on the object just
+ * before this write is looked at, as if it had come between the client's
+ * read and its write.
+ */
+static void interpose(struct resdef *r, struct route *rt, size_t i)
+{
+	char key[512];
+	json_object *patch, *old, *next;
+
+	write_key(rt, key, sizeof(key));
+	if (!(patch = control_interpose_take(key)))
+		return;
+	old = blob_parse(r->st->v[i].b);
+	next = copy(old);
+	merge_patch(next, patch, false);
+	apply_next(r, i, rt->sub, next, old);
+	json_object_put(old);
+	json_object_put(patch);
 }
 
 enum patch_type { PATCH_MERGE, PATCH_STRATEGIC, PATCH_UNSUPPORTED };
@@ -273,6 +319,7 @@ static enum MHD_Result update(struct MHD_Connection *c, const char *method, stru
 	if (bname && strcmp(bname, rt->name))
 		return reply_status(c, 400, "BadRequest", "the name of the object (%s) does not match "
 				    "the name on the URL (%s)", bname, rt->name);
+	interpose(r, rt, i);
 	old = blob_parse(r->st->v[i].b);
 	if (rv_conflict(old, obj_str(body, "metadata.resourceVersion"))) {
 		json_object_put(old);
@@ -284,17 +331,7 @@ static enum MHD_Result update(struct MHD_Connection *c, const char *method, stru
 	} else {
 		next = copy(body);
 	}
-	if (rt->sub) {
-		/* The status subresource changes .status and nothing else. */
-		json_object *only = copy(old);
-
-		take(only, next, "status");
-		json_object_put(next);
-		next = only;
-	} else if (r->status) {
-		take(next, old, "status");
-	}
-	ret = finish_update(c, r, i, next, old);
+	ret = reply_typed(c, 200, r, apply_next(r, i, rt->sub, next, old));
 	json_object_put(old);
 	return ret;
 }
@@ -356,6 +393,8 @@ static enum MHD_Result object_locked(struct MHD_Connection *c, const char *metho
 		return delete(c, rt, i, body);
 	if (!body)
 		return reply_status(c, 400, "BadRequest", "%s needs a JSON object body", method);
+	write_key(rt, stat, sizeof(stat));
+	stat_object(!strcmp(method, "PUT") ? "update" : "patch", stat);
 	return update(c, method, rt, i, body);
 }
 

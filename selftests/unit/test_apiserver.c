@@ -335,6 +335,48 @@ static void test_status_conflict(void **state)
 #define SLICES "/apis/discovery.k8s.io/v1/namespaces/st/endpointslices"
 
 /* generation follows everything but metadata and status: an EndpointSlice's endpoints. */
+/*
+ * The interpose fault: another writer's merge patch lands just before the
+ * next write to that object, which then gets 409 for the resourceVersion it
+ * read; each write is counted per object.
+ */
+static void test_interpose(void **state)
+{
+	const char *key = "objects.update.httproutes/st/ip/status";
+	char body[512], rv[24];
+	struct kas_resp r;
+	long long before;
+
+	(void)state;
+	kas_req(&r, &plain, NULL, "POST", ROUTES, NULL, "{\"apiVersion\":\"gateway.networking.k8s.io/v1\","
+	    "\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"ip\"},\"spec\":{}}", 0);
+	assert_int_equal(r.code, 201);
+	snprintf(rv, sizeof(rv), "%s", kas_jget(r.json, "metadata.resourceVersion"));
+	kas_resp_free(&r);
+	before = kas_stat(&plain, key);
+	kas_fault(&plain, "{\"interpose\":{\"object\":\"httproutes/st/ip/status\",\"patch\":"
+		  "{\"status\":{\"parents\":[{\"controllerName\":\"other\"}]}}}}");
+	snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"ip\",\"resourceVersion\":\"%s\"},"
+		 "\"status\":{\"parents\":[{\"controllerName\":\"mine\"}]}}", rv);
+	kas_req(&r, &plain, NULL, "PUT", ROUTES "/ip/status", NULL, body, 0);
+	assert_int_equal(r.code, 409);
+	assert_string_equal(kas_jget(r.json, "reason"), "Conflict");
+	kas_resp_free(&r);
+	kas_req(&r, &plain, NULL, "GET", ROUTES "/ip", NULL, NULL, 0);
+	assert_string_equal(kas_jget(r.json, "status.parents[0].controllerName"), "other");
+	assert_null(kas_jget(r.json, "status.parents[1]"));
+	assert_int_equal(atoll(kas_jget(r.json, "metadata.resourceVersion")), atoll(rv) + 1);
+	kas_resp_free(&r);
+	/* Used up: the same PUT again is only stale, and nothing else lands. */
+	kas_req(&r, &plain, NULL, "PUT", ROUTES "/ip/status", NULL, body, 0);
+	assert_int_equal(r.code, 409);
+	kas_resp_free(&r);
+	assert_int_equal(kas_stat(&plain, key) - before, 2);
+	kas_req(&r, &plain, NULL, "POST", "/_ksplit/fault", NULL, "{\"interpose\":{\"object\":1}}", 0);
+	assert_int_equal(r.code, 400);
+	kas_resp_free(&r);
+}
+
 static void test_generation(void **state)
 {
 	struct kas_resp r;
@@ -602,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_expired),
 		cmocka_unit_test(test_status_conflict),
+		cmocka_unit_test(test_interpose),
 		cmocka_unit_test(test_generation),
 		cmocka_unit_test(test_lease_conflict),
 		cmocka_unit_test(test_token_rotation),

@@ -329,6 +329,16 @@ static void test_run_sources(void **state)
 	ksplit(&r, "run", "--config", "/nonexistent", "--gateway-class", "x", NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "--gateway-class applies to the Kubernetes API source"));
+	ksplit(&r, "run", "--config", "/nonexistent", "--namespace", "t", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--namespace, --identity, --lease-duration and --lease-renew "
+				      "apply to the Kubernetes API source"));
+	ksplit(&r, "run", "--kubeconfig", "/nonexistent", "--lease-duration", "2", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--lease-renew must be shorter than --lease-duration"));
+	ksplit(&r, "run", "--kubeconfig", "/nonexistent", "--lease-renew", "0", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--lease-renew: not a number of seconds in 1..3600: 0"));
 }
 
 int main(void)

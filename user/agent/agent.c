@@ -325,6 +325,7 @@ static void reload(struct agent *a, const char *why)
 	/* While holding, the first apply (at the end of the hold) uses this model. */
 	ks_agent_model_release(a->model);
 	a->model = m;
+	ks_kube_status(a->kube, m);
 	trim_heap(why);
 }
 
@@ -484,7 +485,10 @@ static int kube_start(struct agent *a, int sfd)
 {
 	struct ks_kube_opts ko = { .kubeconfig = a->o->kubeconfig,
 				   .classes = a->o->gateway_classes,
-				   .n_classes = a->o->n_gateway_classes };
+				   .n_classes = a->o->n_gateway_classes,
+				   .namespace = a->o->status_namespace, .identity = a->o->identity,
+				   .lease_duration_s = a->o->lease_duration_s,
+				   .lease_renew_s = a->o->lease_renew_s };
 	uint64_t until = now_ms() + KUBE_SYNC_MS;
 	char why[512] = "";
 	int err;
@@ -660,6 +664,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		err = a.fatal;
 		goto out;
 	}
+	ks_kube_status(a.kube, a.model);
 	pfd = ks_checks_fd(a.checks);
 	ev.events = EPOLLIN;
 	ev.data.fd = sfd;

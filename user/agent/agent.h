@@ -19,6 +19,10 @@ struct ks_agent_opts {
 	bool in_cluster;		/* the pod's service account (KUBERNETES_SERVICE_HOST) */
 	const char *const *gateway_classes;	/* --gateway-class: also ksplit's */
 	size_t n_gateway_classes;
+	/* Status writing: the Lease's namespace (--namespace) and holder (--identity), its timing. */
+	const char *status_namespace;
+	const char *identity;
+	unsigned lease_duration_s, lease_renew_s;	/* 0: the defaults (15 s, 2 s) */
 	/* --metrics-addr: NULL serves on KS_METRICS_DEFAULT_ADDR if free, "none" not at all. */
 	const char *metrics_addr;
 	bool metrics_endpoints;	/* --metrics-endpoints: per-endpoint series */

@@ -16,6 +16,7 @@ static int do_help(const struct cli_cmd *cmd, int argc, char **argv);
 static const struct cli_cmd cmds[] = {
 	{ "run", do_run,
 	  "(--config PATH [--config PATH ...] | --kubeconfig FILE [--gateway-class NAME ...])\n"
+	  "[--namespace NS] [--identity ID] [--lease-duration S] [--lease-renew S]\n"
 	  "[--cgroup DIR] [--pin-dir DIR]\n"
 	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait]\n"
 	  "[--allow-loopback-vips] [--metrics-addr ADDR:PORT|none] [--metrics-endpoints]\n"
@@ -28,7 +29,9 @@ static const struct cli_cmd cmds[] = {
 	  "JSON lines with --json; VIPs in 127.0.0.0/8 or ::1 are refused unless\n"
 	  "--allow-loopback-vips (they capture every process's local traffic);\n"
 	  "/metrics, /healthz and /readyz are served on --metrics-addr\n"
-	  "(default 127.0.0.1:9965; port 0: any free port, logged)" },
+	  "(default 127.0.0.1:9965; port 0: any free port, logged); from the API, route,\n"
+	  "Gateway and GatewayClass status is written by the holder of the Lease\n"
+	  "ksplit-status in --namespace (in a pod: the service account's)" },
 	{ "validate", do_validate, "[--json] [--strict] [--allow-loopback-vips] PATH...",
 	  "check manifests, print each route's verdict and each service's split;\n"
 	  "exit 1 on any error or route not accepted (--strict: or any refused share)" },

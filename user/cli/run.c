@@ -25,6 +25,10 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "allow-loopback-vips", no_argument, NULL, 'L' },
 		{ "kubeconfig", required_argument, NULL, 'K' },
 		{ "gateway-class", required_argument, NULL, 'G' },
+		{ "namespace", required_argument, NULL, 'N' },
+		{ "identity", required_argument, NULL, 'I' },
+		{ "lease-duration", required_argument, NULL, 'U' },
+		{ "lease-renew", required_argument, NULL, 'R' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ "metrics-endpoints", no_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
@@ -70,6 +74,22 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		case 'L': ao.allow_loopback_vips = true; break;
 		case 'K': ao.kubeconfig = optarg; break;
 		case 'G': classes[ao.n_gateway_classes++] = optarg; break;
+		case 'N': ao.status_namespace = optarg; break;
+		case 'I': ao.identity = optarg; break;
+		case 'U':
+		case 'R':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !v || v > 3600) {
+				p_err("--%s: not a number of seconds in 1..3600: %s",
+				      c == 'U' ? "lease-duration" : "lease-renew", optarg);
+				goto out;
+			}
+			if (c == 'U')
+				ao.lease_duration_s = v;
+			else
+				ao.lease_renew_s = v;
+			break;
 		case 'M': {
 			struct sockaddr_storage ss;
 			socklen_t len;
@@ -108,6 +128,18 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 	if (ao.n_gateway_classes && ao.n_configs) {
 		p_err("--gateway-class applies to the Kubernetes API source, not to --config files "
 		      "(every Gateway in the files is ksplit's)");
+		goto out;
+	}
+	if (ao.n_configs && (ao.status_namespace || ao.identity || ao.lease_duration_s ||
+			     ao.lease_renew_s)) {
+		p_err("--namespace, --identity, --lease-duration and --lease-renew apply to the "
+		      "Kubernetes API source (status writing), not to --config files");
+		goto out;
+	}
+	if ((ao.lease_duration_s ? ao.lease_duration_s : 15) <=
+	    (ao.lease_renew_s ? ao.lease_renew_s : 2)) {
+		p_err("--lease-renew must be shorter than --lease-duration (defaults 2 and 15 s): "
+		      "the holder renews several times per duration");
 		goto out;
 	}
 	ao.gateway_classes = classes;

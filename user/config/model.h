@@ -82,6 +82,19 @@ struct ksm_route_status {
 	struct ksm_parent_status *parents;
 };
 
+/*
+ * The verdict on one Gateway object: what its status says (Accepted,
+ * Programmed, addresses) when the API source writes it.
+ */
+struct ksm_gateway_status {
+	char *ns, *name;
+	/* Refused as an object (its first error); NULL when accepted. */
+	char *refused;
+	bool kept;			/* refused, and its last good version stays in force */
+	size_t n_addrs;
+	struct ksm_addr *addrs;		/* the VIPs in force for it (the last good ones when kept) */
+};
+
 /* Every parentRef accepted the route, and the object itself was not refused. */
 bool ksm_route_accepted(const struct ksm_route_status *r);
 
@@ -135,6 +148,8 @@ struct ks_model {
 	struct ksm_health *health;
 	size_t n_routes;
 	struct ksm_route_status *routes;	/* every route object, in definition order */
+	size_t n_gateways;
+	struct ksm_gateway_status *gateways;	/* every Gateway object, in definition order */
 };
 
 void ks_model_free(struct ks_model *m);

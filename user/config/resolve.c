@@ -76,6 +76,9 @@ void ks_model_free(struct ks_model *m)
 	for (i = 0; i < m->n_routes; i++)
 		ksm_route_status_free(&m->routes[i]);
 	free(m->routes);
+	for (i = 0; i < m->n_gateways; i++)
+		ksm_gateway_status_free(&m->gateways[i]);
+	free(m->gateways);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -605,6 +608,8 @@ static int resolve(struct km_set *s, const struct ks_load_opts *o, struct ks_mod
 		finish_services(&b, &m);
 	if (!b.err)
 		build_health(&b, &m);
+	if (!b.err)
+		b.err = km_gateway_statuses(s, &m);
 	for (i = 0; i < b.n; i++)
 		km_svc_free(&b.v[i].svc);
 	free(b.v);

@@ -66,6 +66,9 @@ void km_svc_free(struct ksm_service *s);
 /* verdict.c: r's verdict skeleton (identity, parentRefs all Accepted, weights). */
 int km_status_init(const struct km_route *r, struct ksm_route_status *st);
 void ksm_route_status_free(struct ksm_route_status *st);
+/* m->gateways from s's Gateways; 0 or -ENOMEM. */
+int km_gateway_statuses(const struct km_set *s, struct ks_model *m);
+void ksm_gateway_status_free(struct ksm_gateway_status *g);
 /* Order of age for conflicts: creationTimestamp (absent = newest), then namespace/name. */
 int km_route_age_cmp(const struct km_route *a, const struct km_route *b);
 /* Two routes on one (VIP, port, proto): the oldest keeps every key it claims. */

@@ -300,3 +300,46 @@ out:
 	free(lost);
 	free(drop);
 }
+
+/* ---- Gateway verdicts: one per Gateway object, for its status ---- */
+
+void ksm_gateway_status_free(struct ksm_gateway_status *g)
+{
+	free(g->ns);
+	free(g->name);
+	free(g->refused);
+	free(g->addrs);
+	memset(g, 0, sizeof(*g));
+}
+
+int km_gateway_statuses(const struct km_set *s, struct ks_model *m)
+{
+	size_t i;
+
+	if (!s->n_gateways)
+		return 0;
+	m->gateways = calloc(s->n_gateways, sizeof(*m->gateways));
+	if (!m->gateways)
+		return -ENOMEM;
+	for (i = 0; i < s->n_gateways; i++) {
+		const struct km_gateway *g = &s->gateways[i];
+		struct ksm_gateway_status *gs = &m->gateways[m->n_gateways];
+
+		/* A refused copy whose last good version was carried in: the carried one speaks. */
+		if (!g->m.name || (g->m.refused && g->m.kept))
+			continue;
+		m->n_gateways++;
+		gs->kept = g->m.kept;
+		if (!(gs->ns = strdup(g->m.ns)) || !(gs->name = strdup(g->m.name)) ||
+		    ((g->m.refused || g->m.kept) &&
+		     !(gs->refused = strdup(g->m.why ? g->m.why : "refused"))))
+			return -ENOMEM;
+		if (g->m.refused || !g->n_addrs)
+			continue;
+		if (!(gs->addrs = calloc(g->n_addrs, sizeof(*gs->addrs))))
+			return -ENOMEM;
+		memcpy(gs->addrs, g->addrs, g->n_addrs * sizeof(*gs->addrs));
+		gs->n_addrs = g->n_addrs;
+	}
+	return 0;
+}

@@ -96,3 +96,95 @@ int kube_http_setup(CURL *h, const struct kube_conn *c, const char *path, bool s
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
 	return 0;
 }
+
+static size_t call_body(char *p, size_t sz, size_t n, void *arg)
+{
+	struct kube_call *c = arg;
+	size_t len = sz * n;
+	char *nb;
+
+	/* Leases and single objects: a response past this is not one of them. */
+	if (c->len + len > (4u << 20) || !(nb = realloc(c->body, c->len + len + 1)))
+		return 0;
+	memcpy(nb + c->len, p, len);
+	c->body = nb;
+	c->len += len;
+	c->body[c->len] = 0;
+	return len;
+}
+
+/* A fresh handle in c for method path (body: JSON or NULL). 0 or -errno (c->h may be set). */
+static int call_setup(struct kube_call *c, const struct kube_conn *conn, const char *method,
+		      const char *path, const char *body, long timeout_ms)
+{
+	struct curl_slist *h;
+	int err;
+
+	c->h = curl_easy_init();
+	if (!c->h)
+		return -ENOMEM;
+	err = kube_http_setup(c->h, conn, path, false, &c->hdrs);
+	if (err)
+		return err;
+	if (body) {
+		if (!(h = curl_slist_append(c->hdrs, "Content-Type: application/json")))
+			return -ENOMEM;
+		c->hdrs = h;
+		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+		curl_easy_setopt(c->h, CURLOPT_COPYPOSTFIELDS, body);
+	}
+	curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, call_body);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_PRIVATE, &c->own);
+	return 0;
+}
+
+int kube_call_start(struct kube_call *c, CURLM *multi, const struct kube_conn *conn,
+		    const char *method, const char *path, const char *body)
+{
+	int err;
+
+	kube_call_end(c, multi);
+	err = call_setup(c, conn, method, path, body, 10000L);
+	if (!err && curl_multi_add_handle(multi, c->h) != CURLM_OK)
+		err = -ENOMEM;
+	if (err)
+		kube_call_end(c, multi);
+	return err;
+}
+
+long kube_call_sync(struct kube_call *c, const struct kube_conn *conn, const char *method,
+		    const char *path, const char *body, long timeout_ms)
+{
+	CURLcode res = CURLE_FAILED_INIT;
+
+	kube_call_end(c, NULL);
+	if (!call_setup(c, conn, method, path, body, timeout_ms))
+		res = curl_easy_perform(c->h);
+	return kube_call_code(c, res);
+}
+
+long kube_call_code(struct kube_call *c, CURLcode result)
+{
+	c->code = 0;
+	if (result == CURLE_OK && c->h)
+		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->code);
+	return c->code;
+}
+
+void kube_call_end(struct kube_call *c, CURLM *multi)
+{
+	if (c->h) {
+		if (multi)
+			curl_multi_remove_handle(multi, c->h);
+		curl_easy_cleanup(c->h);
+		c->h = NULL;
+	}
+	curl_slist_free_all(c->hdrs);
+	c->hdrs = NULL;
+	free(c->body);
+	c->body = NULL;
+	c->len = 0;
+}

@@ -18,10 +18,19 @@
 
 #include "common/diag.h"
 #include "common/log.h"
+#include "kube/lease.h"
 #include "kube/reflector.h"
 #include "kube/source.h"
+#include "kube/status.h"
 
 #define GW	"gateway.networking.k8s.io"
+#define LEASE_NAME		"ksplit-status"
+#define LEASE_DURATION_S	15
+#define LEASE_RENEW_S		2
+/* Status writes: per object at most one a second; 20 a second overall, bursts of 100. */
+#define STATUS_MIN_INTERVAL_MS	1000
+#define STATUS_RATE		20
+#define STATUS_BURST		100
 
 /* What ksplit reads; the config loader's kind table knows each of these kinds. */
 static const struct kube_res resources[] = {
@@ -51,6 +60,10 @@ struct ks_kube {
 	size_t n_classes;
 	uint64_t curl_due_ms;		/* curl's own timer, UINT64_MAX when none */
 	uint64_t loaded_ver;		/* the newest change the last loaded snapshot had */
+	bool status_on;			/* a namespace for the Lease is known */
+	bool resync;			/* just took the Lease: the verdicts are wanted again */
+	struct kube_lease lease;
+	struct kube_status status;
 };
 
 static uint64_t mono_ms(void)
@@ -86,8 +99,15 @@ static void arm(struct ks_kube *k)
 	struct itimerspec its = {};
 	size_t i;
 
-	for (i = 0; i < N_RES; i++) {
-		w = refl_next_ms(&k->refl[i], now);
+	for (i = 0; i <= N_RES + 1; i++) {
+		if (i < N_RES)
+			w = refl_next_ms(&k->refl[i], now);
+		else if (!k->status_on)
+			break;
+		else if (i == N_RES)
+			w = kube_lease_next_ms(&k->lease, now);
+		else
+			w = kube_status_next_ms(&k->status, now);
 		if (w != UINT64_MAX && now + w < due)
 			due = now + w;
 	}
@@ -106,6 +126,43 @@ static int on_timer(CURLM *m, long timeout_ms, void *arg)
 
 	(void)m;
 	k->curl_due_ms = timeout_ms < 0 ? UINT64_MAX : mono_ms() + (uint64_t)timeout_ms;
+	return 0;
+}
+
+/* The Lease and the status writer, when a namespace for the Lease is known. */
+static int status_init(struct ks_kube *k, const struct ks_kube_opts *o)
+{
+	const char *ns = o->namespace ? o->namespace : o->kubeconfig ? NULL : k->conn.namespace;
+	const char *node = getenv("NODE_NAME");
+	char id[320], host[256] = "";
+	int err;
+
+	if (!ns || !*ns) {
+		pr_info("status: status writing is off: no namespace is known for the status Lease "
+			"(pass --namespace NS; in a pod the service account's namespace is used)");
+		return 0;
+	}
+	if (!node || !*node) {
+		gethostname(host, sizeof(host) - 1);
+		node = host;
+	}
+	if (o->identity)
+		snprintf(id, sizeof(id), "%s", o->identity);
+	else
+		snprintf(id, sizeof(id), "%s_%d", node, (int)getpid());
+	err = kube_lease_init(&k->lease, &k->conn, k->multi, ns, LEASE_NAME, id,
+			      o->lease_duration_s ? o->lease_duration_s : LEASE_DURATION_S,
+			      (o->lease_renew_s ? o->lease_renew_s : LEASE_RENEW_S) * 1000);
+	if (err) {
+		kube_lease_free(&k->lease);
+		return err;
+	}
+	kube_status_init(&k->status, k, &k->conn, k->multi, STATUS_MIN_INTERVAL_MS, STATUS_RATE,
+			 STATUS_BURST);
+	k->status_on = true;
+	pr_info("status: status is written by the holder of the status Lease",
+		"lease=%s/%s identity=%s duration_s=%u renew_ms=%u", ns, LEASE_NAME, id,
+		k->lease.duration_s, k->lease.renew_ms);
 	return 0;
 }
 
@@ -149,6 +206,9 @@ int ks_kube_new(const struct ks_kube_opts *o, struct ks_kube **out, char *err, s
 	curl_multi_setopt(k->multi, CURLMOPT_TIMERDATA, k);
 	for (i = 0; i < N_RES; i++)
 		refl_init(&k->refl[i], &resources[i], &k->conn, k->multi);
+	ret = status_init(k, o);
+	if (ret)
+		goto fail;
 	pr_info("kube: API source", "server=%s namespace=%s gateway_classes=%zu",
 		k->conn.server, k->conn.namespace ? k->conn.namespace : "", k->n_classes);
 	ks_kube_process(k);
@@ -167,17 +227,17 @@ int ks_kube_fd(const struct ks_kube *k)
 static void reap(struct ks_kube *k)
 {
 	uint64_t now = mono_ms();
-	struct reflector *r;
+	struct kube_owner *o;
 	CURLMsg *msg;
 	int left;
 
 	while ((msg = curl_multi_info_read(k->multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		r = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		if (r)
-			refl_done(r, msg->easy_handle, msg->data.result, now);
+		o = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&o);
+		if (o)
+			o->done(o, msg->easy_handle, msg->data.result, now);
 	}
 }
 
@@ -210,6 +270,10 @@ bool ks_kube_process(struct ks_kube *k)
 	now = mono_ms();
 	for (j = 0; j < N_RES; j++)
 		refl_tick(&k->refl[j], now);
+	if (k->status_on) {
+		kube_lease_tick(&k->lease, now);
+		k->resync |= kube_status_tick(&k->status, k->lease.leading, now);
+	}
 	/* A new request wants curl to act now (it set a 0 ms timer). */
 	if (k->curl_due_ms <= mono_ms()) {
 		k->curl_due_ms = UINT64_MAX;
@@ -219,7 +283,7 @@ bool ks_kube_process(struct ks_kube *k)
 	for (j = 0; j < N_RES; j++)
 		changed |= k->refl[j].changed;
 	arm(k);
-	return changed;
+	return changed || k->resync;
 }
 
 bool ks_kube_synced(const struct ks_kube *k)
@@ -242,15 +306,28 @@ static struct reflector *refl_of(struct ks_kube *k, const char *resource)
 	return NULL;
 }
 
-/* Whether the Gateway ns/name exists and is of one of ksplit's classes. */
-static bool ours(struct ks_kube *k, const char *key)
+struct reflector *kube_refl_kind(struct ks_kube *k, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < N_RES; i++)
+		if (!strcmp(resources[i].kind, kind))
+			return &k->refl[i];
+	return NULL;
+}
+
+/*
+ * Whether the Gateway ns/name exists and is of one of ksplit's classes;
+ * own_class: of a class whose controller is ksplit's (not --gateway-class).
+ */
+bool kube_gateway_ours(struct ks_kube *k, const char *key, bool own_class)
 {
 	const struct kube_obj *g = kube_store_get(&refl_of(k, "gateways")->store, key), *c;
 	size_t i;
 
 	if (!g || !g->class)
 		return false;
-	for (i = 0; i < k->n_classes; i++)
+	for (i = 0; !own_class && i < k->n_classes; i++)
 		if (!strcmp(k->classes[i], g->class))
 			return true;
 	c = kube_store_get(&refl_of(k, "gatewayclasses")->store, g->class);
@@ -276,12 +353,12 @@ static void add(const struct kube_obj *o, void *arg)
 	if (!strcmp(c->res->kind, "GatewayClass"))
 		return;
 	if (!strcmp(c->res->kind, "Gateway")) {
-		keep = ours(c->k, o->key);
+		keep = kube_gateway_ours(c->k, o->key, false);
 	} else if (strstr(c->res->kind, "Route")) {
 		/* Routes of other implementations' Gateways are theirs: no verdict from ksplit. */
 		keep = o->svc_parent;
 		for (i = 0; !keep && o->gw_parents && o->gw_parents[i]; i++)
-			keep = ours(c->k, o->gw_parents[i]);
+			keep = kube_gateway_ours(c->k, o->gw_parents[i], false);
 	} else {
 		keep = true;
 	}
@@ -334,6 +411,7 @@ int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s)
 		kube_store_each(&k->refl[i].store, add, &c);
 		k->refl[i].changed = false;
 	}
+	k->resync = false;
 	if (c.err)
 		ks_kube_snap_free(s);
 	return c.err;
@@ -371,12 +449,40 @@ void ks_kube_stats(const struct ks_kube *k, struct ks_kube_stats *st)
 	}
 }
 
+void ks_kube_status(struct ks_kube *k, const struct ks_model *m)
+{
+	uint64_t now = mono_ms();
+	int err;
+
+	if (!k || !m || !k->status_on)
+		return;
+	/*
+	 * Only the holder works the status out (at 50,000 routes that is not
+	 * free, and every node loads); one that takes the Lease later asks for
+	 * the verdicts again (resync).
+	 */
+	k->resync |= kube_status_tick(&k->status, k->lease.leading, now);
+	if (!k->status.leading)
+		return;
+	err = kube_status_set(&k->status, m);
+	if (err)
+		pr_warn("status: cannot work out the status to write", "err=%d", err);
+	k->resync = false;
+	kube_status_tick(&k->status, k->lease.leading, now);
+	arm(k);
+}
+
 void ks_kube_free(struct ks_kube *k)
 {
 	size_t i;
 
 	if (!k)
 		return;
+	if (k->status_on) {
+		kube_status_free(&k->status);
+		kube_lease_release(&k->lease);
+		kube_lease_free(&k->lease);
+	}
 	for (i = 0; i < N_RES; i++)
 		if (k->refl[i].res)
 			refl_free(&k->refl[i]);

@@ -3,12 +3,14 @@
  * The Kubernetes API source: the objects ksplit reads, listed and watched
  * from the API server (client-go's reflector protocol, over libcurl's multi
  * interface, driven by the agent's event loop), handed to the config loader
- * as one small buffer per object.
+ * as one small buffer per object; and the status ksplit writes back.
  *
  *   kubeconfig.c  where the server is and how to authenticate (kubeconfig, in-cluster)
  *   http.c        libcurl handles for it (TLS, bearer token re-read per request)
  *   reflector.c   per resource: paged list, watch, bookmarks, 410 relist, backoff
  *   store.c       the objects held, trimmed to what ksplit reads; ksplit's Gateways
+ *   lease.c       the status writers' leader election (a coordination.k8s.io Lease)
+ *   status.c      route, Gateway and GatewayClass status, written by the Lease holder
  *   kube.c        the source: discovery, the reflectors, the event loop hooks
  */
 #ifndef KSPLIT_KUBE_H

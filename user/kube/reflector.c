@@ -21,10 +21,16 @@
 #define WATCH_TIMEOUT_S	300
 #define BODY_MAX	(64u << 20)
 
+static void owner_done(struct kube_owner *o, CURL *h, CURLcode result, uint64_t now_ms)
+{
+	refl_done((struct reflector *)o, h, result, now_ms);
+}
+
 void refl_init(struct reflector *r, const struct kube_res *res, const struct kube_conn *c,
 	       CURLM *multi)
 {
 	memset(r, 0, sizeof(*r));
+	r->own.done = owner_done;
 	r->res = res;
 	r->conn = c;
 	r->multi = multi;
@@ -129,7 +135,7 @@ static bool start(struct reflector *r, const char *path, bool stream)
 		goto fail;
 	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, stream ? on_stream : on_body);
 	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->h, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->h, CURLOPT_PRIVATE, &r->own);
 	if (curl_multi_add_handle(r->multi, r->h) != CURLM_OK)
 		goto fail;
 	return true;

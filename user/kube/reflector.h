@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "kube/http.h"
 #include "kube/kube.h"
 #include "kube/store.h"
 
@@ -30,6 +31,7 @@ struct kube_res {
 enum refl_state { R_START, R_DISCOVER, R_LIST, R_WATCH, R_WAIT };
 
 struct reflector {
+	struct kube_owner own;		/* first: the multi handle's CURLINFO_PRIVATE */
 	const struct kube_res *res;
 	const struct kube_conn *conn;
 	CURLM *multi;

@@ -17,6 +17,15 @@ struct ks_kube_opts {
 	const char *sa_dir;		/* in-cluster service account dir; NULL: the standard one */
 	const char *const *classes;	/* --gateway-class: Gateways of these classes are ksplit's too */
 	size_t n_classes;
+	/*
+	 * Status writing (kube/status.h), elected through the Lease
+	 * "ksplit-status" in namespace: --namespace, else in-cluster the
+	 * service account's; NULL (and not in-cluster): no status is written.
+	 */
+	const char *namespace;
+	const char *identity;		/* the Lease holder; NULL: NODE_NAME or hostname, "_", pid */
+	unsigned lease_duration_s;	/* 0: 15 */
+	unsigned lease_renew_s;		/* 0: 2 */
 };
 
 /* Objects for ks_model_load_objects(): names "httproutes/ns/name", JSON texts. */
@@ -39,7 +48,10 @@ struct ks_kube;
 int ks_kube_new(const struct ks_kube_opts *o, struct ks_kube **out, char *err, size_t errlen);
 /* Readable when there is work: call ks_kube_process(). */
 int ks_kube_fd(const struct ks_kube *k);
-/* Drives every transfer and timer that is due; true when objects changed since the last snapshot. */
+/*
+ * Drives every transfer and timer that is due; true when objects changed
+ * since the last snapshot, or this agent just took the status Lease.
+ */
 bool ks_kube_process(struct ks_kube *k);
 /* Every kind has been listed (or found not served) at least once. */
 bool ks_kube_synced(const struct ks_kube *k);
@@ -48,6 +60,15 @@ int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s);
 void ks_kube_loaded(struct ks_kube *k, const struct ks_kube_snap *s);
 void ks_kube_snap_free(struct ks_kube_snap *s);
 void ks_kube_stats(const struct ks_kube *k, struct ks_kube_stats *st);
+/*
+ * The verdicts of model m (loaded from this source's last snapshot) are in
+ * force: their status is written, while this agent holds the status Lease.
+ * ks_kube_process() also returns true when this agent has just taken the
+ * Lease, so that the next load hands the verdicts over again. k or m NULL:
+ * nothing to do.
+ */
+struct ks_model;
+void ks_kube_status(struct ks_kube *k, const struct ks_model *m);
 void ks_kube_free(struct ks_kube *k);
 
 #endif

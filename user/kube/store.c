@@ -200,12 +200,17 @@ int kube_store_put(struct kube_store *s, struct json_object *obj, const char *ki
 	struct kube_obj *o = NULL;
 	const char *text, *c;
 	char *key = obj_key(obj);
+	struct json_object *meta, *g;
+	int64_t generation = 0;
 	size_t i, len;
 	bool found;
 	int err = -ENOMEM;
 
 	if (!key)
 		return -EINVAL;
+	if (json_object_object_get_ex(obj, "metadata", &meta) &&
+	    json_object_object_get_ex(meta, "generation", &g))
+		generation = json_object_get_int64(g);
 	if (!json_object_object_get_ex(obj, "kind", NULL))
 		json_object_object_add(obj, "kind", json_object_new_string(kind));
 	if (!json_object_object_get_ex(obj, "apiVersion", NULL))
@@ -220,6 +225,7 @@ int kube_store_put(struct kube_store *s, struct json_object *obj, const char *ki
 	i = probe(s, key, &found);
 	if (found && s->slots[i]->len == len && !memcmp(s->slots[i]->json, text, len)) {
 		s->slots[i]->gen = gen;
+		s->slots[i]->generation = generation;
 		free(key);
 		return 0;
 	}
@@ -230,6 +236,7 @@ int kube_store_put(struct kube_store *s, struct json_object *obj, const char *ki
 	key = NULL;
 	o->len = len;
 	o->gen = gen;
+	o->generation = generation;
 	o->ver = ++versions;
 	c = !strcmp(kind, "Gateway") ? path_str(obj, "spec", "gatewayClassName") :
 	    !strcmp(kind, "GatewayClass") ? path_str(obj, "spec", "controllerName") : NULL;

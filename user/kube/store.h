@@ -25,6 +25,8 @@ struct kube_obj {
 	char **gw_parents;
 	bool svc_parent;
 	uint64_t ver;		/* when it last changed (a process-wide counter) */
+	/* metadata.generation (trimmed off json: status writes must not look like changes). */
+	int64_t generation;
 };
 
 struct kube_store {
