@@ -26,7 +26,7 @@
 #
 # Environment: OUT (build dir, default build), KERNEL (6.1 or 5.10),
 # TESTS (kernel test names, default below), VM_TIMEOUT (seconds for the whole
-# guest, default 900), VM_MIRROR (Debian mirror, default deb.debian.org),
+# guest, default 1800), VM_MIRROR (Debian mirror, default deb.debian.org),
 # DEMO_N (connections per demo run in the guest, default 1000; the guest
 # allows 6 points off the configured share, 4.4 sigma at 1000), KT_SLOW
 # (how much slower the guest is, default 20: selftests/kern/env.h).
@@ -40,7 +40,7 @@ KERNEL=${KERNEL:-${1:-}}
 # UDP (udp_vips), passive ejection (passive), drain (drain). `ksplit run`
 # is the demo's. test_agent (restart, adopt) takes ~5 min here: TESTS=... adds it.
 TESTS=${TESTS:-split udp_vips passive drain}
-VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_TIMEOUT=${VM_TIMEOUT:-1800}
 MIRROR=${VM_MIRROR:-http://deb.debian.org}
 DEMO_N=${DEMO_N:-1000}
 # Without KVM the guest runs ~20-30x slower: the share tests make 1/K of
@@ -174,8 +174,8 @@ printf 'root:x:0:\n' >"$R/etc/group"
 # Modules in load order; one already built into this kernel gives no insmod line.
 : >"$R/modules.list"
 for m in "${MODULES[@]}"; do
-	modprobe -d "$KDIR" -S "$KVER" --show-depends "$m" 2>/dev/null |
-		awk '$1 == "insmod" { print $2 }' | while read -r ko; do
+	deps=$(modprobe -d "$KDIR" -S "$KVER" --show-depends "$m") || die "module $m is not in $KPKG"
+	awk '$1 == "insmod" { print $2 }' <<<"$deps" | while read -r ko; do
 		rel=${ko#"$KDIR"}
 		grep -qxF "$rel" "$R/modules.list" && continue
 		mkdir -p "$(dirname "$R$rel")"
