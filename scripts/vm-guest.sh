@@ -12,7 +12,7 @@
 #                     each missing feature with its Linux version (VM_MISSING,
 #                     "|"-separated), and leave nothing pinned.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 B=build
 rc=0
 

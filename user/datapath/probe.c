@@ -21,9 +21,14 @@ static void set_state(struct ks_features *f, enum ks_feat id, int rc)
 	f->err[id] = rc < 0 ? rc : 0;
 }
 
-static int helper(enum bpf_prog_type type, enum bpf_func_id id)
+/*
+ * libbpf 1.1 calls a helper present when its probe program fails without
+ * "unknown func" in the log, as it does when loading is not allowed at all:
+ * so a helper is asked only once a plain load (sock_addr's) went through.
+ */
+static int helper(int can_load, enum bpf_prog_type type, enum bpf_func_id id)
 {
-	return libbpf_probe_bpf_helper(type, id, NULL);
+	return can_load < 0 ? can_load : libbpf_probe_bpf_helper(type, id, NULL);
 }
 
 /* Load insns; 1 when the kernel takes them, 0 when it refuses them as such. */
@@ -107,17 +112,17 @@ static int probe_kfunc(const char *name)
 
 void ks_features_probe(struct ks_features *f)
 {
-	int rc;
+	int sa = probe_sock_addr(), rc;
 
 	set_state(f, KS_FEAT_BTF, !access("/sys/kernel/btf/vmlinux", R_OK));
-	set_state(f, KS_FEAT_SOCK_ADDR, probe_sock_addr());
+	set_state(f, KS_FEAT_SOCK_ADDR, sa);
 	rc = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL);
 	if (rc > 0)
-		rc = helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get);
+		rc = helper(sa, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get);
 	set_state(f, KS_FEAT_SK_STORAGE, rc);
 	set_state(f, KS_FEAT_ATOMIC_FETCH, probe_atomic_fetch());
-	set_state(f, KS_FEAT_BPF_LOOP, helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_loop));
-	set_state(f, KS_FEAT_SET_RETVAL, helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval));
+	set_state(f, KS_FEAT_BPF_LOOP, helper(sa, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_loop));
+	set_state(f, KS_FEAT_SET_RETVAL, helper(sa, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval));
 	set_state(f, KS_FEAT_SOCK_DESTROY,
 		  f->state[KS_FEAT_BTF] == KS_FEAT_PRESENT ? probe_kfunc("bpf_sock_destroy") : 0);
 	set_state(f, KS_FEAT_TCX, probe_tcx());
