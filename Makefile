@@ -81,7 +81,7 @@ help:
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci)'
 	@echo '  image-test     run the image with podman: split, restart, capabilities only (root)'
-	@echo '  vm-test        KERNEL=6.1|5.10: kernel tests and the demo on a Debian cloud kernel under qemu (root; network once; 6.1: ~11 min, 5.10: ~30 s)'
+	@echo '  vm-test        KERNEL=6.1|5.10: kernel tests and the demo on a Debian cloud kernel under qemu (root; network once; 6.1: 9-11 min, 5.10: ~30 s)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
 	@echo '  bench-bpf      BPF ns per connection at N = 1 and 50,000; BEFORE=<build dir> measures another build beside this one (root)'
