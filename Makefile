@@ -64,8 +64,9 @@ DEPS_STAMP	:= $(OUT)/.deps-ok
 BENCH_STAMP	:= $(OUT)/.deps-bench-ok
 IMAGE_STAMP	:= $(OUT)/.deps-image-ok
 DEPLOY_STAMP	:= $(OUT)/.deps-deploy-ok
+VM_STAMP	:= $(OUT)/.deps-vm-ok
 
-.PHONY: skew all help test unit-test kern-test deploy-test demo fresh-check image image-test bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
+.PHONY: skew all help test unit-test kern-test deploy-test demo fresh-check image image-test vm-test bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS) $(APISERVER)
@@ -81,6 +82,7 @@ help:
 	@echo '  demo           run the checkout A/B demo (root)'
 	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci)'
 	@echo '  image-test     run the image with podman: split, restart, capabilities only (root)'
+	@echo '  vm-test        KERNEL=6.1|5.10: kernel tests and the demo on a Debian cloud kernel under qemu (root; network once; 6.1: 9-11 min, 5.10: ~30 s)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
 	@echo '  bench-bpf      BPF ns per connection at N = 1 and 50,000; BEFORE=<build dir> measures another build beside this one (root)'
@@ -180,6 +182,11 @@ $(DEPLOY_STAMP): scripts/deps.sh
 	$(Q)bash scripts/deps.sh --deploy
 	$(Q)mkdir -p $(@D) && touch $@
 
+$(VM_STAMP): scripts/deps.sh
+	$(call msg,DEPS,scripts/deps.sh --vm)
+	$(Q)bash scripts/deps.sh --vm
+	$(Q)mkdir -p $(@D) && touch $@
+
 $(BENCH_STAMP): scripts/deps.sh
 	$(call msg,DEPS,scripts/deps.sh --bench)
 	$(Q)bash scripts/deps.sh --bench
@@ -211,6 +218,14 @@ image-test: image $(TOOLS)
 
 demo: $(BIN) $(TOOLS)
 	$(Q)bash scripts/demo.sh
+
+# The kernel tests named in VM_TESTS and the demo on Debian's own cloud
+# kernel KERNEL (6.1: Debian 12, AL2023's family; 5.10: Debian 11, AL2's),
+# booted under qemu: scripts/vm-test.sh.
+KERNEL		?= 6.1
+VM_TESTS	?= split udp_vips passive drain
+vm-test: $(VM_STAMP) $(BIN) $(TOOLS) $(patsubst %,$(OUT)/selftests/kern/test_%,$(VM_TESTS))
+	$(Q)OUT=$(OUT) KERNEL=$(KERNEL) TESTS="$(VM_TESTS)" bash scripts/vm-test.sh
 
 # The README's promise on a clean bookworm (mmdebstrap): catches packages
 # missing from scripts/deps.sh that this machine happens to have.

@@ -18,7 +18,10 @@
 #
 # Environment: OUT (build dir, default build), DEMO_N (connections per run,
 # default 10000: at 2000 a fair random pick misses +-2 points ~10% of the
-# time, at 10000 practically never), DEMO_TOL (points, default 2).
+# time, at 10000 practically never), DEMO_TOL (points, default 2),
+# DEMO_SKIP_DEPS (1: do not run scripts/deps.sh for missing build tools),
+# DEMO_APPLY_TIMEOUT and DEMO_CLIENT_TIMEOUT (seconds; 15 and 20 by default,
+# more on a slow machine such as make vm-test's qemu guest).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,7 +35,8 @@ N=${DEMO_N:-10000}
 TOL=${DEMO_TOL:-2}
 VIP=10.100.50.10
 VIP_PORT=80
-APPLY_TIMEOUT=15	# seconds to wait for the agent's msg="config applied"
+APPLY_TIMEOUT=${DEMO_APPLY_TIMEOUT:-15}	# seconds to wait for the agent's msg="config applied"
+CLIENT_TIMEOUT=${DEMO_CLIENT_TIMEOUT:-20}	# seconds for one client run
 
 # shellcheck source=bpffs.sh
 source "$ROOT/scripts/bpffs.sh"
@@ -45,12 +49,13 @@ die() { printf '[demo] FAIL: %s\n' "$*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "run as root (netns, cgroup and BPF setup)"
 
 # Build/test deps come from scripts/deps.sh; only call it when something is missing.
+# DEMO_SKIP_DEPS=1: the caller brings the programs (make vm-test's guest has no apt).
 need_deps=0
 for c in bpftool clang jq nsenter ip; do
 	command -v "$c" >/dev/null 2>&1 || need_deps=1
 done
 pkg-config --exists libbpf yaml-0.1 cmocka 2>/dev/null || need_deps=1
-if ((need_deps)); then
+if ((need_deps)) && [[ ${DEMO_SKIP_DEPS:-0} != 1 ]]; then
 	log "missing dependencies, running scripts/deps.sh"
 	bash "$ROOT/scripts/deps.sh"
 fi
@@ -222,8 +227,8 @@ log "agent applied the config: $(grep 'msg="config applied"' "$AGENT_LOG" | tail
 # demo's one-minute budget.
 run_client() {
 	sh -c 'echo $$ > "$1/cgroup.procs" &&
-		exec timeout 20 nsenter --net="$2" "$3" --target "$4" -n "$5" --http --json --timeout-ms 200' \
-		sh "$DEMO_CG" "/run/netns/$NODE" "$KS_LOAD" "$VIP:$VIP_PORT" "$N"
+		exec timeout "$6" nsenter --net="$2" "$3" --target "$4" -n "$5" --http --json --timeout-ms 200' \
+		sh "$DEMO_CG" "/run/netns/$NODE" "$KS_LOAD" "$VIP:$VIP_PORT" "$N" "$CLIENT_TIMEOUT"
 }
 
 # Configured shares, read from the route in the config dir (v1 first, v2 second).
@@ -278,7 +283,7 @@ report() {
 	fi
 }
 
-json=$(run_client) || die "ks_load failed or took longer than 20 s"
+json=$(run_client) || die "ks_load failed or took longer than $CLIENT_TIMEOUT s"
 report "$json" "split from the example route ($(configured | tr ' ' /))"
 
 # --- live weight change ------------------------------------------------------
@@ -296,7 +301,7 @@ t1=$(date +%s%N)
 echo
 log "weights changed to 50/50 by renaming a new httproute.yaml into place; applied after $(((t1 - t0) / 1000000)) ms"
 
-json=$(run_client) || die "ks_load failed or took longer than 20 s"
+json=$(run_client) || die "ks_load failed or took longer than $CLIENT_TIMEOUT s"
 report "$json" "split after the live change ($(configured | tr ' ' /))"
 
 # --- health: a pod dies, then a whole version ---------------------------------
@@ -312,7 +317,7 @@ log "weights back to 25/75"
 # so connects get a RST: what a crashed container looks like from outside.
 kill "${SERVER_PIDS[2]}" && wait "${SERVER_PIDS[2]}" 2>/dev/null || true
 log "killed pod checkout-v2-84c7b-ccccc (10.244.2.11); passive checks eject it after 3 failed connects"
-json=$(run_client) || die "ks_load failed or took longer than 20 s"
+json=$(run_client) || die "ks_load failed or took longer than $CLIENT_TIMEOUT s"
 report "$json" "one v2 pod killed" 25 75 3
 dead=$(jq -r '.ids["v2 checkout-v2-84c7b-ccccc"] // 0' <<<"$json")
 echo "   killed pod checkout-v2-84c7b-ccccc answered $dead checkouts"
@@ -328,7 +333,7 @@ until (($(grep -c 'msg="degraded' "$AGENT_LOG" || true) > degraded_before)); do
 	sleep 0.1
 done
 log "v2 marked unhealthy and its weight shifted after $((($(date +%s%N) - t0) / 1000000)) ms"
-json=$(run_client) || die "ks_load failed or took longer than 20 s"
+json=$(run_client) || die "ks_load failed or took longer than $CLIENT_TIMEOUT s"
 report "$json" "all of v2 killed: its 75% shifts to v1" 100 0 0
 
 echo

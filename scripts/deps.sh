@@ -6,6 +6,7 @@
 #   scripts/deps.sh --bench   also what `make bench` compares against
 #   scripts/deps.sh --image   also what `make image` and `make image-test` use
 #   scripts/deps.sh --deploy  also kubectl and python3-yaml for `make deploy-test`
+#   scripts/deps.sh --vm      also qemu, cpio and kmod for `make vm-test`
 set -euo pipefail
 
 pkgs=(
@@ -34,6 +35,10 @@ case "${1:-}" in
 		pkgs+=(kubernetes-client)
 	fi
 	;;
+# qemu boots the downloaded kernel, cpio packs its initramfs, kmod's modprobe
+# orders the guest's modules (the kernel and busybox are downloaded by
+# scripts/vm-test.sh into build/, not installed).
+--vm) pkgs+=(qemu-system-x86 cpio kmod) ;;
 esac
 
 missing=()

@@ -10,6 +10,7 @@
 #define KSPLIT_BPF_HEALTH_H
 
 #include "lib/addr.h"
+#include "lib/bound.h"
 #include "lib/maps.h"
 #include "lib/stats.h"
 
@@ -71,6 +72,8 @@ static __always_inline void ks_eject(struct ks_ep_health *h, const struct ks_svc
 
 	if (old > now || gi >= KS_MAX_GROUPS)
 		return;
+	/* clang may index groups[] with a copy of gi spilled before that test. */
+	gi = ks_bound(gi, KS_MAX_GROUPS);
 	if (!ks_eject_cap_allows(&svc->groups[gi], now))
 		return;
 	n = h->ejections + 1;

@@ -18,6 +18,7 @@
 #define KSPLIT_BPF_SOCK_H
 
 #include "lib/addr.h"
+#include "lib/bound.h"
 #include "lib/maps.h"
 
 /* The connected socket's entry; with create, made on first use (freed with the socket). */
@@ -113,12 +114,13 @@ static __always_inline __u32 ks_udp_slot(struct ks_udp_sock *u, const struct ks_
 
 	bpf_loop(KS_UDP_ENTRIES, ks_udp_find_cb, &c, 0);
 	*found = c.found < KS_UDP_ENTRIES;
+	/* The callback's indexes, bounded again for 6.1 (lib/bound.h). */
 	if (*found)
-		return c.found;
+		return ks_bound(c.found, KS_UDP_ENTRIES);
 	if (c.free < KS_UDP_ENTRIES)
-		return c.free;
+		return ks_bound(c.free, KS_UDP_ENTRIES);
 	u->evicted++;
-	return c.oldest & (KS_UDP_ENTRIES - 1);
+	return ks_bound(c.oldest, KS_UDP_ENTRIES);
 }
 
 /* A datagram to entry i leaves now: its backend is the newest user of that source. */
@@ -188,7 +190,7 @@ static __always_inline struct ks_sock_ent *ks_udp_by_backend(struct ks_udp_sock 
 		return NULL;
 	if (c.n > 1)
 		__sync_fetch_and_add(&u->ambiguous, 1);
-	return &u->ent[c.best & (KS_UDP_ENTRIES - 1)];
+	return &u->ent[ks_bound(c.best, KS_UDP_ENTRIES)];
 }
 
 #endif /* KSPLIT_BPF_SOCK_H */

@@ -92,7 +92,7 @@ int kt_count_in_file(const char *path, const char *needle)
 
 int kt_wait_in_file(const char *path, const char *needle, int min_count, long timeout_ms)
 {
-	int64_t end = kt_now_ns() + timeout_ms * 1000000LL;
+	int64_t end = kt_now_ns() + timeout_ms * kt_slow() * 1000000LL;
 	int n;
 
 	while ((n = kt_count_in_file(path, needle)) < min_count) {

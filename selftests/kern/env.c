@@ -81,6 +81,29 @@ void kt_sleep_ms(long ms)
 		;
 }
 
+long kt_slow(void)
+{
+	const char *v = getenv("KT_SLOW");
+	char *end;
+	long k;
+
+	if (!v || !*v)
+		return 1;
+	k = strtol(v, &end, 10);
+	if (*end || k < 1) {
+		fprintf(stderr, "kern test: KT_SLOW=%s is not a positive integer\n", v);
+		exit(2);
+	}
+	return k;
+}
+
+long kt_scaled(long n)
+{
+	long k = n / kt_slow(), floor = n < 200 ? n : 200;
+
+	return k > floor ? k : floor;
+}
+
 int kt_run(const char *cmd)
 {
 	int rc = system(cmd);
@@ -139,7 +162,7 @@ void kt_child_init(int timeout_s)
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	alarm(timeout_s);
+	alarm(timeout_s * kt_slow());
 }
 
 void kt_track_child(struct kt_env *e, pid_t pid)
@@ -177,7 +200,7 @@ static void untrack_child(struct kt_env *e, pid_t pid)
 
 int kt_reap(struct kt_env *e, pid_t pid, long timeout_ms)
 {
-	int64_t end = kt_now_ns() + timeout_ms * 1000000LL;
+	int64_t end = kt_now_ns() + timeout_ms * kt_slow() * 1000000LL;
 	int status = 0;
 	pid_t r;
 

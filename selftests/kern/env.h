@@ -32,6 +32,21 @@ struct kt_env {
 
 int64_t kt_now_ns(void);
 int64_t kt_now_ms(void);
+/*
+ * KT_SLOW=K: the machine is about K times slower than the one the tests
+ * were written on (make vm-test: qemu without KVM). The share tests make
+ * 1/K of their connects (kt_scaled) and kt_check_share widens its
+ * tolerance by sqrt(K), the same number of sigmas; the harness's bounded
+ * waits (kt_reap, kt_wait_in_file, a child's alarm) last K times longer.
+ * 1 when unset.
+ */
+long kt_slow(void);
+/*
+ * n / kt_slow(), but never below 200 (or n): the exact counts the tests
+ * assert ("3 failed connects, then none") need enough connects to reach
+ * every endpoint.
+ */
+long kt_scaled(long n);
 void kt_sleep_ms(long ms);
 
 /* netns with lo up, cgroup, pin dir path (the dp is opened by kt_dp_open). */

@@ -17,7 +17,7 @@
 
 #include "harness.h"
 
-#define N	40000
+#define N	kt_scaled(40000)
 #define TOL	1.0
 
 static const char *const servers[] = {

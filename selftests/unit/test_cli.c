@@ -183,7 +183,7 @@ static void test_allow_loopback_vips(void **state)
 
 static void test_unknown_command_and_help(void **state)
 {
-	static const char *const names[] = { "run", "validate", "status", "down", "version",
+	static const char *const names[] = { "run", "validate", "status", "down", "probe", "version",
 					     "help" };
 	char line[32];
 	struct run r;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The commands of `ksplit`, one file each (run.c, validate.c, status.c,
- * down.c, version.c), dispatched from the table in main.c, and the option
+ * down.c, probe.c, version.c), dispatched from the table in main.c, and the option
  * handling they share.
  */
 #ifndef KSPLIT_CLI_H
@@ -23,6 +23,7 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv);
 int do_validate(const struct cli_cmd *cmd, int argc, char **argv);
 int do_status(const struct cli_cmd *cmd, int argc, char **argv);
 int do_down(const struct cli_cmd *cmd, int argc, char **argv);
+int do_probe(const struct cli_cmd *cmd, int argc, char **argv);
 int do_version(const struct cli_cmd *cmd, int argc, char **argv);
 
 /* One entry of the command list: "  name args" and the help below it. */

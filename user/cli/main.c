@@ -42,6 +42,10 @@ static const struct cli_cmd cmds[] = {
 	{ "down", do_down, "[--json] [--pin-dir DIR] [--force]",
 	  "detach and remove everything pinned; refused while an agent runs on\n"
 	  "the pin dir, unless --force" },
+	{ "probe", do_probe, "[--json]",
+	  "what this kernel supports of the BPF features ksplit uses, each with\n"
+	  "the Linux version that has it and what ksplit does without it;\n"
+	  "exit 1 when a required one is missing (the agent refuses to start)" },
 	{ "version", do_version, "[--json]", "print the version" },
 	{ "help", do_help, "", "list the commands" },
 };

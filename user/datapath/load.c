@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "datapath/dp_int.h"
+#include "datapath/features.h"
 #include "common/hostcheck.h"
 #include "common/log.h"
 #include "common/sys.h"
@@ -220,8 +222,10 @@ int dp_check_pin_dir(const char *path)
 int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
-	char cgroot[PATH_MAX], path[PATH_MAX];
+	char cgroot[PATH_MAX], path[PATH_MAX], why[512];
 	const char *cgpath = opts->cgroup;
+	struct ks_features feats = {};
+	struct utsname uts = {};
 	struct ks_dp *dp;
 	int err;
 
@@ -255,6 +259,19 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		err = check_caps();
 	if (err)
 		goto fail;
+	/*
+	 * Before anything is made or opened: on a kernel without a required feature
+	 * the verifier's refusal names an instruction, not the kernel version
+	 * (5.10: "BPF_STX uses reserved fields").
+	 */
+	ks_features_probe(&feats);
+	err = ks_features_verdict(&feats, why, sizeof(why));
+	if (err) {
+		uname(&uts);
+		ks_log_quote(path, sizeof(path), why);
+		pr_error("kernel not supported", "kernel=%s err=%s", uts.release, path);
+		goto fail;
+	}
 	snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", cgpath);
 	dp->cg_fd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->cg_fd < 0) {
@@ -292,8 +309,7 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	 * with EPERM. The flag is read-only data, so the verifier prunes the
 	 * call on such kernels instead of rejecting the program.
 	 */
-	dp->skel->rodata->have_set_retval =
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval, NULL) > 0;
+	dp->skel->rodata->have_set_retval = feats.state[KS_FEAT_SET_RETVAL] == KS_FEAT_PRESENT;
 	if (!dp->skel->rodata->have_set_retval)
 		pr_warn("kernel has no bpf_set_retval: refused shares fail with EPERM, not ECONNREFUSED");
 	bpf_map__set_max_entries(dp->skel->maps.ks_services, dp->max_services);
@@ -309,9 +325,13 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		goto fail;
 	err = ksplit_bpf__load(dp->skel);
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
+		if (err == -EPERM)
 			pr_error("the kernel refused to load the BPF programs: a capability is missing, or a security policy forbids BPF (seccomp, an LSM, kernel.unprivileged_bpf_disabled)",
 				"err=%d", err);
+		else if (err == -EACCES)
+			/* check_caps passed and the probes found every feature: the verifier said no. */
+			pr_error("the kernel's verifier refused a BPF program (the libbpf lines above name it and the instruction); `ksplit probe` shows what this kernel supports",
+				"kernel=%s err=%d", uname(&uts) ? "?" : uts.release, err);
 		else
 			pr_warn("cannot load BPF programs (see the libbpf lines above)",
 				"pin_dir=%s err=%d", dp->pin_dir, err);
