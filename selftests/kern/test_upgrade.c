@@ -266,39 +266,51 @@ static void test_upgrade_both_ways(void **state)
 	live_done(u);
 }
 
+/*
+ * bin dies at the step abort_at names (fault injection), leaving dir_left
+ * in the pin dir and the pins in place as they were, the datapath still
+ * serving; then next starts, says recovered and ends with value_size bytes
+ * per pinned backend.
+ */
+static void killed_then_recovered(struct up *u, const char *bin, const char *const *abort_at,
+				  const char *dir_left, const char *what, const char *next,
+				  const char *recovered, int value_size)
+{
+	char label[160];
+	int vs_before, vs, id;
+
+	pin_info(u, "ks_backends", &vs_before, &id);
+	start(u, bin, abort_at, NULL, false);
+	reap_killed(u);
+	assert_true(sub_exists(u, dir_left));
+	/* What serves is what served before: the pins in place did not change. */
+	pin_info(u, "ks_backends", &vs, &id);
+	assert_int_equal(vs, vs_before);
+	snprintf(label, sizeof(label), "%s, 25/75", what);
+	measure(u, label, 25);
+	start(u, next, NULL, NULL, true);
+	assert_int_equal(kt_count_in_file(u->a.log, recovered), 1);
+	assert_false(sub_exists(u, dir_left));
+	pin_info(u, "ks_backends", &vs, &id);
+	assert_int_equal(vs, value_size);
+	snprintf(label, sizeof(label), "recovered after: %s, 25/75", what);
+	measure(u, label, 25);
+}
+
 static void test_upgrade_killed(void **state)
 {
 	struct up *u = *state;
-	int vs, id;
 
 	kt_agent_stop(&u->a);
-
-	/* Killed before the commit: the old datapath serves on, untouched. */
-	start(u, u->main_bin, abort_staging, NULL, false);
-	reap_killed(u);
-	assert_true(sub_exists(u, "staging"));
-	pin_info(u, "ks_backends", &vs, &id);
-	assert_int_equal(vs, 32);
-	measure(u, "killed before the commit: skew build serving, 25/75", 25);
-	start(u, u->main_bin, NULL, NULL, true);
-	assert_int_equal(kt_count_in_file(u->a.log, "its half-built maps are removed"), 1);
-	assert_false(sub_exists(u, "staging"));
-	pin_info(u, "ks_backends", &vs, &id);
-	assert_int_equal(vs, 24);
-	measure(u, "next agent upgraded, 25/75", 25);
-
+	/* Killed before the commit: the old datapath serves on, untouched; the next agent upgrades. */
+	killed_then_recovered(u, u->main_bin, abort_staging, "staging",
+			      "killed before the commit (skew build serving)", u->main_bin,
+			      "its half-built maps are removed", 24);
 	/* Killed after the commit: the next agent finishes moving the pins before anything else. */
 	kt_agent_stop(&u->a);
-	start(u, u->skew_bin, abort_staged, NULL, false);
-	reap_killed(u);
-	assert_true(sub_exists(u, "staged"));
-	measure(u, "killed after the commit: old programs serving, 25/75", 25);
-	start(u, u->skew_bin, NULL, NULL, true);
-	assert_int_equal(kt_count_in_file(u->a.log, "its maps are now pinned in place"), 1);
-	assert_false(sub_exists(u, "staged"));
-	pin_info(u, "ks_backends", &vs, &id);
-	assert_int_equal(vs, 32);
-	measure(u, "after the finished upgrade, 25/75", 25);
+	killed_then_recovered(u, u->skew_bin, abort_staged, "staged",
+			      "killed after the commit (old programs serving)", u->skew_bin,
+			      "its maps are now pinned in place", 32);
 	held_ok(u, "after both kills");
 	live_done(u);
 }
