@@ -68,6 +68,8 @@ const char *ks_dp_cgroup(const struct ks_dp *dp);
  * one in (common/hostcheck.h).
  */
 enum ks_pin_fate ks_dp_pin_fate(const struct ks_dp *dp, char *why, size_t len);
+/* The per-packet program for the node side's ingress (client -> VIP) or egress (replies). */
+int ks_dp_tc_prog_fd(const struct ks_dp *dp, bool ingress);
 /* Close the handle; links and maps stay pinned and keep working (see ks_dp_pin_fate). */
 void ks_dp_close(struct ks_dp *dp);
 /* Detach every link pinned in pin_dir and remove ksplit's pins. */

@@ -23,8 +23,16 @@
 
 enum ks_hook_kind {
 	KS_HOOK_CGROUP,		/* bpf_link on the datapath's cgroup */
-	KS_HOOK_TC,		/* reserved for the per-packet TC program; no attach yet */
+	KS_HOOK_TC,		/* per-packet program, attached per interface (tc.c) */
 };
+
+/*
+ * enum bpf_attach_type values of kernel 6.6's uapi linux/bpf.h: Debian 12's
+ * headers (6.1) lack them. tc.c checks them against the running kernel's
+ * BTF before it uses them.
+ */
+#define KS_TCX_INGRESS	((enum bpf_attach_type)46)
+#define KS_TCX_EGRESS	((enum bpf_attach_type)47)
 
 struct ks_hook {
 	const char *prog;		/* program name in the object */
@@ -87,8 +95,11 @@ void dp_state_free(struct dp_svc *v, size_t n);
 int dp_check_pin_dir(const char *path);
 
 /* hooks.c */
+/* The cgroup hooks, each with a link pinned as link_<hook>; dp_hook(i) for i below it. */
 size_t dp_n_hooks(void);
 const struct ks_hook *dp_hook(size_t i);
+/* The TC hook table row of each direction (the node side's ingress or egress). */
+const struct ks_hook *dp_tc_hook(bool ingress);
 /* Hook name without the program prefix: "connect4". */
 const char *dp_hook_name(const struct ks_hook *h);
 /*
