@@ -10,6 +10,8 @@
  * A flow's first packet (TCP SYN, any UDP datagram without entry) picks
  * with ks_pick, the socket path's selection, and makes two ks_ct entries;
  * every later packet follows them, so weight changes move new flows only.
+ * A SYN that finds an entry follows it only if it is a retransmit (same
+ * sequence number): a new connection on a reused 5-tuple picks again.
  * A TCP segment without SYN and without entry is not ours (a flow from
  * before the program, or one whose entry the LRU dropped) and passes.
  *
@@ -99,7 +101,8 @@ static __always_inline void ct_create(const struct ks_pkt *p, const struct ks_ct
 				      __u32 gi)
 {
 	struct ks_ct_key rk = { .proto = p->proto, .family = p->family, .dir = KS_CT_REV };
-	struct ks_ct_ent fe = { .port = be->port, .group = gi, .rev = svc->rev, .ep_id = be->ep_id };
+	struct ks_ct_ent fe = { .port = be->port, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
+				.syn_seq = p->tcp_seq };
 	struct ks_ct_ent re = { .port = p->dport, .group = gi, .rev = svc->rev, .ep_id = be->ep_id };
 
 	__builtin_memcpy(fe.addr, be->addr, sizeof(fe.addr));
@@ -111,6 +114,25 @@ static __always_inline void ct_create(const struct ks_pkt *p, const struct ks_ct
 	/* The reverse entry first: a reply can only come after the forward packet leaves. */
 	bpf_map_update_elem(&ks_ct, &rk, &re, BPF_ANY);
 	bpf_map_update_elem(&ks_ct, fwd, &fe, BPF_ANY);
+}
+
+/*
+ * A SYN that is no VIP's, to addr:port of a backend, from a client port
+ * an old VIP flow to that backend used: the replies of this connection
+ * have the same 5-tuple as that flow's and must not be translated to the
+ * VIP by its left-over reverse entry. Both cannot be live at once (the
+ * backend would see one connection), so the old entry goes. Only TCP SYNs
+ * pay for this; a UDP flow straight to a backend can still meet such an
+ * entry until the LRU drops it (docs/design.md).
+ */
+static __always_inline void forget_reverse(const struct ks_pkt *p)
+{
+	struct ks_ct_key rk = { .sport = p->dport, .dport = p->sport, .proto = p->proto,
+				.family = p->family, .dir = KS_CT_REV };
+
+	__builtin_memcpy(rk.src, p->dst, sizeof(rk.src));
+	__builtin_memcpy(rk.dst, p->src, sizeof(rk.dst));
+	bpf_map_delete_elem(&ks_ct, &rk);
 }
 
 /*
@@ -148,17 +170,27 @@ static __always_inline int forward(struct __sk_buff *skb)
 	sk.proto = p.proto;
 	sk.family = p.family;
 	svc = bpf_map_lookup_elem(&ks_services, &sk);
-	if (!svc)
+	syn = p.proto == IPPROTO_UDP_ ||
+	      (p.tcp_flags & (TCP_FL_SYN_ | TCP_FL_ACK_)) == TCP_FL_SYN_;
+	if (!svc) {
+		if (syn && p.proto == IPPROTO_TCP_)
+			forget_reverse(&p);
 		return TC_ACT_OK_;
+	}
 	__builtin_memcpy(ck.src, p.src, sizeof(ck.src));
 	__builtin_memcpy(ck.dst, p.dst, sizeof(ck.dst));
 	ck.sport = p.sport;
 	ck.dport = p.dport;
 	ck.proto = p.proto;
 	ck.family = p.family;
-	syn = p.proto == IPPROTO_UDP_ ||
-	      (p.tcp_flags & (TCP_FL_SYN_ | TCP_FL_ACK_)) == TCP_FL_SYN_;
 	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	/*
+	 * A SYN with another sequence number than the entry's is a new
+	 * connection on a reused 5-tuple: it picks afresh. A retransmitted SYN
+	 * repeats its number and keeps its backend, which may have answered.
+	 */
+	if (e && p.proto == IPPROTO_TCP_ && syn && e->syn_seq != p.tcp_seq)
+		e = NULL;
 	if (e && ct_still_listed(e, svc)) {
 		if (ks_nat(skb, &p, true, e->addr, e->port))
 			return TC_ACT_SHOT_;

@@ -43,6 +43,7 @@ struct ks_pkt {
 	__u8 frag;		/* KS_FRAG_* */
 	__u8 tcp_flags;
 	__u32 frag_id;		/* IPv4 id or IPv6 fragment identification */
+	__u32 tcp_seq;		/* network order */
 	__u32 l4_off;		/* offset of the L4 header in the frame */
 	__u32 csum_off;		/* offset of the L4 checksum */
 };
@@ -67,6 +68,7 @@ static __always_inline bool ks_parse_l4(void *data, void *data_end, struct ks_pk
 		if ((void *)ports + 20 > data_end)
 			return false;
 		p->tcp_flags = ((__u8 *)ports)[13];
+		p->tcp_seq = *(__u32 *)&ports[2];
 		p->csum_off = off + 16;
 	} else {
 		if ((void *)ports + 8 > data_end)

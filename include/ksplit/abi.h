@@ -212,6 +212,7 @@ struct ks_ct_ent {
 	__u8 _pad;
 	__u32 rev;		/* forward: svc rev the backend was last found listed in */
 	__u32 ep_id;
+	__u32 syn_seq;		/* forward, TCP: the SYN's sequence number (a retransmit repeats it) */
 };
 
 /*
@@ -256,7 +257,7 @@ _Static_assert(sizeof(struct ks_group_stats) == 24, "ks_group_stats ABI");
 _Static_assert(sizeof(struct ks_sock_ent) == 48, "ks_sock_ent ABI");
 _Static_assert(sizeof(struct ks_udp_sock) == 16 + 52 * KS_UDP_ENTRIES, "ks_udp_sock ABI");
 _Static_assert(sizeof(struct ks_ct_key) == 40, "ks_ct_key ABI");
-_Static_assert(sizeof(struct ks_ct_ent) == 28, "ks_ct_ent ABI");
+_Static_assert(sizeof(struct ks_ct_ent) == 32, "ks_ct_ent ABI");
 _Static_assert(sizeof(struct ks_frag_key) == 40, "ks_frag_key ABI");
 _Static_assert(sizeof(struct ks_frag_ent) == 16, "ks_frag_ent ABI");
 _Static_assert(sizeof(struct ks_tc_stats) == 64, "ks_tc_stats ABI");

@@ -67,8 +67,10 @@ static size_t l4_build(const struct kt_pkt_spec *s, const uint8_t *src, const ui
 	for (i = 0; i < plen; i++)
 		l4[hl + i] = (uint8_t)(i * 7 + 1);
 	if (s->proto == IPPROTO_TCP) {
-		put16(l4 + 4, 0x1234);		/* seq */
-		put16(l4 + 8, 0x0000);		/* ack */
+		uint32_t seq = s->seq ? s->seq : 0x12340000;
+
+		put16(l4 + 4, seq >> 16);
+		put16(l4 + 6, seq & 0xffff);
 		l4[12] = 5 << 4;
 		l4[13] = s->tcp_flags;
 		put16(l4 + 14, 64240);

@@ -23,6 +23,7 @@ struct kt_pkt_spec {
 	const char *src, *dst;		/* addresses */
 	uint16_t sport, dport;		/* host order */
 	uint8_t tcp_flags;		/* TH_SYN, TH_ACK, ... */
+	uint32_t seq;			/* TCP sequence number; 0: 0x12340000 */
 	bool ip_options;		/* IPv4: 4 bytes of NOP options (ihl 6) */
 	bool ext_headers;		/* IPv6: hop-by-hop and destination options before L4 */
 	bool no_udp_csum;		/* IPv4 UDP sent without checksum (0) */

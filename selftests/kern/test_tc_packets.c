@@ -337,7 +337,8 @@ static void test_fragments_v6(void **state) { fragments(start(state), 6); }
 
 /*
  * A weight change moves new flows only: the flow keeps its backend while
- * the service still lists it. An endpoint that leaves: its TCP flow is
+ * the service still lists it, a retransmitted SYN too; a new connection on
+ * the same 5-tuple (another initial sequence number) picks again. An endpoint that leaves: its TCP flow is
  * dropped and counted, a new SYN on the same 5-tuple and a UDP datagram
  * pick again.
  */
@@ -355,15 +356,25 @@ static void test_apply(void **state)
 	want.dport = uwant.dport = 8080;
 	xlate(e, true, &tcp, &want);
 	xlate(e, true, &udp, &uwant);
+	tcp.sport = want.sport = 40023;
+	xlate(e, true, &tcp, &want);
 
 	/* All new flows to v2 now: the running ones stay on v1. */
 	config(e, BE4, 0, 1);
+	tcp.sport = want.sport = 40020;
 	tcp.tcp_flags = want.tcp_flags = TH_ACK;
 	xlate(e, true, &tcp, &want);
 	xlate(e, true, &udp, &uwant);
-	tcp.sport = want.sport = 40022;
+	/* A retransmitted SYN (same sequence number) keeps the flow's backend... */
 	tcp.tcp_flags = want.tcp_flags = TH_SYN;
+	xlate(e, true, &tcp, &want);
+	/* ...a new connection on a used 5-tuple (another sequence number) picks afresh. */
+	tcp.sport = want.sport = 40023;
+	tcp.seq = want.seq = 0x55550000;
 	want.dst = BE4_V2;
+	xlate(e, true, &tcp, &want);
+	tcp.seq = want.seq = 0;
+	tcp.sport = want.sport = 40022;
 	xlate(e, true, &tcp, &want);
 
 	/* v1's endpoint is replaced; weight back to v1. */
@@ -381,7 +392,31 @@ static void test_apply(void **state)
 	uwant.dst = BE4_NEW;
 	xlate(e, true, &udp, &uwant);
 	assert_int_equal(TC_STAT(e, stale), 1);
-	assert_int_equal(TC_STAT(e, new_flows), 5);
+	assert_int_equal(TC_STAT(e, new_flows), 7);
+}
+
+/*
+ * A connection straight to a backend from a client port that an old VIP
+ * flow to the same backend used: its replies are not the VIP flow's.
+ */
+static void test_direct_after_vip(void **state)
+{
+	struct kt_env *e = start(state);
+	struct kt_pkt_spec s = { .family = 4, .proto = IPPROTO_TCP, .src = CL4, .dst = VIP4,
+				 .sport = 40040, .dport = 80, .tcp_flags = TH_SYN };
+	struct kt_pkt_spec want = s, reply = { .family = 4, .proto = IPPROTO_TCP, .src = BE4,
+					       .dst = CL4, .sport = 8080, .dport = 40040,
+					       .tcp_flags = TH_SYN | TH_ACK };
+
+	want.dst = BE4;
+	want.dport = 8080;
+	xlate(e, true, &s, &want);
+	/* The same client port, straight to the backend: untouched, and so is its reply. */
+	s.dst = BE4;
+	s.dport = 8080;
+	untouched_spec(e, true, &s);
+	untouched_spec(e, false, &reply);
+	assert_int_equal(TC_STAT(e, rev), 0);
 }
 
 /* A share with no endpoint: the new flow's packet is dropped and counted as refused. */
@@ -416,6 +451,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fragments_v4, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_fragments_v6, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_apply, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_direct_after_vip, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_refused, kt_setup, kt_teardown),
 	};
 

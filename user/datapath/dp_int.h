@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "datapath/alloc.h"
 #include "datapath/dp.h"
@@ -77,7 +78,14 @@ struct ks_dp {
 	size_t n_links;
 	struct bpf_link *links[KS_DP_MAX_HOOKS];	/* links[i] serves dp_hook(i) */
 	struct dp_check_memo memo;	/* what the self-check reported last (selfcheck.c) */
+	struct dp_tc *tc;		/* the TC programs' interfaces (tc.c); NULL: none */
 };
+
+/* --cgroup none: the datapath has no cgroup and no socket hooks, only the TC programs. */
+static inline bool dp_no_cgroup(const struct ks_dp *dp)
+{
+	return !strcmp(dp->cgroup, KS_CGROUP_NONE);
+}
 
 /*
  * apply.c: make sure every group of d has its ks_group_stats entry before d
@@ -116,6 +124,16 @@ int dp_abi_check(const struct ks_dp *dp);
 int dp_hooks_attach(struct ks_dp *dp);
 /* Drop our link fds; pinned links stay attached. */
 void dp_hooks_close(struct ks_dp *dp);
+/*
+ * Pin the object behind fd at path over whatever is pinned there, in one
+ * rename (the pin never goes missing).
+ */
+int dp_pin_replace(int fd, const char *path);
+
+/* tc.c: drop our fds of the TC links (they stay pinned and attached). */
+void dp_tc_close(struct ks_dp *dp);
+/* tc.c, for ks_dp_down: detach the clsact filters whose program uses pin_dir's ks_ct. */
+int dp_tc_down(const char *pin_dir, unsigned int *removed);
 
 /* inspect.c: what a pinned link is, for the self-check and `ksplit status`. */
 enum dp_link_state {

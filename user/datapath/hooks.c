@@ -141,7 +141,7 @@ int dp_hooks_check(const struct ks_dp *dp)
  * with link_ too (link_<hook>_new: bpffs refuses names with a dot), so
  * `ksplit down` removes one left by a killed agent.
  */
-static int pin_replace(int fd, const char *path)
+int dp_pin_replace(int fd, const char *path)
 {
 	char tmp[PATH_MAX];
 	int err;
@@ -179,7 +179,7 @@ int dp_hook_relink(struct ks_dp *dp, size_t i)
 	l = bpf_program__attach_cgroup(p, dp->cg_fd);
 	if (!l)
 		return -errno;
-	err = pin_replace(bpf_link__fd(l), path);
+	err = dp_pin_replace(bpf_link__fd(l), path);
 	if (err) {
 		/* Our fd was its only reference: closing it detaches the new link again. */
 		bpf_link__destroy(l);
@@ -282,6 +282,7 @@ void dp_hooks_close(struct ks_dp *dp)
 	for (i = 0; i < dp->n_links; i++)
 		bpf_link__destroy(dp->links[i]);
 	dp->n_links = 0;
+	dp_tc_close(dp);
 }
 
 int ks_dp_down(const char *pin_dir, unsigned int *removed)
@@ -295,6 +296,8 @@ int ks_dp_down(const char *pin_dir, unsigned int *removed)
 
 	if (!pin_dir)
 		pin_dir = KS_DEFAULT_PIN_DIR;
+	/* Before the maps go: the clsact filters are found by the conntrack map they use. */
+	err = dp_tc_down(pin_dir, &n);
 	/* Every link ksplit pins is named link_<hook>: no list to keep in step with bpf/. */
 	d = opendir(pin_dir);
 	while (d && (de = readdir(d))) {
