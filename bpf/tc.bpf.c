@@ -223,6 +223,37 @@ static __always_inline int forward(struct __sk_buff *skb)
 	return TC_ACT_OK_;
 }
 
+/*
+ * An ICMP error toward the client about a translated flow (fragmentation
+ * needed, port unreachable from the backend): it quotes the packet as the
+ * backend got it, client -> backend. The quote goes back to client -> VIP,
+ * and the error's source too when it is the backend, so that the client's
+ * stack matches it to its socket (PMTU discovery through a VIP).
+ */
+static __always_inline int reverse_icmp(struct __sk_buff *skb)
+{
+	struct ks_ct_key ck = { .dir = KS_CT_REV };
+	struct ks_icmp_err c = {};
+	struct ks_ct_ent *e;
+
+	if (!ks_parse_icmp_err(skb, &c))
+		return TC_ACT_OK_;
+	/* The quoted packet went client -> backend: its reply's entry is the key. */
+	__builtin_memcpy(ck.src, c.inner.dst, sizeof(ck.src));
+	__builtin_memcpy(ck.dst, c.inner.src, sizeof(ck.dst));
+	ck.sport = c.inner.dport;
+	ck.dport = c.inner.sport;
+	ck.proto = c.inner.proto;
+	ck.family = c.inner.family;
+	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	if (!e)
+		return TC_ACT_OK_;
+	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.src, c.inner.dst)))
+		return TC_ACT_SHOT_;
+	TC_COUNT(icmp);
+	return TC_ACT_OK_;
+}
+
 static __always_inline int reverse(struct __sk_buff *skb)
 {
 	struct ks_ct_key ck = { .dir = KS_CT_REV };
@@ -230,7 +261,7 @@ static __always_inline int reverse(struct __sk_buff *skb)
 	struct ks_ct_ent *e;
 
 	if (!ks_parse(skb, &p))
-		return TC_ACT_OK_;
+		return reverse_icmp(skb);
 	if (p.frag == KS_FRAG_LATER)
 		return xlate_later_frag(skb, &p, KS_CT_REV);
 	__builtin_memcpy(ck.src, p.src, sizeof(ck.src));

@@ -28,6 +28,8 @@
 #define NEXTHDR_ROUTING_ 43
 #define NEXTHDR_FRAG_	44
 #define NEXTHDR_DEST_	60
+#define IPPROTO_ICMP_	1
+#define IPPROTO_ICMPV6_	58
 #define TCP_FL_SYN_	0x02
 #define TCP_FL_ACK_	0x10
 #define KS_IP6_EXT_MAX	4	/* extension headers walked before giving up (passes untouched) */
@@ -228,6 +230,125 @@ static __always_inline int ks_nat(struct __sk_buff *skb, const struct ks_pkt *p,
 	if (p->family == KS_FAMILY_V4 && bpf_l3_csum_replace(skb, KS_V4_CSUM_OFF, 0, diff, 0))
 		return -1;
 	return bpf_skb_store_bytes(skb, aoff, addr, alen, 0) ? -1 : 0;
+}
+
+/*
+ * An ICMP error (IPv4 destination unreachable or time exceeded; ICMPv6
+ * destination unreachable, packet too big or time exceeded) quotes the
+ * packet it is about: that packet's IP header, plain (no options, no
+ * extension headers), and at least its ports.
+ */
+struct ks_icmp_err {
+	struct ks_pkt outer;	/* src, dst, family, l4_off (the ICMP header) */
+	struct ks_pkt inner;	/* the quoted packet: src, dst, ports, proto */
+	__u32 inner_ip_off;	/* offset of the quoted IP header */
+};
+
+static __always_inline bool ks_parse_icmp_err(struct __sk_buff *skb, struct ks_icmp_err *c)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u8 *icmp;
+
+	if ((void *)(eth + 1) > data_end)
+		return false;
+	if (eth->h_proto == bpf_htons(ETH_P_IP_)) {
+		struct iphdr *ip = data + ETH_HLEN_, *in;
+		__u32 hlen;
+
+		if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl != 5 ||
+		    ip->protocol != IPPROTO_ICMP_ || (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)))
+			return false;
+		icmp = (void *)(ip + 1);
+		in = (void *)(icmp + 8);
+		if ((void *)(in + 1) + 8 > data_end || (icmp[0] != 3 && icmp[0] != 11) ||
+		    in->version != 4 || in->ihl != 5)
+			return false;
+		hlen = 20;
+		c->outer.family = c->inner.family = KS_FAMILY_V4;
+		c->outer.src[0] = ip->saddr;
+		c->outer.dst[0] = ip->daddr;
+		c->inner.src[0] = in->saddr;
+		c->inner.dst[0] = in->daddr;
+		c->inner.proto = in->protocol;
+		c->outer.l4_off = ETH_HLEN_ + 20;
+		c->inner_ip_off = ETH_HLEN_ + 28;
+		c->inner.l4_off = ETH_HLEN_ + 28 + hlen;
+		c->inner.sport = *(__u16 *)((void *)(in + 1));
+		c->inner.dport = *(__u16 *)((void *)(in + 1) + 2);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6_)) {
+		struct ipv6hdr *ip = data + ETH_HLEN_, *in;
+
+		if ((void *)(ip + 1) > data_end || ip->version != 6 || ip->nexthdr != IPPROTO_ICMPV6_)
+			return false;
+		icmp = (void *)(ip + 1);
+		in = (void *)(icmp + 8);
+		if ((void *)(in + 1) + 8 > data_end || icmp[0] < 1 || icmp[0] > 3 || in->version != 6)
+			return false;
+		c->outer.family = c->inner.family = KS_FAMILY_V6;
+		__builtin_memcpy(c->outer.src, &ip->saddr, 16);
+		__builtin_memcpy(c->outer.dst, &ip->daddr, 16);
+		__builtin_memcpy(c->inner.src, &in->saddr, 16);
+		__builtin_memcpy(c->inner.dst, &in->daddr, 16);
+		c->inner.proto = in->nexthdr;
+		c->outer.l4_off = ETH_HLEN_ + 40;
+		c->inner_ip_off = ETH_HLEN_ + 48;
+		c->inner.l4_off = ETH_HLEN_ + 88;
+		c->inner.sport = *(__u16 *)((void *)(in + 1));
+		c->inner.dport = *(__u16 *)((void *)(in + 1) + 2);
+	} else {
+		return false;
+	}
+	return c->inner.proto == IPPROTO_TCP_ || c->inner.proto == IPPROTO_UDP_;
+}
+
+/*
+ * Replace the quoted packet's destination with addr:port, and, with
+ * outer_src, the error's own source too (the backend itself reported it).
+ * The ICMP checksum covers the quote (and, for ICMPv6, the pseudo header);
+ * the quoted IPv4 header has its own. The quoted L4 checksum, if quoted
+ * at all, is left: nobody verifies it in an error.
+ */
+static __always_inline int ks_nat_icmp_err(struct __sk_buff *skb, const struct ks_icmp_err *c,
+					   const __u32 *addr, __u16 port, bool outer_src)
+{
+	__u32 alen = c->outer.family == KS_FAMILY_V4 ? 4 : 16, csum = c->outer.l4_off + 2;
+	__u32 daddr_off = c->inner_ip_off + (alen == 4 ? 16 : 24);
+	__s64 diff;
+
+	diff = alen == 4 ? bpf_csum_diff((__be32 *)c->inner.dst, 4, (__be32 *)addr, 4, 0)
+			 : bpf_csum_diff((__be32 *)c->inner.dst, 16, (__be32 *)addr, 16, 0);
+	if (diff < 0)
+		return -1;
+	if (alen == 4) {
+		__u16 old_ck, new_ck;
+
+		/* The quoted header's checksum changes with its address: the ICMP sum sees both. */
+		if (bpf_skb_load_bytes(skb, c->inner_ip_off + 10, &old_ck, 2) ||
+		    bpf_l3_csum_replace(skb, c->inner_ip_off + 10, 0, diff, 0) ||
+		    bpf_skb_load_bytes(skb, c->inner_ip_off + 10, &new_ck, 2) ||
+		    bpf_l4_csum_replace(skb, csum, old_ck, new_ck, 2))
+			return -1;
+	}
+	if (bpf_l4_csum_replace(skb, csum, 0, diff, 0) ||
+	    bpf_l4_csum_replace(skb, csum, c->inner.dport, port, 2) ||
+	    bpf_skb_store_bytes(skb, daddr_off, addr, alen, 0) ||
+	    bpf_skb_store_bytes(skb, c->inner.l4_off + 2, &port, 2, 0))
+		return -1;
+	if (!outer_src)
+		return 0;
+	diff = alen == 4 ? bpf_csum_diff((__be32 *)c->outer.src, 4, (__be32 *)addr, 4, 0)
+			 : bpf_csum_diff((__be32 *)c->outer.src, 16, (__be32 *)addr, 16, 0);
+	if (diff < 0)
+		return -1;
+	if (alen == 4) {
+		if (bpf_l3_csum_replace(skb, KS_V4_CSUM_OFF, 0, diff, 0))
+			return -1;
+	} else if (bpf_l4_csum_replace(skb, csum, 0, diff, BPF_F_PSEUDO_HDR)) {
+		return -1;
+	}
+	return bpf_skb_store_bytes(skb, alen == 4 ? KS_V4_SRC_OFF : KS_V6_SRC_OFF, addr, alen, 0)
+		       ? -1 : 0;
 }
 
 #endif /* KSPLIT_BPF_PKT_H */

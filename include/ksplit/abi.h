@@ -243,6 +243,7 @@ struct ks_tc_stats {
 	__u64 refused;		/* new flows whose share had no backend: dropped */
 	__u64 stale;		/* packets of a flow whose endpoint left the service: dropped */
 	__u64 no_syn;		/* TCP to a VIP without SYN and without entry: passed untouched */
+	__u64 icmp;		/* ICMP errors about a translated flow, translated toward the client */
 };
 
 _Static_assert(sizeof(struct ks_svc_key) == 20, "ks_svc_key ABI");
@@ -260,6 +261,6 @@ _Static_assert(sizeof(struct ks_ct_key) == 40, "ks_ct_key ABI");
 _Static_assert(sizeof(struct ks_ct_ent) == 32, "ks_ct_ent ABI");
 _Static_assert(sizeof(struct ks_frag_key) == 40, "ks_frag_key ABI");
 _Static_assert(sizeof(struct ks_frag_ent) == 16, "ks_frag_ent ABI");
-_Static_assert(sizeof(struct ks_tc_stats) == 64, "ks_tc_stats ABI");
+_Static_assert(sizeof(struct ks_tc_stats) == 72, "ks_tc_stats ABI");
 
 #endif /* KSPLIT_ABI_H */

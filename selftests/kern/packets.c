@@ -164,6 +164,59 @@ void kt_pkt_build(const struct kt_pkt_spec *s, struct kt_pkt *p)
 	p->len = off + part_len;
 }
 
+void kt_pkt_icmp_error(const struct kt_pkt *inner, const char *src, const char *dst,
+		       struct kt_pkt *out)
+{
+	int family = inner->b[inner->l3] >> 4;
+	size_t quote = (inner->l4 - inner->l3) + 8, hl = family == 4 ? 20 : 40, off;
+	uint8_t *b = out->b, *icmp;
+	uint8_t s[16], d[16];
+
+	memset(out, 0, sizeof(*out));
+	addr_parse(family, src, s);
+	addr_parse(family, dst, d);
+	memcpy(b, inner->b, 14);
+	out->l3 = 14;
+	off = 14 + hl;
+	out->l4 = off;
+	icmp = b + off;
+	icmp[0] = family == 4 ? 3 : 2;		/* unreachable / packet too big */
+	icmp[1] = family == 4 ? 4 : 0;		/* fragmentation needed */
+	put16(icmp + 6, 1400);			/* next-hop MTU (v6: low half of 32 bits) */
+	memcpy(icmp + 8, inner->b + inner->l3, quote);
+	out->len = off + 8 + quote;
+	out->proto = family == 4 ? 1 : 58;
+	if (family == 4) {
+		b[14] = 0x45;
+		put16(b + 16, (uint16_t)(hl + 8 + quote));
+		b[22] = 64;
+		b[23] = 1;
+		memcpy(b + 26, s, 4);
+		memcpy(b + 30, d, 4);
+		put16(b + 24, (uint16_t)~fold(sum16(b + 14, 20, 0)));
+		put16(icmp + 2, (uint16_t)~fold(sum16(icmp, 8 + quote, 0)));
+	} else {
+		b[14] = 0x60;
+		put16(b + 18, (uint16_t)(8 + quote));
+		b[20] = 58;
+		b[21] = 64;
+		memcpy(b + 22, s, 16);
+		memcpy(b + 38, d, 16);
+		put16(icmp + 2, (uint16_t)~fold(sum16(icmp, 8 + quote,
+						     pseudo(6, s, d, 58, 8 + quote))));
+	}
+}
+
+bool kt_pkt_icmp_csum_ok(const struct kt_pkt *p)
+{
+	size_t len = p->len - p->l4;
+	uint32_t s = 0;
+
+	if ((p->b[p->l3] >> 4) == 6)
+		s = pseudo(6, p->b + p->l3 + 8, p->b + p->l3 + 24, 58, len);
+	return fold(sum16(p->b + p->l4, len, s)) == 0xffff;
+}
+
 bool kt_pkt_ip_csum_ok(const struct kt_pkt *p)
 {
 	if ((p->b[p->l3] >> 4) != 4)

@@ -41,6 +41,14 @@ struct kt_pkt {
 
 /* Build the frame s describes into p; aborts on a spec it cannot build. */
 void kt_pkt_build(const struct kt_pkt_spec *s, struct kt_pkt *p);
+/*
+ * An ICMP error from src to dst about inner (fragmentation needed / packet
+ * too big, MTU 1400) quoting its IP header and the first 8 bytes after it.
+ */
+void kt_pkt_icmp_error(const struct kt_pkt *inner, const char *src, const char *dst,
+		       struct kt_pkt *out);
+/* The ICMP (ICMPv6: with its pseudo header) checksum of p verifies. */
+bool kt_pkt_icmp_csum_ok(const struct kt_pkt *p);
 /* The IPv4 header checksum of p verifies (always true for IPv6). */
 bool kt_pkt_ip_csum_ok(const struct kt_pkt *p);
 /*

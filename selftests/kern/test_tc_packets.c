@@ -419,6 +419,51 @@ static void test_direct_after_vip(void **state)
 	assert_int_equal(TC_STAT(e, rev), 0);
 }
 
+/*
+ * ICMP errors about a translated flow reach the client as about the VIP:
+ * from a router on the way (fragmentation needed / packet too big: PMTU
+ * discovery) the quote changes, from the backend itself its source too.
+ * An error about a flow that was never translated is left alone.
+ */
+static void icmp_errors(struct kt_env *e, int family)
+{
+	const char *cl = family == 4 ? CL4 : CL6, *vip = family == 4 ? VIP4 : VIP6;
+	const char *be = family == 4 ? BE4 : BE6, *router = family == 4 ? "198.18.1.254" : "fd00:18:1::fe";
+	struct kt_pkt_spec s = { .family = family, .proto = IPPROTO_TCP, .src = cl, .dst = vip,
+				 .sport = 40050, .dport = 80, .tcp_flags = TH_SYN, .payload = 0 };
+	struct kt_pkt_spec as_sent = s;
+	struct kt_pkt q_sent, q_vip, in, want, out;
+
+	as_sent.dst = be;
+	as_sent.dport = 8080;
+	xlate(e, true, &s, &as_sent);
+	kt_pkt_build(&as_sent, &q_sent);
+	kt_pkt_build(&s, &q_vip);
+
+	kt_pkt_icmp_error(&q_sent, router, cl, &in);
+	kt_pkt_icmp_error(&q_vip, router, cl, &want);
+	run(e, false, &in, &out, ACT_OK);
+	assert_same("ICMP error from a router", &out, &want);
+	assert_true(kt_pkt_ip_csum_ok(&out) && kt_pkt_icmp_csum_ok(&out));
+
+	kt_pkt_icmp_error(&q_sent, be, cl, &in);
+	kt_pkt_icmp_error(&q_vip, vip, cl, &want);
+	run(e, false, &in, &out, ACT_OK);
+	assert_same("ICMP error from the backend", &out, &want);
+	assert_true(kt_pkt_ip_csum_ok(&out) && kt_pkt_icmp_csum_ok(&out));
+	assert_int_equal(TC_STAT(e, icmp), 2);
+
+	/* About another client port: no flow, no change. */
+	as_sent.sport = 40051;
+	kt_pkt_build(&as_sent, &q_sent);
+	kt_pkt_icmp_error(&q_sent, router, cl, &in);
+	untouched(e, false, &in, ACT_OK, "ICMP error about no flow");
+	assert_int_equal(TC_STAT(e, icmp), 2);
+}
+
+static void test_icmp_v4(void **state) { icmp_errors(start(state), 4); }
+static void test_icmp_v6(void **state) { icmp_errors(start(state), 6); }
+
 /* A share with no endpoint: the new flow's packet is dropped and counted as refused. */
 static void test_refused(void **state)
 {
@@ -452,6 +497,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fragments_v6, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_apply, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_direct_after_vip, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_v4, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_v6, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_refused, kt_setup, kt_teardown),
 	};
 
