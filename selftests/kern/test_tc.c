@@ -414,20 +414,32 @@ static uint64_t tc_stat(struct kt_env *e, size_t field)
  * The topology with the agent in "node": extra are more agent arguments;
  * with later, the agent starts before the veths exist.
  */
-static void start(struct kt_agent *t, struct topo *tp, const char *const *extra, bool later)
+/* The agent in "node"; its nth start waits for its nth apply and attach. */
+static void agent_in_node(struct kt_agent *t, const struct topo *tp, const char *const *extra,
+			  int nth, bool wait_attach)
 {
 	char wrap_net[128];
 	const char *wrap[] = { "/usr/bin/nsenter", wrap_net, NULL };
 
-	topo_ns(&t->env, tp);
 	snprintf(wrap_net, sizeof(wrap_net), "--net=%s", tp->node);
+	kt_agent_start(t, wrap, extra, nth);
+	if (wait_attach)
+		assert_true(kt_wait_in_file(t->log, "msg=\"TC programs attached\" iface=kspod0",
+					    nth, 10000) >= nth);
+}
+
+static void start(struct kt_agent *t, struct topo *tp, const char *const *extra, bool later)
+{
+	topo_ns(&t->env, tp);
 	put_config(t, 1, 1, "198.18.1.3");
 	if (!later)
 		topo_links(&t->env, tp);
-	kt_agent_start(t, wrap, extra, 1);
-	if (later)
+	agent_in_node(t, tp, extra, 1, !later);
+	if (later) {
 		topo_links(&t->env, tp);
-	assert_true(kt_wait_in_file(t->log, "msg=\"TC programs attached\" iface=kspod0", 1, 10000) >= 1);
+		assert_true(kt_wait_in_file(t->log, "msg=\"TC programs attached\" iface=kspod0", 1,
+					    10000) >= 1);
+	}
 	assert_int_equal(IN_NS(&t->env, tp->be, kt_servers_start(&t->env, servers, 5)), 0);
 	stream_server(&t->env, tp->be);
 }
@@ -654,8 +666,8 @@ static int progs_on(const char *ns, const char *ifname, int type)
 /*
  * Both paths at once: a pod process in the hooked cgroup is steered at
  * connect() and its packets carry the backend, so TC never translates them
- * again; one outside is steered by TC. Then `ksplit down` removes the tcx
- * links.
+ * again; one outside is steered by TC. The tcx links outlive the agent and
+ * a restarted one takes them over; `ksplit down` removes them.
  */
 static void test_both_paths(void **state)
 {
@@ -681,6 +693,16 @@ static void test_both_paths(void **state)
 	kt_agent_stop(t);
 	/* The links stay after the agent (pinned, like the cgroup links) until down. */
 	assert_int_equal(progs_on(tp.node, "kspod0", 46), 1);
+	/* A restarted agent takes them over (BPF_LINK_UPDATE): still one program each way. */
+	agent_in_node(t, &tp, both, 2, true);
+	assert_int_equal(kt_count_in_file(t->log, "iface=kspod0 ifindex="), 2);
+	assert_int_equal(kt_count_in_file(t->log, "attach=tcx adopted=yes"), 1);
+	assert_int_equal(progs_on(tp.node, "kspod0", 46), 1);
+	assert_int_equal(progs_on(tp.node, "kspod0", 47), 1);
+	run_clients(e, VIP4 ":80", KT_TCP, 500, false, &r);
+	assert_int_equal(kt_tally_get(&r.peers, VIP4 ":80"), 500);
+	assert_int_equal(TC_STAT(e, new_flows), 2500);
+	kt_agent_stop(t);
 	{
 		char cmd[PATH_MAX + 64];
 

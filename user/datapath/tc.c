@@ -130,7 +130,7 @@ static int tcx_adopt(const char *path, int ifindex, int prog_fd)
 	return fd;
 }
 
-static int tcx_attach(struct ks_dp *dp, int ifindex, bool ingress)
+static int tcx_attach(struct ks_dp *dp, int ifindex, bool ingress, bool *adopted)
 {
 	char path[PATH_MAX];
 	int prog = ks_dp_tc_prog_fd(dp, ingress), fd, err;
@@ -139,6 +139,7 @@ static int tcx_attach(struct ks_dp *dp, int ifindex, bool ingress)
 	if (err)
 		return err;
 	fd = tcx_adopt(path, ifindex, prog);
+	*adopted = fd >= 0;
 	if (fd != -ENOENT)
 		return fd;
 	fd = bpf_link_create(prog, ifindex, dp_tc_hook(ingress)->type, NULL);
@@ -181,6 +182,7 @@ static int attach_if(struct ks_dp *dp, int ifindex, const char *name)
 {
 	struct dp_tc *tc = dp->tc;
 	struct dp_tc_if *t;
+	bool adopted = false, all_adopted = true;
 	int d, fd, err = 0;
 
 	if (find_if(tc, ifindex))
@@ -201,7 +203,8 @@ static int attach_if(struct ks_dp *dp, int ifindex, const char *name)
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->clsact = tc->clsact_only;
 	for (d = 0; d < 2 && !t->clsact; d++) {
-		fd = tcx_attach(dp, ifindex, d == 0);
+		fd = tcx_attach(dp, ifindex, d == 0, &adopted);
+		all_adopted &= adopted;
 		if (fd == -EINVAL && d == 0) {
 			/* Before 6.6 the kernel does not know the tcx attach types. */
 			if (!tc->said_fallback)
@@ -223,8 +226,9 @@ static int attach_if(struct ks_dp *dp, int ifindex, const char *name)
 			goto fail;
 	}
 	tc->n++;
-	pr_info("TC programs attached", "iface=%s ifindex=%d attach=%s", name, ifindex,
-		t->clsact ? "clsact" : "tcx");
+	/* adopted: a previous agent's pinned links now run our programs. */
+	pr_info("TC programs attached", "iface=%s ifindex=%d attach=%s adopted=%s", name, ifindex,
+		t->clsact ? "clsact" : "tcx", !t->clsact && all_adopted ? "yes" : "no");
 	return 0;
 fail:
 	pr_warn("cannot attach the TC programs", "iface=%s ifindex=%d err=%d", name, ifindex, err);
