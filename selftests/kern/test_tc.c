@@ -479,6 +479,23 @@ static void test_split(void **state)
 	struct topo tp;
 
 	start(t, &tp, tc_only, true);
+	/* No socket hook, two tcx links: the datapath is whole. */
+	{
+		char args[PATH_MAX + 32], *out;
+		int rc;
+
+		snprintf(args, sizeof(args), "status --json --pin-dir %s", e->pin_dir);
+		struct json_object *st, *dp;
+
+		out = kt_ksplit_out(t, args, &rc);
+		assert_int_equal(rc, 0);
+		st = json_tokener_parse(out);
+		assert_true(json_object_object_get_ex(st, "datapath", &dp));
+		assert_int_equal(json_object_get_int(json_object_object_get(dp, "tc_links")), 2);
+		assert_true(json_object_get_boolean(json_object_object_get(dp, "ok")));
+		json_object_put(st);
+		free(out);
+	}
 	run_clients(e, VIP4 ":80", KT_TCP, N, false, &r);
 	assert_split(&r, N);
 	assert_int_equal(kt_tally_get(&r.peers, VIP4 ":80"), N);

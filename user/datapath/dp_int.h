@@ -132,6 +132,8 @@ int dp_pin_replace(int fd, const char *path);
 
 /* tc.c: drop our fds of the TC links (they stay pinned and attached). */
 void dp_tc_close(struct ks_dp *dp);
+/* tc.c, for status: the tcx links pinned in pin_dir that are attached to an interface. */
+int dp_tc_links_attached(const char *pin_dir);
 /* tc.c, for ks_dp_down: detach the clsact filters whose program uses pin_dir's ks_ct. */
 int dp_tc_down(const char *pin_dir, unsigned int *removed);
 

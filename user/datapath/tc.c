@@ -22,6 +22,7 @@
  * agent's loop polls (ks_dp_tc_fd, ks_dp_tc_process). A deleted interface
  * takes its tcx links with it; its pins are removed on RTM_DELLINK.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -387,6 +388,37 @@ void dp_tc_close(struct ks_dp *dp)
 	free(dp->tc->ifs);
 	free(dp->tc);
 	dp->tc = NULL;
+}
+
+int dp_tc_links_attached(const char *pin_dir)
+{
+	size_t plen = strlen(KS_LINK_PREFIX "tc_");
+	struct bpf_link_info info;
+	char path[PATH_MAX];
+	struct dirent *de;
+	int n = 0, fd;
+	__u32 len;
+	DIR *d;
+
+	d = opendir(pin_dir);
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, KS_LINK_PREFIX "tc_", plen))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		/* A tcx link whose interface is gone reads ifindex 0. */
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == BPF_LINK_TYPE_TCX_ &&
+		    info.netns.netns_ino)
+			n++;
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 /* Does prog_id use the map with id map_id? */
