@@ -66,7 +66,7 @@ IMAGE_STAMP	:= $(OUT)/.deps-image-ok
 DEPLOY_STAMP	:= $(OUT)/.deps-deploy-ok
 VM_STAMP	:= $(OUT)/.deps-vm-ok
 
-.PHONY: skew all help test unit-test kern-test deploy-test demo fresh-check image image-test vm-test bench bench-bpf bench-prober bench-metrics fuzz vmlinux deps clean
+.PHONY: skew all help test unit-test kern-test deploy-test demo fresh-check image image-test vm-test bench bench-bpf bench-prober bench-metrics bench-tc fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS) $(APISERVER)
@@ -85,6 +85,7 @@ help:
 	@echo '  vm-test        KERNEL=6.1|5.10: kernel tests and the demo on a Debian cloud kernel under qemu (root; network once; 6.1: 9-11 min, 5.10: ~30 s)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
+	@echo '  bench-tc       TC programs: ns per packet (non-VIP, established, new flow) with BPF_PROG_TEST_RUN (root)'
 	@echo '  bench-bpf      BPF ns per connection at N = 1 and 50,000; BEFORE=<build dir> measures another build beside this one (root)'
 	@echo '  bench-prober   health checker CPU at 5,000 endpoints every 5 s (root)'
 	@echo '  bench-metrics  time and agent CPU of one /metrics scrape at 10,000 services (root)'
@@ -134,6 +135,11 @@ $(LIB): $(LIB_OBJS)
 $(BIN): user/cli/main.c $(LIB) | $(OUT)/user
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+# The TC cost tool drives the datapath in-process and crafts frames with the kern tests' builder.
+$(OUT)/tc_cost: bench/tc_cost.c selftests/kern/packets.c $(LIB) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Iselftests/kern $(LDFLAGS) bench/tc_cost.c selftests/kern/packets.c $(LIB) $(LDLIBS) -o $@
 
 $(OUT)/%: bench/%.c | $(OUT)
 	$(call msg,CC,$@)
@@ -232,8 +238,12 @@ vm-test: $(VM_STAMP) $(BIN) $(TOOLS) $(patsubst %,$(OUT)/selftests/kern/test_%,$
 fresh-check:
 	$(Q)OUT=$(OUT) bash scripts/fresh-check.sh
 
-bench: $(BENCH_STAMP) $(BIN) $(TOOLS) bench-prober bench-metrics
+bench: $(BENCH_STAMP) $(BIN) $(TOOLS) bench-prober bench-metrics bench-tc
 	$(Q)QUICK=$(QUICK) bash bench/run.sh
+
+# Per-packet ns of the TC programs (BPF_PROG_TEST_RUN, repeat 1,000,000), against an empty program.
+bench-tc: $(BIN) $(OUT)/tc_cost
+	$(Q)OUT=$(OUT) ROUNDS=$(if $(QUICK),3,5) bash bench/tc_cost.sh
 
 # One /metrics scrape at 10,000 services: wall time, agent CPU, RSS before and after.
 bench-metrics: $(BENCH_STAMP) $(BIN)

@@ -3,8 +3,8 @@
  * The whole backend selection for one connection of a service: a group by
  * weight and an eligible endpoint of it (lib/select.h, the pure maths),
  * skipping passively ejected endpoints (lib/health.h). Every hook that
- * steers (cgroup sock_addr now, a per-packet TC program later) calls
- * ks_pick and nothing else, so they cannot choose differently.
+ * steers (cgroup sock_addr, the per-packet TC program) calls ks_pick and
+ * nothing else, so they cannot choose differently.
  */
 #ifndef KSPLIT_BPF_LB_H
 #define KSPLIT_BPF_LB_H
@@ -139,6 +139,49 @@ ks_pick_unshared(const struct ks_svc *svc, __u32 gi, const struct ks_backend *be
 	if (c.found && (other = bpf_map_lookup_elem(&ks_backends, &c.slot)))
 		return other;
 	return be;
+}
+
+struct ks_listed_scan {
+	const __u32 *addr;
+	__u32 base;
+	__u16 port;
+	bool found;
+};
+
+/* bpf_loop callback: stop at the endpoint with this address:port. */
+static long ks_scan_listed(__u32 i, struct ks_listed_scan *c)
+{
+	__u32 slot = c->base + i;
+	struct ks_backend *be = bpf_map_lookup_elem(&ks_backends, &slot);
+
+	if (!be || be->port != c->port || !ks_addr_eq(be->addr, c->addr))
+		return 0;
+	c->found = true;
+	return 1;
+}
+
+/*
+ * Does svc still list the endpoint addr:port, eligible or not (a
+ * terminating endpoint's flows may finish)? For a flow picked under an
+ * older rev of svc: an endpoint that left the service must not get more
+ * of its packets. Scans every group's range, once per flow and rev.
+ */
+static __always_inline bool ks_backend_listed(const struct ks_svc *svc, const __u32 *addr,
+					      __u16 port)
+{
+	struct ks_listed_scan c = { .addr = addr, .port = port };
+	__u32 gi;
+
+KS_UNROLL
+	for (gi = 0; gi < KS_MAX_GROUPS; gi++) {
+		if (gi >= svc->n_groups)
+			break;
+		c.base = svc->groups[gi].be_base;
+		bpf_loop(svc->groups[gi].be_total, ks_scan_listed, &c, 0);
+		if (c.found)
+			return true;
+	}
+	return false;
 }
 
 #endif /* KSPLIT_BPF_LB_H */

@@ -117,4 +117,33 @@ KS_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_udp_sock SEC(".maps");
 
+/* Per-packet path: the flows it translated, two entries each (abi.h, ks_ct_key). */
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	/* Per-CPU LRU lists: a new flow's two inserts take no node-wide lock. */
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, KS_CT_ENTRIES);
+	__type(key, struct ks_ct_key);
+	__type(value, struct ks_ct_ent);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_ct SEC(".maps");
+
+/* Per-packet path: the translation of a fragmented datagram, for its later fragments. */
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KS_CT_FRAG_ENTRIES);
+	__type(key, struct ks_frag_key);
+	__type(value, struct ks_frag_ent);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_ct_frag SEC(".maps");
+
+/* Per-packet path: its own counters; steered/refused also go to the maps above. */
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ks_tc_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_tc_stats SEC(".maps");
+
 #endif /* KSPLIT_BPF_MAPS_H */

@@ -198,6 +198,71 @@ struct ks_udp_sock {
 	__u32 _pad;
 };
 
+/*
+ * The per-packet path (bpf/tc.bpf.c): connection tracking of the flows it
+ * translated. One flow has two entries, both made by its first packet: the
+ * forward one, keyed by the client's packet (dst = VIP), holds the backend;
+ * the reverse one, keyed by the backend's reply, holds the VIP. LRU maps:
+ * the oldest flows make room; there is no other expiry.
+ */
+#define KS_CT_ENTRIES		65536	/* 2 per flow */
+#define KS_CT_FRAG_ENTRIES	4096	/* fragmented datagrams in flight */
+
+#define KS_CT_FWD		0	/* ks_ct_key.dir: client -> VIP */
+#define KS_CT_REV		1	/* ks_ct_key.dir: backend -> client */
+
+struct ks_ct_key {
+	__u32 src[4];
+	__u32 dst[4];
+	__u16 sport;		/* network order */
+	__u16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 dir;		/* KS_CT_FWD / KS_CT_REV */
+	__u8 _pad;
+};
+
+struct ks_ct_ent {
+	__u32 addr[4];		/* forward: the backend (new dst); reverse: the VIP (new src) */
+	__u16 port;		/* likewise, network order */
+	__u8 group;		/* group index the backend came from */
+	__u8 _pad;
+	__u32 rev;		/* forward: svc rev the backend was last found listed in */
+	__u32 ep_id;
+	__u32 syn_seq;		/* forward, TCP: the SYN's sequence number (a retransmit repeats it) */
+};
+
+/*
+ * Later fragments carry no ports: the first fragment's translation is
+ * remembered by the datagram's identification (IPv4 16 bits, IPv6 32).
+ */
+struct ks_frag_key {
+	__u32 src[4];
+	__u32 dst[4];
+	__u32 id;
+	__u8 proto;
+	__u8 family;
+	__u8 dir;		/* KS_CT_FWD: rewrite dst; KS_CT_REV: rewrite src */
+	__u8 _pad;
+};
+
+struct ks_frag_ent {
+	__u32 addr[4];		/* the address that replaces dst (forward) or src (reverse) */
+};
+
+/* Per-CPU counters of the per-packet path (one entry, key 0). */
+struct ks_tc_stats {
+	__u64 new_flows;	/* first packets that picked a backend */
+	__u64 fwd;		/* packets translated client -> backend (new flows included) */
+	__u64 rev;		/* replies translated backend -> VIP */
+	__u64 frags;		/* later fragments translated through ks_ct_frag */
+	__u64 first_frags;	/* first fragments whose translation was remembered for the rest */
+	__u64 refused;		/* new flows whose share had no backend: dropped */
+	__u64 stale;		/* packets of a flow whose endpoint left the service: dropped */
+	__u64 no_syn;		/* TCP to a VIP without SYN and without entry: passed untouched */
+	__u64 icmp;		/* ICMP errors about a translated flow, translated toward the client */
+};
+
 _Static_assert(sizeof(struct ks_svc_key) == 20, "ks_svc_key ABI");
 _Static_assert(sizeof(struct ks_group) == 16, "ks_group ABI");
 _Static_assert(sizeof(struct ks_svc) == 24 + 16 * KS_MAX_GROUPS, "ks_svc ABI");
@@ -213,5 +278,10 @@ _Static_assert(sizeof(struct ks_svc_stats) == 16, "ks_svc_stats ABI");
 _Static_assert(sizeof(struct ks_group_stats) == 24, "ks_group_stats ABI");
 _Static_assert(sizeof(struct ks_sock_ent) == 48, "ks_sock_ent ABI");
 _Static_assert(sizeof(struct ks_udp_sock) == 16 + 52 * KS_UDP_ENTRIES, "ks_udp_sock ABI");
+_Static_assert(sizeof(struct ks_ct_key) == 40, "ks_ct_key ABI");
+_Static_assert(sizeof(struct ks_ct_ent) == 32, "ks_ct_ent ABI");
+_Static_assert(sizeof(struct ks_frag_key) == 40, "ks_frag_key ABI");
+_Static_assert(sizeof(struct ks_frag_ent) == 16, "ks_frag_ent ABI");
+_Static_assert(sizeof(struct ks_tc_stats) == 72, "ks_tc_stats ABI");
 
 #endif /* KSPLIT_ABI_H */

@@ -314,6 +314,11 @@ void kt_env_teardown(struct kt_env *e)
 		kt_netns_del(e->netns);
 		e->netns_made = false;
 	}
+	for (i = 0; i < KT_MAX_EXTRA_NETNS; i++)
+		if (e->extra_netns[i][0]) {
+			kt_netns_del(e->extra_netns[i]);
+			e->extra_netns[i][0] = 0;
+		}
 	/*
 	 * Files the tests name /tmp/<tag>-* (agent logs, config dirs): a failed
 	 * assertion skips the test's own clean-up, this does not. The tag is
@@ -357,6 +362,28 @@ int kt_teardown(void **state)
 	}
 	*state = NULL;
 	return 0;
+}
+
+int kt_netns_extra(struct kt_env *e, const char *suffix, char *path, size_t len)
+{
+	char cmd[256];
+	int i;
+
+	for (i = 0; i < KT_MAX_EXTRA_NETNS && e->extra_netns[i][0]; i++)
+		;
+	if (i == KT_MAX_EXTRA_NETNS)
+		return -ENOSPC;
+	if (snprintf(cmd, sizeof(e->extra_netns[i]), "%s-%s", e->tag, suffix) >=
+	    (int)sizeof(e->extra_netns[i]))
+		return -ENAMETOOLONG;
+	memcpy(e->extra_netns[i], cmd, sizeof(e->extra_netns[i]));
+	if (kt_netns_add(e->extra_netns[i])) {
+		e->extra_netns[i][0] = 0;
+		return -EIO;
+	}
+	snprintf(path, len, "/run/netns/%s", e->extra_netns[i]);
+	snprintf(cmd, sizeof(cmd), "nsenter --net=%s ip link set lo up", path);
+	return kt_run(cmd);
 }
 
 int kt_dp_open(struct kt_env *e, uint32_t max_services, uint32_t max_endpoints)

@@ -16,6 +16,7 @@
 #include "datapath/dp.h"
 
 #define KT_MAX_CHILDREN	16
+#define KT_MAX_EXTRA_NETNS 4
 
 struct kt_env {
 	char tag[32];			/* "kstest-<pid>-<random>" */
@@ -24,6 +25,8 @@ struct kt_env {
 	char cgroup[512];
 	char pin_dir[256];
 	bool netns_made, cgroup_made, pins_made;
+	/* More namespaces of a topology test, "<tag>-<suffix>", deleted with the env. */
+	char extra_netns[KT_MAX_EXTRA_NETNS][64];
 	struct ks_dp *dp;
 	pid_t children[KT_MAX_CHILDREN];
 	int64_t last_apply_ns;		/* CLOCK_MONOTONIC when the last apply returned */
@@ -57,6 +60,11 @@ int kt_setup(void **state);
 int kt_teardown(void **state);
 
 int kt_dp_open(struct kt_env *e, uint32_t max_services, uint32_t max_endpoints);
+/*
+ * One more netns, "<tag>-<suffix>" (lo up), deleted by the env's teardown;
+ * its /run/netns path in path. 0 or -errno.
+ */
+int kt_netns_extra(struct kt_env *e, const char *suffix, char *path, size_t len);
 
 /* For the other harness files. */
 /* system(cmd); 0, or -EIO (logged) unless it exited 0. */

@@ -40,7 +40,7 @@ static void test_table(void **state)
 	assert_string_equal(ks_feat_info(KS_FEAT_TCX)->since, "6.6");
 	assert_string_equal(ks_feat_info(KS_FEAT_SOCK_DESTROY)->since, "6.5");
 	assert_int_equal(ks_feat_info(KS_FEAT_SET_RETVAL)->use, KS_USE_FALLBACK);
-	assert_int_equal(ks_feat_info(KS_FEAT_TCX)->use, KS_USE_NONE);
+	assert_int_equal(ks_feat_info(KS_FEAT_TCX)->use, KS_USE_FALLBACK);
 	assert_int_equal(ks_feat_info(KS_FEAT_BPF_LOOP)->use, KS_USE_REQUIRED);
 	assert_null(ks_feat_info(KS_FEAT_N));
 }
@@ -54,7 +54,7 @@ static void test_new_kernels_ok(void **state)
 	kernel(&f, 6, 18);
 	assert_int_equal(ks_features_verdict(&f, msg, sizeof(msg)), 0);
 	assert_string_equal(msg, "");
-	kernel(&f, 6, 1);	/* AL2023: no tcx, no bpf_sock_destroy, neither is used */
+	kernel(&f, 6, 1);	/* AL2023: no tcx (clsact instead), no bpf_sock_destroy (unused) */
 	assert_int_equal(ks_features_verdict(&f, msg, sizeof(msg)), 0);
 	kernel(&f, 5, 18);
 	assert_int_equal(ks_features_verdict(&f, msg, sizeof(msg)), 0);
@@ -113,7 +113,7 @@ static void test_unknown(void **state)
 
 	(void)state;
 	kernel(&f, 6, 18);
-	f.state[KS_FEAT_TCX] = KS_FEAT_UNKNOWN;	/* unused: no effect */
+	f.state[KS_FEAT_TCX] = KS_FEAT_UNKNOWN;	/* has a fallback: no effect */
 	f.err[KS_FEAT_TCX] = -EPERM;
 	assert_int_equal(ks_features_verdict(&f, msg, sizeof(msg)), 0);
 	f.state[KS_FEAT_ATOMIC_FETCH] = KS_FEAT_UNKNOWN;
@@ -167,7 +167,7 @@ static void test_json_and_text(void **state)
 		"  no   bpf_loop                           5.17  required\n"
 		"  no   bpf_set_retval                     5.18  fallback  connect() to a refused share fails with EPERM instead\n"
 		"  no   bpf_sock_destroy                   6.5   unused    not needed: drain destroys sockets with sock_diag SOCK_DESTROY from the agent (CONFIG_INET_DIAG_DESTROY)\n"
-		"  ?    tcx links                          6.6   unused    cannot probe: Operation not permitted\n");
+		"  ?    tcx links                          6.6   fallback  cannot probe: Operation not permitted\n");
 	free(buf);
 	json_object_put(o);
 }

@@ -621,6 +621,12 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	err = ks_dp_open(&o->dp, &a.dp);
 	if (err)
 		goto out;
+	err = ks_dp_tc_start(a.dp, o->tc_ifaces, o->n_tc_ifaces, o->tc_clsact);
+	if (err) {
+		if (!ks_dp_adopted(a.dp))
+			abandon(&a);
+		goto out;
+	}
 	/* The pinned state is in force from now on: reconcile the sockets with it. */
 	if (ks_dp_adopted(a.dp)) {
 		drain(&a, "start");
@@ -687,6 +693,8 @@ int ks_agent_run(const struct ks_agent_opts *o)
 		ev.data.fd = ks_metrics_fd(a.metrics);
 		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	}
+	if ((ev.data.fd = ks_dp_tc_fd(a.dp)) >= 0)
+		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	timerfd_settime(kfd, 0, &every, NULL);
 	pr_info("agent running", "configs=%zu", o->n_configs);
 
@@ -751,6 +759,8 @@ int ks_agent_run(const struct ks_agent_opts *o)
 			} else if (a.kube && fd == ks_kube_fd(a.kube)) {
 				if (ks_kube_process(a.kube) && ks_kube_synced(a.kube))
 					config_event(&a, tfd, KUBE_DEBOUNCE_MS);
+			} else if (fd == ks_dp_tc_fd(a.dp)) {
+				ks_dp_tc_process(a.dp);
 			} else if (a.metrics && fd == ks_metrics_fd(a.metrics)) {
 				ks_metrics_dispatch(a.metrics);
 			} else if (fd == pfd) {

@@ -26,6 +26,9 @@ struct ks_agent_opts {
 	/* --metrics-addr: NULL serves on KS_METRICS_DEFAULT_ADDR if free, "none" not at all. */
 	const char *metrics_addr;
 	bool metrics_endpoints;	/* --metrics-endpoints: per-endpoint series */
+	const char *const *tc_ifaces;	/* --tc-iface: NAME or PREFIX+ (datapath/dp.h) */
+	size_t n_tc_ifaces;
+	bool tc_clsact;		/* --tc-clsact: clsact + cls_bpf even where tcx exists */
 };
 
 /* Runs until SIGTERM/SIGINT. 0 on a clean stop, -errno otherwise. */

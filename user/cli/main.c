@@ -17,7 +17,7 @@ static const struct cli_cmd cmds[] = {
 	{ "run", do_run,
 	  "(--config PATH [--config PATH ...] | --kubeconfig FILE [--gateway-class NAME ...])\n"
 	  "[--namespace NS] [--identity ID] [--lease-duration S] [--lease-renew S]\n"
-	  "[--cgroup DIR] [--pin-dir DIR]\n"
+	  "[--cgroup DIR|none] [--pin-dir DIR] [--tc-iface NAME|PREFIX+ ...] [--tc-clsact]\n"
 	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait]\n"
 	  "[--allow-loopback-vips] [--metrics-addr ADDR:PORT|none] [--metrics-endpoints]\n"
 	  "[--json] [-v]",
@@ -31,7 +31,11 @@ static const struct cli_cmd cmds[] = {
 	  "/metrics, /healthz and /readyz are served on --metrics-addr\n"
 	  "(default 127.0.0.1:9965; port 0: any free port, logged); from the API, route,\n"
 	  "Gateway and GatewayClass status is written by the holder of the Lease\n"
-	  "ksplit-status in --namespace (in a pod: the service account's)" },
+	  "ksplit-status in --namespace (in a pod: the service account's);\n"
+	  "--tc-iface puts the per-packet programs on an interface (the node side of\n"
+	  "a pod's veth; PREFIX+: every interface named PREFIX..., also later ones),\n"
+	  "with tcx links, or clsact + cls_bpf where the kernel has no tcx or with\n"
+	  "--tc-clsact; --cgroup none attaches no socket hooks" },
 	{ "validate", do_validate, "[--json] [--strict] [--allow-loopback-vips] PATH...",
 	  "check manifests, print each route's verdict and each service's split;\n"
 	  "exit 1 on any error or route not accepted (--strict: or any refused share)" },

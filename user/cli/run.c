@@ -31,6 +31,8 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "lease-renew", required_argument, NULL, 'R' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ "metrics-endpoints", no_argument, NULL, 'e' },
+		{ "tc-iface", required_argument, NULL, 'T' },
+		{ "tc-clsact", no_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -39,13 +41,15 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 	struct ks_agent_opts ao = {};
 	const char **configs = calloc(argc + 1, sizeof(*configs));
 	const char **classes = calloc(argc + 1, sizeof(*classes));
+	const char **tc_ifaces = calloc(argc + 1, sizeof(*tc_ifaces));
 	unsigned long v;
 	char *end;
 	int c, rc = 1;
 
-	if (!configs || !classes) {
+	if (!configs || !classes || !tc_ifaces) {
 		free(configs);
 		free(classes);
+		free(tc_ifaces);
 		return p_err("out of memory");
 	}
 	ao.configs = configs;
@@ -103,6 +107,8 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		}
 		case 'e': ao.metrics_endpoints = true; break;
+		case 'T': tc_ifaces[ao.n_tc_ifaces++] = optarg; break;
+		case 'A': ao.tc_clsact = true; break;
 		/* JSON log lines; errors before the agent starts are JSON too. */
 		case 'j': ks_log_set_json(true); json_output = true; break;
 		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;
@@ -143,10 +149,16 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		goto out;
 	}
 	ao.gateway_classes = classes;
+	ao.tc_ifaces = tc_ifaces;
+	if (ao.tc_clsact && !ao.n_tc_ifaces) {
+		p_err("--tc-clsact: no --tc-iface to attach to");
+		goto out;
+	}
 	/* The agent logs its own errors, in the format --json chose. */
 	rc = ks_agent_run(&ao) ? 1 : 0;
 out:
 	free(configs);
 	free(classes);
+	free(tc_ifaces);
 	return rc;
 }

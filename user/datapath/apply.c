@@ -278,6 +278,9 @@ int ks_dp_reconcile(struct ks_dp *dp, struct ks_drain_stats *st)
 	int err;
 
 	memset(st, 0, sizeof(*st));
+	/* No cgroup: no steered socket to drain (TC flows end in tc.bpf.c, counted in stale). */
+	if (dp_no_cgroup(dp))
+		return 0;
 	/* dp->svcs is what the maps hold: written by apply, rebuilt from them on adoption. */
 	err = ks_drain_live_new(&live);
 	for (i = 0; !err && i < dp->n; i++) {

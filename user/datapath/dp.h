@@ -17,9 +17,11 @@
 
 struct ks_dp;
 
+#define KS_CGROUP_NONE	"none"	/* --cgroup none: attach no socket hooks */
+
 struct ks_dp_opts {
 	const char *pin_dir;		/* NULL: KS_DEFAULT_PIN_DIR */
-	const char *cgroup;		/* NULL: the cgroup2 root (production only) */
+	const char *cgroup;		/* NULL: the cgroup2 root (production only); "none": no socket hooks */
 	uint32_t max_services;		/* 0: KS_MAX_SERVICES */
 	uint32_t max_endpoints;		/* 0: KS_MAX_ENDPOINTS */
 };
@@ -68,6 +70,21 @@ const char *ks_dp_cgroup(const struct ks_dp *dp);
  * one in (common/hostcheck.h).
  */
 enum ks_pin_fate ks_dp_pin_fate(const struct ks_dp *dp, char *why, size_t len);
+/*
+ * Attach the per-packet programs (both directions) to every interface that
+ * ifaces names: a name, or PREFIX+ for every interface whose name starts
+ * with PREFIX, now and later (watch ks_dp_tc_fd, then call
+ * ks_dp_tc_process). tcx links where the kernel has them, else (or with
+ * clsact) clsact + cls_bpf. ifaces must outlive dp. A plain name that does
+ * not exist is an error.
+ */
+int ks_dp_tc_start(struct ks_dp *dp, const char *const *ifaces, size_t n, bool clsact);
+/* The netlink socket that reports new interfaces; -1 when no PREFIX+ is watched. */
+int ks_dp_tc_fd(const struct ks_dp *dp);
+/* Attach to the interfaces made since the last call that a PREFIX+ matches. */
+void ks_dp_tc_process(struct ks_dp *dp);
+/* The per-packet program for the node side's ingress (client -> VIP) or egress (replies). */
+int ks_dp_tc_prog_fd(const struct ks_dp *dp, bool ingress);
 /* Close the handle; links and maps stay pinned and keep working (see ks_dp_pin_fate). */
 void ks_dp_close(struct ks_dp *dp);
 /* Detach every link pinned in pin_dir and remove ksplit's pins. */

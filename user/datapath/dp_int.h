@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "datapath/alloc.h"
 #include "datapath/dp.h"
@@ -25,8 +26,16 @@
 
 enum ks_hook_kind {
 	KS_HOOK_CGROUP,		/* bpf_link on the datapath's cgroup */
-	KS_HOOK_TC,		/* reserved for the per-packet TC program; no attach yet */
+	KS_HOOK_TC,		/* per-packet program, attached per interface (tc.c) */
 };
+
+/*
+ * enum bpf_attach_type values of kernel 6.6's uapi linux/bpf.h: Debian 12's
+ * headers (6.1) lack them. tc.c checks them against the running kernel's
+ * BTF before it uses them.
+ */
+#define KS_TCX_INGRESS	((enum bpf_attach_type)46)
+#define KS_TCX_EGRESS	((enum bpf_attach_type)47)
 
 struct ks_hook {
 	const char *prog;		/* program name in the object */
@@ -73,7 +82,14 @@ struct ks_dp {
 	struct dp_check_memo memo;	/* what the self-check reported last (selfcheck.c) */
 	size_t n_staged;		/* maps created in the staging dir by an upgrade */
 	struct bpf_map *staged[KS_DP_MAX_MAPS];
+	struct dp_tc *tc;		/* the TC programs' interfaces (tc.c); NULL: none */
 };
+
+/* --cgroup none: the datapath has no cgroup and no socket hooks, only the TC programs. */
+static inline bool dp_no_cgroup(const struct ks_dp *dp)
+{
+	return !strcmp(dp->cgroup, KS_CGROUP_NONE);
+}
 
 /*
  * apply.c: make sure every group of d has its ks_group_stats entry before d
@@ -111,8 +127,11 @@ void dp_state_free(struct dp_svc *v, size_t n);
 int dp_check_pin_dir(const char *path);
 
 /* hooks.c */
+/* The cgroup hooks, each with a link pinned as link_<hook>; dp_hook(i) for i below it. */
 size_t dp_n_hooks(void);
 const struct ks_hook *dp_hook(size_t i);
+/* The TC hook table row of each direction (the node side's ingress or egress). */
+const struct ks_hook *dp_tc_hook(bool ingress);
 /* Hook name without the program prefix: "connect4". */
 const char *dp_hook_name(const struct ks_hook *h);
 /*
@@ -151,6 +170,18 @@ void dp_upgrade_down(const char *pin_dir, unsigned int *removed);
 int dp_hooks_attach(struct ks_dp *dp);
 /* Drop our link fds; pinned links stay attached. */
 void dp_hooks_close(struct ks_dp *dp);
+/*
+ * Pin the object behind fd at path over whatever is pinned there, in one
+ * rename (the pin never goes missing).
+ */
+int dp_pin_replace(int fd, const char *path);
+
+/* tc.c: drop our fds of the TC links (they stay pinned and attached). */
+void dp_tc_close(struct ks_dp *dp);
+/* tc.c, for status: the tcx links pinned in pin_dir that are attached to an interface. */
+int dp_tc_links_attached(const char *pin_dir);
+/* tc.c, for ks_dp_down: detach the clsact filters whose program uses pin_dir's ks_ct. */
+int dp_tc_down(const char *pin_dir, unsigned int *removed);
 
 /* inspect.c: what a pinned link is, for the self-check and `ksplit status`. */
 enum dp_link_state {

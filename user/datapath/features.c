@@ -38,9 +38,9 @@ static const struct ks_feat_info feats[KS_FEAT_N] = {
 	[KS_FEAT_SOCK_DESTROY] = { "bpf_sock_destroy", "6.5", KS_USE_NONE,
 		"nothing",
 		"not needed: drain destroys sockets with sock_diag SOCK_DESTROY from the agent (CONFIG_INET_DIAG_DESTROY)" },
-	[KS_FEAT_TCX] = { "tcx links", "6.6", KS_USE_NONE,
-		"nothing",
-		"not needed: every hook is a cgroup hook, attached through a bpf_link (5.7)" },
+	[KS_FEAT_TCX] = { "tcx links", "6.6", KS_USE_FALLBACK,
+		"--tc-iface attaches the per-packet programs through pinned tcx links",
+		"--tc-iface attaches them as clsact + cls_bpf filters (not pinned: `ksplit down` removes them in the agent's network namespace)" },
 };
 
 static const char *const use_names[] = {

@@ -24,7 +24,11 @@
 #define PROG_PREFIX "ksplit_"
 #define HOOK(hook, kind, type) { PROG_PREFIX #hook, kind, type, KS_LINK_PREFIX #hook }
 
-/* In attach order: sockops first, so it sees every connect the others steer. */
+/*
+ * In attach order: sockops first, so it sees every connect the others steer.
+ * The cgroup hooks come first and dp_n_hooks() counts only them (one pinned
+ * link each); the TC rows after them are attached per interface (tc.c).
+ */
 static const struct ks_hook hooks[] = {
 	HOOK(sockops, KS_HOOK_CGROUP, BPF_CGROUP_SOCK_OPS),
 	HOOK(connect4, KS_HOOK_CGROUP, BPF_CGROUP_INET4_CONNECT),
@@ -35,24 +39,32 @@ static const struct ks_hook hooks[] = {
 	HOOK(recvmsg6, KS_HOOK_CGROUP, BPF_CGROUP_UDP6_RECVMSG),
 	HOOK(getpeername4, KS_HOOK_CGROUP, BPF_CGROUP_INET4_GETPEERNAME),
 	HOOK(getpeername6, KS_HOOK_CGROUP, BPF_CGROUP_INET6_GETPEERNAME),
+	HOOK(tc_ingress, KS_HOOK_TC, KS_TCX_INGRESS),
+	HOOK(tc_egress, KS_HOOK_TC, KS_TCX_EGRESS),
 };
+#define N_CGROUP_HOOKS 9
 
 _Static_assert(N_ELEMS(hooks) <= KS_DP_MAX_HOOKS, "ks_dp.links has no room for every hook");
 
 /* Names of the maps ksplit pins; `down` removes these and nothing else. */
 static const char *const pinned_maps[] = {
 	"ks_services", "ks_backends", "ks_ep_stats", "ks_ep_health", "ks_svc_stats", "ks_svc_meta",
-	"ks_group_stats", "ks_sock", "ks_udp_sock",
+	"ks_group_stats", "ks_sock", "ks_udp_sock", "ks_ct", "ks_ct_frag", "ks_tc_stats",
 };
 
 size_t dp_n_hooks(void)
 {
-	return N_ELEMS(hooks);
+	return N_CGROUP_HOOKS;
 }
 
 const struct ks_hook *dp_hook(size_t i)
 {
-	return i < N_ELEMS(hooks) ? &hooks[i] : NULL;
+	return i < N_CGROUP_HOOKS ? &hooks[i] : NULL;
+}
+
+const struct ks_hook *dp_tc_hook(bool ingress)
+{
+	return &hooks[N_CGROUP_HOOKS + !ingress];
 }
 
 const char *dp_hook_name(const struct ks_hook *h)
@@ -82,6 +94,12 @@ int dp_hooks_check(const struct ks_dp *dp)
 	struct bpf_program *p;
 	size_t i, named = 0;
 
+	for (i = 0; i < N_ELEMS(hooks); i++)
+		if ((hooks[i].kind == KS_HOOK_CGROUP) != (i < N_CGROUP_HOOKS)) {
+			pr_warn("hook table: the cgroup rows must come first, N_CGROUP_HOOKS of them",
+				"prog=%s", hooks[i].prog);
+			return -EINVAL;
+		}
 	bpf_object__for_each_program(p, dp->skel->obj) {
 		const struct ks_hook *h = hook_of(p);
 
@@ -90,7 +108,15 @@ int dp_hooks_check(const struct ks_dp *dp)
 				"prog=%s", bpf_program__name(p));
 			return -ENOENT;
 		}
-		if (bpf_program__expected_attach_type(p) != h->type) {
+		if (h->kind == KS_HOOK_TC) {
+			/* SEC("tc"): libbpf 1.1 knows no tcx section; the type is what must agree. */
+			if (bpf_program__type(p) != BPF_PROG_TYPE_SCHED_CLS) {
+				pr_warn("BPF program's section disagrees with its hook table row",
+					"prog=%s prog_type=%d table=tc", h->prog,
+					bpf_program__type(p));
+				return -EINVAL;
+			}
+		} else if (bpf_program__expected_attach_type(p) != h->type) {
 			pr_warn("BPF program's section disagrees with its hook table row",
 				"prog=%s attach_type=%d table=%d", h->prog,
 				bpf_program__expected_attach_type(p), h->type);
@@ -115,7 +141,7 @@ int dp_hooks_check(const struct ks_dp *dp)
  * with link_ too (link_<hook>_new: bpffs refuses names with a dot), so
  * `ksplit down` removes one left by a killed agent.
  */
-static int pin_replace(int fd, const char *path)
+int dp_pin_replace(int fd, const char *path)
 {
 	char tmp[PATH_MAX];
 	int err;
@@ -153,7 +179,7 @@ int dp_hook_relink(struct ks_dp *dp, size_t i)
 	l = bpf_program__attach_cgroup(p, dp->cg_fd);
 	if (!l)
 		return -errno;
-	err = pin_replace(bpf_link__fd(l), path);
+	err = dp_pin_replace(bpf_link__fd(l), path);
 	if (err) {
 		/* Our fd was its only reference: closing it detaches the new link again. */
 		bpf_link__destroy(l);
@@ -226,7 +252,7 @@ static int attach_one(struct ks_dp *dp, size_t i)
 	case KS_HOOK_CGROUP:
 		return attach_cgroup(dp, i, p, path);
 	case KS_HOOK_TC:
-		break;
+		break;		/* per interface, not per datapath: tc.c */
 	}
 	return -EOPNOTSUPP;
 }
@@ -236,7 +262,7 @@ int dp_hooks_attach(struct ks_dp *dp)
 	size_t i;
 	int err;
 
-	for (i = 0; i < N_ELEMS(hooks); i++) {
+	for (i = 0; i < N_CGROUP_HOOKS && dp->cg_fd >= 0; i++) {
 		err = attach_one(dp, i);
 		if (err) {
 			pr_warn("cannot attach program", "prog=%s cgroup=%s err=%d", hooks[i].prog,
@@ -256,6 +282,7 @@ void dp_hooks_close(struct ks_dp *dp)
 	for (i = 0; i < dp->n_links; i++)
 		bpf_link__destroy(dp->links[i]);
 	dp->n_links = 0;
+	dp_tc_close(dp);
 }
 
 int ks_dp_down(const char *pin_dir, unsigned int *removed)
@@ -269,6 +296,8 @@ int ks_dp_down(const char *pin_dir, unsigned int *removed)
 
 	if (!pin_dir)
 		pin_dir = KS_DEFAULT_PIN_DIR;
+	/* Before the maps go: the clsact filters are found by the conntrack map they use. */
+	err = dp_tc_down(pin_dir, &n);
 	/* Every link ksplit pins is named link_<hook>: no list to keep in step with bpf/. */
 	d = opendir(pin_dir);
 	while (d && (de = readdir(d))) {

@@ -167,8 +167,8 @@ int ks_dp_status(const char *pin_dir, struct json_object **out, bool *ok)
 	struct json_object *root, *hooks;
 	char path[PATH_MAX], cg[PATH_MAX] = "";
 	uint64_t cg_id = 0;
-	size_t i, n_ok = 0;
-	int cg_fd = -1;
+	size_t i, n_ok = 0, n_missing;
+	int cg_fd = -1, n_tc;
 
 	if (!pin_dir)
 		pin_dir = KS_DEFAULT_PIN_DIR;
@@ -204,8 +204,13 @@ int ks_dp_status(const char *pin_dir, struct json_object **out, bool *ok)
 	}
 	if (cg_fd >= 0)
 		close(cg_fd);
-	*ok = n_ok == dp_n_hooks();
+	n_tc = dp_tc_links_attached(pin_dir);
+	/* --cgroup none: no cgroup link was ever pinned; the TC links are the datapath. */
+	for (i = 0, n_missing = 0; i < dp_n_hooks(); i++)
+		n_missing += v[i].state == DP_LINK_MISSING;
+	*ok = n_ok == dp_n_hooks() || (n_missing == dp_n_hooks() && n_tc > 0);
 	json_object_object_add(root, "ok", json_object_new_boolean(*ok));
+	json_object_object_add(root, "tc_links", json_object_new_int(n_tc));
 	json_object_object_add(root, "cgroup", cg[0] ? json_object_new_string(cg) : NULL);
 	json_object_object_add(root, "cgroup_id", json_object_new_int64((int64_t)cg_id));
 	json_object_object_add(root, "hooks", hooks);
@@ -228,6 +233,7 @@ void ks_dp_status_text(FILE *f, struct json_object *dps)
 	fprintf(f, "datapath: %s, %zu/%zu hooks attached to cgroup %s (id %lld)\n",
 		json_object_get_boolean(json_object_object_get(dps, "ok")) ? "ok" : "BROKEN",
 		n_ok, n, cg ? cg : "?", JI(dps, "cgroup_id"));
+	fprintf(f, "  TC links attached (tcx, --tc-iface): %lld\n", JI(dps, "tc_links"));
 	fprintf(f, "  %-14s %-10s %8s %8s %10s\n", "HOOK", "STATE", "LINK", "PROG", "CGROUP_ID");
 	for (i = 0; i < n; i++) {
 		struct json_object *h = json_object_array_get_idx(hooks, i);

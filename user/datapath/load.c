@@ -254,7 +254,8 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		}
 		cgpath = cgroot;
 	}
-	err = check_cgroup(cgpath, &dp->cg_id);
+	/* --cgroup none: no socket hooks, the per-packet path only (tc.c); no cg_fd. */
+	err = strcmp(cgpath, KS_CGROUP_NONE) ? check_cgroup(cgpath, &dp->cg_id) : 0;
 	if (!err)
 		err = check_caps();
 	if (err)
@@ -273,8 +274,8 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 		goto fail;
 	}
 	snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", cgpath);
-	dp->cg_fd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dp->cg_fd < 0) {
+	dp->cg_fd = dp_no_cgroup(dp) ? -1 : open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->cg_fd < 0 && !dp_no_cgroup(dp)) {
 		err = -errno;
 		pr_warn("cannot open cgroup", "cgroup=%s err=%d", cgpath, err);
 		goto fail;

@@ -232,7 +232,8 @@ int ks_dp_selfcheck(struct ks_dp *dp, struct ks_dp_check *res)
 	bool cgroup_ok;
 	size_t i;
 
-	cgroup_ok = check_cgroup(dp, &r);
+	/* --cgroup none: no cgroup to check, no socket hook on it. */
+	cgroup_ok = !dp_no_cgroup(dp) && check_cgroup(dp, &r);
 	check_maps(dp, &r);
 	for (i = 0; i < dp->n_links; i++)
 		check_hook(dp, i, cgroup_ok, &r);

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Per-packet load balancing on TC, for traffic no hooked socket sends: the
+ * pods behind a veth (sidecar meshes), forwarded traffic. Two programs for
+ * the node side of an interface, so each knows its direction without
+ * looking: ksplit_tc_ingress sees what the pod sends (client -> VIP: DNAT
+ * to a backend), ksplit_tc_egress what goes to the pod (backend -> client:
+ * the source back to the VIP).
+ *
+ * A flow's first packet (TCP SYN, any UDP datagram without entry) picks
+ * with ks_pick, the socket path's selection, and makes two ks_ct entries;
+ * every later packet follows them, so weight changes move new flows only.
+ * A SYN that finds an entry follows it only if it is a retransmit (same
+ * sequence number): a new connection on a reused 5-tuple picks again.
+ * A TCP segment without SYN and without entry is not ours (a flow from
+ * before the program, or one whose entry the LRU dropped) and passes.
+ *
+ * Fragments: the first carries the ports and is translated like any
+ * packet; its translation is remembered by datagram id in ks_ct_frag so
+ * the later ones, which carry no ports, get the same address. A later
+ * fragment that arrives before its first finds no entry and passes
+ * untouched (to the VIP address, where nothing answers): the datagram is
+ * lost, as it would be without reassembly anywhere.
+ *
+ * A flow whose endpoint left the service (checked when the service's rev
+ * differs from the one the entry last saw): TCP segments are dropped and
+ * counted in stale, never sent on to a pod that is gone (docs/design.md
+ * says why not reset); a UDP datagram or a new SYN on the same 5-tuple
+ * picks again, as the socket path's unconnected UDP does on a new rev.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/addr.h"
+#include "lib/lb.h"
+#include "lib/maps.h"
+#include "lib/pkt.h"
+#include "lib/stats.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline struct ks_tc_stats *tc_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ks_tc_stats, &zero);
+}
+
+#define TC_COUNT(field)                                  \
+	do {                                             \
+		struct ks_tc_stats *__s = tc_stats();    \
+		if (__s)                                 \
+			__s->field++;                    \
+	} while (0)
+
+static __always_inline void frag_key(struct ks_frag_key *fk, const struct ks_pkt *p, __u8 dir)
+{
+	__builtin_memcpy(fk->src, p->src, sizeof(fk->src));
+	__builtin_memcpy(fk->dst, p->dst, sizeof(fk->dst));
+	fk->id = p->frag_id;
+	fk->proto = p->proto;
+	fk->family = p->family;
+	fk->dir = dir;
+}
+
+/* A later fragment: the address its first fragment got, if that one was seen. */
+static __always_inline int xlate_later_frag(struct __sk_buff *skb, const struct ks_pkt *p,
+					    __u8 dir)
+{
+	struct ks_frag_key fk = {};
+	struct ks_frag_ent *fe;
+
+	frag_key(&fk, p, dir);
+	fe = bpf_map_lookup_elem(&ks_ct_frag, &fk);
+	if (!fe)
+		return TC_ACT_OK_;
+	if (ks_nat(skb, p, dir == KS_CT_FWD, fe->addr, 0))
+		return TC_ACT_SHOT_;
+	TC_COUNT(frags);
+	return TC_ACT_OK_;
+}
+
+/* A first fragment was translated to addr: remember it for the rest of its datagram. */
+static __always_inline void remember_frag(const struct ks_pkt *p, __u8 dir, const __u32 *addr)
+{
+	struct ks_frag_key fk = {};
+	struct ks_frag_ent fe = {};
+
+	if (p->frag != KS_FRAG_FIRST)
+		return;
+	frag_key(&fk, p, dir);
+	__builtin_memcpy(fe.addr, addr, sizeof(fe.addr));
+	bpf_map_update_elem(&ks_ct_frag, &fk, &fe, BPF_ANY);
+	TC_COUNT(first_frags);
+}
+
+/* Both entries of a new flow from p (client -> VIP) to be. */
+static __always_inline void ct_create(const struct ks_pkt *p, const struct ks_ct_key *fwd,
+				      const struct ks_backend *be, const struct ks_svc *svc,
+				      __u32 gi)
+{
+	struct ks_ct_key rk = { .proto = p->proto, .family = p->family, .dir = KS_CT_REV };
+	struct ks_ct_ent fe = { .port = be->port, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
+				.syn_seq = p->tcp_seq };
+	struct ks_ct_ent re = { .port = p->dport, .group = gi, .rev = svc->rev, .ep_id = be->ep_id };
+
+	__builtin_memcpy(fe.addr, be->addr, sizeof(fe.addr));
+	__builtin_memcpy(re.addr, p->dst, sizeof(re.addr));
+	__builtin_memcpy(rk.src, be->addr, sizeof(rk.src));
+	__builtin_memcpy(rk.dst, p->src, sizeof(rk.dst));
+	rk.sport = be->port;
+	rk.dport = p->sport;
+	/* The reverse entry first: a reply can only come after the forward packet leaves. */
+	bpf_map_update_elem(&ks_ct, &rk, &re, BPF_ANY);
+	bpf_map_update_elem(&ks_ct, fwd, &fe, BPF_ANY);
+}
+
+/*
+ * A SYN that is no VIP's, to addr:port of a backend, from a client port
+ * an old VIP flow to that backend used: the replies of this connection
+ * have the same 5-tuple as that flow's and must not be translated to the
+ * VIP by its left-over reverse entry. Both cannot be live at once (the
+ * backend would see one connection), so the old entry goes. Only TCP SYNs
+ * pay for this; a UDP flow straight to a backend can still meet such an
+ * entry until the LRU drops it (docs/design.md).
+ */
+static __always_inline void forget_reverse(const struct ks_pkt *p)
+{
+	struct ks_ct_key rk = { .sport = p->dport, .dport = p->sport, .proto = p->proto,
+				.family = p->family, .dir = KS_CT_REV };
+
+	__builtin_memcpy(rk.src, p->dst, sizeof(rk.src));
+	__builtin_memcpy(rk.dst, p->src, sizeof(rk.dst));
+	bpf_map_delete_elem(&ks_ct, &rk);
+}
+
+/*
+ * The flow's entry e is usable: the backend is still listed by svc. When
+ * svc was rewritten since e last looked, the backend is searched for once
+ * and e remembers the rev it was found in.
+ */
+static __always_inline bool ct_still_listed(struct ks_ct_ent *e, const struct ks_svc *svc)
+{
+	if (e->rev == svc->rev)
+		return true;
+	if (!ks_backend_listed(svc, e->addr, e->port))
+		return false;
+	e->rev = svc->rev;
+	return true;
+}
+
+static __always_inline int forward(struct __sk_buff *skb)
+{
+	struct ks_ct_key ck = { .dir = KS_CT_FWD };
+	struct ks_svc_key sk = {};
+	const struct ks_backend *be;
+	const struct ks_svc *svc;
+	struct ks_pkt p = {};
+	struct ks_ct_ent *e;
+	__u32 gi = KS_NO_GROUP;
+	bool syn;	/* may start a flow: a TCP SYN, or any UDP datagram */
+
+	if (!ks_parse(skb, &p))
+		return TC_ACT_OK_;
+	if (p.frag == KS_FRAG_LATER)
+		return xlate_later_frag(skb, &p, KS_CT_FWD);
+	__builtin_memcpy(sk.addr, p.dst, sizeof(sk.addr));
+	sk.port = p.dport;
+	sk.proto = p.proto;
+	sk.family = p.family;
+	svc = bpf_map_lookup_elem(&ks_services, &sk);
+	syn = p.proto == IPPROTO_UDP_ ||
+	      (p.tcp_flags & (TCP_FL_SYN_ | TCP_FL_ACK_)) == TCP_FL_SYN_;
+	if (!svc) {
+		if (syn && p.proto == IPPROTO_TCP_)
+			forget_reverse(&p);
+		return TC_ACT_OK_;
+	}
+	__builtin_memcpy(ck.src, p.src, sizeof(ck.src));
+	__builtin_memcpy(ck.dst, p.dst, sizeof(ck.dst));
+	ck.sport = p.sport;
+	ck.dport = p.dport;
+	ck.proto = p.proto;
+	ck.family = p.family;
+	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	/*
+	 * A SYN with another sequence number than the entry's is a new
+	 * connection on a reused 5-tuple: it picks afresh. A retransmitted SYN
+	 * repeats its number and keeps its backend, which may have answered.
+	 */
+	if (e && p.proto == IPPROTO_TCP_ && syn && e->syn_seq != p.tcp_seq)
+		e = NULL;
+	if (e && ct_still_listed(e, svc)) {
+		if (ks_nat(skb, &p, true, e->addr, e->port))
+			return TC_ACT_SHOT_;
+		remember_frag(&p, KS_CT_FWD, e->addr);
+		TC_COUNT(fwd);
+		return TC_ACT_OK_;
+	}
+	if (e && !syn) {
+		/* A TCP flow whose endpoint is gone: not to a pod that is gone, not to the VIP either. */
+		TC_COUNT(stale);
+		return TC_ACT_SHOT_;
+	}
+	if (!syn) {
+		TC_COUNT(no_syn);
+		return TC_ACT_OK_;
+	}
+	be = ks_pick(svc, &gi);
+	if (!be) {
+		ks_count_refused(svc, gi);
+		TC_COUNT(refused);
+		return TC_ACT_SHOT_;
+	}
+	ct_create(&p, &ck, be, svc, gi);
+	if (ks_nat(skb, &p, true, be->addr, be->port))
+		return TC_ACT_SHOT_;
+	remember_frag(&p, KS_CT_FWD, be->addr);
+	ks_count_steered(svc, be, gi);
+	TC_COUNT(new_flows);
+	TC_COUNT(fwd);
+	return TC_ACT_OK_;
+}
+
+/*
+ * An ICMP error toward the client about a translated flow (fragmentation
+ * needed, port unreachable from the backend): it quotes the packet as the
+ * backend got it, client -> backend. The quote goes back to client -> VIP,
+ * and the error's source too when it is the backend, so that the client's
+ * stack matches it to its socket (PMTU discovery through a VIP).
+ */
+static __always_inline int reverse_icmp(struct __sk_buff *skb)
+{
+	struct ks_ct_key ck = { .dir = KS_CT_REV };
+	struct ks_icmp_err c = {};
+	struct ks_ct_ent *e;
+
+	if (!ks_parse_icmp_err(skb, &c))
+		return TC_ACT_OK_;
+	/* The quoted packet went client -> backend: its reply's entry is the key. */
+	__builtin_memcpy(ck.src, c.inner.dst, sizeof(ck.src));
+	__builtin_memcpy(ck.dst, c.inner.src, sizeof(ck.dst));
+	ck.sport = c.inner.dport;
+	ck.dport = c.inner.sport;
+	ck.proto = c.inner.proto;
+	ck.family = c.inner.family;
+	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	if (!e)
+		return TC_ACT_OK_;
+	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.src, c.inner.dst)))
+		return TC_ACT_SHOT_;
+	TC_COUNT(icmp);
+	return TC_ACT_OK_;
+}
+
+static __always_inline int reverse(struct __sk_buff *skb)
+{
+	struct ks_ct_key ck = { .dir = KS_CT_REV };
+	struct ks_pkt p = {};
+	struct ks_ct_ent *e;
+
+	if (!ks_parse(skb, &p))
+		return reverse_icmp(skb);
+	if (p.frag == KS_FRAG_LATER)
+		return xlate_later_frag(skb, &p, KS_CT_REV);
+	__builtin_memcpy(ck.src, p.src, sizeof(ck.src));
+	__builtin_memcpy(ck.dst, p.dst, sizeof(ck.dst));
+	ck.sport = p.sport;
+	ck.dport = p.dport;
+	ck.proto = p.proto;
+	ck.family = p.family;
+	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	if (!e)
+		return TC_ACT_OK_;
+	if (ks_nat(skb, &p, false, e->addr, e->port))
+		return TC_ACT_SHOT_;
+	remember_frag(&p, KS_CT_REV, e->addr);
+	TC_COUNT(rev);
+	return TC_ACT_OK_;
+}
+
+SEC("tc")
+int ksplit_tc_ingress(struct __sk_buff *skb) { return forward(skb); }
+
+SEC("tc")
+int ksplit_tc_egress(struct __sk_buff *skb) { return reverse(skb); }
