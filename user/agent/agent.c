@@ -672,29 +672,16 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	}
 	ks_kube_status(a.kube, a.model);
 	pfd = ks_checks_fd(a.checks);
-	ev.events = EPOLLIN;
-	ev.data.fd = sfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.fd = ifd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
-	ev.data.fd = tfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
-	ev.data.fd = kfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, kfd, &ev);
-	ev.data.fd = pfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, pfd, &ev);
-	ev.data.fd = lfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
-	if (a.kube) {
-		ev.data.fd = ks_kube_fd(a.kube);
-		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	{
+		/* Every input of the loop; -1 for those this run has none of. */
+		int fds[] = { sfd, ifd, tfd, kfd, pfd, lfd, a.kube ? ks_kube_fd(a.kube) : -1,
+			      a.metrics ? ks_metrics_fd(a.metrics) : -1, ks_dp_tc_fd(a.dp) };
+		size_t i;
+
+		for (ev.events = EPOLLIN, i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if ((ev.data.fd = fds[i]) >= 0)
+				epoll_ctl(efd, EPOLL_CTL_ADD, fds[i], &ev);
 	}
-	if (a.metrics) {
-		ev.data.fd = ks_metrics_fd(a.metrics);
-		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
-	}
-	if ((ev.data.fd = ks_dp_tc_fd(a.dp)) >= 0)
-		epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	timerfd_settime(kfd, 0, &every, NULL);
 	pr_info("agent running", "configs=%zu", o->n_configs);
 
