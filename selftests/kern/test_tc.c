@@ -85,7 +85,9 @@ static void topo_links(struct kt_env *e, struct topo *t)
 	sh(t->node, "ip -6 addr add fd00:18:1::fe/64 dev ksbe0 nodad");
 	sh(t->node, "ip link set kspod0 up");
 	sh(t->node, "ip link set ksbe0 up");
-	sh(t->node, "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1");
+	/* /proc/sys/net is the opener's netns; no sysctl binary (procps) needed. */
+	sh(t->node, "sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward && "
+		    "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'");
 	sh(e->netns_path, "ip addr add 198.18.0.2/24 dev eth0");
 	sh(e->netns_path, "ip -6 addr add fd00:18::2/64 dev eth0 nodad");
 	sh(e->netns_path, "ip link set eth0 up");
