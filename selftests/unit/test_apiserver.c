@@ -532,8 +532,12 @@ static void test_faults(void **state)
 		kas_resp_free(&r);
 		if (r.rc == CURLE_COULDNT_CONNECT)
 			break;
-		/* In the 100 ms before the listener closes: answered 503. */
-		assert_int_equal(r.code, 503);
+		/*
+		 * In the 100 ms before the listener closes: answered 503, or, for
+		 * a request that meets the close, cut without an answer.
+		 */
+		if (r.rc == CURLE_OK)
+			assert_int_equal(r.code, 503);
 		usleep(20000);
 	}
 	assert_int_equal(r.rc, CURLE_COULDNT_CONNECT);
