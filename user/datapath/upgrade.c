@@ -327,10 +327,11 @@ static int move_map(struct ks_dp *dp, struct bpf_map *m)
 		err = -errno;
 		goto out;
 	}
-	mv.ostride = ((mv.oi.value_size + 7) & ~7UL) * (percpu(mv.oi.type) ? dp->ncpus : 1);
-	mv.nstride = ((mv.nval_size + 7) & ~7UL) * (percpu(mv.oi.type) ? dp->ncpus : 1);
-	if (!percpu(mv.oi.type)) {
-		/* Batches of plain maps are packed by value size, not rounded up. */
+	/* Batches pack plain values by their size, per-CPU ones 8-byte aligned, one per CPU. */
+	if (percpu(mv.oi.type)) {
+		mv.ostride = ((mv.oi.value_size + 7) & ~7UL) * dp->ncpus;
+		mv.nstride = ((mv.nval_size + 7) & ~7UL) * dp->ncpus;
+	} else {
 		mv.ostride = mv.oi.value_size;
 		mv.nstride = mv.nval_size;
 	}
