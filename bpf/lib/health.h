@@ -90,7 +90,7 @@ static __always_inline void ks_eject(struct ks_ep_health *h, const struct ks_svc
 		struct ks_group_stats *gs = ks_group_stats_of(svc, gi);
 
 		if (gs)
-			gs->ejections++;
+			__sync_fetch_and_add(&gs->ejections, 1);
 	}
 }
 

@@ -44,10 +44,23 @@ KS_MAP struct {
 } ks_backends SEC(".maps");
 
 /*
- * Per-CPU counters per endpoint, keyed by ks_backend.ep_id. A hash without
- * prealloc, filled by the agent as it hands out ids: a per-CPU array of a
- * million entries takes seconds to create and holds memory for ids nobody uses.
+ * Counters per endpoint, indexed by ks_backend.ep_id; per service (svc_id)
+ * and per backendRef (KS_GROUP_KEY). Plain arrays shared by all CPUs, added
+ * to with atomics: their lookups are inlined into the programs, where a
+ * per-CPU hash costs a hashed lookup on every connect, 27 us per element the
+ * agent creates, and memory per CPU (a million endpoints x 96 CPUs). The
+ * price is a shared cache line per hot counter (docs/design.md, "Counters").
  */
+#ifndef KS_ABI_SKEW
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_MAX_ENDPOINTS);
+	__type(key, __u32);
+	__type(value, struct ks_ep_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_ep_stats SEC(".maps");
+#else
+/* The test build keeps the per-CPU hash of earlier builds: the upgrade must move it (test_upgrade). */
 KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -56,21 +69,20 @@ KS_MAP struct {
 	__type(value, struct ks_ep_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_ep_stats SEC(".maps");
+#endif
 
-/* Per-CPU steered/refused counters per service, keyed by ks_svc.svc_id; filled like ks_ep_stats. */
+/* Steered/refused counters per service, indexed by ks_svc.svc_id. */
 KS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KS_MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, struct ks_svc_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_svc_stats SEC(".maps");
 
-/* Per-CPU counters per backendRef, keyed by KS_GROUP_KEY(svc_id, gi); filled like ks_svc_stats. */
+/* Counters per backendRef, indexed by KS_GROUP_KEY(svc_id, gi). */
 KS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KS_MAX_SERVICES * KS_MAX_GROUPS);
 	__type(key, __u32);
 	__type(value, struct ks_group_stats);

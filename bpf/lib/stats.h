@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The counters every hook keeps, read by `ksplit status` and the metrics.
- * The maps are per-CPU, so plain increments do. An id the agent has not
- * filled in yet has no entry and is not counted: the agent creates the
- * entry (zeroed) before it publishes the id.
+ * The maps are arrays shared by all CPUs (lib/maps.h), so every increment
+ * is an atomic add. The agent zeroes an id's entry before it publishes the
+ * id, so a reused id starts from zero.
  */
 #ifndef KSPLIT_BPF_STATS_H
 #define KSPLIT_BPF_STATS_H
 
 #include "lib/maps.h"
 
-/* Group gi's counters of svc; NULL for KS_NO_GROUP (no weight at all) or an unfilled key. */
+/* Group gi's counters of svc; NULL for KS_NO_GROUP (no weight at all) or an id beyond the map. */
 static __always_inline struct ks_group_stats *ks_group_stats_of(const struct ks_svc *svc, __u32 gi)
 {
 	__u32 key;
@@ -28,9 +28,9 @@ static __always_inline void ks_count_refused(const struct ks_svc *svc, __u32 gi)
 	struct ks_group_stats *gs = ks_group_stats_of(svc, gi);
 
 	if (st)
-		st->refused++;
+		__sync_fetch_and_add(&st->refused, 1);
 	if (gs)
-		gs->refused++;
+		__sync_fetch_and_add(&gs->refused, 1);
 }
 
 /* A connection of svc sent to be, of group gi. */
@@ -42,11 +42,11 @@ static __always_inline void ks_count_steered(const struct ks_svc *svc, const str
 	struct ks_group_stats *gs = ks_group_stats_of(svc, gi);
 
 	if (st)
-		st->connects++;
+		__sync_fetch_and_add(&st->connects, 1);
 	if (es)
-		es->connects++;
+		__sync_fetch_and_add(&es->connects, 1);
 	if (gs)
-		gs->connects++;
+		__sync_fetch_and_add(&gs->connects, 1);
 }
 
 /* How a steered TCP connect to ep_id ended: established or failed. */
@@ -57,9 +57,9 @@ static __always_inline void ks_count_outcome(__u32 ep_id, bool ok)
 	if (!st)
 		return;
 	if (ok)
-		st->established++;
+		__sync_fetch_and_add(&st->established, 1);
 	else
-		st->failed++;
+		__sync_fetch_and_add(&st->failed, 1);
 }
 
 #endif /* KSPLIT_BPF_STATS_H */

@@ -138,7 +138,7 @@ struct ks_svc_stats {
 };
 
 /*
- * Per-CPU counters per backendRef, keyed by KS_GROUP_KEY(svc_id, group
+ * Counters per backendRef, keyed by KS_GROUP_KEY(svc_id, group
  * index): what the metrics report per backendRef without reading every
  * endpoint, and monotonic while endpoints come and go. The agent zeroes a
  * key whenever its group starts naming another backendRef.

@@ -11,6 +11,10 @@
  * injection) before and after the upgrade's commit, and the next agent
  * must finish or discard it.
  *
+ * The skew build also keeps the endpoint counters in the per-CPU hash of
+ * earlier builds, where this build has a shared array: the counts must
+ * survive both ways (summed over CPUs, or put on the first one).
+ *
  * Shares: n = 4,000, sigma <= 0.69 points, tolerance 3 points (4.3 sigma).
  */
 #include <errno.h>
@@ -22,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "harness.h"
 #include "sockets.h"
@@ -73,6 +78,93 @@ static void measure(struct up *u, const char *what, double w1)
 	assert_int_equal(kt_client_run(&u->a.env, &o, &r), 0);
 	assert_int_equal(r.failed, 0);
 	kt_assert_share(what, kt_tally_get(&r.ids, "127.1.0.1:8080"), N, w1, TOL);
+}
+
+#define MAX_EP	64
+
+/* Connects per ep_id, as in the pin now. */
+struct ep_counts {
+	uint32_t id[MAX_EP];
+	unsigned long long connects[MAX_EP];
+	uint32_t n;
+};
+
+/*
+ * Read straight from the pin, per-CPU or shared: ks_ep_stats.connects is
+ * the first u64 in both builds. Ids that counted nothing are left out.
+ */
+static void ep_connects(struct up *u, struct ep_counts *ec)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	int ncpus = libbpf_num_possible_cpus(), fd, c;
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info), in = 0, out = 0, n, i, *keys;
+	char path[PATH_MAX + 32];
+	size_t stride;
+	bool first = true, last = false;
+	uint8_t *vals;
+
+	memset(ec, 0, sizeof(*ec));
+	snprintf(path, sizeof(path), "%s/ks_ep_stats", u->a.env.pin_dir);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	if (info.type != BPF_MAP_TYPE_PERCPU_HASH)
+		ncpus = 1;
+	stride = ncpus > 1 ? ((info.value_size + 7) & ~7U) : info.value_size;
+	keys = calloc(4096, sizeof(*keys));
+	vals = calloc(4096, stride * ncpus);
+	assert_non_null(keys);
+	assert_non_null(vals);
+	while (!last) {
+		n = 4096;
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &n, &o)) {
+			assert_int_equal(errno, ENOENT);
+			last = true;
+		}
+		first = false;
+		in = out;
+		for (i = 0; i < n; i++) {
+			unsigned long long sum = 0;
+
+			for (c = 0; c < ncpus; c++)
+				sum += *(uint64_t *)(vals + ((size_t)i * ncpus + c) * stride);
+			if (!sum)
+				continue;
+			assert_true(ec->n < MAX_EP);
+			ec->id[ec->n] = keys[i];
+			ec->connects[ec->n++] = sum;
+		}
+	}
+	free(keys);
+	free(vals);
+	close(fd);
+}
+
+/*
+ * Every endpoint's count before the agent's stop is still there after the
+ * next one's start. The looping client refills the VIP's endpoints at once;
+ * the held VIP's endpoints got their connects at setup only, so a count
+ * lost in the move shows there.
+ */
+static void counts_kept(struct up *u, const struct ep_counts *before, const char *what)
+{
+	struct ep_counts after;
+	unsigned long long total = 0;
+	uint32_t i, j;
+
+	ep_connects(u, &after);
+	for (i = 0; i < before->n; i++) {
+		for (j = 0; j < after.n && after.id[j] != before->id[i]; j++)
+			;
+		assert_true(j < after.n);
+		assert_true(after.connects[j] >= before->connects[i]);
+		total += before->connects[i];
+	}
+	printf("  [counters] %s: %u endpoints with %llu connects kept\n", what, before->n, total);
+	/* The two VIPs' four endpoints, the measured run among them. */
+	assert_int_equal(before->n, 4);
+	assert_true(total >= N + HELD);
 }
 
 /* Value size and map id of the pin PIN/name; -1 for both when there is none. */
@@ -220,17 +312,21 @@ static void test_upgrade_both_ways(void **state)
 {
 	struct up *u = *state;
 	int vs, svc_id, be_id, id;
+	struct ep_counts counted;
 
 	measure(u, "skew build, 25/75", 25);
 	pin_info(u, "ks_backends", &vs, &be_id);
 	assert_int_equal(vs, 32);
 	pin_info(u, "ks_services", &vs, &svc_id);
 	kt_agent_stop(&u->a);
+	ep_connects(u, &counted);
 
 	/* This build over the skew build's pins: upgraded in place, no down. */
 	start(u, u->main_bin, NULL, NULL, true);
 	assert_int_equal(kt_count_in_file(u->a.log, "adopted pinned datapath, upgraded to this build"), 1);
-	assert_int_equal(kt_count_in_file(u->a.log, "upgraded_maps=2"), 1);
+	/* ks_backends, ks_services, and ks_ep_stats from per-CPU hash to shared array. */
+	assert_int_equal(kt_count_in_file(u->a.log, "upgraded_maps=3"), 1);
+	counts_kept(u, &counted, "per-CPU hash -> shared array");
 	pin_info(u, "ks_backends", &vs, &id);
 	assert_int_equal(vs, 24);
 	assert_true(id != be_id);
@@ -257,7 +353,9 @@ static void test_upgrade_both_ways(void **state)
 
 	/* And back to the skew build (a rollback), with the smaller capacity again. */
 	kt_agent_stop(&u->a);
+	ep_connects(u, &counted);
 	start(u, u->skew_bin, NULL, NULL, true);
+	counts_kept(u, &counted, "shared array -> per-CPU hash");
 	assert_int_equal(kt_count_in_file(u->a.log, "adopted pinned datapath, upgraded to this build"), 3);
 	pin_info(u, "ks_backends", &vs, &id);
 	assert_int_equal(vs, 32);

@@ -167,6 +167,53 @@ static void test_integers_resized_when_they_fit(void **state)
 	assert_int_equal(out, 200);
 }
 
+/*
+ * Per-CPU counters into a shared map: each CPU's copy is converted and
+ * added. Old { u64 a; u32 b; } per CPU -> new { u32 b; u64 a; u64 c; }.
+ */
+static void test_per_cpu_copies_summed(void **state)
+{
+	struct ids t;
+	struct btf *ob = base(&t), *nb = base(&t);
+	struct { uint64_t a; uint32_t b, pad; } cpu[3] = { { 5, 1, 0 }, { 7, 2, 0 }, { 0, 40, 0 } };
+	struct { uint32_t b, pad; uint64_t a, c; } out;
+	uint32_t small = 0;
+	char why[128];
+	int os, ns, os2, ns2, c;
+
+	(void)state;
+	os = btf__add_struct(ob, "s", 16);
+	field(ob, "a", t.u64, 0);
+	field(ob, "b", t.u32, 64);
+	ns = btf__add_struct(nb, "s", 24);
+	field(nb, "b", t.u32, 0);
+	field(nb, "a", t.u64, 64);
+	field(nb, "c", t.u64, 128);
+	memset(&out, 0, sizeof(out));
+	for (c = 0; c < 3; c++)
+		assert_int_equal(ks_btf_convert_add(ob, os, &cpu[c], nb, ns, &out, why, sizeof(why)), 0);
+	assert_int_equal(out.a, 12);
+	assert_int_equal(out.b, 43);
+	assert_int_equal(out.c, 0);
+	/* A 64-bit counter wraps as the kernel's does. */
+	out.a = UINT64_MAX;
+	assert_int_equal(ks_btf_convert_add(ob, os, &cpu[0], nb, ns, &out, why, sizeof(why)), 0);
+	assert_int_equal(out.a, 4);
+	/* A sum that a narrower new member cannot hold is refused, naming it. */
+	os2 = btf__add_struct(ob, "w", 8);
+	field(ob, "v", t.u64, 0);
+	ns2 = btf__add_struct(nb, "w", 4);
+	field(nb, "v", t.u16, 0);
+	cpu[0].a = 40000;
+	assert_int_equal(ks_btf_convert_add(ob, os2, &cpu[0].a, nb, ns2, &small, why, sizeof(why)), 0);
+	assert_int_equal(small, 40000);
+	assert_int_equal(ks_btf_convert_add(ob, os2, &cpu[0].a, nb, ns2, &small, why, sizeof(why)),
+			 -ERANGE);
+	assert_string_equal(why, "v: the sum over CPUs does not fit the new 2-byte type");
+	btf__free(ob);
+	btf__free(nb);
+}
+
 static void test_kind_changes_refused(void **state)
 {
 	struct ids t;
@@ -200,6 +247,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_members_by_name),
 		cmocka_unit_test(test_integers_resized_when_they_fit),
+		cmocka_unit_test(test_per_cpu_copies_summed),
 		cmocka_unit_test(test_kind_changes_refused),
 	};
 

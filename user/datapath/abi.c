@@ -110,6 +110,25 @@ static const char *type_name(const struct btf *btf, uint32_t id)
 	return n && *n ? n : "?";
 }
 
+/*
+ * Map types whose entries upgrade.c moves into one another: hashes and
+ * arrays (u32 keys both ways; an array's unused slots are all zero), each
+ * per-CPU or shared (the counter maps became shared arrays).
+ */
+static bool kinds_movable(uint32_t from, uint32_t to)
+{
+	static const uint32_t kinds[] = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY,
+					  BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY };
+	bool f = false, t = false;
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		f |= from == kinds[i];
+		t |= to == kinds[i];
+	}
+	return f && t;
+}
+
 #define ABI_HINT "the pins were made by another ksplit build and cannot be moved to this one's layout. " \
 	"Run the agent of the build that made them, or `ksplit down` (an outage: connects are not split until this agent runs) and start this one"
 
@@ -161,7 +180,7 @@ int dp_abi_judge(const struct bpf_map *m, const struct btf *ours)
 		goto out;
 	}
 	want = map_abi(ours, bpf_map__btf_key_type_id(m), bpf_map__btf_value_type_id(m));
-	if (info.type != bpf_map__type(m)) {
+	if (info.type != bpf_map__type(m) && !kinds_movable(info.type, bpf_map__type(m))) {
 		pr_error("pinned map is of another map type than this build's: " ABI_HINT,
 			"map=%s pinned_type=%u agent_type=%u", path, info.type, bpf_map__type(m));
 		err = -EPROTO;
@@ -182,7 +201,7 @@ int dp_abi_judge(const struct bpf_map *m, const struct btf *ours)
 	}
 	got = map_abi(theirs, info.btf_key_type_id, info.btf_value_type_id);
 	/* libbpf reuses a pin only when all of these agree; anything else is a new map. */
-	if (got == want && info.key_size == bpf_map__key_size(m) &&
+	if (got == want && info.type == bpf_map__type(m) && info.key_size == bpf_map__key_size(m) &&
 	    info.value_size == bpf_map__value_size(m) &&
 	    info.max_entries == bpf_map__max_entries(m) && info.map_flags == bpf_map__map_flags(m))
 		goto out;
@@ -190,10 +209,11 @@ int dp_abi_judge(const struct bpf_map *m, const struct btf *ours)
 	if (err)
 		goto out;
 	pr_info(got != want ? "pinned map has another layout than this build's: it will be upgraded beside the running one"
+		: info.type != bpf_map__type(m) ? "pinned map is of another map type than this build's: it will be upgraded beside the running one"
 			    : "pinned map has another capacity or flags than this agent's: it will be upgraded beside the running one",
-		"map=%s pinned_abi=%016llx agent_abi=%016llx pinned_value_size=%u agent_value_size=%u pinned_max_entries=%u agent_max_entries=%u",
-		path, (unsigned long long)got, (unsigned long long)want, info.value_size,
-		bpf_map__value_size(m), info.max_entries, bpf_map__max_entries(m));
+		"map=%s pinned_type=%u agent_type=%u pinned_abi=%016llx agent_abi=%016llx pinned_value_size=%u agent_value_size=%u pinned_max_entries=%u agent_max_entries=%u",
+		path, info.type, bpf_map__type(m), (unsigned long long)got, (unsigned long long)want,
+		info.value_size, bpf_map__value_size(m), info.max_entries, bpf_map__max_entries(m));
 	err = 1;
 out:
 	btf__free(theirs);

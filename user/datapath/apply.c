@@ -30,39 +30,14 @@ static int rcu_sync(struct ks_dp *dp)
 	return 0;
 }
 
-#define ENOMEM_TRIES	20
-
-/* flags BPF_ANY: reset to zero; BPF_NOEXIST: create at zero unless there. */
-static int zero_percpu(struct ks_dp *dp, int fd, uint32_t id, size_t vsz, uint64_t flags)
+/*
+ * Before d is published, its groups' counters: a group keeps them when old
+ * names the same backendRef at the same index; otherwise (and for every
+ * group of a new service, perhaps on a recycled svc_id) they start at zero,
+ * queued in b.
+ */
+static int group_stats_fill(const struct dp_svc *d, const struct dp_svc *old, struct dp_batch *b)
 {
-	size_t sz = ((vsz + 7) & ~7UL) * dp->ncpus;
-	void *zero = calloc(1, sz);
-	int err = 0, tries;
-
-	if (!zero)
-		return -ENOMEM;
-	/*
-	 * A map without prealloc takes its elements from per-CPU caches that
-	 * irq_work refills: thousands of inserts in a row on a busy machine can
-	 * drain them and see a transient ENOMEM. Give the refill a moment.
-	 */
-	for (tries = 0; bpf_map_update_elem(fd, &id, zero, flags); tries++) {
-		if (errno == EEXIST)
-			break;
-		if (errno != ENOMEM || tries == ENOMEM_TRIES) {
-			err = -errno;
-			break;
-		}
-		usleep(1000);
-	}
-	free(zero);
-	return err;
-}
-
-int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old,
-			struct dp_batch *b)
-{
-	int fd = bpf_map__fd(dp->skel->maps.ks_group_stats);
 	uint32_t j, key;
 	int err;
 
@@ -70,13 +45,10 @@ int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct d
 		bool same = old && j < old->s.n_groups &&
 			    !strcmp(ksi_meta_backend(old->s.meta, j), ksi_meta_backend(d->s.meta, j));
 
+		if (same)
+			continue;
 		key = KS_GROUP_KEY(d->val.svc_id, j);
-		/* "Create unless there" has no batch form; it is the rarer case (an edited route). */
-		if (b && !same)
-			err = dp_batch_add(b, &key, NULL);
-		else
-			err = zero_percpu(dp, fd, key, sizeof(struct ks_group_stats),
-					  same ? BPF_NOEXIST : BPF_ANY);
+		err = dp_batch_add(b, &key, NULL);
 		if (err)
 			return err;
 	}
@@ -400,6 +372,15 @@ struct writer {
 #define W_BATCH		4096	/* entries per batch */
 #define W_BATCH_PCPU	256	/* per-CPU values: 256 x 8 bytes x CPUs per entry */
 
+/* A writer for map m, whose values may be per-CPU (a pin of an earlier build). */
+static int batch_for(const struct ks_dp *dp, struct dp_batch *b, const struct bpf_map *m)
+{
+	bool pc = dp_percpu(bpf_map__type(m));
+
+	return dp_batch_init(b, bpf_map__fd(m), bpf_map__key_size(m), dp_value_stride(dp, m),
+			     pc ? W_BATCH_PCPU : W_BATCH);
+}
+
 static void writer_fini(struct writer *w)
 {
 	dp_batch_fini(&w->be);
@@ -414,24 +395,20 @@ static void writer_fini(struct writer *w)
 static int writer_init(struct ks_dp *dp, struct writer *w)
 {
 	typeof(dp->skel->maps) *m = &dp->skel->maps;
-	uint32_t pc = dp->ncpus;
 	int err;
 
 	memset(w, 0, sizeof(*w));
 	err = dp_batch_init(&w->be, bpf_map__fd(m->ks_backends), 4, sizeof(struct ks_backend),
 			    W_BATCH);
 	if (!err)
-		err = dp_batch_init(&w->eps, bpf_map__fd(m->ks_ep_stats), 4,
-				    ((sizeof(struct ks_ep_stats) + 7) & ~7UL) * pc, W_BATCH_PCPU);
+		err = batch_for(dp, &w->eps, m->ks_ep_stats);
 	if (!err)
 		err = dp_batch_init(&w->eph, bpf_map__fd(m->ks_ep_health), 4,
 				    sizeof(struct ks_ep_health), W_BATCH);
 	if (!err)
-		err = dp_batch_init(&w->svs, bpf_map__fd(m->ks_svc_stats), 4,
-				    ((sizeof(struct ks_svc_stats) + 7) & ~7UL) * pc, W_BATCH_PCPU);
+		err = batch_for(dp, &w->svs, m->ks_svc_stats);
 	if (!err)
-		err = dp_batch_init(&w->grp, bpf_map__fd(m->ks_group_stats), 4,
-				    ((sizeof(struct ks_group_stats) + 7) & ~7UL) * pc, W_BATCH_PCPU);
+		err = batch_for(dp, &w->grp, m->ks_group_stats);
 	if (!err)
 		err = dp_batch_init(&w->meta, bpf_map__fd(m->ks_svc_meta), 4,
 				    sizeof(struct ks_svc_meta), W_BATCH / 4);
@@ -444,9 +421,8 @@ static int writer_init(struct ks_dp *dp, struct writer *w)
 }
 
 /* Queue what service d points at; nothing is published yet. */
-static int stage_service(struct ks_dp *dp, struct writer *w, const struct dp_svc *d,
-			 const struct dp_svc *old, const struct ks_idalloc *old_eps,
-			 struct ks_apply_stats *st)
+static int stage_service(struct writer *w, const struct dp_svc *d, const struct dp_svc *old,
+			 const struct ks_idalloc *old_eps, struct ks_apply_stats *st)
 {
 	const struct ks_ep_health fresh = {};
 	struct ks_svc_meta meta;
@@ -478,7 +454,7 @@ static int stage_service(struct ks_dp *dp, struct writer *w, const struct dp_svc
 		if (err)
 			return err;
 	}
-	err = dp_group_stats_fill(dp, d, old, &w->grp);
+	err = group_stats_fill(d, old, &w->grp);
 	if (err)
 		return err;
 	ksi_meta_unpack(d->s.meta, &meta);
@@ -592,7 +568,7 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 		goto unplan;
 	for (i = 0; !err && i < img->n; i++)
 		if (planned[i])
-			err = stage_service(dp, &w, &nv[i], olds[i], &old_eps, st);
+			err = stage_service(&w, &nv[i], olds[i], &old_eps, st);
 	if (!err)
 		err = flush_backing(&w);
 	for (i = 0; !err && i < img->n; i++)

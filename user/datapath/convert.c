@@ -24,6 +24,7 @@ struct walk {
 	size_t plen;
 	char *why;
 	size_t why_len;
+	bool add;		/* add each integer into dst instead of storing it */
 };
 
 static int fail(struct walk *w, int err, const char *fmt, ...)
@@ -165,6 +166,13 @@ static int walk_int(struct walk *w, const struct btf_type *ot, const uint8_t *sr
 		return fail(w, -ERANGE, osign ? "%lld does not fit the new %u-byte %s type"
 					      : "%llu does not fit the new %u-byte %s type",
 			    (long long)v, nsz, nsign ? "signed" : "unsigned");
+	if (w->add) {
+		/* Counters wrap as they do in the kernel; a narrower sum must still fit. */
+		v = (int64_t)((uint64_t)v + (uint64_t)load_int(dst, nsz, nsign));
+		if (nsz < 8 && !fits(v, nsign, nsz, nsign))
+			return fail(w, -ERANGE, "the sum over CPUs does not fit the new %u-byte type",
+				    nsz);
+	}
 	store_int(dst, nsz, v);
 	return 0;
 }
@@ -298,5 +306,15 @@ int ks_btf_convert(const struct btf *ob, uint32_t oid, const void *src, const st
 	if (nsz <= 0)
 		return fail(&w, -EPROTO, "the new type has no size");
 	memset(dst, 0, (size_t)nsz);
+	return walk(&w, oid, src, nid, dst, 0);
+}
+
+int ks_btf_convert_add(const struct btf *ob, uint32_t oid, const void *src, const struct btf *nb,
+		       uint32_t nid, void *dst, char *why, size_t why_len)
+{
+	struct walk w = { .ob = ob, .nb = nb, .why = why, .why_len = why_len, .add = true };
+
+	if (why && why_len)
+		why[0] = '\0';
 	return walk(&w, oid, src, nid, dst, 0);
 }

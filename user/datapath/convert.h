@@ -39,6 +39,15 @@ int ks_btf_convertible(const struct btf *ob, uint32_t oid, const struct btf *nb,
 int ks_btf_convert(const struct btf *ob, uint32_t oid, const void *src, const struct btf *nb,
 		   uint32_t nid, void *dst, char *why, size_t why_len);
 
+/*
+ * The same, except that every integer is added to what dst (already the
+ * new type) holds: how one CPU's copy of a per-CPU value joins the value of
+ * a map shared by all CPUs. Per-CPU maps hold counters only, and counters
+ * sum; they wrap at 64 bits as in the kernel.
+ */
+int ks_btf_convert_add(const struct btf *ob, uint32_t oid, const void *src, const struct btf *nb,
+		       uint32_t nid, void *dst, char *why, size_t why_len);
+
 /* Every byte of p[0..n) is zero: an unused array slot, or an element nobody set. */
 bool ks_all_zero(const void *p, size_t n);
 

@@ -12,19 +12,26 @@
 #include "common/log.h"
 #include "common/sys.h"
 #include "datapath/counters.h"
+#include "datapath/dp_int.h"
 #include "image/image.h"
 
 struct pinned {
 	int svc, be, ep_stats, ep_health, svc_stats, group_stats, meta;
 	int ncpus;
+	uint32_t pc;		/* bit per counter map (COUNTER_*) whose pin is per-CPU */
+	uint8_t *buf;		/* one value of any counter map, all CPUs */
 };
+
+/* The counter maps are shared arrays; pins of earlier builds have per-CPU hashes. */
+enum { COUNTER_EP = 1, COUNTER_SVC = 2, COUNTER_GROUP = 4 };
 
 /*
  * Open one pin and check its key and value sizes against the structs this
  * binary reads them into, before any lookup: the kernel copies value_size
  * bytes, so a pin from another build would write past a smaller struct.
  */
-static int open_pin(const char *dir, const char *name, uint32_t ksz, uint32_t vsz, int *fd)
+static int open_pin(const char *dir, const char *name, uint32_t ksz, uint32_t vsz, int *fd,
+		    uint32_t *type)
 {
 	struct bpf_map_info info = {};
 	uint32_t len = sizeof(info);
@@ -50,38 +57,44 @@ static int open_pin(const char *dir, const char *name, uint32_t ksz, uint32_t vs
 			 path, info.key_size, info.value_size, ksz, vsz);
 		return -EPROTO;
 	}
+	*type = info.type;
 	return 0;
 }
 
-/* Sum n per-CPU copies (stride bytes apart) of a value of vsz bytes of u64 counters into sums. */
-static void percpu_add(const uint8_t *v, int ncpus, void *sums, size_t vsz)
+/*
+ * The counters of id in one counter map (bit which of p->pc: per-CPU, summed
+ * here); zero when the id has none. vsz: a struct of u64 counters.
+ */
+static void read_counters(const struct pinned *p, int fd, uint32_t which, uint32_t id, void *out,
+			  size_t vsz)
 {
 	size_t stride = (vsz + 7) & ~7UL, nfields = vsz / sizeof(uint64_t), f;
-	uint64_t *out = sums;
+	uint64_t *sums = out;
 	int c;
 
-	memset(sums, 0, vsz);
-	for (c = 0; c < ncpus; c++)
+	memset(out, 0, vsz);
+	if (bpf_map_lookup_elem(fd, &id, p->buf))
+		return;
+	if (!(p->pc & which)) {
+		memcpy(out, p->buf, vsz);
+		return;
+	}
+	for (c = 0; c < p->ncpus; c++)
 		for (f = 0; f < nfields; f++)
-			out[f] += ((const uint64_t *)(v + c * stride))[f];
+			sums[f] += ((const uint64_t *)(p->buf + c * stride))[f];
 }
 
 /* The slots of group j; an empty slot or a failed lookup stays zero. */
 static int read_group(const struct pinned *p, struct ks_svc_counters *s, uint32_t j)
 {
 	const struct ks_group *g = &s->svc.groups[j];
-	size_t stride = (sizeof(struct ks_ep_stats) + 7) & ~7UL;
-	uint8_t *buf = NULL;
 	uint32_t k;
 
 	if (!g->be_total)
 		return 0;
 	s->eps[j] = calloc(g->be_total, sizeof(*s->eps[j]));
-	buf = malloc(stride * p->ncpus);
-	if (!s->eps[j] || !buf) {
-		free(buf);
+	if (!s->eps[j])
 		return -ENOMEM;
-	}
 	for (k = 0; k < g->be_total; k++) {
 		struct ks_ep_counters *e = &s->eps[j][k];
 		__u32 slot = g->be_base + k;
@@ -91,11 +104,9 @@ static int read_group(const struct pinned *p, struct ks_svc_counters *s, uint32_
 			continue;
 		}
 		e->found = true;
-		if (!bpf_map_lookup_elem(p->ep_stats, &e->be.ep_id, buf))
-			percpu_add(buf, p->ncpus, &e->stats, sizeof(e->stats));
+		read_counters(p, p->ep_stats, COUNTER_EP, e->be.ep_id, &e->stats, sizeof(e->stats));
 		bpf_map_lookup_elem(p->ep_health, &e->be.ep_id, &e->health);
 	}
-	free(buf);
 	return 0;
 }
 
@@ -198,13 +209,12 @@ static int cmp_svc_ref(const void *a, const void *b)
 
 int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_counters *out)
 {
-	struct pinned p = { -1, -1, -1, -1, -1, -1, -1, 0 };
-	size_t svs = (sizeof(struct ks_svc_stats) + 7) & ~7UL;
-	size_t gvs = (sizeof(struct ks_group_stats) + 7) & ~7UL;
-	struct batch svcs = {}, sstats = {}, gstats = {}, meta = {};
-	struct pos *ix_ss = NULL, *ix_gs = NULL, *ix_meta = NULL;
+	struct pinned p = { -1, -1, -1, -1, -1, -1, -1, 0, 0, NULL };
+	struct batch svcs = {}, meta = {};
+	struct pos *ix_meta = NULL;
 	struct svc_ref *refs = NULL;
 	struct ks_counters c = {};
+	uint32_t t_ep, t_svc, t_grp, t;
 	struct timespec ts;
 	size_t i;
 	uint32_t j;
@@ -217,22 +227,28 @@ int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_count
 		return p.ncpus;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	c.now = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-#define OPEN(name, k, v, fd) open_pin(pin_dir, name, sizeof(k), sizeof(v), fd)
-	if ((err = OPEN("ks_services", struct ks_svc_key, struct ks_svc, &p.svc)) ||
-	    (err = OPEN("ks_backends", __u32, struct ks_backend, &p.be)) ||
-	    (err = OPEN("ks_ep_stats", __u32, struct ks_ep_stats, &p.ep_stats)) ||
-	    (err = OPEN("ks_ep_health", __u32, struct ks_ep_health, &p.ep_health)) ||
-	    (err = OPEN("ks_svc_stats", __u32, struct ks_svc_stats, &p.svc_stats)) ||
-	    (err = OPEN("ks_group_stats", __u32, struct ks_group_stats, &p.group_stats)) ||
-	    (err = OPEN("ks_svc_meta", __u32, struct ks_svc_meta, &p.meta)))
+#define OPEN(name, k, v, fd, t) open_pin(pin_dir, name, sizeof(k), sizeof(v), fd, t)
+	if ((err = OPEN("ks_services", struct ks_svc_key, struct ks_svc, &p.svc, &t)) ||
+	    (err = OPEN("ks_backends", __u32, struct ks_backend, &p.be, &t)) ||
+	    (err = OPEN("ks_ep_stats", __u32, struct ks_ep_stats, &p.ep_stats, &t_ep)) ||
+	    (err = OPEN("ks_ep_health", __u32, struct ks_ep_health, &p.ep_health, &t)) ||
+	    (err = OPEN("ks_svc_stats", __u32, struct ks_svc_stats, &p.svc_stats, &t_svc)) ||
+	    (err = OPEN("ks_group_stats", __u32, struct ks_group_stats, &p.group_stats, &t_grp)) ||
+	    (err = OPEN("ks_svc_meta", __u32, struct ks_svc_meta, &p.meta, &t)))
 		goto out;
 #undef OPEN
-	/* Entries that change between two batches are read as they are then: counters are monotonic. */
+	p.pc = (dp_percpu(t_ep) ? COUNTER_EP : 0) | (dp_percpu(t_svc) ? COUNTER_SVC : 0) |
+	       (dp_percpu(t_grp) ? COUNTER_GROUP : 0);
+	/* Room for the largest counter value on every CPU. */
+	p.buf = malloc(((sizeof(struct ks_ep_stats) + sizeof(struct ks_group_stats) + 7) & ~7UL) *
+		       p.ncpus);
+	if (!p.buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* Entries that change between two reads are read as they are then: counters are monotonic. */
 	if ((err = read_batch(p.svc, sizeof(struct ks_svc_key), sizeof(struct ks_svc), &svcs)) ||
-	    (err = read_batch(p.svc_stats, sizeof(__u32), svs * p.ncpus, &sstats)) ||
-	    (err = read_batch(p.group_stats, sizeof(__u32), gvs * p.ncpus, &gstats)) ||
 	    (err = read_batch(p.meta, sizeof(__u32), sizeof(struct ks_svc_meta), &meta)) ||
-	    (err = index_batch(&sstats, &ix_ss)) || (err = index_batch(&gstats, &ix_gs)) ||
 	    (err = index_batch(&meta, &ix_meta)))
 		goto out;
 	refs = malloc((svcs.n ? svcs.n : 1) * sizeof(*refs));
@@ -255,11 +271,12 @@ int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_count
 		/* Missing names or counters only make the report poorer. */
 		if ((v = find(&meta, ix_meta, s->svc.svc_id)))
 			memcpy(&s->meta, v, sizeof(s->meta));
-		if ((v = find(&sstats, ix_ss, s->svc.svc_id)))
-			percpu_add(v, p.ncpus, &s->stats, sizeof(s->stats));
+		read_counters(&p, p.svc_stats, COUNTER_SVC, s->svc.svc_id, &s->stats,
+			      sizeof(s->stats));
 		for (j = 0; j < s->svc.n_groups && j < KS_MAX_GROUPS; j++) {
-			if ((v = find(&gstats, ix_gs, KS_GROUP_KEY(s->svc.svc_id, j))))
-				percpu_add(v, p.ncpus, &s->gstats[j], sizeof(s->gstats[j]));
+			read_counters(&p, p.group_stats, COUNTER_GROUP,
+				      KS_GROUP_KEY(s->svc.svc_id, j), &s->gstats[j],
+				      sizeof(s->gstats[j]));
 			if (!(flags & KS_COUNTERS_ENDPOINTS))
 				continue;
 			err = read_group(&p, s, j);
@@ -273,12 +290,9 @@ int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_count
 out:
 	ks_counters_free(&c);
 	free(refs);
-	free(ix_ss);
-	free(ix_gs);
 	free(ix_meta);
+	free(p.buf);
 	batch_free(&svcs);
-	batch_free(&sstats);
-	batch_free(&gstats);
 	batch_free(&meta);
 	if (p.svc >= 0)
 		close(p.svc);

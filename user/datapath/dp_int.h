@@ -91,17 +91,23 @@ static inline bool dp_no_cgroup(const struct ks_dp *dp)
 	return !strcmp(dp->cgroup, KS_CGROUP_NONE);
 }
 
+/* Maps whose values the kernel keeps once per CPU. */
+static inline bool dp_percpu(uint32_t type)
+{
+	return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
 /*
- * apply.c: make sure every group of d has its ks_group_stats entry before d
- * is published (the programs only count into existing entries). A group
- * keeps its counts when old names the same backendRef at the same index
- * (old == d on adoption: all keep); otherwise, and for every group when old
- * is NULL (a new service, perhaps on a recycled svc_id), it starts at zero.
- * With b, the zeroing writes are queued there instead of written at once.
+ * Bytes per entry of m's values in a lookup, update or batch: a per-CPU
+ * value comes 8-byte aligned, once per possible CPU.
  */
-struct dp_batch;
-int dp_group_stats_fill(struct ks_dp *dp, const struct dp_svc *d, const struct dp_svc *old,
-			struct dp_batch *b);
+static inline size_t dp_value_stride(const struct ks_dp *dp, const struct bpf_map *m)
+{
+	size_t v = bpf_map__value_size(m);
+
+	return dp_percpu(bpf_map__type(m)) ? ((v + 7) & ~7UL) * dp->ncpus : v;
+}
 
 /*
  * batch.c: entries for one map, written BATCH at a time. value NULL adds a

@@ -126,10 +126,6 @@ static int rebuild_state(struct ks_dp *dp)
 			goto inconsistent;
 		if (d->val.rev >= dp->next_rev)
 			dp->next_rev = d->val.rev + 1;
-		/* Pins of a build before ks_group_stats: count from now on, not never. */
-		err = dp_group_stats_fill(dp, d, d, NULL);
-		if (err)
-			return err;
 		for (j = 0; j < d->val.n_groups; j++) {
 			const struct ks_group *g = &d->val.groups[j];
 			struct ksi_group *sg = &d->s.groups[j];

@@ -8,6 +8,8 @@
  *      by load in PIN/staging/ instead (plan); maps that match are reused;
  *   2. the entries of each old map are moved into the new one, converted
  *      member by member through the BTF both builds pinned (convert.c);
+ *      a per-CPU map that became shared gets the sum over CPUs, a shared
+ *      one that became per-CPU puts its value on the first CPU;
  *   3. PIN/staging is renamed PIN/staged: the commit point;
  *   4. each staged pin is renamed over the old one; old programs keep their
  *      own references, so the old maps serve until
@@ -192,17 +194,11 @@ struct move {
 	struct bpf_map_info oi;
 	struct btf *obtf;
 	const struct btf *nbtf;
-	uint32_t nkey_id, nval_id, nkey_size, nval_size, nmax;
+	uint32_t ntype, nkey_id, nval_id, nkey_size, nval_size, nmax;
 	size_t ostride, nstride;	/* bytes per entry's value, all CPUs */
 	int ncpus;
 	unsigned long moved;
 };
-
-static bool percpu(uint32_t type)
-{
-	return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
-	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-}
 
 static bool is_array(uint32_t type)
 {
@@ -213,7 +209,9 @@ static bool is_array(uint32_t type)
 static int move_one(struct move *mv, const char *okey, const char *oval, char *nkey, char *nval)
 {
 	size_t ov = (mv->oi.value_size + 7) & ~7UL, nv = (mv->nval_size + 7) & ~7UL;
-	int cpus = percpu(mv->oi.type) ? mv->ncpus : 1, c, err;
+	int ocpus = dp_percpu(mv->oi.type) ? mv->ncpus : 1;
+	bool sum = ocpus > 1 && !dp_percpu(mv->ntype);
+	int c, err;
 	char why[256];
 
 	/* An array is born zeroed: an unused slot needs no write, and may lie beyond the new size. */
@@ -221,15 +219,25 @@ static int move_one(struct move *mv, const char *okey, const char *oval, char *n
 		return 1;
 	err = ks_btf_convert(mv->obtf, mv->oi.btf_key_type_id, okey, mv->nbtf, mv->nkey_id, nkey,
 			     why, sizeof(why));
-	if (!err && is_array(mv->oi.type) && *(uint32_t *)nkey >= mv->nmax) {
+	if (!err && is_array(mv->ntype) && *(uint32_t *)nkey >= mv->nmax) {
 		pr_error("pinned map has an entry in use beyond this agent's capacity; start it with a capacity (--max-services, --max-endpoints) that holds it",
 			"map=%s index=%u agent_max_entries=%u", mv->name, *(uint32_t *)nkey,
 			mv->nmax);
 		return -ERANGE;
 	}
-	for (c = 0; !err && c < cpus; c++)
-		err = ks_btf_convert(mv->obtf, mv->oi.btf_value_type_id, oval + c * ov, mv->nbtf,
-				     mv->nval_id, nval + c * nv, why, sizeof(why));
+	/* Shared to per-CPU: the value on the first CPU, zero on the others. */
+	if (!err)
+		memset(nval, 0, mv->nstride);
+	for (c = 0; !err && c < ocpus; c++) {
+		const char *src = oval + c * ov;
+
+		if (sum)
+			err = ks_btf_convert_add(mv->obtf, mv->oi.btf_value_type_id, src, mv->nbtf,
+						 mv->nval_id, nval, why, sizeof(why));
+		else
+			err = ks_btf_convert(mv->obtf, mv->oi.btf_value_type_id, src, mv->nbtf,
+					     mv->nval_id, nval + c * nv, why, sizeof(why));
+	}
 	if (err)
 		pr_error("a pinned map entry cannot be moved to this build's layout; the running datapath is untouched",
 			"map=%s why=\"%s\"", mv->name, why);
@@ -303,8 +311,9 @@ static int move_map(struct ks_dp *dp, struct bpf_map *m)
 		.name = bpf_map__name(m), .nfd = bpf_map__fd(m), .ofd = -1,
 		.nbtf = bpf_object__btf(dp->skel->obj),
 		.nkey_id = bpf_map__btf_key_type_id(m), .nval_id = bpf_map__btf_value_type_id(m),
-		.nkey_size = bpf_map__key_size(m), .nval_size = bpf_map__value_size(m),
-		.nmax = bpf_map__max_entries(m), .ncpus = dp->ncpus,
+		.ntype = bpf_map__type(m), .nkey_size = bpf_map__key_size(m),
+		.nval_size = bpf_map__value_size(m), .nmax = bpf_map__max_entries(m),
+		.nstride = dp_value_stride(dp, m), .ncpus = dp->ncpus,
 	};
 	uint32_t len = sizeof(mv.oi);
 	int err = 0;
@@ -328,13 +337,8 @@ static int move_map(struct ks_dp *dp, struct bpf_map *m)
 		goto out;
 	}
 	/* Batches pack plain values by their size, per-CPU ones 8-byte aligned, one per CPU. */
-	if (percpu(mv.oi.type)) {
-		mv.ostride = ((mv.oi.value_size + 7) & ~7UL) * dp->ncpus;
-		mv.nstride = ((mv.nval_size + 7) & ~7UL) * dp->ncpus;
-	} else {
-		mv.ostride = mv.oi.value_size;
-		mv.nstride = mv.nval_size;
-	}
+	mv.ostride = dp_percpu(mv.oi.type) ? ((mv.oi.value_size + 7) & ~7UL) * dp->ncpus
+					   : mv.oi.value_size;
 	err = move_entries(&mv);
 	if (!err)
 		pr_info("upgraded map filled", "map=%s entries=%lu", mv.name, mv.moved);
