@@ -30,7 +30,9 @@
 #define NEXTHDR_DEST_	60
 #define IPPROTO_ICMP_	1
 #define IPPROTO_ICMPV6_	58
+#define TCP_FL_FIN_	0x01
 #define TCP_FL_SYN_	0x02
+#define TCP_FL_RST_	0x04
 #define TCP_FL_ACK_	0x10
 #define KS_IP6_EXT_MAX	4	/* extension headers walked before giving up (passes untouched) */
 

@@ -99,6 +99,44 @@ static int read_group(const struct pinned *p, struct ks_svc_counters *s, uint32_
 	return 0;
 }
 
+int ks_counters_read_tc(const char *pin_dir, struct ks_tc_stats *out)
+{
+	size_t vsz = (sizeof(*out) + 7) & ~7UL;
+	int ncpus = libbpf_num_possible_cpus(), fd = -1, err;
+	uint32_t zero = 0;
+	uint8_t *buf;
+
+	if (ncpus < 0)
+		return ncpus;
+	memset(out, 0, sizeof(*out));
+	buf = malloc(vsz * (size_t)ncpus);
+	if (!buf)
+		return -ENOMEM;
+	err = open_pin(pin_dir, "ks_tc_stats", sizeof(zero), sizeof(*out), &fd);
+	if (!err && bpf_map_lookup_elem(fd, &zero, buf))
+		err = -errno;
+	if (!err)
+		percpu_add(buf, ncpus, out, sizeof(*out));
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+void ks_tc_counters(const struct ks_tc_stats *t, struct ks_tc_counter out[KS_TC_N_COUNTERS])
+{
+	const struct ks_tc_counter c[KS_TC_N_COUNTERS] = {
+		{ "new_flows", t->new_flows }, { "fwd", t->fwd }, { "rev", t->rev },
+		{ "frags", t->frags }, { "first_frags", t->first_frags }, { "refused", t->refused },
+		{ "stale", t->stale }, { "no_syn", t->no_syn }, { "icmp", t->icmp },
+		{ "expired", t->expired },
+	};
+
+	_Static_assert(sizeof(*t) == KS_TC_N_COUNTERS * sizeof(__u64),
+		       "a ks_tc_stats member without a name here");
+	memcpy(out, c, sizeof(c));
+}
+
 /* Every entry of a hash map: keys (ksz each) and values (vsz each, per-CPU ones ncpus-wide). */
 struct batch {
 	uint8_t *keys, *vals;
@@ -233,7 +271,7 @@ int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_count
 	    (err = read_batch(p.group_stats, sizeof(__u32), gvs * p.ncpus, &gstats)) ||
 	    (err = read_batch(p.meta, sizeof(__u32), sizeof(struct ks_svc_meta), &meta)) ||
 	    (err = index_batch(&sstats, &ix_ss)) || (err = index_batch(&gstats, &ix_gs)) ||
-	    (err = index_batch(&meta, &ix_meta)))
+	    (err = index_batch(&meta, &ix_meta)) || (err = ks_counters_read_tc(pin_dir, &c.tc)))
 		goto out;
 	refs = malloc((svcs.n ? svcs.n : 1) * sizeof(*refs));
 	c.svcs = calloc(svcs.n ? svcs.n : 1, sizeof(*c.svcs));

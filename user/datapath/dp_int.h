@@ -83,7 +83,10 @@ struct ks_dp {
 	size_t n_staged;		/* maps created in the staging dir by an upgrade */
 	struct bpf_map *staged[KS_DP_MAX_MAPS];
 	struct dp_tc *tc;		/* the TC programs' interfaces (tc.c); NULL: none */
+	uint64_t ct_timeout_ns[3];	/* TCP established, TCP closing, UDP (ct_gc.c) */
 };
+
+enum { DP_CT_TCP, DP_CT_CLOSE, DP_CT_UDP };
 
 /* --cgroup none: the datapath has no cgroup and no socket hooks, only the TC programs. */
 static inline bool dp_no_cgroup(const struct ks_dp *dp)
