@@ -23,6 +23,7 @@
 
 #include "harness.h"
 #include "packets.h"
+#include "tc_topo.h"
 #include "datapath/dp.h"
 
 #define VIP4	"198.19.0.10"
@@ -66,30 +67,7 @@ static struct kt_env *start(void **state)
 	return e;
 }
 
-/* The sum over CPUs of one ks_tc_stats counter (offset of the field). */
-static uint64_t tc_stat(struct kt_env *e, size_t field)
-{
-	int ncpus = libbpf_num_possible_cpus(), fd, i;
-	struct ks_tc_stats *v;
-	char path[PATH_MAX];
-	uint32_t zero = 0;
-	uint64_t sum = 0;
-
-	assert_true(ncpus > 0);
-	v = calloc((size_t)ncpus, sizeof(*v));
-	assert_non_null(v);
-	snprintf(path, sizeof(path), "%s/ks_tc_stats", e->pin_dir);
-	fd = bpf_obj_get(path);
-	assert_true(fd >= 0);
-	assert_int_equal(bpf_map_lookup_elem(fd, &zero, v), 0);
-	for (i = 0; i < ncpus; i++)
-		sum += *(uint64_t *)((char *)&v[i] + field);
-	free(v);
-	close(fd);
-	return sum;
-}
-
-#define TC_STAT(e, f) tc_stat(e, offsetof(struct ks_tc_stats, f))
+#define TC_STAT(e, f) KT_TC_STAT(e, f)
 
 /* Run one direction's program on in; the verdict must be ret. */
 static void run(struct kt_env *e, bool ingress, const struct kt_pkt *in, struct kt_pkt *out,

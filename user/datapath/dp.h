@@ -110,7 +110,8 @@ struct ks_dp_check {
  * Verify that the datapath is still what ks_dp_open made: the cgroup is the
  * same (a removed and re-made cgroup has a new id), every hook's link is
  * attached to it and pinned, every map is pinned. Put right what can be:
- * re-attach a detached or missing hook, follow a re-made cgroup, pin again.
+ * re-attach a detached or missing hook, follow a re-made cgroup, pin again,
+ * put the TC programs back on an interface that lost them.
  * The maps keep the last applied state meanwhile, so traffic recovers as
  * soon as the hook is back. Repairs are logged at warn, what stays broken
  * at error (once, until it changes).

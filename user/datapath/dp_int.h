@@ -179,6 +179,12 @@ void dp_hooks_close(struct ks_dp *dp);
  */
 int dp_pin_replace(int fd, const char *path);
 
+/*
+ * tc.c, for the self-check: put back the TC programs of every interface
+ * they were attached to that has lost them (a detached tcx link, a deleted
+ * clsact qdisc or filter); counted in res->repaired and res->tc_relinked.
+ */
+void dp_tc_check(struct ks_dp *dp, struct ks_dp_check *res);
 /* tc.c: drop our fds of the TC links (they stay pinned and attached). */
 void dp_tc_close(struct ks_dp *dp);
 /* tc.c, for status: the tcx links pinned in pin_dir that are attached to an interface. */
