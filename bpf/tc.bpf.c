@@ -219,6 +219,37 @@ static __always_inline bool ct_still_listed(struct ks_ct_ent *e, const struct ks
 	return true;
 }
 
+/*
+ * The mirror image: an ICMP error from the client about a reply it got
+ * (port unreachable after its socket closed, fragmentation needed on its
+ * side). It quotes the reply as the client saw it, VIP -> client, and is
+ * addressed to the VIP: both go back to the backend, which sent the reply
+ * and must match the error to its socket. The flow's forward entry, keyed
+ * by the quote turned around, holds the backend.
+ */
+static __always_inline int forward_icmp(struct __sk_buff *skb)
+{
+	struct ks_ct_key ck = { .dir = KS_CT_FWD };
+	struct ks_icmp_err c = {};
+	struct ks_ct_ent *e;
+
+	if (!ks_parse_icmp_err(skb, &c))
+		return TC_ACT_OK_;
+	__builtin_memcpy(ck.src, c.inner.dst, sizeof(ck.src));
+	__builtin_memcpy(ck.dst, c.inner.src, sizeof(ck.dst));
+	ck.sport = c.inner.dport;
+	ck.dport = c.inner.sport;
+	ck.proto = c.inner.proto;
+	ck.family = c.inner.family;
+	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	if (!e)
+		return TC_ACT_OK_;
+	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.dst, c.inner.src), true))
+		return TC_ACT_SHOT_;
+	TC_COUNT(icmp);
+	return TC_ACT_OK_;
+}
+
 static __always_inline int forward(struct __sk_buff *skb)
 {
 	struct ks_ct_key ck = { .dir = KS_CT_FWD };
@@ -232,7 +263,7 @@ static __always_inline int forward(struct __sk_buff *skb)
 	__u64 now;
 
 	if (!ks_parse(skb, &p))
-		return TC_ACT_OK_;
+		return forward_icmp(skb);
 	if (p.frag == KS_FRAG_LATER)
 		return xlate_later_frag(skb, &p, KS_CT_FWD);
 	__builtin_memcpy(sk.addr, p.dst, sizeof(sk.addr));
@@ -325,11 +356,12 @@ static __always_inline int reverse_icmp(struct __sk_buff *skb)
 	e = bpf_map_lookup_elem(&ks_ct, &ck);
 	if (!e)
 		return TC_ACT_OK_;
-	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.src, c.inner.dst)))
+	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.src, c.inner.dst), false))
 		return TC_ACT_SHOT_;
 	TC_COUNT(icmp);
 	return TC_ACT_OK_;
 }
+
 
 static __always_inline int reverse(struct __sk_buff *skb)
 {

@@ -434,12 +434,32 @@ static void icmp_errors(struct kt_env *e, int family)
 	assert_true(kt_pkt_ip_csum_ok(&out) && kt_pkt_icmp_csum_ok(&out));
 	assert_int_equal(TC_STAT(e, icmp), 2);
 
-	/* About another client port: no flow, no change. */
+	/* The client's error about a reply (VIP -> client as it got it) goes to the backend. */
+	s = (struct kt_pkt_spec){ .family = family, .proto = IPPROTO_TCP, .src = vip, .dst = cl,
+				  .sport = 80, .dport = 40050, .tcp_flags = TH_SYN | TH_ACK };
+	kt_pkt_build(&s, &q_vip);
+	s.src = be;
+	s.sport = 8080;
+	kt_pkt_build(&s, &q_sent);
+	kt_pkt_icmp_error(&q_vip, cl, vip, &in);
+	kt_pkt_icmp_error(&q_sent, cl, be, &want);
+	run(e, true, &in, &out, ACT_OK);
+	assert_same("ICMP error from the client", &out, &want);
+	assert_true(kt_pkt_ip_csum_ok(&out) && kt_pkt_icmp_csum_ok(&out));
+	assert_int_equal(TC_STAT(e, icmp), 3);
+
+	/* About another client port: no flow, no change, either way. */
 	as_sent.sport = 40051;
 	kt_pkt_build(&as_sent, &q_sent);
 	kt_pkt_icmp_error(&q_sent, router, cl, &in);
 	untouched(e, false, &in, ACT_OK, "ICMP error about no flow");
-	assert_int_equal(TC_STAT(e, icmp), 2);
+	s.dport = 40051;
+	s.src = vip;
+	s.sport = 80;
+	kt_pkt_build(&s, &q_vip);
+	kt_pkt_icmp_error(&q_vip, cl, vip, &in);
+	untouched(e, true, &in, ACT_OK, "client's ICMP error about no flow");
+	assert_int_equal(TC_STAT(e, icmp), 3);
 }
 
 static void test_icmp_v4(void **state) { icmp_errors(start(state), 4); }
