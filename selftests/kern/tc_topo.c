@@ -89,3 +89,21 @@ void kt_agent_in_node(struct kt_agent *t, const struct kt_topo *tp, const char *
 		assert_true(kt_wait_in_file(t->log, "msg=\"TC programs attached\" iface=kspod0",
 					    nth, 10000) >= nth);
 }
+
+unsigned int kt_ct_count(struct kt_env *e)
+{
+	struct ks_ct_key k, prev;
+	char path[PATH_MAX];
+	unsigned int n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ks_ct", e->pin_dir);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	while (!bpf_map_get_next_key(fd, n ? &prev : NULL, &k)) {
+		prev = k;
+		n++;
+	}
+	close(fd);
+	return n;
+}

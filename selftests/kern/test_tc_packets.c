@@ -567,20 +567,6 @@ static bool ct_has(struct kt_env *e, const struct ks_ct_key *k)
 	return yes;
 }
 
-static unsigned int ct_count(struct kt_env *e)
-{
-	struct ks_ct_key k, prev;
-	unsigned int n = 0;
-	int fd = ct_fd(e);
-
-	while (!bpf_map_get_next_key(fd, n ? &prev : NULL, &k)) {
-		prev = k;
-		n++;
-	}
-	close(fd);
-	return n;
-}
-
 /*
  * UDP: a flow idle for less than --tc-udp-timeout keeps its backend across
  * a weight change; replies keep it alive too; idle for longer, its next
@@ -722,11 +708,11 @@ static void test_sweep(void **state)
 	xlate(e, false, &reply, &rw);
 	age_flow(e, IPPROTO_TCP, 40055, BE4, T_TCP - 1);
 	age_flow(e, IPPROTO_TCP, 40056, BE4, T_CLOSE + 1);
-	assert_int_equal(ct_count(e), 13);
+	assert_int_equal(kt_ct_count(e), 13);
 
 	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
 	assert_int_equal(deleted, 2 + 1 + 2);
-	assert_int_equal(ct_count(e), 8);
+	assert_int_equal(kt_ct_count(e), 8);
 	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40051, 80, KS_CT_FWD);
 	assert_false(ct_has(e, &k));
 	k = ct_key(IPPROTO_TCP, BE4, CL4, 8080, 40056, KS_CT_REV);

@@ -3,8 +3,8 @@
  * The self-check of the TC path: a program taken away behind the agent's
  * back (its tcx links detached, its clsact qdisc deleted) is put back
  * within a self-check round, said once per direction at warn, and the
- * VIP splits again. Topology: tc_topo.h; the agent runs with
- * `--cgroup none --tc-iface kspod+`.
+ * VIP splits again; and its sweep of idle flows. Topology: tc_topo.h; the
+ * agent runs with `--cgroup none --tc-iface kspod+`.
  *
  * Shares: n = 2,000 per round, sigma of a 75% share 0.97 points; the
  * 4-point tolerance is 4.1 sigma.
@@ -152,12 +152,39 @@ static void test_clsact_deleted(void **state)
 	assert_int_equal(count_in_log(t, RELINK), 3);
 }
 
+/*
+ * The agent sweeps idle flows: with one-second timeouts (--tc-tcp-timeout,
+ * --tc-close-timeout) every flow of N closed connections is gone from
+ * ks_ct within a few self-check rounds, though the LRU has room for all.
+ */
+static void test_sweep(void **state)
+{
+	struct kt_agent *t = *state;
+	struct kt_env *e = &t->env;
+	static const char *const args[] = { "--cgroup", "none", "--tc-iface", "kspod+",
+					    "--tc-tcp-timeout", "1", "--tc-close-timeout", "1",
+					    NULL };
+	struct kt_topo tp;
+	int i;
+
+	start(t, &tp, args);
+	assert_splits(e);
+	assert_int_equal(KT_TC_STAT(e, new_flows), N);
+	for (i = 0; i < 300 * kt_slow() && kt_ct_count(e); i++)
+		kt_sleep_ms(100);
+	assert_int_equal(kt_ct_count(e), 0);
+	/* The next flows are new ones, and split as before. */
+	assert_splits(e);
+	assert_int_equal(KT_TC_STAT(e, new_flows), 2 * N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tcx_detached, kt_agent_setup, kt_agent_teardown),
 		cmocka_unit_test_setup_teardown(test_clsact_deleted, kt_agent_setup,
 						kt_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep, kt_agent_setup, kt_agent_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
