@@ -392,15 +392,11 @@ static void first_apply(struct agent *a, const char *why)
 static void selfcheck(struct agent *a)
 {
 	struct ks_dp_check c = {};
-	unsigned int swept = 0;
 
 	a->next_check_ms = now_ms() + SELFCHECK_MS;
 	ks_dp_selfcheck(a->dp, &c);
 	a->mx.tc_relinked += c.tc_relinked;
-	/* The TC path's idle flows go on the same beat (datapath/ct_gc.c). */
-	if (a->o->n_tc_ifaces && ks_dp_ct_gc(a->dp, &swept))
-		pr_warn("cannot sweep the TC path's idle flows");
-	a->mx.tc_ct_swept += swept;
+	a->mx.tc_ct_swept += c.tc_swept;
 }
 
 /*

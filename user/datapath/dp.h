@@ -104,6 +104,7 @@ struct ks_dp_check {
 	unsigned int broken;		/* still broken (logged at error when first seen) */
 	unsigned int foreign;		/* other programs running on ksplit's hooks */
 	unsigned int tc_relinked;	/* TC programs put back on an interface (also in repaired) */
+	unsigned int tc_swept;		/* ks_ct entries of idle TC flows deleted (ks_dp_ct_gc) */
 };
 
 /*
@@ -111,7 +112,8 @@ struct ks_dp_check {
  * same (a removed and re-made cgroup has a new id), every hook's link is
  * attached to it and pinned, every map is pinned. Put right what can be:
  * re-attach a detached or missing hook, follow a re-made cgroup, pin again,
- * put the TC programs back on an interface that lost them.
+ * put the TC programs back on an interface that lost them. With --tc-iface,
+ * the same round sweeps the TC path's idle flows (ks_dp_ct_gc).
  * The maps keep the last applied state meanwhile, so traffic recovers as
  * soon as the hook is back. Repairs are logged at warn, what stays broken
  * at error (once, until it changes).

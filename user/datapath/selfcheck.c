@@ -241,6 +241,9 @@ int ks_dp_selfcheck(struct ks_dp *dp, struct ks_dp_check *res)
 	if (cgroup_ok)
 		check_foreign(dp, &r);
 	dp_tc_check(dp, &r);
+	/* The TC path's idle flows go on the same beat (ct_gc.c). */
+	if (dp->tc && ks_dp_ct_gc(dp, &r.tc_swept))
+		pr_warn("cannot sweep the TC path's idle flows", "pin_dir=%s", dp->pin_dir);
 	if (r.repaired)
 		pr_warn("datapath repaired", "repaired=%u still_broken=%u", r.repaired, r.broken);
 	if (res)
