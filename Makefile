@@ -85,7 +85,7 @@ help:
 	@echo '  vm-test        KERNEL=6.1|5.10: kernel tests and the demo on a Debian cloud kernel under qemu (root; network once; 6.1: 9-11 min, 5.10: ~30 s)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
-	@echo '  bench-tc       TC programs: ns per packet (non-VIP, established, new flow) with BPF_PROG_TEST_RUN (root)'
+	@echo '  bench-tc       TC programs: ns per packet with BPF_PROG_TEST_RUN (BEFORE=<build dir> beside), iperf3 through a veth (root)'
 	@echo '  bench-bpf      BPF ns per connection at N = 1 and 50,000; BEFORE=<build dir> measures another build beside this one (root)'
 	@echo '  bench-prober   health checker CPU at 5,000 endpoints every 5 s (root)'
 	@echo '  bench-metrics  time and agent CPU of one /metrics scrape at 10,000 services (root)'
@@ -241,9 +241,11 @@ fresh-check:
 bench: $(BENCH_STAMP) $(BIN) $(TOOLS) bench-prober bench-metrics bench-tc
 	$(Q)QUICK=$(QUICK) bash bench/run.sh
 
-# Per-packet ns of the TC programs (BPF_PROG_TEST_RUN, repeat 1,000,000), against an empty program.
+# Per-packet ns of the TC programs (BPF_PROG_TEST_RUN, repeat 1,000,000), against an empty program
+# (BEFORE=<build dir>: another build's figures beside, same run); then iperf3 through the veth.
 bench-tc: $(BIN) $(OUT)/tc_cost
-	$(Q)OUT=$(OUT) ROUNDS=$(if $(QUICK),3,5) bash bench/tc_cost.sh
+	$(Q)OUT=$(OUT) BEFORE=$(BEFORE) ROUNDS=$(if $(QUICK),3,5) bash bench/tc_cost.sh
+	$(Q)OUT=$(OUT) ROUNDS=$(if $(QUICK),3,5) bash bench/tc_iperf.sh
 
 # One /metrics scrape at 10,000 services: wall time, agent CPU, RSS before and after.
 bench-metrics: $(BENCH_STAMP) $(BIN)

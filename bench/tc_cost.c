@@ -12,8 +12,9 @@
  *                per-call method is shown for established as its reference
  *
  * and, as the same-run baseline, a program that only returns TC_ACT_OK, by
- * both methods. Prints one "name ns" line each (the kernel's average
- * duration per run).
+ * both methods. Prints one "name ns" line each: the kernel's average
+ * duration per run (repeat R), the median of the per-call durations (the
+ * runs of repeat 1).
  * Usage: tc_cost PIN_DIR [REPEAT] (REPEAT >= 1,000,000).
  */
 #include <errno.h>
@@ -94,16 +95,29 @@ static double run(int fd, const struct kt_pkt *p, unsigned int repeat, uint32_t 
 	return o.duration;
 }
 
-/* Mean of n single runs: of fixed, or (NULL) of SYNs of n distinct 5-tuples. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Median of n single runs: of fixed, or (NULL) of SYNs of n distinct
+ * 5-tuples. The median, not the mean: on a shared machine a run that is
+ * preempted or interrupted counts once, not by how long it waited.
+ */
 static double per_call(int fd, unsigned int first, unsigned int n, const struct kt_pkt *fixed)
 {
 	struct kt_pkt_spec s = { .family = 4, .proto = IPPROTO_TCP, .dst = "10.96.0.10",
 				 .dport = 80, .tcp_flags = TH_SYN };
-	double sum = 0, d;
+	double *d = malloc(n * sizeof(*d)), med = -1;
 	struct kt_pkt p;
 	unsigned int i;
 	char src[32];
 
+	if (!d)
+		return -1;
 	for (i = first; i < first + n; i++) {
 		if (!fixed) {
 			/* 65,000 ports per source address: every SYN is a flow never seen. */
@@ -113,12 +127,15 @@ static double per_call(int fd, unsigned int first, unsigned int n, const struct 
 			s.src = src;
 			kt_pkt_build(&s, &p);
 		}
-		d = run(fd, fixed ? fixed : &p, 1, 0);
-		if (d < 0)
-			return -1;
-		sum += d;
+		d[i - first] = run(fd, fixed ? fixed : &p, 1, 0);
+		if (d[i - first] < 0)
+			goto out;
 	}
-	return sum / n;
+	qsort(d, n, sizeof(*d), cmp_double);
+	med = n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+out:
+	free(d);
+	return med;
 }
 
 int main(int argc, char **argv)

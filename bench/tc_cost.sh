@@ -8,7 +8,10 @@
 # of issue 13 are on the net figures: non-VIP <= 30 ns, established <= 100
 # ns, new flow <= 200 ns.
 #
-# Environment: OUT (build dir, default build), ROUNDS (5), REPEAT (1000000).
+# Environment: OUT (build dir, default build), ROUNDS (5), REPEAT (1000000),
+# BEFORE (another build dir, e.g. of the commit before a change: its
+# tc_cost runs in the same rounds, right after this build's, and the
+# report compares the net figures).
 # Writes bench/results/<date>-<host>-tc-cost.md.
 set -euo pipefail
 
@@ -17,29 +20,40 @@ OUT=${OUT:-build}
 [[ $OUT = /* ]] || OUT=$ROOT/$OUT
 ROUNDS=${ROUNDS:-5}
 REPEAT=${REPEAT:-1000000}
+BEFORE=${BEFORE:-}
+[[ -z $BEFORE || $BEFORE = /* ]] || BEFORE=$ROOT/$BEFORE
 
 die() { printf '[tc-cost] FAIL: %s\n' "$*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "run as root (BPF)"
 [[ -x $OUT/tc_cost ]] || die "$OUT/tc_cost not built (run: make $OUT/tc_cost)"
+[[ -z $BEFORE || -x $BEFORE/tc_cost ]] || die "BEFORE=$BEFORE has no tc_cost (make tc_cost there)"
 
 TMP=$(mktemp -d /tmp/ks-tccost-XXXXXX)
 PIN=/sys/fs/bpf/kstccost-$$
 cleanup() { "$OUT/ksplit" down --pin-dir "$PIN" >/dev/null 2>&1 || true; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= ROUNDS; r++)); do
 	"$OUT/tc_cost" "$PIN" "$REPEAT" 2>/dev/null >"$TMP/run$r" || die "tc_cost failed (round $r)"
 	printf '[tc-cost] round %d: %s\n' "$r" "$(tr '\n' ' ' <"$TMP/run$r")" >&2
+	[[ -n $BEFORE ]] || continue
+	"$BEFORE/tc_cost" "$PIN" "$REPEAT" 2>/dev/null >"$TMP/before$r" ||
+		die "BEFORE's tc_cost failed (round $r)"
+	printf '[tc-cost] round %d, BEFORE: %s\n' "$r" "$(tr '\n' ' ' <"$TMP/before$r")" >&2
 done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
-median() { # name -> median over the rounds
-	cat "$TMP"/run* | awk -v k="$1" '$1 == k { print $2 }' | sort -n |
+median() { # prefix name -> median over the rounds
+	cat "$TMP/$1"* | awk -v k="$2" '$1 == k { print $2 }' | sort -n |
 		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-declare -A M
-for k in empty_repeat empty_single nonvip_repeat established_repeat established_single \
-	new_flow_single_table_quarter new_flow_single_table_full; do
-	M[$k]=$(median "$k")
+KEYS="empty_repeat empty_single nonvip_repeat established_repeat established_single
+	new_flow_single_table_quarter new_flow_single_table_full"
+declare -A M B
+for k in $KEYS; do
+	M[$k]=$(median run "$k")
+	[[ -z $BEFORE ]] || B[$k]=$(median before "$k")
 done
 net() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "met" : "missed" }'; }
@@ -58,7 +72,8 @@ NQE=$(net "${M[new_flow_single_table_quarter]}" "${M[established_single]}")
 	echo "ksplit_tc_ingress, one VIP with 3 endpoints, IPv4 TCP frames. \"repeat\": one call"
 	echo "with repeat=$REPEAT (warm caches). \"single\": $REPEAT calls of repeat=1 (a new flow needs"
 	echo "a new frame each time; cold caches, so compared with the baseline measured the same way)."
-	echo "Baseline: a program that only returns TC_ACT_OK."
+	echo "Baseline: a program that only returns TC_ACT_OK. Load average: $LOAD_START at the start,"
+	echo "$LOAD_END at the end."
 	echo
 	echo "| packet | method | ns per run | baseline | net | target | |"
 	echo "|---|---|---:|---:|---:|---:|---|"
@@ -69,6 +84,21 @@ NQE=$(net "${M[new_flow_single_table_quarter]}" "${M[established_single]}")
 	echo "| new flow (SYN), table full, LRU evicting | single | ${M[new_flow_single_table_full]} | ${M[empty_single]} | $NF | 200 | $(verdict "$NF" 200) |"
 	echo
 	echo "A new flow costs $NQE ns more than an established packet measured the same way (single)."
+	if [[ -n $BEFORE ]]; then
+		echo
+		echo "BEFORE ($BEFORE), measured in the same rounds right after this build's; net figures:"
+		echo
+		echo "| figure (tc_cost's name) | before | this build | change |"
+		echo "|---|---:|---:|---:|"
+		for k in nonvip_repeat established_repeat established_single \
+			new_flow_single_table_quarter new_flow_single_table_full; do
+			base=empty_single
+			[[ $k = *_repeat ]] && base=empty_repeat
+			b=$(net "${B[$k]}" "${B[$base]}")
+			a=$(net "${M[$k]}" "${M[$base]}")
+			echo "| $k | $b | $a | $(net "$a" "$b") |"
+		done
+	fi
 } >"$RES"
 cat "$RES"
 echo "[tc-cost] wrote $RES" >&2

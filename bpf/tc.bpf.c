@@ -15,6 +15,14 @@
  * A TCP segment without SYN and without entry is not ours (a flow from
  * before the program, or one whose entry the LRU dropped) and passes.
  *
+ * Idle flows expire (abi.h, KS_CT_*_TIMEOUT_S; the agent sets the values
+ * below before load): every packet stamps its entry's last_seen, a FIN or
+ * RST marks it closing (the short timeout). A forward entry idle for longer
+ * than its timeout, replies included, is deleted and treated as absent: a
+ * SYN or a UDP datagram picks afresh, another TCP segment passes as one
+ * without entry. The agent's sweep (user/datapath/ct_gc.c) deletes expired
+ * flows nobody sends on, both entries, by the same rule.
+ *
  * Fragments: the first carries the ports and is translated like any
  * packet; its translation is remembered by datagram id in ks_ct_frag so
  * the later ones, which carry no ports, get the same address. A later
@@ -39,6 +47,18 @@
 #include "lib/stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Idle timeouts in ns, set by the agent before load (ks_dp_opts). */
+const volatile __u64 ct_tcp_timeout_ns = KS_CT_TCP_TIMEOUT_S * 1000000000ULL;
+const volatile __u64 ct_close_timeout_ns = KS_CT_CLOSE_TIMEOUT_S * 1000000000ULL;
+const volatile __u64 ct_udp_timeout_ns = KS_CT_UDP_TIMEOUT_S * 1000000000ULL;
+
+/*
+ * last_seen is rewritten only when it is this much older than now: a flow's
+ * packets on several CPUs do not all write its entry's cache line, and the
+ * timeouts are seconds.
+ */
+#define CT_STAMP_NS	(100ULL * 1000000ULL)
 
 static __always_inline struct ks_tc_stats *tc_stats(void)
 {
@@ -95,15 +115,64 @@ static __always_inline void remember_frag(const struct ks_pkt *p, __u8 dir, cons
 	TC_COUNT(first_frags);
 }
 
+static __always_inline __u64 ct_timeout(__u8 proto, bool closing)
+{
+	if (proto != IPPROTO_TCP_)
+		return ct_udp_timeout_ns;
+	return closing ? ct_close_timeout_ns : ct_tcp_timeout_ns;
+}
+
+/* A packet of e's direction went through at now: keep the flow alive, note its close. */
+static __always_inline void ct_touch(struct ks_ct_ent *e, const struct ks_pkt *p, __u64 now)
+{
+	if (p->proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_FL_FIN_ | TCP_FL_RST_)) &&
+	    !e->closing)
+		e->closing = 1;
+	if ((__s64)(now - e->last_seen) > (__s64)CT_STAMP_NS)
+		e->last_seen = now;
+}
+
+/* Idle for longer than its timeout at now? 0 (never stamped: an entry from before) is not. */
+static __always_inline bool ct_idle(__u64 last, __u8 proto, bool closing, __u64 now)
+{
+	return last && (__s64)(now - last) > (__s64)ct_timeout(proto, closing);
+}
+
+/*
+ * The flow of forward entry e (key fk) is expired. Looked at from e alone
+ * first; only then the reverse entry, whose replies may have kept the flow
+ * alive (a UDP flow the backend streams on) or closed it, is read too.
+ */
+static __always_inline bool ct_expired(const struct ks_ct_ent *e, const struct ks_ct_key *fk,
+				       __u64 now)
+{
+	struct ks_ct_key rk = { .sport = e->port, .dport = fk->sport, .proto = fk->proto,
+				.family = fk->family, .dir = KS_CT_REV };
+	const struct ks_ct_ent *r;
+	__u64 last = e->last_seen;
+
+	if (!ct_idle(last, fk->proto, e->closing, now))
+		return false;
+	__builtin_memcpy(rk.src, e->addr, sizeof(rk.src));
+	__builtin_memcpy(rk.dst, fk->src, sizeof(rk.dst));
+	r = bpf_map_lookup_elem(&ks_ct, &rk);
+	if (!r || r->port != fk->dport || !ks_addr_eq(r->addr, fk->dst))
+		return true;
+	if (r->last_seen > last)
+		last = r->last_seen;
+	return ct_idle(last, fk->proto, e->closing | r->closing, now);
+}
+
 /* Both entries of a new flow from p (client -> VIP) to be. */
 static __always_inline void ct_create(const struct ks_pkt *p, const struct ks_ct_key *fwd,
 				      const struct ks_backend *be, const struct ks_svc *svc,
-				      __u32 gi)
+				      __u32 gi, __u64 now)
 {
 	struct ks_ct_key rk = { .proto = p->proto, .family = p->family, .dir = KS_CT_REV };
 	struct ks_ct_ent fe = { .port = be->port, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
-				.syn_seq = p->tcp_seq };
-	struct ks_ct_ent re = { .port = p->dport, .group = gi, .rev = svc->rev, .ep_id = be->ep_id };
+				.syn_seq = p->tcp_seq, .last_seen = now };
+	struct ks_ct_ent re = { .port = p->dport, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
+				.last_seen = now };
 
 	__builtin_memcpy(fe.addr, be->addr, sizeof(fe.addr));
 	__builtin_memcpy(re.addr, p->dst, sizeof(re.addr));
@@ -150,6 +219,37 @@ static __always_inline bool ct_still_listed(struct ks_ct_ent *e, const struct ks
 	return true;
 }
 
+/*
+ * The mirror image: an ICMP error from the client about a reply it got
+ * (port unreachable after its socket closed, fragmentation needed on its
+ * side). It quotes the reply as the client saw it, VIP -> client, and is
+ * addressed to the VIP: both go back to the backend, which sent the reply
+ * and must match the error to its socket. The flow's forward entry, keyed
+ * by the quote turned around, holds the backend.
+ */
+static __always_inline int forward_icmp(struct __sk_buff *skb)
+{
+	struct ks_ct_key ck = { .dir = KS_CT_FWD };
+	struct ks_icmp_err c = {};
+	struct ks_ct_ent *e;
+
+	if (!ks_parse_icmp_err(skb, &c))
+		return TC_ACT_OK_;
+	__builtin_memcpy(ck.src, c.inner.dst, sizeof(ck.src));
+	__builtin_memcpy(ck.dst, c.inner.src, sizeof(ck.dst));
+	ck.sport = c.inner.dport;
+	ck.dport = c.inner.sport;
+	ck.proto = c.inner.proto;
+	ck.family = c.inner.family;
+	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	if (!e)
+		return TC_ACT_OK_;
+	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.dst, c.inner.src), true))
+		return TC_ACT_SHOT_;
+	TC_COUNT(icmp);
+	return TC_ACT_OK_;
+}
+
 static __always_inline int forward(struct __sk_buff *skb)
 {
 	struct ks_ct_key ck = { .dir = KS_CT_FWD };
@@ -160,9 +260,10 @@ static __always_inline int forward(struct __sk_buff *skb)
 	struct ks_ct_ent *e;
 	__u32 gi = KS_NO_GROUP;
 	bool syn;	/* may start a flow: a TCP SYN, or any UDP datagram */
+	__u64 now;
 
 	if (!ks_parse(skb, &p))
-		return TC_ACT_OK_;
+		return forward_icmp(skb);
 	if (p.frag == KS_FRAG_LATER)
 		return xlate_later_frag(skb, &p, KS_CT_FWD);
 	__builtin_memcpy(sk.addr, p.dst, sizeof(sk.addr));
@@ -184,6 +285,12 @@ static __always_inline int forward(struct __sk_buff *skb)
 	ck.proto = p.proto;
 	ck.family = p.family;
 	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	now = bpf_ktime_get_coarse_ns();
+	if (e && ct_expired(e, &ck, now)) {
+		bpf_map_delete_elem(&ks_ct, &ck);
+		TC_COUNT(expired);
+		e = NULL;
+	}
 	/*
 	 * A SYN with another sequence number than the entry's is a new
 	 * connection on a reused 5-tuple: it picks afresh. A retransmitted SYN
@@ -192,6 +299,7 @@ static __always_inline int forward(struct __sk_buff *skb)
 	if (e && p.proto == IPPROTO_TCP_ && syn && e->syn_seq != p.tcp_seq)
 		e = NULL;
 	if (e && ct_still_listed(e, svc)) {
+		ct_touch(e, &p, now);
 		if (ks_nat(skb, &p, true, e->addr, e->port))
 			return TC_ACT_SHOT_;
 		remember_frag(&p, KS_CT_FWD, e->addr);
@@ -213,7 +321,7 @@ static __always_inline int forward(struct __sk_buff *skb)
 		TC_COUNT(refused);
 		return TC_ACT_SHOT_;
 	}
-	ct_create(&p, &ck, be, svc, gi);
+	ct_create(&p, &ck, be, svc, gi, now);
 	if (ks_nat(skb, &p, true, be->addr, be->port))
 		return TC_ACT_SHOT_;
 	remember_frag(&p, KS_CT_FWD, be->addr);
@@ -248,11 +356,12 @@ static __always_inline int reverse_icmp(struct __sk_buff *skb)
 	e = bpf_map_lookup_elem(&ks_ct, &ck);
 	if (!e)
 		return TC_ACT_OK_;
-	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.src, c.inner.dst)))
+	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.src, c.inner.dst), false))
 		return TC_ACT_SHOT_;
 	TC_COUNT(icmp);
 	return TC_ACT_OK_;
 }
+
 
 static __always_inline int reverse(struct __sk_buff *skb)
 {
@@ -273,6 +382,7 @@ static __always_inline int reverse(struct __sk_buff *skb)
 	e = bpf_map_lookup_elem(&ks_ct, &ck);
 	if (!e)
 		return TC_ACT_OK_;
+	ct_touch(e, &p, bpf_ktime_get_coarse_ns());
 	if (ks_nat(skb, &p, false, e->addr, e->port))
 		return TC_ACT_SHOT_;
 	remember_frag(&p, KS_CT_REV, e->addr);

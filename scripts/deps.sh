@@ -20,7 +20,7 @@ pkgs=(
 	prometheus
 )
 case "${1:-}" in
---bench) pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf curl) ;;
+--bench) pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf curl iperf3) ;;
 # mmdebstrap unpacks the runtime libraries, umoci makes the OCI layout;
 # podman runs it with runc (crun refuses hybrid cgroup hosts, see
 # scripts/image-test.sh); curl asks the agent's probes.

@@ -30,7 +30,9 @@
 #define NEXTHDR_DEST_	60
 #define IPPROTO_ICMP_	1
 #define IPPROTO_ICMPV6_	58
+#define TCP_FL_FIN_	0x01
 #define TCP_FL_SYN_	0x02
+#define TCP_FL_RST_	0x04
 #define TCP_FL_ACK_	0x10
 #define KS_IP6_EXT_MAX	4	/* extension headers walked before giving up (passes untouched) */
 
@@ -304,20 +306,27 @@ static __always_inline bool ks_parse_icmp_err(struct __sk_buff *skb, struct ks_i
 
 /*
  * Replace the quoted packet's destination with addr:port, and, with
- * outer_src, the error's own source too (the backend itself reported it).
- * The ICMP checksum covers the quote (and, for ICMPv6, the pseudo header);
- * the quoted IPv4 header has its own. The quoted L4 checksum, if quoted
- * at all, is left: nobody verifies it in an error.
+ * outer, the error's own source too (the backend itself reported it). With
+ * fwd, the mirror image for an error the client sends about a reply: the
+ * quote's source, and with outer the error's destination. The ICMP
+ * checksum covers the quote (and, for ICMPv6, the pseudo header); the
+ * quoted IPv4 header has its own. The quoted L4 checksum, if quoted at
+ * all, is left: nobody verifies it in an error.
  */
 static __always_inline int ks_nat_icmp_err(struct __sk_buff *skb, const struct ks_icmp_err *c,
-					   const __u32 *addr, __u16 port, bool outer_src)
+					   const __u32 *addr, __u16 port, bool outer, bool fwd)
 {
 	__u32 alen = c->outer.family == KS_FAMILY_V4 ? 4 : 16, csum = c->outer.l4_off + 2;
-	__u32 daddr_off = c->inner_ip_off + (alen == 4 ? 16 : 24);
+	__u32 addr_off = c->inner_ip_off + (alen == 4 ? (fwd ? 12 : 16) : (fwd ? 8 : 24));
+	const __u32 *old = fwd ? c->inner.src : c->inner.dst;
+	const __u32 *old_outer = fwd ? c->outer.dst : c->outer.src;
+	__u16 old_port = fwd ? c->inner.sport : c->inner.dport;
+	__u32 outer_off = alen == 4 ? (fwd ? KS_V4_DST_OFF : KS_V4_SRC_OFF)
+				    : (fwd ? KS_V6_DST_OFF : KS_V6_SRC_OFF);
 	__s64 diff;
 
-	diff = alen == 4 ? bpf_csum_diff((__be32 *)c->inner.dst, 4, (__be32 *)addr, 4, 0)
-			 : bpf_csum_diff((__be32 *)c->inner.dst, 16, (__be32 *)addr, 16, 0);
+	diff = alen == 4 ? bpf_csum_diff((__be32 *)old, 4, (__be32 *)addr, 4, 0)
+			 : bpf_csum_diff((__be32 *)old, 16, (__be32 *)addr, 16, 0);
 	if (diff < 0)
 		return -1;
 	if (alen == 4) {
@@ -331,14 +340,14 @@ static __always_inline int ks_nat_icmp_err(struct __sk_buff *skb, const struct k
 			return -1;
 	}
 	if (bpf_l4_csum_replace(skb, csum, 0, diff, 0) ||
-	    bpf_l4_csum_replace(skb, csum, c->inner.dport, port, 2) ||
-	    bpf_skb_store_bytes(skb, daddr_off, addr, alen, 0) ||
-	    bpf_skb_store_bytes(skb, c->inner.l4_off + 2, &port, 2, 0))
+	    bpf_l4_csum_replace(skb, csum, old_port, port, 2) ||
+	    bpf_skb_store_bytes(skb, addr_off, addr, alen, 0) ||
+	    bpf_skb_store_bytes(skb, c->inner.l4_off + (fwd ? 0 : 2), &port, 2, 0))
 		return -1;
-	if (!outer_src)
+	if (!outer)
 		return 0;
-	diff = alen == 4 ? bpf_csum_diff((__be32 *)c->outer.src, 4, (__be32 *)addr, 4, 0)
-			 : bpf_csum_diff((__be32 *)c->outer.src, 16, (__be32 *)addr, 16, 0);
+	diff = alen == 4 ? bpf_csum_diff((__be32 *)old_outer, 4, (__be32 *)addr, 4, 0)
+			 : bpf_csum_diff((__be32 *)old_outer, 16, (__be32 *)addr, 16, 0);
 	if (diff < 0)
 		return -1;
 	if (alen == 4) {
@@ -347,8 +356,7 @@ static __always_inline int ks_nat_icmp_err(struct __sk_buff *skb, const struct k
 	} else if (bpf_l4_csum_replace(skb, csum, 0, diff, BPF_F_PSEUDO_HDR)) {
 		return -1;
 	}
-	return bpf_skb_store_bytes(skb, alen == 4 ? KS_V4_SRC_OFF : KS_V6_SRC_OFF, addr, alen, 0)
-		       ? -1 : 0;
+	return bpf_skb_store_bytes(skb, outer_off, addr, alen, 0) ? -1 : 0;
 }
 
 #endif /* KSPLIT_BPF_PKT_H */

@@ -203,10 +203,18 @@ struct ks_udp_sock {
  * translated. One flow has two entries, both made by its first packet: the
  * forward one, keyed by the client's packet (dst = VIP), holds the backend;
  * the reverse one, keyed by the backend's reply, holds the VIP. LRU maps:
- * the oldest flows make room; there is no other expiry.
+ * the oldest flows make room when full. Besides, a flow idle for longer
+ * than its timeout (TCP established, TCP after FIN/RST, UDP; defaults
+ * below, `ksplit run --tc-*-timeout`) is expired: the datapath treats its
+ * forward entry as absent, and the agent's sweep deletes both entries.
  */
 #define KS_CT_ENTRIES		65536	/* 2 per flow */
 #define KS_CT_FRAG_ENTRIES	4096	/* fragmented datagrams in flight */
+
+/* Idle timeouts of a flow, seconds (docs/design.md, "Flow timeouts"). */
+#define KS_CT_TCP_TIMEOUT_S	21600	/* TCP established: 6 h */
+#define KS_CT_CLOSE_TIMEOUT_S	10	/* TCP after a FIN or RST in either direction */
+#define KS_CT_UDP_TIMEOUT_S	120	/* UDP: conntrack's stream timeout */
 
 #define KS_CT_FWD		0	/* ks_ct_key.dir: client -> VIP */
 #define KS_CT_REV		1	/* ks_ct_key.dir: backend -> client */
@@ -226,10 +234,11 @@ struct ks_ct_ent {
 	__u32 addr[4];		/* forward: the backend (new dst); reverse: the VIP (new src) */
 	__u16 port;		/* likewise, network order */
 	__u8 group;		/* group index the backend came from */
-	__u8 _pad;
+	__u8 closing;		/* TCP: a FIN or RST went this entry's way (its timeout is the short one) */
 	__u32 rev;		/* forward: svc rev the backend was last found listed in */
 	__u32 ep_id;
 	__u32 syn_seq;		/* forward, TCP: the SYN's sequence number (a retransmit repeats it) */
+	__u64 last_seen;	/* CLOCK_MONOTONIC_COARSE ns of this direction's last packet; 0: not yet stamped */
 };
 
 /*
@@ -261,6 +270,7 @@ struct ks_tc_stats {
 	__u64 stale;		/* packets of a flow whose endpoint left the service: dropped */
 	__u64 no_syn;		/* TCP to a VIP without SYN and without entry: passed untouched */
 	__u64 icmp;		/* ICMP errors about a translated flow, translated toward the client */
+	__u64 expired;		/* packets that found their flow's entry past its idle timeout */
 };
 
 _Static_assert(sizeof(struct ks_svc_key) == 20, "ks_svc_key ABI");
@@ -279,9 +289,9 @@ _Static_assert(sizeof(struct ks_group_stats) == 24, "ks_group_stats ABI");
 _Static_assert(sizeof(struct ks_sock_ent) == 48, "ks_sock_ent ABI");
 _Static_assert(sizeof(struct ks_udp_sock) == 16 + 52 * KS_UDP_ENTRIES, "ks_udp_sock ABI");
 _Static_assert(sizeof(struct ks_ct_key) == 40, "ks_ct_key ABI");
-_Static_assert(sizeof(struct ks_ct_ent) == 32, "ks_ct_ent ABI");
+_Static_assert(sizeof(struct ks_ct_ent) == 40, "ks_ct_ent ABI");
 _Static_assert(sizeof(struct ks_frag_key) == 40, "ks_frag_key ABI");
 _Static_assert(sizeof(struct ks_frag_ent) == 16, "ks_frag_ent ABI");
-_Static_assert(sizeof(struct ks_tc_stats) == 72, "ks_tc_stats ABI");
+_Static_assert(sizeof(struct ks_tc_stats) == 80, "ks_tc_stats ABI");
 
 #endif /* KSPLIT_ABI_H */

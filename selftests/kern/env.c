@@ -393,6 +393,9 @@ int kt_dp_open(struct kt_env *e, uint32_t max_services, uint32_t max_endpoints)
 		.cgroup = e->cgroup,
 		.max_services = max_services,
 		.max_endpoints = max_endpoints,
+		.tc_tcp_timeout_s = e->tc_tcp_timeout_s,
+		.tc_close_timeout_s = e->tc_close_timeout_s,
+		.tc_udp_timeout_s = e->tc_udp_timeout_s,
 	};
 	int err;
 

@@ -28,6 +28,8 @@ struct kt_env {
 	/* More namespaces of a topology test, "<tag>-<suffix>", deleted with the env. */
 	char extra_netns[KT_MAX_EXTRA_NETNS][64];
 	struct ks_dp *dp;
+	/* kt_dp_open's TC flow timeouts, seconds (0: the defaults of abi.h). */
+	uint32_t tc_tcp_timeout_s, tc_close_timeout_s, tc_udp_timeout_s;
 	pid_t children[KT_MAX_CHILDREN];
 	int64_t last_apply_ns;		/* CLOCK_MONOTONIC when the last apply returned */
 	struct kt_env *next;		/* registry for the exit/signal cleanup */

@@ -36,6 +36,7 @@
 #include <bpf/libbpf.h>
 
 #include "harness.h"
+#include "tc_topo.h"
 
 #define N		10000
 #define TOL		1.5
@@ -45,63 +46,11 @@
 #define N_LONG		50
 #define BULK		(10 * 1024 * 1024)
 
-struct topo {
-	char node[96], be[96];
-};
-
 static const char *const servers[] = {
 	"198.18.1.1:8080", "198.18.1.2:8080", "198.18.1.3:8080", "[fd00:18:1::1]:8080",
 	"[fd00:18:1::3]:8080",
 };
 static const char *const stream_addrs[] = { "198.18.1.1", "198.18.1.3" };
-
-static void sh(const char *ns, const char *cmd)
-{
-	char buf[512];
-
-	snprintf(buf, sizeof(buf), "nsenter --net=%s %s", ns, cmd);
-	assert_int_equal(kt_run(buf), 0);
-}
-
-/* The namespaces; the veths only with links (the agent may have to see them made). */
-static void topo_ns(struct kt_env *e, struct topo *t)
-{
-	assert_int_equal(kt_netns_extra(e, "node", t->node, sizeof(t->node)), 0);
-	assert_int_equal(kt_netns_extra(e, "be", t->be, sizeof(t->be)), 0);
-}
-
-static void topo_links(struct kt_env *e, struct topo *t)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "ip link add kspod0 type veth peer name eth0 netns %s", e->netns);
-	sh(t->node, cmd);
-	snprintf(cmd, sizeof(cmd), "ip link add ksbe0 type veth peer name eth0 netns %s",
-		 strrchr(t->be, '/') + 1);
-	sh(t->node, cmd);
-	sh(t->node, "ip addr add 198.18.0.1/24 dev kspod0");
-	sh(t->node, "ip -6 addr add fd00:18::1/64 dev kspod0 nodad");
-	sh(t->node, "ip addr add 198.18.1.254/24 dev ksbe0");
-	sh(t->node, "ip -6 addr add fd00:18:1::fe/64 dev ksbe0 nodad");
-	sh(t->node, "ip link set kspod0 up");
-	sh(t->node, "ip link set ksbe0 up");
-	/* /proc/sys/net is the opener's netns; no sysctl binary (procps) needed. */
-	sh(t->node, "sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward && "
-		    "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'");
-	sh(e->netns_path, "ip addr add 198.18.0.2/24 dev eth0");
-	sh(e->netns_path, "ip -6 addr add fd00:18::2/64 dev eth0 nodad");
-	sh(e->netns_path, "ip link set eth0 up");
-	sh(e->netns_path, "ip route add default via 198.18.0.1");
-	sh(e->netns_path, "ip -6 route add default via fd00:18::1");
-	sh(t->be, "ip addr add 198.18.1.1/24 dev eth0");
-	sh(t->be, "ip addr add 198.18.1.2/24 dev eth0");
-	sh(t->be, "ip addr add 198.18.1.3/24 dev eth0");
-	sh(t->be, "ip -6 addr add fd00:18:1::1/64 dev eth0 nodad");
-	sh(t->be, "ip -6 addr add fd00:18:1::3/64 dev eth0 nodad");
-	sh(t->be, "ip link set eth0 up");
-	sh(t->be, "ip route add default via 198.18.1.254");
-	sh(t->be, "ip -6 route add default via fd00:18:1::fe");
-}
 
 /* Service name with one slice per family, port 80 -> target. */
 static void service(struct kt_buf *b, const char *name, int target, const char *v4, const char *v6)
@@ -150,18 +99,6 @@ static void put_config(struct kt_agent *t, int s1w, int s2w, const char *s2_ep)
 	kt_agent_put(t, "routes.yaml", b.s);
 	kt_buf_free(&b);
 }
-
-/* kt_servers_start, kt_spawn_in_netns... in another of the test's namespaces. */
-#define IN_NS(e, ns, call)                                                        \
-	({                                                                        \
-		char __saved[sizeof((e)->netns_path)];                            \
-		__typeof__(call) __r;                                             \
-		memcpy(__saved, (e)->netns_path, sizeof(__saved));               \
-		snprintf((e)->netns_path, sizeof((e)->netns_path), "%s", ns);     \
-		__r = (call);                                                     \
-		memcpy((e)->netns_path, __saved, sizeof(__saved));                \
-		__r;                                                              \
-	})
 
 /* ------------------------------------------------------------ stream server */
 
@@ -390,59 +327,23 @@ static void wait_rounds(struct longlived *ll, int n)
 
 /* ------------------------------------------------------------ fixtures */
 
-static uint64_t tc_stat(struct kt_env *e, size_t field)
-{
-	int ncpus = libbpf_num_possible_cpus(), fd, i;
-	struct ks_tc_stats *v = calloc((size_t)ncpus, sizeof(*v));
-	char path[PATH_MAX];
-	uint32_t zero = 0;
-	uint64_t sum = 0;
-
-	assert_non_null(v);
-	snprintf(path, sizeof(path), "%s/ks_tc_stats", e->pin_dir);
-	fd = bpf_obj_get(path);
-	assert_true(fd >= 0);
-	assert_int_equal(bpf_map_lookup_elem(fd, &zero, v), 0);
-	for (i = 0; i < ncpus; i++)
-		sum += *(uint64_t *)((char *)&v[i] + field);
-	free(v);
-	close(fd);
-	return sum;
-}
-
-#define TC_STAT(e, f) tc_stat(e, offsetof(struct ks_tc_stats, f))
-
 /*
  * The topology with the agent in "node": extra are more agent arguments;
  * with later, the agent starts before the veths exist.
  */
-/* The agent in "node"; its nth start waits for its nth apply and attach. */
-static void agent_in_node(struct kt_agent *t, const struct topo *tp, const char *const *extra,
-			  int nth, bool wait_attach)
+static void start(struct kt_agent *t, struct kt_topo *tp, const char *const *extra, bool later)
 {
-	char wrap_net[128];
-	const char *wrap[] = { "/usr/bin/nsenter", wrap_net, NULL };
-
-	snprintf(wrap_net, sizeof(wrap_net), "--net=%s", tp->node);
-	kt_agent_start(t, wrap, extra, nth);
-	if (wait_attach)
-		assert_true(kt_wait_in_file(t->log, "msg=\"TC programs attached\" iface=kspod0",
-					    nth, 10000) >= nth);
-}
-
-static void start(struct kt_agent *t, struct topo *tp, const char *const *extra, bool later)
-{
-	topo_ns(&t->env, tp);
+	kt_topo_ns(&t->env, tp);
 	put_config(t, 1, 1, "198.18.1.3");
 	if (!later)
-		topo_links(&t->env, tp);
-	agent_in_node(t, tp, extra, 1, !later);
+		kt_topo_links(&t->env, tp);
+	kt_agent_in_node(t, tp, extra, 1, !later);
 	if (later) {
-		topo_links(&t->env, tp);
+		kt_topo_links(&t->env, tp);
 		assert_true(kt_wait_in_file(t->log, "msg=\"TC programs attached\" iface=kspod0", 1,
 					    10000) >= 1);
 	}
-	assert_int_equal(IN_NS(&t->env, tp->be, kt_servers_start(&t->env, servers, 5)), 0);
+	assert_int_equal(KT_IN_NS(&t->env, tp->be, kt_servers_start(&t->env, servers, 5)), 0);
 	stream_server(&t->env, tp->be);
 }
 
@@ -478,7 +379,7 @@ static void test_split(void **state)
 	struct kt_agent *t = *state;
 	struct kt_env *e = &t->env;
 	struct kt_result r;
-	struct topo tp;
+	struct kt_topo tp;
 
 	start(t, &tp, tc_only, true);
 	/* No socket hook, two tcx links: the datapath is whole. */
@@ -501,7 +402,7 @@ static void test_split(void **state)
 	run_clients(e, VIP4 ":80", KT_TCP, N, false, &r);
 	assert_split(&r, N);
 	assert_int_equal(kt_tally_get(&r.peers, VIP4 ":80"), N);
-	assert_int_equal(TC_STAT(e, new_flows), N);
+	assert_int_equal(KT_TC_STAT(e, new_flows), N);
 
 	run_clients(e, VIP4 ":80", KT_UDP_UNCONNECTED, N, false, &r);
 	assert_split(&r, N);
@@ -514,12 +415,12 @@ static void test_split(void **state)
 
 	/* Not a VIP: untouched, and not counted. */
 	{
-		uint64_t before = TC_STAT(e, new_flows);
+		uint64_t before = KT_TC_STAT(e, new_flows);
 
 		run_clients(e, "198.18.1.3:8080", KT_TCP, 200, false, &r);
 		assert_int_equal(kt_tally_get(&r.ids, "198.18.1.3:8080"), 200);
 		assert_int_equal(kt_tally_get(&r.peers, "198.18.1.3:8080"), 200);
-		assert_int_equal(TC_STAT(e, new_flows), before);
+		assert_int_equal(KT_TC_STAT(e, new_flows), before);
 	}
 }
 
@@ -528,7 +429,7 @@ static void test_transfer(void **state)
 {
 	struct kt_agent *t = *state;
 	struct kt_env *e = &t->env;
-	struct topo tp;
+	struct kt_topo tp;
 	pid_t pid;
 	int st;
 
@@ -592,7 +493,7 @@ static void test_sticky(void **state)
 	struct kt_env *e = &t->env;
 	struct longlived *ll = ll_new();
 	long on_s2 = 0, i;
-	struct topo tp;
+	struct kt_topo tp;
 	pid_t pid;
 
 	start(t, &tp, tc_only, true);
@@ -634,7 +535,7 @@ static void test_removed(void **state)
 	struct kt_env *e = &t->env;
 	struct longlived *ll = ll_new();
 	long on_s2 = 0, i;
-	struct topo tp;
+	struct kt_topo tp;
 	pid_t pid;
 
 	start(t, &tp, tc_only, true);
@@ -654,9 +555,9 @@ static void test_removed(void **state)
 		assert_int_equal(ll->changed[i], 0);
 	}
 	printf("  [removed] %ld connections were on the removed endpoint; stale packets dropped: %llu\n",
-	       on_s2, (unsigned long long)TC_STAT(e, stale));
+	       on_s2, (unsigned long long)KT_TC_STAT(e, stale));
 	assert_true(on_s2 > 0);
-	assert_true(TC_STAT(e, stale) >= (uint64_t)on_s2);
+	assert_true(KT_TC_STAT(e, stale) >= (uint64_t)on_s2);
 	munmap(ll, sizeof(*ll));
 }
 
@@ -694,7 +595,7 @@ static void test_both_paths(void **state)
 	struct kt_agent *t = *state;
 	struct kt_env *e = &t->env;
 	struct kt_result r;
-	struct topo tp;
+	struct kt_topo tp;
 	char *out;
 	int rc;
 
@@ -703,24 +604,24 @@ static void test_both_paths(void **state)
 	assert_int_equal(progs_on(tp.node, "kspod0", 47), 1);
 	run_clients(e, VIP4 ":80", KT_TCP, 2000, true, &r);
 	assert_int_equal(kt_tally_get(&r.peers, VIP4 ":80"), 2000);
-	assert_int_equal(TC_STAT(e, new_flows), 0);
-	assert_int_equal(TC_STAT(e, fwd), 0);
+	assert_int_equal(KT_TC_STAT(e, new_flows), 0);
+	assert_int_equal(KT_TC_STAT(e, fwd), 0);
 	run_clients(e, VIP4 ":80", KT_TCP, 2000, false, &r);
 	assert_int_equal(kt_tally_get(&r.peers, VIP4 ":80"), 2000);
-	assert_int_equal(TC_STAT(e, new_flows), 2000);
+	assert_int_equal(KT_TC_STAT(e, new_flows), 2000);
 
 	kt_agent_stop(t);
 	/* The links stay after the agent (pinned, like the cgroup links) until down. */
 	assert_int_equal(progs_on(tp.node, "kspod0", 46), 1);
 	/* A restarted agent takes them over (BPF_LINK_UPDATE): still one program each way. */
-	agent_in_node(t, &tp, both, 2, true);
+	kt_agent_in_node(t, &tp, both, 2, true);
 	assert_int_equal(kt_count_in_file(t->log, "iface=kspod0 ifindex="), 2);
 	assert_int_equal(kt_count_in_file(t->log, "attach=tcx adopted=yes"), 1);
 	assert_int_equal(progs_on(tp.node, "kspod0", 46), 1);
 	assert_int_equal(progs_on(tp.node, "kspod0", 47), 1);
 	run_clients(e, VIP4 ":80", KT_TCP, 500, false, &r);
 	assert_int_equal(kt_tally_get(&r.peers, VIP4 ":80"), 500);
-	assert_int_equal(TC_STAT(e, new_flows), 2500);
+	assert_int_equal(KT_TC_STAT(e, new_flows), 2500);
 	kt_agent_stop(t);
 	{
 		char cmd[PATH_MAX + 64];
@@ -742,7 +643,7 @@ static void test_clsact(void **state)
 	struct kt_agent *t = *state;
 	struct kt_env *e = &t->env;
 	struct kt_result r;
-	struct topo tp;
+	struct kt_topo tp;
 	char cmd[3 * PATH_MAX], *out;
 	int rc;
 
@@ -750,7 +651,7 @@ static void test_clsact(void **state)
 	assert_int_equal(kt_count_in_file(t->log, "attach=clsact"), 1);
 	run_clients(e, VIP4 ":80", KT_TCP, 2000, false, &r);
 	assert_int_equal(kt_tally_get(&r.peers, VIP4 ":80"), 2000);
-	assert_int_equal(TC_STAT(e, new_flows), 2000);
+	assert_int_equal(KT_TC_STAT(e, new_flows), 2000);
 	kt_agent_stop(t);
 	snprintf(cmd, sizeof(cmd), "nsenter --net=%s tc filter show dev kspod0 ingress", tp.node);
 	out = kt_sh_out(cmd, &rc);

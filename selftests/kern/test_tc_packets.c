@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <bpf/bpf.h>
@@ -21,6 +23,8 @@
 
 #include "harness.h"
 #include "packets.h"
+#include "tc_topo.h"
+#include "datapath/dp.h"
 
 #define VIP4	"198.19.0.10"
 #define VIP6	"fd00:19::10"
@@ -63,30 +67,7 @@ static struct kt_env *start(void **state)
 	return e;
 }
 
-/* The sum over CPUs of one ks_tc_stats counter (offset of the field). */
-static uint64_t tc_stat(struct kt_env *e, size_t field)
-{
-	int ncpus = libbpf_num_possible_cpus(), fd, i;
-	struct ks_tc_stats *v;
-	char path[PATH_MAX];
-	uint32_t zero = 0;
-	uint64_t sum = 0;
-
-	assert_true(ncpus > 0);
-	v = calloc((size_t)ncpus, sizeof(*v));
-	assert_non_null(v);
-	snprintf(path, sizeof(path), "%s/ks_tc_stats", e->pin_dir);
-	fd = bpf_obj_get(path);
-	assert_true(fd >= 0);
-	assert_int_equal(bpf_map_lookup_elem(fd, &zero, v), 0);
-	for (i = 0; i < ncpus; i++)
-		sum += *(uint64_t *)((char *)&v[i] + field);
-	free(v);
-	close(fd);
-	return sum;
-}
-
-#define TC_STAT(e, f) tc_stat(e, offsetof(struct ks_tc_stats, f))
+#define TC_STAT(e, f) KT_TC_STAT(e, f)
 
 /* Run one direction's program on in; the verdict must be ret. */
 static void run(struct kt_env *e, bool ingress, const struct kt_pkt *in, struct kt_pkt *out,
@@ -453,12 +434,32 @@ static void icmp_errors(struct kt_env *e, int family)
 	assert_true(kt_pkt_ip_csum_ok(&out) && kt_pkt_icmp_csum_ok(&out));
 	assert_int_equal(TC_STAT(e, icmp), 2);
 
-	/* About another client port: no flow, no change. */
+	/* The client's error about a reply (VIP -> client as it got it) goes to the backend. */
+	s = (struct kt_pkt_spec){ .family = family, .proto = IPPROTO_TCP, .src = vip, .dst = cl,
+				  .sport = 80, .dport = 40050, .tcp_flags = TH_SYN | TH_ACK };
+	kt_pkt_build(&s, &q_vip);
+	s.src = be;
+	s.sport = 8080;
+	kt_pkt_build(&s, &q_sent);
+	kt_pkt_icmp_error(&q_vip, cl, vip, &in);
+	kt_pkt_icmp_error(&q_sent, cl, be, &want);
+	run(e, true, &in, &out, ACT_OK);
+	assert_same("ICMP error from the client", &out, &want);
+	assert_true(kt_pkt_ip_csum_ok(&out) && kt_pkt_icmp_csum_ok(&out));
+	assert_int_equal(TC_STAT(e, icmp), 3);
+
+	/* About another client port: no flow, no change, either way. */
 	as_sent.sport = 40051;
 	kt_pkt_build(&as_sent, &q_sent);
 	kt_pkt_icmp_error(&q_sent, router, cl, &in);
 	untouched(e, false, &in, ACT_OK, "ICMP error about no flow");
-	assert_int_equal(TC_STAT(e, icmp), 2);
+	s.dport = 40051;
+	s.src = vip;
+	s.sport = 80;
+	kt_pkt_build(&s, &q_vip);
+	kt_pkt_icmp_error(&q_vip, cl, vip, &in);
+	untouched(e, true, &in, ACT_OK, "client's ICMP error about no flow");
+	assert_int_equal(TC_STAT(e, icmp), 3);
 }
 
 static void test_icmp_v4(void **state) { icmp_errors(start(state), 4); }
@@ -482,6 +483,254 @@ static void test_refused(void **state)
 	json_object_put(st);
 }
 
+/* ---- flow timeouts (bpf/tc.bpf.c ct_expired, user/datapath/ct_gc.c) ---- */
+
+#define T_TCP	1000	/* the timeouts these tests run with, seconds */
+#define T_CLOSE	100
+#define T_UDP	300
+
+static struct kt_env *start_timeouts(void **state)
+{
+	struct kt_env *e = *state;
+
+	assert_non_null(e);
+	e->tc_tcp_timeout_s = T_TCP;
+	e->tc_close_timeout_s = T_CLOSE;
+	e->tc_udp_timeout_s = T_UDP;
+	return start(state);
+}
+
+static int ct_fd(struct kt_env *e)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ks_ct", e->pin_dir);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* The ks_ct key of a packet src:sport -> dst:dport (IPv4) in direction dir. */
+static struct ks_ct_key ct_key(int proto, const char *src, const char *dst, uint16_t sport,
+			       uint16_t dport, uint8_t dir)
+{
+	struct ks_ct_key k = { .sport = htons(sport), .dport = htons(dport), .proto = proto,
+			       .family = 4, .dir = dir };
+
+	assert_int_equal(inet_pton(AF_INET, src, k.src), 1);
+	assert_int_equal(inet_pton(AF_INET, dst, k.dst), 1);
+	return k;
+}
+
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Make entry k look idle for secs seconds (its last packet that long ago)
+ * or, with secs < 0, as an older build left it: never stamped (0).
+ */
+static void age(struct kt_env *e, const struct ks_ct_key *k, int secs)
+{
+	struct ks_ct_ent v;
+	int fd = ct_fd(e);
+
+	assert_true(coarse_ns() > 2ULL * T_TCP * 1000000000ULL);	/* booted long enough ago */
+	assert_int_equal(bpf_map_lookup_elem(fd, k, &v), 0);
+	v.last_seen = secs < 0 ? 0 : coarse_ns() - (uint64_t)secs * 1000000000ULL;
+	assert_int_equal(bpf_map_update_elem(fd, k, &v, BPF_EXIST), 0);
+	close(fd);
+}
+
+/* The flow client:sport <-> VIP4:80 with backend be:8080, both entries aged secs. */
+static void age_flow(struct kt_env *e, int proto, uint16_t sport, const char *be, int secs)
+{
+	struct ks_ct_key f = ct_key(proto, CL4, VIP4, sport, 80, KS_CT_FWD);
+	struct ks_ct_key r = ct_key(proto, be, CL4, 8080, sport, KS_CT_REV);
+
+	age(e, &f, secs);
+	age(e, &r, secs);
+}
+
+static bool ct_has(struct kt_env *e, const struct ks_ct_key *k)
+{
+	struct ks_ct_ent v;
+	int fd = ct_fd(e);
+	bool yes = !bpf_map_lookup_elem(fd, k, &v);
+
+	close(fd);
+	return yes;
+}
+
+/*
+ * UDP: a flow idle for less than --tc-udp-timeout keeps its backend across
+ * a weight change; replies keep it alive too; idle for longer, its next
+ * datagram is a new flow and picks with the weights in force.
+ */
+static void test_expiry_udp(void **state)
+{
+	struct kt_env *e = start_timeouts(state);
+	struct kt_pkt_spec in = { .family = 4, .proto = IPPROTO_UDP, .src = CL4, .dst = VIP4,
+				  .sport = 40040, .dport = 80, .payload = 10 };
+	struct kt_pkt_spec want = in;
+	struct ks_ct_key f = ct_key(IPPROTO_UDP, CL4, VIP4, 40040, 80, KS_CT_FWD);
+
+	want.dst = BE4;
+	want.dport = 8080;
+	xlate(e, true, &in, &want);
+	config(e, BE4, 0, 1);
+	age_flow(e, IPPROTO_UDP, 40040, BE4, T_UDP - 1);
+	xlate(e, true, &in, &want);
+	/* The client was quiet for longer than the timeout, the backend was not. */
+	age_flow(e, IPPROTO_UDP, 40040, BE4, T_UDP - 100);
+	age(e, &f, T_UDP + 1);
+	xlate(e, true, &in, &want);
+	assert_int_equal(TC_STAT(e, expired), 0);
+	/* Both quiet: the flow is over; the next datagram picks v2. */
+	age_flow(e, IPPROTO_UDP, 40040, BE4, T_UDP + 1);
+	want.dst = BE4_V2;
+	xlate(e, true, &in, &want);
+	assert_int_equal(TC_STAT(e, expired), 1);
+	assert_int_equal(TC_STAT(e, new_flows), 2);
+}
+
+/*
+ * TCP: an established flow idle for longer than --tc-tcp-timeout is no
+ * flow any more: its segments pass untouched, counted once in expired and
+ * then as segments without entry. After a FIN the short timeout applies.
+ * An entry from a build without timestamps (last_seen 0) never counts as idle.
+ */
+static void test_expiry_tcp(void **state)
+{
+	struct kt_env *e = start_timeouts(state);
+	struct kt_pkt_spec in = { .family = 4, .proto = IPPROTO_TCP, .src = CL4, .dst = VIP4,
+				  .sport = 40041, .dport = 80, .tcp_flags = TH_SYN };
+	struct kt_pkt_spec want = in;
+	struct ks_ct_key f = ct_key(IPPROTO_TCP, CL4, VIP4, 40041, 80, KS_CT_FWD);
+
+	want.dst = BE4;
+	want.dport = 8080;
+	xlate(e, true, &in, &want);
+	in.tcp_flags = want.tcp_flags = TH_ACK;
+	age_flow(e, IPPROTO_TCP, 40041, BE4, T_TCP - 1);
+	xlate(e, true, &in, &want);
+	age_flow(e, IPPROTO_TCP, 40041, BE4, -1);
+	xlate(e, true, &in, &want);
+	age_flow(e, IPPROTO_TCP, 40041, BE4, T_TCP + 1);
+	untouched_spec(e, true, &in);
+	assert_false(ct_has(e, &f));
+	untouched_spec(e, true, &in);
+	assert_int_equal(TC_STAT(e, expired), 1);
+	assert_int_equal(TC_STAT(e, no_syn), 2);
+
+	/* A FIN: idle for more than --tc-close-timeout is enough now. */
+	in.sport = want.sport = 40042;
+	in.tcp_flags = want.tcp_flags = TH_SYN;
+	xlate(e, true, &in, &want);
+	in.tcp_flags = want.tcp_flags = TH_FIN | TH_ACK;
+	xlate(e, true, &in, &want);
+	in.tcp_flags = want.tcp_flags = TH_ACK;
+	age_flow(e, IPPROTO_TCP, 40042, BE4, T_CLOSE - 1);
+	xlate(e, true, &in, &want);
+	age_flow(e, IPPROTO_TCP, 40042, BE4, T_CLOSE + 1);
+	untouched_spec(e, true, &in);
+	assert_int_equal(TC_STAT(e, expired), 2);
+	/* A new connection on the 5-tuple is a new flow, with the long timeout again. */
+	in.tcp_flags = want.tcp_flags = TH_SYN;
+	in.seq = want.seq = 0x77770000;
+	xlate(e, true, &in, &want);
+	in.tcp_flags = want.tcp_flags = TH_ACK;
+	age_flow(e, IPPROTO_TCP, 40042, BE4, T_CLOSE + 1);
+	xlate(e, true, &in, &want);
+	assert_int_equal(TC_STAT(e, expired), 2);
+	assert_int_equal(TC_STAT(e, new_flows), 3);
+}
+
+/*
+ * The agent's sweep deletes the flows nobody sends on once they are idle,
+ * both entries, by the datapath's rule, and no other: a live flow, one
+ * whose replies keep it alive, one within its timeout stay; a reverse
+ * entry left alone (its forward entry gone) goes when idle; an entry an
+ * older build made without timestamp is stamped, not deleted.
+ */
+static void test_sweep(void **state)
+{
+	struct kt_env *e = start_timeouts(state);
+	struct kt_pkt_spec u = { .family = 4, .proto = IPPROTO_UDP, .src = CL4, .dst = VIP4,
+				 .dport = 80, .payload = 10 };
+	struct kt_pkt_spec t = { .family = 4, .proto = IPPROTO_TCP, .src = CL4, .dst = VIP4,
+				 .dport = 80, .tcp_flags = TH_SYN };
+	struct kt_pkt_spec reply = { .family = 4, .proto = IPPROTO_TCP, .src = BE4, .dst = CL4,
+				     .sport = 8080, .tcp_flags = TH_FIN | TH_ACK };
+	struct kt_pkt_spec uw, tw, rw;
+	struct ks_ct_key k;
+	struct ks_ct_ent v;
+	unsigned int deleted = 99;
+	uint16_t port;
+	int fd;
+
+	/* UDP 40050 fresh, 40051 idle, 40052 idle with fresh replies, 40053 reverse alone, 40054 old. */
+	for (port = 40050; port <= 40054; port++) {
+		u.sport = port;
+		uw = u;
+		uw.dst = BE4;
+		uw.dport = 8080;
+		xlate(e, true, &u, &uw);
+	}
+	age_flow(e, IPPROTO_UDP, 40051, BE4, T_UDP + 1);
+	age_flow(e, IPPROTO_UDP, 40052, BE4, T_UDP + 1);
+	k = ct_key(IPPROTO_UDP, BE4, CL4, 8080, 40052, KS_CT_REV);
+	age(e, &k, T_UDP - 1);
+	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40053, 80, KS_CT_FWD);
+	fd = ct_fd(e);
+	assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
+	close(fd);
+	k = ct_key(IPPROTO_UDP, BE4, CL4, 8080, 40053, KS_CT_REV);
+	age(e, &k, T_UDP + 1);
+	age_flow(e, IPPROTO_UDP, 40054, BE4, -1);
+	/* TCP 40055 within its timeout; 40056 closed by the backend's FIN, idle past the short one. */
+	for (port = 40055; port <= 40056; port++) {
+		t.sport = port;
+		tw = t;
+		tw.dst = BE4;
+		tw.dport = 8080;
+		xlate(e, true, &t, &tw);
+	}
+	reply.dport = 40056;
+	rw = reply;
+	rw.src = VIP4;
+	rw.sport = 80;
+	xlate(e, false, &reply, &rw);
+	age_flow(e, IPPROTO_TCP, 40055, BE4, T_TCP - 1);
+	age_flow(e, IPPROTO_TCP, 40056, BE4, T_CLOSE + 1);
+	assert_int_equal(kt_ct_count(e), 13);
+
+	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
+	assert_int_equal(deleted, 2 + 1 + 2);
+	assert_int_equal(kt_ct_count(e), 8);
+	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40051, 80, KS_CT_FWD);
+	assert_false(ct_has(e, &k));
+	k = ct_key(IPPROTO_TCP, BE4, CL4, 8080, 40056, KS_CT_REV);
+	assert_false(ct_has(e, &k));
+	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40052, 80, KS_CT_FWD);
+	assert_true(ct_has(e, &k));
+	/* The old entry got a time: it is idle from now on. */
+	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40054, 80, KS_CT_FWD);
+	fd = ct_fd(e);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+	close(fd);
+	assert_true(v.last_seen > 0);
+	/* Nothing more to do a second time. */
+	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(TC_STAT(e, expired), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +749,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_icmp_v4, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_v6, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_refused, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_udp, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_tcp, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep, kt_setup, kt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

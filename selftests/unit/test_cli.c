@@ -339,6 +339,14 @@ static void test_run_sources(void **state)
 	ksplit(&r, "run", "--kubeconfig", "/nonexistent", "--lease-renew", "0", NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "--lease-renew: not a number of seconds in 1..3600: 0"));
+	ksplit(&r, "run", "--config", "/nonexistent", "--tc-udp-timeout", "30", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--tc-tcp-timeout, --tc-close-timeout and --tc-udp-timeout: "
+				      "no --tc-iface"));
+	ksplit(&r, "run", "--config", "/nonexistent", "--tc-iface", "x", "--tc-tcp-timeout", "0s",
+	       NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--tc-tcp-timeout: not a number of seconds in 1..2592000: 0s"));
 }
 
 int main(void)

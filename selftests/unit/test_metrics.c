@@ -70,12 +70,13 @@ static struct fixture *fixture(void)
 	f->e1[0].be.flags = KS_BE_F_NOT_READY;
 	s->eps[0] = f->e0;
 	s->eps[1] = f->e1;
-	f->c = (struct ks_counters){ .now = 1000, .n_svcs = 1, .svcs = s };
+	f->c = (struct ks_counters){ .now = 1000, .n_svcs = 1, .svcs = s,
+				     .tc = { .new_flows = 9, .fwd = 20, .expired = 4 } };
 	f->a = (struct ks_agent_metrics){ .ready = true, .config_valid = true, .config_errors = 2,
 					  .apply_errors = 1, .last_apply_success = 1764612000.5,
 					  .health_to_healthy = 5, .health_to_unhealthy = 1,
 					  .health_checks = 40, .health_check_failures = 3,
-					  .health_targets = 4 };
+					  .health_targets = 4, .tc_ct_swept = 6, .tc_relinked = 2 };
 	f->in = (struct ks_metrics_input){ .version = "0.1.0", .agent = &f->a, .dp = &f->c };
 	return f;
 }
@@ -134,6 +135,13 @@ static void test_agent_families(void **state)
 		"ksplit_health_transitions_total{to=\"unhealthy\"} 1",
 		"ksplit_datapath_up 1",
 		"ksplit_services 1",
+		"ksplit_tc_flows_swept_total 6",
+		"ksplit_tc_relinks_total 2",
+		"# TYPE ksplit_tc_packets_total counter",
+		"ksplit_tc_packets_total{kind=\"new_flows\"} 9",
+		"ksplit_tc_packets_total{kind=\"fwd\"} 20",
+		"ksplit_tc_packets_total{kind=\"rev\"} 0",
+		"ksplit_tc_packets_total{kind=\"expired\"} 4",
 	};
 	struct fixture *f = fixture();
 	size_t i;

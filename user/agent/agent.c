@@ -391,8 +391,12 @@ static void first_apply(struct agent *a, const char *why)
 
 static void selfcheck(struct agent *a)
 {
+	struct ks_dp_check c = {};
+
 	a->next_check_ms = now_ms() + SELFCHECK_MS;
-	ks_dp_selfcheck(a->dp, NULL);
+	ks_dp_selfcheck(a->dp, &c);
+	a->mx.tc_relinked += c.tc_relinked;
+	a->mx.tc_ct_swept += c.tc_swept;
 }
 
 /*

@@ -18,6 +18,7 @@ static const struct cli_cmd cmds[] = {
 	  "(--config PATH [--config PATH ...] | --kubeconfig FILE [--gateway-class NAME ...])\n"
 	  "[--namespace NS] [--identity ID] [--lease-duration S] [--lease-renew S]\n"
 	  "[--cgroup DIR|none] [--pin-dir DIR] [--tc-iface NAME|PREFIX+ ...] [--tc-clsact]\n"
+	  "[--tc-tcp-timeout S] [--tc-close-timeout S] [--tc-udp-timeout S]\n"
 	  "[--max-services N] [--max-endpoints N] [--no-destroy] [--no-wait]\n"
 	  "[--allow-loopback-vips] [--metrics-addr ADDR:PORT|none] [--metrics-endpoints]\n"
 	  "[--json] [-v]",
@@ -35,7 +36,9 @@ static const struct cli_cmd cmds[] = {
 	  "--tc-iface puts the per-packet programs on an interface (the node side of\n"
 	  "a pod's veth; PREFIX+: every interface named PREFIX..., also later ones),\n"
 	  "with tcx links, or clsact + cls_bpf where the kernel has no tcx or with\n"
-	  "--tc-clsact; --cgroup none attaches no socket hooks" },
+	  "--tc-clsact; a TC flow idle for --tc-tcp-timeout (TCP, default 21600 s),\n"
+	  "--tc-close-timeout (TCP after FIN or RST, 10 s) or --tc-udp-timeout\n"
+	  "(UDP, 120 s) is expired; --cgroup none attaches no socket hooks" },
 	{ "validate", do_validate, "[--json] [--strict] [--allow-loopback-vips] PATH...",
 	  "check manifests, print each route's verdict and each service's split;\n"
 	  "exit 1 on any error or route not accepted (--strict: or any refused share)" },

@@ -11,6 +11,7 @@
 #include "metrics/metrics.h"
 
 #define MAX_TABLE_SIZE	(1UL << 26)
+#define MAX_TC_TIMEOUT_S	(30UL * 86400)	/* a flow idle for a month */
 
 int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -33,6 +34,9 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "metrics-endpoints", no_argument, NULL, 'e' },
 		{ "tc-iface", required_argument, NULL, 'T' },
 		{ "tc-clsact", no_argument, NULL, 'A' },
+		{ "tc-tcp-timeout", required_argument, NULL, 1000 },
+		{ "tc-close-timeout", required_argument, NULL, 1001 },
+		{ "tc-udp-timeout", required_argument, NULL, 1002 },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -109,6 +113,24 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 		case 'e': ao.metrics_endpoints = true; break;
 		case 'T': tc_ifaces[ao.n_tc_ifaces++] = optarg; break;
 		case 'A': ao.tc_clsact = true; break;
+		case 1000:
+		case 1001:
+		case 1002: {
+			static const char *const names[] = { "tc-tcp-timeout", "tc-close-timeout",
+							     "tc-udp-timeout" };
+			uint32_t *dst[] = { &ao.dp.tc_tcp_timeout_s, &ao.dp.tc_close_timeout_s,
+					    &ao.dp.tc_udp_timeout_s };
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !v || v > MAX_TC_TIMEOUT_S) {
+				p_err("--%s: not a number of seconds in 1..%lu: %s", names[c - 1000],
+				      MAX_TC_TIMEOUT_S, optarg);
+				goto out;
+			}
+			*dst[c - 1000] = (uint32_t)v;
+			break;
+		}
 		/* JSON log lines; errors before the agent starts are JSON too. */
 		case 'j': ks_log_set_json(true); json_output = true; break;
 		case 'v': ks_log_set_level(KS_LOG_DEBUG); break;
@@ -152,6 +174,12 @@ int do_run(const struct cli_cmd *cmd, int argc, char **argv)
 	ao.tc_ifaces = tc_ifaces;
 	if (ao.tc_clsact && !ao.n_tc_ifaces) {
 		p_err("--tc-clsact: no --tc-iface to attach to");
+		goto out;
+	}
+	if ((ao.dp.tc_tcp_timeout_s || ao.dp.tc_close_timeout_s || ao.dp.tc_udp_timeout_s) &&
+	    !ao.n_tc_ifaces) {
+		p_err("--tc-tcp-timeout, --tc-close-timeout and --tc-udp-timeout: no --tc-iface "
+		      "(they time out the TC path's flows)");
 		goto out;
 	}
 	/* The agent logs its own errors, in the format --json chose. */

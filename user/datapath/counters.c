@@ -65,23 +65,29 @@ static int open_pin(const char *dir, const char *name, uint32_t ksz, uint32_t vs
  * The counters of id in one counter map (bit which of p->pc: per-CPU, summed
  * here); zero when the id has none. vsz: a struct of u64 counters.
  */
+/* Sum n per-CPU copies (stride bytes apart) of a value of vsz bytes of u64 counters into sums. */
+static void percpu_add(const uint8_t *v, int ncpus, void *sums, size_t vsz)
+{
+	size_t stride = (vsz + 7) & ~7UL, nfields = vsz / sizeof(uint64_t), f;
+	uint64_t *out = sums;
+	int c;
+
+	memset(sums, 0, vsz);
+	for (c = 0; c < ncpus; c++)
+		for (f = 0; f < nfields; f++)
+			out[f] += ((const uint64_t *)(v + c * stride))[f];
+}
+
 static void read_counters(const struct pinned *p, int fd, uint32_t which, uint32_t id, void *out,
 			  size_t vsz)
 {
-	size_t stride = (vsz + 7) & ~7UL, nfields = vsz / sizeof(uint64_t), f;
-	uint64_t *sums = out;
-	int c;
-
 	memset(out, 0, vsz);
 	if (bpf_map_lookup_elem(fd, &id, p->buf))
 		return;
-	if (!(p->pc & which)) {
+	if (p->pc & which)
+		percpu_add(p->buf, p->ncpus, out, vsz);
+	else
 		memcpy(out, p->buf, vsz);
-		return;
-	}
-	for (c = 0; c < p->ncpus; c++)
-		for (f = 0; f < nfields; f++)
-			sums[f] += ((const uint64_t *)(p->buf + c * stride))[f];
 }
 
 /* The slots of group j; an empty slot or a failed lookup stays zero. */
@@ -108,6 +114,44 @@ static int read_group(const struct pinned *p, struct ks_svc_counters *s, uint32_
 		bpf_map_lookup_elem(p->ep_health, &e->be.ep_id, &e->health);
 	}
 	return 0;
+}
+
+int ks_counters_read_tc(const char *pin_dir, struct ks_tc_stats *out)
+{
+	size_t vsz = (sizeof(*out) + 7) & ~7UL;
+	int ncpus = libbpf_num_possible_cpus(), fd = -1, err;
+	uint32_t zero = 0, type;
+	uint8_t *buf;
+
+	if (ncpus < 0)
+		return ncpus;
+	memset(out, 0, sizeof(*out));
+	buf = malloc(vsz * (size_t)ncpus);
+	if (!buf)
+		return -ENOMEM;
+	err = open_pin(pin_dir, "ks_tc_stats", sizeof(zero), sizeof(*out), &fd, &type);
+	if (!err && bpf_map_lookup_elem(fd, &zero, buf))
+		err = -errno;
+	if (!err)
+		percpu_add(buf, ncpus, out, sizeof(*out));
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+void ks_tc_counters(const struct ks_tc_stats *t, struct ks_tc_counter out[KS_TC_N_COUNTERS])
+{
+	const struct ks_tc_counter c[KS_TC_N_COUNTERS] = {
+		{ "new_flows", t->new_flows }, { "fwd", t->fwd }, { "rev", t->rev },
+		{ "frags", t->frags }, { "first_frags", t->first_frags }, { "refused", t->refused },
+		{ "stale", t->stale }, { "no_syn", t->no_syn }, { "icmp", t->icmp },
+		{ "expired", t->expired },
+	};
+
+	_Static_assert(sizeof(*t) == KS_TC_N_COUNTERS * sizeof(__u64),
+		       "a ks_tc_stats member without a name here");
+	memcpy(out, c, sizeof(c));
 }
 
 /* Every entry of a hash map: keys (ksz each) and values (vsz each, per-CPU ones ncpus-wide). */
@@ -249,7 +293,7 @@ int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_count
 	/* Entries that change between two reads are read as they are then: counters are monotonic. */
 	if ((err = read_batch(p.svc, sizeof(struct ks_svc_key), sizeof(struct ks_svc), &svcs)) ||
 	    (err = read_batch(p.meta, sizeof(__u32), sizeof(struct ks_svc_meta), &meta)) ||
-	    (err = index_batch(&meta, &ix_meta)))
+	    (err = index_batch(&meta, &ix_meta)) || (err = ks_counters_read_tc(pin_dir, &c.tc)))
 		goto out;
 	refs = malloc((svcs.n ? svcs.n : 1) * sizeof(*refs));
 	c.svcs = calloc(svcs.n ? svcs.n : 1, sizeof(*c.svcs));

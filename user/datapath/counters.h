@@ -35,6 +35,7 @@ struct ks_counters {
 	uint64_t now;			/* CLOCK_MONOTONIC ns at the read: ejected_until's clock */
 	size_t n_svcs;
 	struct ks_svc_counters *svcs;	/* sorted by key */
+	struct ks_tc_stats tc;		/* the per-packet path's counters, summed over CPUs */
 };
 
 /* Also read every endpoint slot: one lookup per slot, the slow part at scale. */
@@ -50,5 +51,16 @@ int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_count
 /* The same with KS_COUNTERS_ENDPOINTS, as `ksplit status` shows them. */
 int ks_counters_read(const char *pin_dir, struct ks_counters *out);
 void ks_counters_free(struct ks_counters *c);
+
+/* The per-packet path's counters of pin_dir's ks_tc_stats, summed over CPUs. */
+int ks_counters_read_tc(const char *pin_dir, struct ks_tc_stats *out);
+
+/* Each ks_tc_stats member by its name in abi.h, for status and metrics. */
+struct ks_tc_counter {
+	const char *name;
+	uint64_t value;
+};
+#define KS_TC_N_COUNTERS	10
+void ks_tc_counters(const struct ks_tc_stats *t, struct ks_tc_counter out[KS_TC_N_COUNTERS]);
 
 #endif

@@ -24,6 +24,8 @@ struct ks_dp_opts {
 	const char *cgroup;		/* NULL: the cgroup2 root (production only); "none": no socket hooks */
 	uint32_t max_services;		/* 0: KS_MAX_SERVICES */
 	uint32_t max_endpoints;		/* 0: KS_MAX_ENDPOINTS */
+	/* Idle timeouts of the TC path's flows, seconds; 0: KS_CT_*_TIMEOUT_S (abi.h). */
+	uint32_t tc_tcp_timeout_s, tc_close_timeout_s, tc_udp_timeout_s;
 };
 
 struct ks_apply_stats {
@@ -85,6 +87,13 @@ int ks_dp_tc_fd(const struct ks_dp *dp);
 void ks_dp_tc_process(struct ks_dp *dp);
 /* The per-packet program for the node side's ingress (client -> VIP) or egress (replies). */
 int ks_dp_tc_prog_fd(const struct ks_dp *dp, bool ingress);
+/*
+ * The TC path's sweep: delete the ks_ct entries of flows idle for longer
+ * than their timeout (the rule bpf/tc.bpf.c applies to a flow's next
+ * packet), both entries of a flow at once, and stamp entries an older build
+ * left without a time so that they expire too. *deleted counts entries.
+ */
+int ks_dp_ct_gc(struct ks_dp *dp, unsigned int *deleted);
 /* Close the handle; links and maps stay pinned and keep working (see ks_dp_pin_fate). */
 void ks_dp_close(struct ks_dp *dp);
 /* Detach every link pinned in pin_dir and remove ksplit's pins. */
@@ -94,13 +103,17 @@ struct ks_dp_check {
 	unsigned int repaired;		/* found broken in this round and put right */
 	unsigned int broken;		/* still broken (logged at error when first seen) */
 	unsigned int foreign;		/* other programs running on ksplit's hooks */
+	unsigned int tc_relinked;	/* TC programs put back on an interface (also in repaired) */
+	unsigned int tc_swept;		/* ks_ct entries of idle TC flows deleted (ks_dp_ct_gc) */
 };
 
 /*
  * Verify that the datapath is still what ks_dp_open made: the cgroup is the
  * same (a removed and re-made cgroup has a new id), every hook's link is
  * attached to it and pinned, every map is pinned. Put right what can be:
- * re-attach a detached or missing hook, follow a re-made cgroup, pin again.
+ * re-attach a detached or missing hook, follow a re-made cgroup, pin again,
+ * put the TC programs back on an interface that lost them. With --tc-iface,
+ * the same round sweeps the TC path's idle flows (ks_dp_ct_gc).
  * The maps keep the last applied state meanwhile, so traffic recovers as
  * soon as the hook is back. Repairs are logged at warn, what stays broken
  * at error (once, until it changes).

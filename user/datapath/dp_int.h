@@ -83,7 +83,10 @@ struct ks_dp {
 	size_t n_staged;		/* maps created in the staging dir by an upgrade */
 	struct bpf_map *staged[KS_DP_MAX_MAPS];
 	struct dp_tc *tc;		/* the TC programs' interfaces (tc.c); NULL: none */
+	uint64_t ct_timeout_ns[3];	/* TCP established, TCP closing, UDP (ct_gc.c) */
 };
+
+enum { DP_CT_TCP, DP_CT_CLOSE, DP_CT_UDP };
 
 /* --cgroup none: the datapath has no cgroup and no socket hooks, only the TC programs. */
 static inline bool dp_no_cgroup(const struct ks_dp *dp)
@@ -182,6 +185,12 @@ void dp_hooks_close(struct ks_dp *dp);
  */
 int dp_pin_replace(int fd, const char *path);
 
+/*
+ * tc.c, for the self-check: put back the TC programs of every interface
+ * they were attached to that has lost them (a detached tcx link, a deleted
+ * clsact qdisc or filter); counted in res->repaired and res->tc_relinked.
+ */
+void dp_tc_check(struct ks_dp *dp, struct ks_dp_check *res);
 /* tc.c: drop our fds of the TC links (they stay pinned and attached). */
 void dp_tc_close(struct ks_dp *dp);
 /* tc.c, for status: the tcx links pinned in pin_dir that are attached to an interface. */

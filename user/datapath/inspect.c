@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <json-c/json.h>
 
+#include "datapath/counters.h"
 #include "datapath/dp_int.h"
 #include "common/sys.h"
 
@@ -161,6 +162,37 @@ static struct json_object *foreign_json(const struct dp_foreign *f, int n)
 	return a;
 }
 
+/* The TC path's counters by their abi.h names; null when the pin cannot be read. */
+static struct json_object *tc_json(const char *pin_dir)
+{
+	struct ks_tc_counter k[KS_TC_N_COUNTERS];
+	struct json_object *o;
+	struct ks_tc_stats t;
+	size_t i;
+
+	if (ks_counters_read_tc(pin_dir, &t))
+		return NULL;
+	ks_tc_counters(&t, k);
+	o = json_object_new_object();
+	for (i = 0; i < KS_TC_N_COUNTERS; i++)
+		json_object_object_add(o, k[i].name, json_object_new_int64((int64_t)k[i].value));
+	return o;
+}
+
+static void tc_text(FILE *f, struct json_object *o)
+{
+	const char *sep = "";
+
+	if (!o)
+		return;
+	fputs("  TC packets:", f);
+	json_object_object_foreach(o, name, v) {
+		fprintf(f, "%s %s %lld", sep, name, (long long)json_object_get_int64(v));
+		sep = ",";
+	}
+	fputc('\n', f);
+}
+
 int ks_dp_status(const char *pin_dir, struct json_object **out, bool *ok)
 {
 	struct dp_link_view v[KS_DP_MAX_HOOKS];
@@ -211,6 +243,7 @@ int ks_dp_status(const char *pin_dir, struct json_object **out, bool *ok)
 	*ok = n_ok == dp_n_hooks() || (n_missing == dp_n_hooks() && n_tc > 0);
 	json_object_object_add(root, "ok", json_object_new_boolean(*ok));
 	json_object_object_add(root, "tc_links", json_object_new_int(n_tc));
+	json_object_object_add(root, "tc_packets", tc_json(pin_dir));
 	json_object_object_add(root, "cgroup", cg[0] ? json_object_new_string(cg) : NULL);
 	json_object_object_add(root, "cgroup_id", json_object_new_int64((int64_t)cg_id));
 	json_object_object_add(root, "hooks", hooks);
@@ -234,6 +267,7 @@ void ks_dp_status_text(FILE *f, struct json_object *dps)
 		json_object_get_boolean(json_object_object_get(dps, "ok")) ? "ok" : "BROKEN",
 		n_ok, n, cg ? cg : "?", JI(dps, "cgroup_id"));
 	fprintf(f, "  TC links attached (tcx, --tc-iface): %lld\n", JI(dps, "tc_links"));
+	tc_text(f, json_object_object_get(dps, "tc_packets"));
 	fprintf(f, "  %-14s %-10s %8s %8s %10s\n", "HOOK", "STATE", "LINK", "PROG", "CGROUP_ID");
 	for (i = 0; i < n; i++) {
 		struct json_object *h = json_object_array_get_idx(hooks, i);

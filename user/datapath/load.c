@@ -232,6 +232,11 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	dp->next_rev = 1;
 	dp->max_services = opts->max_services ? opts->max_services : KS_MAX_SERVICES;
 	dp->max_endpoints = opts->max_endpoints ? opts->max_endpoints : KS_MAX_ENDPOINTS;
+#define TIMEOUT_NS(v, def) ((uint64_t)((v) ? (v) : (def)) * 1000000000ULL)
+	dp->ct_timeout_ns[DP_CT_TCP] = TIMEOUT_NS(opts->tc_tcp_timeout_s, KS_CT_TCP_TIMEOUT_S);
+	dp->ct_timeout_ns[DP_CT_CLOSE] = TIMEOUT_NS(opts->tc_close_timeout_s, KS_CT_CLOSE_TIMEOUT_S);
+	dp->ct_timeout_ns[DP_CT_UDP] = TIMEOUT_NS(opts->tc_udp_timeout_s, KS_CT_UDP_TIMEOUT_S);
+#undef TIMEOUT_NS
 	if (snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s",
 		     opts->pin_dir ? opts->pin_dir : KS_DEFAULT_PIN_DIR) >= (int)sizeof(dp->pin_dir)) {
 		err = -ENAMETOOLONG;
@@ -309,6 +314,9 @@ int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out)
 	dp->skel->rodata->have_set_retval = feats.state[KS_FEAT_SET_RETVAL] == KS_FEAT_PRESENT;
 	if (!dp->skel->rodata->have_set_retval)
 		pr_warn("kernel has no bpf_set_retval: refused shares fail with EPERM, not ECONNREFUSED");
+	dp->skel->rodata->ct_tcp_timeout_ns = dp->ct_timeout_ns[DP_CT_TCP];
+	dp->skel->rodata->ct_close_timeout_ns = dp->ct_timeout_ns[DP_CT_CLOSE];
+	dp->skel->rodata->ct_udp_timeout_ns = dp->ct_timeout_ns[DP_CT_UDP];
 	bpf_map__set_max_entries(dp->skel->maps.ks_services, dp->max_services);
 	bpf_map__set_max_entries(dp->skel->maps.ks_svc_stats, dp->max_services);
 	bpf_map__set_max_entries(dp->skel->maps.ks_svc_meta, dp->max_services);

@@ -6,7 +6,8 @@
  * maps still say all is well. Each round compares what is attached and
  * pinned with what ks_dp_open made and puts it back. The maps themselves
  * live on while the agent holds them, so they still hold the last applied
- * state and traffic recovers as soon as the hooks are back.
+ * state and traffic recovers as soon as the hooks are back. The TC
+ * programs of --tc-iface are checked the same way (tc.c, dp_tc_check).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -239,6 +240,10 @@ int ks_dp_selfcheck(struct ks_dp *dp, struct ks_dp_check *res)
 		check_hook(dp, i, cgroup_ok, &r);
 	if (cgroup_ok)
 		check_foreign(dp, &r);
+	dp_tc_check(dp, &r);
+	/* The TC path's idle flows go on the same beat (ct_gc.c). */
+	if (dp->tc && ks_dp_ct_gc(dp, &r.tc_swept))
+		pr_warn("cannot sweep the TC path's idle flows", "pin_dir=%s", dp->pin_dir);
 	if (r.repaired)
 		pr_warn("datapath repaired", "repaired=%u still_broken=%u", r.repaired, r.broken);
 	if (res)

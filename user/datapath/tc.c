@@ -374,6 +374,92 @@ void ks_dp_tc_process(struct ks_dp *dp)
 		pr_warn("netlink overrun: interfaces made meanwhile may lack the TC programs until the next restart");
 }
 
+/* Our tcx link fd is still attached to its interface (a detached one reads ifindex 0). */
+static bool tcx_live(int fd, __u32 *link_id)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	*link_id = info.id;
+	return info.type == BPF_LINK_TYPE_TCX_ && info.netns.netns_ino;
+}
+
+/* Our cls_bpf filter is on the interface's clsact with our program (the qdisc may be gone). */
+static bool clsact_live(struct ks_dp *dp, int ifindex, bool ingress)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = KS_TC_HANDLE, .priority = KS_TC_PRIO);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	libbpf_print_fn_t old;
+	int err;
+
+	/* A missing qdisc or filter is what we look for: not worth libbpf's error line. */
+	old = libbpf_set_print(NULL);
+	err = bpf_tc_query(&hook, &o);
+	libbpf_set_print(old);
+	if (err || bpf_obj_get_info_by_fd(ks_dp_tc_prog_fd(dp, ingress), &info, &len))
+		return false;
+	return o.prog_id == info.id;
+}
+
+/*
+ * One direction of one interface: put the program back when it was taken
+ * away behind the agent's back (`bpftool link detach`, `tc qdisc del dev X
+ * clsact`, `tc filter del`), like check_hook does for the cgroup hooks.
+ */
+static void check_dir(struct ks_dp *dp, struct dp_tc_if *t, int d, struct ks_dp_check *res)
+{
+	const char *dir = d == 0 ? "ingress" : "egress";
+	bool adopted;
+	__u32 old_id = 0;
+	int fd, err;
+
+	if (t->clsact ? clsact_live(dp, t->ifindex, d == 0) : tcx_live(t->fd[d], &old_id))
+		return;
+	if (t->clsact) {
+		err = clsact_attach(dp, t->ifindex, d == 0);
+	} else {
+		/* The pin holds the detached link: tcx_attach makes a new one and pins it over. */
+		fd = tcx_attach(dp, t->ifindex, d == 0, &adopted);
+		err = fd < 0 ? fd : 0;
+		if (fd >= 0) {
+			close(t->fd[d]);
+			t->fd[d] = fd;
+		}
+	}
+	if (err) {
+		pr_error("TC program cannot be put back: the interface's traffic bypasses ksplit",
+			 "iface=%s ifindex=%d dir=%s err=%d", t->name, t->ifindex, dir, err);
+		res->broken++;
+		return;
+	}
+	pr_warn("TC program was taken away; re-attached it", "iface=%s ifindex=%d dir=%s attach=%s old_link_id=%u",
+		t->name, t->ifindex, dir, t->clsact ? "clsact" : "tcx", old_id);
+	res->repaired++;
+	res->tc_relinked++;
+}
+
+void dp_tc_check(struct ks_dp *dp, struct ks_dp_check *res)
+{
+	char name[IF_NAMESIZE];
+	size_t i;
+	int d;
+
+	if (!dp->tc)
+		return;
+	for (i = 0; i < dp->tc->n; i++) {
+		/* A deleted interface took its programs along; RTM_DELLINK forgets it. */
+		if (!if_indextoname((unsigned int)dp->tc->ifs[i].ifindex, name))
+			continue;
+		for (d = 0; d < 2; d++)
+			check_dir(dp, &dp->tc->ifs[i], d, res);
+	}
+}
+
 void dp_tc_close(struct ks_dp *dp)
 {
 	size_t i;

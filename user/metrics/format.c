@@ -439,6 +439,26 @@ static void agent_families(struct ks_mbuf *b, const struct ks_metrics_input *in)
 		       (unsigned long long)a->health_to_healthy);
 	ks_mbuf_printf(b, "ksplit_health_transitions_total{to=\"unhealthy\"} %llu\n",
 		       (unsigned long long)a->health_to_unhealthy);
+	head(b, "ksplit_tc_flows_swept_total", "counter",
+	     "Connection-tracking entries of idle TC-path flows that the agent's sweep deleted.");
+	ks_mbuf_printf(b, "ksplit_tc_flows_swept_total %llu\n", (unsigned long long)a->tc_ct_swept);
+	head(b, "ksplit_tc_relinks_total", "counter",
+	     "TC programs put back on an interface after they were detached behind the agent's back.");
+	ks_mbuf_printf(b, "ksplit_tc_relinks_total %llu\n", (unsigned long long)a->tc_relinked);
+}
+
+/* The per-packet path's counters (abi.h, struct ks_tc_stats), one series per member. */
+static void tc_family(struct ks_mbuf *b, const struct ks_tc_stats *t)
+{
+	struct ks_tc_counter k[KS_TC_N_COUNTERS];
+	size_t i;
+
+	ks_tc_counters(t, k);
+	head(b, "ksplit_tc_packets_total", "counter",
+	     "Packets of the TC path by what happened to them (docs/design.md, \"The TC path\").");
+	for (i = 0; i < KS_TC_N_COUNTERS; i++)
+		ks_mbuf_printf(b, "ksplit_tc_packets_total{kind=\"%s\"} %llu\n", k[i].name,
+			       (unsigned long long)k[i].value);
 }
 
 int ks_metrics_render(struct ks_mbuf *b, const struct ks_metrics_input *in)
@@ -454,6 +474,7 @@ int ks_metrics_render(struct ks_mbuf *b, const struct ks_metrics_input *in)
 		return b->err;
 	head(b, "ksplit_services", "gauge", "VIP:port:protocol entries in the datapath.");
 	ks_mbuf_printf(b, "ksplit_services %zu\n", c->n_svcs);
+	tc_family(b, &c->tc);
 	err = labels_build(&l, c);
 	if (err)
 		goto out;

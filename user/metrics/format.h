@@ -32,6 +32,9 @@ struct ks_agent_metrics {
 	uint64_t health_to_healthy, health_to_unhealthy;
 	uint64_t health_checks, health_check_failures;
 	uint64_t health_targets;
+	/* The TC path's flow sweep (datapath/dp.h, ks_dp_ct_gc). */
+	uint64_t tc_ct_swept;		/* ks_ct entries of idle flows deleted */
+	uint64_t tc_relinked;		/* TC links/filters put back by the self-check */
 };
 
 /* Record one apply of `seconds` in the histogram. */

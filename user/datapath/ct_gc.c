@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The TC path's flow sweep. bpf/tc.bpf.c expires a flow only when its next
+ * packet comes; a flow nobody sends on again would keep its two ks_ct
+ * entries until the LRU needs the room, and the LRU then drops the oldest
+ * entries, live flows' included. The agent sweeps every few seconds (its
+ * self-check tick) with the datapath's rule: a flow is idle when the later
+ * of its two entries' last_seen is older than its timeout (TCP: the short
+ * one once either side sent a FIN or RST). A reverse entry whose forward
+ * entry is gone or belongs to another pick (the datapath deleted or
+ * replaced it) is judged alone.
+ *
+ * The keys are listed first and every entry is read again just before its
+ * fate is decided: a flow that a packet revived since the listing stays.
+ * The gap between that read and the delete is a few microseconds; a packet
+ * in it loses its flow's entry (a TCP segment then passes untouched, as
+ * for any flow without entry), which an idle timeout makes rare.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <ksplit/abi.h>
+
+#include "datapath/dp_int.h"
+#include "common/log.h"
+
+#define IPPROTO_TCP_	6
+
+static uint64_t coarse_now(void)
+{
+	struct timespec ts;
+
+	/* The datapath stamps with bpf_ktime_get_coarse_ns: the same clock. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static bool idle(const struct ks_dp *dp, uint64_t last, uint8_t proto, bool closing,
+		 uint64_t now)
+{
+	uint64_t t;
+
+	if (proto != IPPROTO_TCP_)
+		t = dp->ct_timeout_ns[DP_CT_UDP];
+	else
+		t = dp->ct_timeout_ns[closing ? DP_CT_CLOSE : DP_CT_TCP];
+	return (int64_t)(now - last) > (int64_t)t;
+}
+
+/*
+ * The other entry of k's flow, if it is there and is k's partner: a
+ * forward entry (client -> VIP, holds the backend) and the reverse entry
+ * keyed by that backend's reply (holds the VIP) point at each other.
+ */
+static bool partner(int fd, const struct ks_ct_key *k, const struct ks_ct_ent *e,
+		    struct ks_ct_key *pk, struct ks_ct_ent *pe)
+{
+	*pk = (struct ks_ct_key){ .sport = e->port, .dport = k->sport, .proto = k->proto,
+				  .family = k->family, .dir = !k->dir };
+	memcpy(pk->src, e->addr, sizeof(pk->src));
+	memcpy(pk->dst, k->src, sizeof(pk->dst));
+	if (k->dir == KS_CT_REV) {
+		/* The forward key is client -> VIP: the reverse key's dst, the entry's VIP. */
+		memcpy(pk->src, k->dst, sizeof(pk->src));
+		memcpy(pk->dst, e->addr, sizeof(pk->dst));
+		pk->sport = k->dport;
+		pk->dport = e->port;
+	}
+	if (bpf_map_lookup_elem(fd, pk, pe))
+		return false;
+	if (k->dir == KS_CT_FWD)
+		return pe->port == k->dport && !memcmp(pe->addr, k->dst, sizeof(pe->addr));
+	return pe->port == k->sport && !memcmp(pe->addr, k->src, sizeof(pe->addr));
+}
+
+/* Decide the fate of entry k (and its partner): the entries deleted. */
+static unsigned int sweep_one(struct ks_dp *dp, int fd, const struct ks_ct_key *k, uint64_t now)
+{
+	struct ks_ct_ent e, pe;
+	struct ks_ct_key pk;
+	uint64_t last;
+	bool paired, closing;
+
+	if (bpf_map_lookup_elem(fd, k, &e))
+		return 0;	/* deleted with its partner, or by the datapath */
+	paired = partner(fd, k, &e, &pk, &pe);
+	/* A reverse entry with its forward one is judged when the forward one is. */
+	if (paired && k->dir == KS_CT_REV)
+		return 0;
+	if (!e.last_seen) {
+		/* Made by a build without timestamps: its idle time starts now. */
+		e.last_seen = now;
+		bpf_map_update_elem(fd, k, &e, BPF_EXIST);
+		return 0;
+	}
+	last = e.last_seen;
+	closing = e.closing;
+	if (paired) {
+		if (pe.last_seen > last)
+			last = pe.last_seen;
+		closing |= pe.closing;
+	}
+	if (!idle(dp, last, k->proto, closing, now))
+		return 0;
+	if (bpf_map_delete_elem(fd, k))
+		return 0;
+	return 1 + (paired && !bpf_map_delete_elem(fd, &pk));
+}
+
+int ks_dp_ct_gc(struct ks_dp *dp, unsigned int *deleted)
+{
+	int fd = bpf_map__fd(dp->skel->maps.ks_ct), err = 0;
+	struct ks_ct_key *keys = NULL, *nk;
+	/* A walk whose last key the datapath deleted starts over: bound it. */
+	size_t n = 0, cap = 0, i, max = 2 * (size_t)bpf_map__max_entries(dp->skel->maps.ks_ct);
+	unsigned int del = 0;
+	uint64_t now;
+
+	/* Listing only: deleting while walking would restart the walk at every delete. */
+	while (n < max) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			nk = realloc(keys, cap * sizeof(*keys));
+			if (!nk) {
+				err = -ENOMEM;
+				goto out;
+			}
+			keys = nk;
+		}
+		if (bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n])) {
+			if (errno != ENOENT)
+				err = -errno;
+			break;
+		}
+		n++;
+	}
+	if (err)
+		goto out;
+	now = coarse_now();
+	for (i = 0; i < n; i++)
+		del += sweep_one(dp, fd, &keys[i], now);
+	if (del)
+		pr_debug("TC flows expired", "entries=%u of=%zu", del, n);
+out:
+	free(keys);
+	if (deleted)
+		*deleted = del;
+	return err;
+}
