@@ -39,7 +39,7 @@
  */
 #define DEBOUNCE_MS 100
 #define BURST_MAX_MS 200
-#define KUBE_DEBOUNCE_MS 5
+#define KUBE_DEBOUNCE_MS 2
 /* How long a start waits for the API's first lists before it goes on without them. */
 #define KUBE_SYNC_MS 30000
 /* While another agent holds the pin dir, look again this often. */
@@ -61,8 +61,15 @@ struct agent {
 	 * in for them, so only a load without errors replaces them.
 	 */
 	bool need_clean;
+	/*
+	 * The kept objects are newer than the model in force (a load whose
+	 * apply failed, or none yet): the incremental path, which patches the
+	 * model from them, waits for a full load that is in force.
+	 */
+	bool objects_ahead;
 	struct ks_watches watches;	/* files mode: inotify on the config paths */
 	uint64_t burst_first_ms;	/* first config event not yet applied, 0 = none */
+	uint64_t event_us;		/* the same in us, kept for the apply it starts; 0 = none */
 	bool dirty;			/* a verdict changed since the last apply */
 	bool hold;			/* first apply waits for the first verdicts */
 	bool reconciled;		/* drain has looked at every socket once since start */
@@ -209,25 +216,37 @@ static int metrics_start(struct agent *a)
 }
 /* ---- end of metrics ---- */
 
-/* Image model m with the current verdicts and apply it; drain what left. */
-static int apply_model(struct agent *a, const struct ks_model *m, const char *why)
+/*
+ * Image model m with the current verdicts and apply it; drain what left.
+ * some: m holds only VIP entries that changed (an incremental load's
+ * view), each already in force; the others stay as they are.
+ */
+static int apply_model(struct agent *a, const struct ks_model *m, bool some, const char *why)
 {
 	struct ks_drain_target *gone = NULL;
 	struct ks_health_view hv;
 	struct ks_apply_stats st;
 	struct ks_image img = {};
-	uint64_t t0 = now_ms(), t0_us = now_us();
+	uint64_t t0 = now_ms(), t0_us = now_us(), t_img, t_dp;
+	char since[96] = "";
 	size_t n_gone = 0, i;
 	int err;
 
-	a->dirty = false;
+	/* Only a whole image takes every verdict in. */
+	if (!some)
+		a->dirty = false;
 	ks_checks_view(a->checks, &hv);
 	err = ks_image_build_health(m, &hv, &img);
 	if (err) {
 		pr_warn("cannot build map image", "err=%d", err);
 		return err;
 	}
-	err = ks_dp_apply_gone(a->dp, &img, &st, &gone, &n_gone);
+	t_img = now_us();
+	err = some ? ks_dp_apply_some(a->dp, &img, &st, &gone, &n_gone)
+		   : ks_dp_apply_gone(a->dp, &img, &st, &gone, &n_gone);
+	t_dp = now_us();
+	pr_debug("apply timing", "incremental=%d image_us=%llu maps_us=%llu", some,
+		 (unsigned long long)(t_img - t0_us), (unsigned long long)(t_dp - t_img));
 	if (err) {
 		a->mx.apply_errors++;
 		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
@@ -253,10 +272,18 @@ static int apply_model(struct agent *a, const struct ks_model *m, const char *wh
 		drain(a, a->reconciled ? "apply" : "start");
 	metrics_applied(a, t0_us);
 	a->need_clean = false;
+	/*
+	 * publish_ms: until the last ks_services write (new connects see the
+	 * new state); ms: until apply returned (old readers done, drained).
+	 * A change event's apply also says how long after the event each was.
+	 */
+	if (a->event_us)
+		snprintf(since, sizeof(since), " event_publish_ms=%.3f event_ms=%.3f",
+			 (t0_us + st.publish_us - a->event_us) / 1e3, (now_us() - a->event_us) / 1e3);
 	pr_info("config applied",
-		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu",
+		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu publish_ms=%.3f%s",
 		why, img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
-		(unsigned long long)(now_ms() - t0));
+		(unsigned long long)(now_ms() - t0), st.publish_us / 1e3, since);
 out:
 	free(gone);
 	ks_image_free(&img);
@@ -265,7 +292,7 @@ out:
 
 static int apply_image(struct agent *a, const char *why)
 {
-	return apply_model(a, a->model, why);
+	return apply_model(a, a->model, false, why);
 }
 
 /*
@@ -308,14 +335,44 @@ static void trim_heap(const char *why)
  * apply fails (it does not fit), the old model, its maps and its health
  * targets all stay.
  */
+/*
+ * The incremental path (issue 11): when only EndpointSlices changed, only
+ * the VIP entries whose groups use them are re-resolved, imaged and
+ * written. false: not such a change, or its apply failed: load in full
+ * (the kept objects already hold the new slices, so that load has them).
+ */
+static bool reload_slices(struct agent *a, const char *why)
+{
+	struct ks_model_patch p;
+
+	if (!a->kube || !a->model || a->hold || a->need_clean || a->objects_ahead ||
+	    ks_agent_patch(a->kube, a->objects, a->model, &p))
+		return false;
+	if (apply_model(a, &p.view, true, why)) {
+		ks_model_patch_free(&p);
+		a->objects_ahead = true;
+		return false;
+	}
+	ks_model_patch_commit(a->model, &p);
+	metrics_loaded(a, true);
+	/* Health targets are endpoints: the prober follows them. */
+	if (a->model->n_health)
+		ks_checks_set_model(a->checks, a->model);
+	return true;
+}
+
 static void reload(struct agent *a, const char *why)
 {
-	struct ks_model *m = load_config(a);
+	struct ks_model *m;
 
+	if (reload_slices(a, why))
+		return;
+	m = load_config(a);
+	a->objects_ahead = true;
 	metrics_loaded(a, m != NULL);
 	if (!m || !clean_enough(a, m))
 		return;
-	if (!a->hold && apply_model(a, m, why)) {
+	if (!a->hold && apply_model(a, m, false, why)) {
 		if (a->model)
 			ks_checks_set_model(a->checks, a->model);
 		ks_agent_model_release(m);
@@ -325,6 +382,7 @@ static void reload(struct agent *a, const char *why)
 	/* While holding, the first apply (at the end of the hold) uses this model. */
 	ks_agent_model_release(a->model);
 	a->model = m;
+	a->objects_ahead = false;
 	ks_kube_status(a->kube, m);
 	trim_heap(why);
 }
@@ -460,15 +518,19 @@ static void arm(int tfd, long ms)
  * A config event: apply debounce ms after the last one, at most
  * BURST_MAX_MS after the first. Files wait DEBOUNCE_MS for an editor's
  * steps; API events only KUBE_DEBOUNCE_MS, to coalesce a rollout's burst
- * into one apply without adding latency.
+ * into one apply without adding latency. 2 ms is enough: the events of one
+ * read are taken together anyway, and those that arrive while an apply
+ * runs are taken by the next one, so a burst costs few applies.
  */
 static void config_event(struct agent *a, int tfd, long debounce)
 {
 	uint64_t now = now_ms(), cap;
 	long delay = debounce;
 
-	if (!a->burst_first_ms)
+	if (!a->burst_first_ms) {
 		a->burst_first_ms = now;
+		a->event_us = now_us();
+	}
 	cap = a->burst_first_ms + BURST_MAX_MS;
 	if (now + (uint64_t)debounce > cap)
 		delay = cap > now ? (long)(cap - now) : 1;
@@ -738,6 +800,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 				a.burst_first_ms = 0;
 				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
 					reload(&a, "config-change");
+				a.event_us = 0;
 			} else if (fd == lfd) {
 				ks_lock_drain(lfd);
 			} else if (fd == kfd) {

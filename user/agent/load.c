@@ -78,6 +78,29 @@ static uint64_t mono_us(void)
 	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
+int ks_agent_patch(struct ks_kube *kube, struct ks_objects *objects, struct ks_model *m,
+		   struct ks_model_patch *p)
+{
+	struct ks_kube_snap snap = {};
+	struct ks_diags diags = {};
+	uint64_t t0 = mono_us();
+	int err;
+
+	err = ks_kube_delta(kube, &snap);
+	if (err)
+		return err;
+	err = ks_model_patch_slices(objects, m, (const char *const *)snap.names, snap.bufs,
+				    snap.lens, snap.n, p, &diags);
+	if (!err)
+		ks_kube_loaded(kube, &snap);
+	pr_debug("kube: incremental load", "objects=%zu groups=%zu err=%d us=%llu", snap.n,
+		 err ? 0 : p->n, err, (unsigned long long)(mono_us() - t0));
+	ks_kube_snap_free(&snap);
+	log_diags(&diags);
+	ks_diags_free(&diags);
+	return err;
+}
+
 void ks_agent_model_release(struct ks_model *m)
 {
 	if (m) {
