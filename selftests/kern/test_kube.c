@@ -125,6 +125,9 @@ static void test_kube_source(void **state)
 	applied = kt_count_in_file(k->a.log, KT_APPLIED);
 	kt_kube_slice(k, "PUT", "v2", "127.2.0.1", "127.2.0.3");
 	wait_applied(k, applied);
+	/* Only the slice changed: the incremental path re-imaged and wrote only its VIP entry. */
+	assert_int_equal(kt_count_in_file(k->a.log, "reason=endpointslices services=1 added=0 "
+					  "changed=1 removed=0 unchanged=0"), 1);
 	measure(k, "v2 pod replaced, 75/25", 75, &r);
 	for (i = 0; i < r.ids.n; i++)
 		if (!strcmp(r.ids.key[i], "127.2.0.2:8080"))

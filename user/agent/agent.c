@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -229,7 +228,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, bool some, con
 	struct ks_image img = {};
 	uint64_t t0 = now_ms(), t0_us = now_us(), t_img, t_dp;
 	char since[96] = "";
-	size_t n_gone = 0, i;
+	size_t n_gone = 0;
 	int err;
 
 	/* Only a whole image takes every verdict in. */
@@ -252,21 +251,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, bool some, con
 		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
 		goto out;
 	}
-	for (i = 0; i < img.n; i++) {
-		char vip[64], route[160];
-
-		if (!(img.svcs[i].flags & (KS_SVC_F_PANIC | KS_SVC_F_DEGRADED)))
-			continue;
-		ks_fmt_addrport(vip, sizeof(vip), img.svcs[i].key.family, img.svcs[i].key.addr,
-				img.svcs[i].key.port);
-		ks_log_quote(route, sizeof(route), ksi_meta_route(img.svcs[i].meta));
-		if (img.svcs[i].flags & KS_SVC_F_PANIC)
-			pr_warn("panic: no group has an eligible endpoint; health is ignored",
-				"vip=%s route=%s", vip, route);
-		else
-			pr_warn("degraded: a group has no eligible endpoint; its weight is shifted",
-				"vip=%s route=%s", vip, route);
-	}
+	ks_agent_log_flags(&img);
 	/* After the apply no new connect reaches them; now cut the old ones. */
 	if (n_gone || !a->reconciled)
 		drain(a, a->reconciled ? "apply" : "start");
@@ -317,20 +302,6 @@ static struct ks_model *load_config(struct agent *a)
 }
 
 /*
- * A load holds two configs' objects, models and map images at once (at
- * 50,000 services several hundred MB); once the old ones are freed, give
- * the pages back, or the agent keeps its reload peak for good.
- */
-static void trim_heap(const char *why)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	malloc_trim(0);
-	pr_debug("heap trimmed", "reason=%s in_use=%zu free=%zu mmapped=%zu", why, mi.uordblks,
-		 mi.fordblks, mi.hblkhd);
-}
-
-/*
  * A new model becomes the one in force only once it is in the maps: if the
  * apply fails (it does not fit), the old model, its maps and its health
  * targets all stay.
@@ -338,17 +309,18 @@ static void trim_heap(const char *why)
 /*
  * The incremental path (issue 11): when only EndpointSlices changed, only
  * the VIP entries whose groups use them are re-resolved, imaged and
- * written. false: not such a change, or its apply failed: load in full
- * (the kept objects already hold the new slices, so that load has them).
+ * written; "config applied" says reason=endpointslices. false: not such a
+ * change, or its apply failed: load in full (the kept objects already hold
+ * the new slices, so that load has them).
  */
-static bool reload_slices(struct agent *a, const char *why)
+static bool reload_slices(struct agent *a)
 {
 	struct ks_model_patch p;
 
 	if (!a->kube || !a->model || a->hold || a->need_clean || a->objects_ahead ||
 	    ks_agent_patch(a->kube, a->objects, a->model, &p))
 		return false;
-	if (apply_model(a, &p.view, true, why)) {
+	if (apply_model(a, &p.view, true, "endpointslices")) {
 		ks_model_patch_free(&p);
 		a->objects_ahead = true;
 		return false;
@@ -361,11 +333,12 @@ static bool reload_slices(struct agent *a, const char *why)
 	return true;
 }
 
-static void reload(struct agent *a, const char *why)
+/* changed: a change event (not SIGHUP, which loads in full), may take the incremental path. */
+static void reload(struct agent *a, bool changed, const char *why)
 {
 	struct ks_model *m;
 
-	if (reload_slices(a, why))
+	if (changed && reload_slices(a))
 		return;
 	m = load_config(a);
 	a->objects_ahead = true;
@@ -376,7 +349,7 @@ static void reload(struct agent *a, const char *why)
 		if (a->model)
 			ks_checks_set_model(a->checks, a->model);
 		ks_agent_model_release(m);
-		trim_heap(why);
+		ks_agent_trim_heap(why);
 		return;
 	}
 	/* While holding, the first apply (at the end of the hold) uses this model. */
@@ -384,7 +357,7 @@ static void reload(struct agent *a, const char *why)
 	a->model = m;
 	a->objects_ahead = false;
 	ks_kube_status(a->kube, m);
-	trim_heap(why);
+	ks_agent_trim_heap(why);
 }
 
 static void verdict_changed(void *ctx)
@@ -431,7 +404,7 @@ static void first_apply(struct agent *a, const char *why)
 	static const struct ks_model none;
 
 	if (!a->model || !apply_image(a, why)) {
-		trim_heap(why);
+		ks_agent_trim_heap(why);
 		return;
 	}
 	if (!ks_dp_adopted(a->dp)) {
@@ -769,7 +742,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 					pr_info("SIGHUP: re-applying config");
 					selfcheck(&a);
 					ks_watches_add(&a.watches, o, false);
-					reload(&a, "sighup");
+					reload(&a, false, "sighup");
 					continue;
 				}
 				say_stopping(&a, si.ssi_signo);
@@ -799,7 +772,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 			} else if (fd == tfd) {
 				a.burst_first_ms = 0;
 				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
-					reload(&a, "config-change");
+					reload(&a, true, "config-change");
 				a.event_us = 0;
 			} else if (fd == lfd) {
 				ks_lock_drain(lfd);

@@ -5,6 +5,7 @@
  * found: every diagnostic, and every route that is not accepted with its
  * Gateway API reason.
  */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,10 @@
 #include <time.h>
 
 #include "agent/load.h"
+#include "common/addr.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "image/image.h"
 #include "kube/source.h"
 
 static void log_diags(const struct ks_diags *diags)
@@ -150,4 +153,39 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 	c->routes = m->n_routes;
 	c->not_accepted = log_verdicts(m);
 	return m;
+}
+
+/*
+ * A load holds two configs' objects, models and map images at once (at
+ * 50,000 services several hundred MB); once the old ones are freed, give
+ * the pages back, or the agent keeps its reload peak for good.
+ */
+void ks_agent_trim_heap(const char *why)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	malloc_trim(0);
+	pr_debug("heap trimmed", "reason=%s in_use=%zu free=%zu mmapped=%zu", why, mi.uordblks,
+		 mi.fordblks, mi.hblkhd);
+}
+
+void ks_agent_log_flags(const struct ks_image *img)
+{
+	size_t i;
+
+	for (i = 0; i < img->n; i++) {
+		const struct ksi_service *s = &img->svcs[i];
+		char vip[64], route[160];
+
+		if (!(s->flags & (KS_SVC_F_PANIC | KS_SVC_F_DEGRADED)))
+			continue;
+		ks_fmt_addrport(vip, sizeof(vip), s->key.family, s->key.addr, s->key.port);
+		ks_log_quote(route, sizeof(route), ksi_meta_route(s->meta));
+		if (s->flags & KS_SVC_F_PANIC)
+			pr_warn("panic: no group has an eligible endpoint; health is ignored",
+				"vip=%s route=%s", vip, route);
+		else
+			pr_warn("degraded: a group has no eligible endpoint; its weight is shifted",
+				"vip=%s route=%s", vip, route);
+	}
 }

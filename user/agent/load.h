@@ -32,6 +32,12 @@ struct ks_model_patch;
 int ks_agent_patch(struct ks_kube *kube, struct ks_objects *objects, struct ks_model *m,
 		   struct ks_model_patch *p);
 
+/* A load and its apply hold two configs at once: give the freed pages back. */
+void ks_agent_trim_heap(const char *why);
+/* Warns about every service of img in panic or degraded. */
+struct ks_image;
+void ks_agent_log_flags(const struct ks_image *img);
+
 /* Frees a model ks_agent_load returned (NULL is fine). */
 void ks_agent_model_release(struct ks_model *m);
 
