@@ -511,6 +511,35 @@ static void config_event(struct agent *a, int tfd, long debounce)
 }
 
 /*
+ * Open (or adopt) the datapath and its tc hooks. Adopted, the pinned state
+ * is in force from now on: the sockets are reconciled with it, and only a
+ * load without errors replaces it (need_clean).
+ */
+static int open_datapath(struct agent *a)
+{
+	char why[300];
+	int err;
+
+	err = ks_dp_open(&a->o->dp, &a->dp);
+	if (err)
+		return err;
+	err = ks_dp_tc_start(a->dp, a->o->tc_ifaces, a->o->n_tc_ifaces, a->o->tc_clsact);
+	if (err) {
+		if (!ks_dp_adopted(a->dp))
+			abandon(a);
+		return err;
+	}
+	if (ks_dp_adopted(a->dp)) {
+		drain(a, "start");
+		a->need_clean = true;
+	}
+	if (pin_fate(a, why, sizeof(why)) != KS_PINS_OUTLIVE)
+		pr_warn("the pin dir is on a bpffs private to this agent's mount namespace: the datapath will not outlive it",
+			"detail=%s", why);
+	return 0;
+}
+
+/*
  * Connect the API source and wait for its first lists (every kind listed, or
  * found not served), at most KUBE_SYNC_MS, still honouring SIGTERM. An API
  * that does not answer is no reason to stop: the pinned state stays in force
@@ -644,38 +673,31 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	if (err)
 		goto out;
 
+	/*
+	 * From the API, the datapath (programs verified, maps made: seconds)
+	 * is opened while the first lists download, not after them.
+	 */
 	if (o->kubeconfig || o->in_cluster) {
-		err = kube_start(&a, sfd);
-		if (err)
+		err = open_datapath(&a);
+		if (!err)
+			err = kube_start(&a, sfd);
+		if (err) {
+			if (a.dp && !ks_dp_adopted(a.dp))
+				abandon(&a);
 			goto out;
+		}
 	}
 	/* A partial list is no config: without the first lists, the pinned state stays. */
 	if (!a.kube || ks_kube_synced(a.kube))
 		a.model = load_config(&a);
 	metrics_loaded(&a, a.model != NULL);
-	err = ks_dp_open(&o->dp, &a.dp);
-	if (err)
-		goto out;
-	err = ks_dp_tc_start(a.dp, o->tc_ifaces, o->n_tc_ifaces, o->tc_clsact);
-	if (err) {
-		if (!ks_dp_adopted(a.dp))
-			abandon(&a);
-		goto out;
+	if (!a.dp) {
+		err = open_datapath(&a);
+		if (err)
+			goto out;
 	}
-	/* The pinned state is in force from now on: reconcile the sockets with it. */
-	if (ks_dp_adopted(a.dp)) {
-		drain(&a, "start");
-		a.need_clean = true;
-		if (a.model && !clean_enough(&a, a.model))
-			a.model = NULL;
-	}
-	{
-		char why[300];
-
-		if (pin_fate(&a, why, sizeof(why)) != KS_PINS_OUTLIVE)
-			pr_warn("the pin dir is on a bpffs private to this agent's mount namespace: the datapath will not outlive it",
-				"detail=%s", why);
-	}
+	if (a.model && !clean_enough(&a, a.model))
+		a.model = NULL;
 	if (!a.model && !ks_dp_adopted(a.dp) && !a.kube) {
 		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
 		pr_warn("no valid config and no pinned state to keep; exiting");
