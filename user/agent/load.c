@@ -134,6 +134,9 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 						    &diags);
 		if (!err)
 			ks_kube_loaded(kube, &snap);
+		/* For the incremental loads to come; without it they build it themselves. */
+		if (!err)
+			ks_model_index_deps(m);
 		pr_debug("kube: load", "objects=%zu snapshot_us=%llu load_us=%llu", snap.n,
 			 (unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
 		ks_kube_snap_free(&snap);

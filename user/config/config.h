@@ -94,6 +94,11 @@ int ks_model_patch_slices(struct ks_objects *keep, struct ks_model *m, const cha
 			  const char *const *bufs, const size_t *lens, size_t n,
 			  struct ks_model_patch *p, struct ks_diags *d);
 void ks_model_patch_commit(struct ks_model *m, struct ks_model_patch *p);
+/*
+ * Builds m's backend Service -> group index now (the first patch would
+ * otherwise: 50,000 groups are sorted once, off the event's path). 0 or -ENOMEM.
+ */
+int ks_model_index_deps(struct ks_model *m);
 void ks_model_patch_free(struct ks_model_patch *p);
 
 #endif /* KSPLIT_CONFIG_H */

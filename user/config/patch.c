@@ -65,8 +65,8 @@ static int dep_cmp(const void *pa, const void *pb)
 	return a->svc != b->svc ? (a->svc < b->svc ? -1 : 1) : (a->group < b->group ? -1 : 1);
 }
 
-/* The index: built once per model, by the first patch that needs it. */
-static int deps_build(struct ks_model *m)
+/* The index: built once per model, at load or by the first patch that needs it. */
+int ks_model_index_deps(struct ks_model *m)
 {
 	struct ksm_deps *d;
 	size_t i, j, n = 0;
@@ -281,7 +281,7 @@ int ks_model_patch_slices(struct ks_objects *keep, struct ks_model *m, const cha
 		err = -EAGAIN;
 		goto out;
 	}
-	err = deps_build(m);
+	err = ks_model_index_deps(m);
 	if (!err && !(olds = calloc(n, sizeof(*olds))))
 		err = -ENOMEM;
 	/* Every check before the first change to the kept set. */

@@ -822,6 +822,9 @@ int ks_dp_apply_some(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 			goto unplan;
 		st->changed++;
 	}
+	/* Nothing to write: nothing for readers to finish either. */
+	if (!st->changed)
+		goto out;
 	err = write_planned(dp, nv, olds, planned, written, img->n, &old_eps, st);
 	if (err) {
 		pr_warn("map update failed; restoring the previous state", "err=%d", err);
