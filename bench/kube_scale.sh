@@ -6,7 +6,8 @@
 # (selftests/apiserver). Measures, for `ksplit run --kubeconfig`:
 #   start -> first "config applied" (and how long after the lists arrived),
 #   the agent's RSS after it,
-#   one EndpointSlice change -> "config applied" (p50, p99 of ROUNDS),
+#   one EndpointSlice change -> "config applied" (p50, p99 of ROUNDS), also
+#     from the agent's own log: event -> maps written, event -> apply returned,
 #   one route weight edit -> "config applied".
 # Not part of `make test`: a benchmark is not a test. Root (a scratch cgroup
 # and pin dir, removed on every exit path).
@@ -101,6 +102,15 @@ done
 printf '%s\n' "${lat[@]}" | sort -n | awk '{ v[NR] = $1 } END {
 	printf "one EndpointSlice change -> applied: p50 %d ms, p99 %d ms, max %d ms (%d rounds)\n",
 		v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.999)], v[NR], NR }'
+# The same from the agent's own clock, without this script's forks and polling:
+# from the watch event's arrival to the last map write (in force for new
+# connects) and to the apply's return (grace period passed).
+for f in event_publish_ms event_ms; do
+	grep 'msg="config applied"' "$TMP/agent.log" | tail -n "$ROUNDS" | sed -n "s/.* $f=\([0-9.]*\).*/\1/p" |
+		sort -n | awk -v f="$f" '{ v[NR] = $1 } END { if (NR)
+		printf "  agent %s: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d rounds)\n", f,
+			v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.999)], v[NR], NR }'
+done
 
 before=$(applied)
 t=$(now_ms)

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,19 @@ static void test_kube_source(void **state)
 	applied = kt_count_in_file(k->a.log, KT_APPLIED);
 	kt_kube_slice(k, "PUT", "v2", "127.2.0.1", "127.2.0.3");
 	wait_applied(k, applied);
+	/* Only the slice changed: the incremental path re-imaged and wrote only its VIP entry. */
+	assert_int_equal(kt_count_in_file(k->a.log, "reason=endpointslices services=1 added=0 "
+					  "changed=1 removed=0 unchanged=0"), 1);
+	/*
+	 * A full load of the same objects (SIGHUP) finds the maps as the
+	 * incremental apply left them: the apply's diff has nothing to write.
+	 */
+	applied = kt_count_in_file(k->a.log, KT_APPLIED);
+	kill(k->a.pid, SIGHUP);
+	wait_applied(k, applied);
+	assert_int_equal(kt_count_in_file(k->a.log, "reason=sighup"), 1);
+	assert_int_equal(kt_count_in_file(k->a.log, "added=0 changed=0 removed=0"), 1);
+	assert_int_equal(kt_count_in_file(k->a.log, "backends_written=0 ms="), 1);
 	measure(k, "v2 pod replaced, 75/25", 75, &r);
 	for (i = 0; i < r.ids.n; i++)
 		if (!strcmp(r.ids.key[i], "127.2.0.2:8080"))

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,7 +38,7 @@
  */
 #define DEBOUNCE_MS 100
 #define BURST_MAX_MS 200
-#define KUBE_DEBOUNCE_MS 5
+#define KUBE_DEBOUNCE_MS 2
 /* How long a start waits for the API's first lists before it goes on without them. */
 #define KUBE_SYNC_MS 30000
 /* While another agent holds the pin dir, look again this often. */
@@ -61,8 +60,15 @@ struct agent {
 	 * in for them, so only a load without errors replaces them.
 	 */
 	bool need_clean;
+	/*
+	 * The kept objects are newer than the model in force (a load whose
+	 * apply failed, or none yet): the incremental path, which patches the
+	 * model from them, waits for a full load that is in force.
+	 */
+	bool objects_ahead;
 	struct ks_watches watches;	/* files mode: inotify on the config paths */
 	uint64_t burst_first_ms;	/* first config event not yet applied, 0 = none */
+	uint64_t event_us;		/* the same in us, kept for the apply it starts; 0 = none */
 	bool dirty;			/* a verdict changed since the last apply */
 	bool hold;			/* first apply waits for the first verdicts */
 	bool reconciled;		/* drain has looked at every socket once since start */
@@ -209,54 +215,60 @@ static int metrics_start(struct agent *a)
 }
 /* ---- end of metrics ---- */
 
-/* Image model m with the current verdicts and apply it; drain what left. */
-static int apply_model(struct agent *a, const struct ks_model *m, const char *why)
+/*
+ * Image model m with the current verdicts and apply it; drain what left.
+ * some: m holds only VIP entries that changed (an incremental load's
+ * view), each already in force; the others stay as they are.
+ */
+static int apply_model(struct agent *a, const struct ks_model *m, bool some, const char *why)
 {
 	struct ks_drain_target *gone = NULL;
 	struct ks_health_view hv;
 	struct ks_apply_stats st;
 	struct ks_image img = {};
-	uint64_t t0 = now_ms(), t0_us = now_us();
-	size_t n_gone = 0, i;
+	uint64_t t0 = now_ms(), t0_us = now_us(), t_img, t_dp;
+	char since[96] = "";
+	size_t n_gone = 0;
 	int err;
 
-	a->dirty = false;
+	/* Only a whole image takes every verdict in. */
+	if (!some)
+		a->dirty = false;
 	ks_checks_view(a->checks, &hv);
 	err = ks_image_build_health(m, &hv, &img);
 	if (err) {
 		pr_warn("cannot build map image", "err=%d", err);
 		return err;
 	}
-	err = ks_dp_apply_gone(a->dp, &img, &st, &gone, &n_gone);
+	t_img = now_us();
+	err = some ? ks_dp_apply_some(a->dp, &img, &st, &gone, &n_gone)
+		   : ks_dp_apply_gone(a->dp, &img, &st, &gone, &n_gone);
+	t_dp = now_us();
+	pr_debug("apply timing", "incremental=%d image_us=%llu maps_us=%llu", some,
+		 (unsigned long long)(t_img - t0_us), (unsigned long long)(t_dp - t_img));
 	if (err) {
 		a->mx.apply_errors++;
 		pr_warn("config not applied; the last good config stays in force", "err=%d", err);
 		goto out;
 	}
-	for (i = 0; i < img.n; i++) {
-		char vip[64], route[160];
-
-		if (!(img.svcs[i].flags & (KS_SVC_F_PANIC | KS_SVC_F_DEGRADED)))
-			continue;
-		ks_fmt_addrport(vip, sizeof(vip), img.svcs[i].key.family, img.svcs[i].key.addr,
-				img.svcs[i].key.port);
-		ks_log_quote(route, sizeof(route), ksi_meta_route(img.svcs[i].meta));
-		if (img.svcs[i].flags & KS_SVC_F_PANIC)
-			pr_warn("panic: no group has an eligible endpoint; health is ignored",
-				"vip=%s route=%s", vip, route);
-		else
-			pr_warn("degraded: a group has no eligible endpoint; its weight is shifted",
-				"vip=%s route=%s", vip, route);
-	}
+	ks_agent_log_flags(&img);
 	/* After the apply no new connect reaches them; now cut the old ones. */
 	if (n_gone || !a->reconciled)
 		drain(a, a->reconciled ? "apply" : "start");
 	metrics_applied(a, t0_us);
 	a->need_clean = false;
+	/*
+	 * publish_ms: until the last ks_services write (new connects see the
+	 * new state); ms: until apply returned (old readers done, drained).
+	 * A change event's apply also says how long after the event each was.
+	 */
+	if (a->event_us)
+		snprintf(since, sizeof(since), " event_publish_ms=%.3f event_ms=%.3f",
+			 (t0_us + st.publish_us - a->event_us) / 1e3, (now_us() - a->event_us) / 1e3);
 	pr_info("config applied",
-		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu",
+		"reason=%s services=%zu added=%u changed=%u removed=%u unchanged=%u backends_written=%u ms=%llu publish_ms=%.3f%s",
 		why, img.n, st.added, st.changed, st.removed, st.unchanged, st.backends_written,
-		(unsigned long long)(now_ms() - t0));
+		(unsigned long long)(now_ms() - t0), st.publish_us / 1e3, since);
 out:
 	free(gone);
 	ks_image_free(&img);
@@ -265,7 +277,7 @@ out:
 
 static int apply_image(struct agent *a, const char *why)
 {
-	return apply_model(a, a->model, why);
+	return apply_model(a, a->model, false, why);
 }
 
 /*
@@ -290,43 +302,62 @@ static struct ks_model *load_config(struct agent *a)
 }
 
 /*
- * A load holds two configs' objects, models and map images at once (at
- * 50,000 services several hundred MB); once the old ones are freed, give
- * the pages back, or the agent keeps its reload peak for good.
- */
-static void trim_heap(const char *why)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	malloc_trim(0);
-	pr_debug("heap trimmed", "reason=%s in_use=%zu free=%zu mmapped=%zu", why, mi.uordblks,
-		 mi.fordblks, mi.hblkhd);
-}
-
-/*
  * A new model becomes the one in force only once it is in the maps: if the
  * apply fails (it does not fit), the old model, its maps and its health
  * targets all stay.
  */
-static void reload(struct agent *a, const char *why)
+/*
+ * The incremental path (issue 11): when only EndpointSlices changed, only
+ * the VIP entries whose groups use them are re-resolved, imaged and
+ * written; "config applied" says reason=endpointslices. false: not such a
+ * change, or its apply failed: load in full (the kept objects already hold
+ * the new slices, so that load has them).
+ */
+static bool reload_slices(struct agent *a)
 {
-	struct ks_model *m = load_config(a);
+	struct ks_model_patch p;
 
+	if (!a->kube || !a->model || a->hold || a->need_clean || a->objects_ahead ||
+	    ks_agent_patch(a->kube, a->objects, a->model, &p))
+		return false;
+	if (apply_model(a, &p.view, true, "endpointslices")) {
+		ks_model_patch_free(&p);
+		a->objects_ahead = true;
+		return false;
+	}
+	ks_model_patch_commit(a->model, &p);
+	metrics_loaded(a, true);
+	/* Health targets are endpoints: the prober follows them. */
+	if (a->model->n_health)
+		ks_checks_set_model(a->checks, a->model);
+	return true;
+}
+
+/* changed: a change event (not SIGHUP, which loads in full), may take the incremental path. */
+static void reload(struct agent *a, bool changed, const char *why)
+{
+	struct ks_model *m;
+
+	if (changed && reload_slices(a))
+		return;
+	m = load_config(a);
+	a->objects_ahead = true;
 	metrics_loaded(a, m != NULL);
 	if (!m || !clean_enough(a, m))
 		return;
-	if (!a->hold && apply_model(a, m, why)) {
+	if (!a->hold && apply_model(a, m, false, why)) {
 		if (a->model)
 			ks_checks_set_model(a->checks, a->model);
 		ks_agent_model_release(m);
-		trim_heap(why);
+		ks_agent_trim_heap(why);
 		return;
 	}
 	/* While holding, the first apply (at the end of the hold) uses this model. */
 	ks_agent_model_release(a->model);
 	a->model = m;
+	a->objects_ahead = false;
 	ks_kube_status(a->kube, m);
-	trim_heap(why);
+	ks_agent_trim_heap(why);
 }
 
 static void verdict_changed(void *ctx)
@@ -373,7 +404,7 @@ static void first_apply(struct agent *a, const char *why)
 	static const struct ks_model none;
 
 	if (!a->model || !apply_image(a, why)) {
-		trim_heap(why);
+		ks_agent_trim_heap(why);
 		return;
 	}
 	if (!ks_dp_adopted(a->dp)) {
@@ -464,19 +495,52 @@ static void arm(int tfd, long ms)
  * A config event: apply debounce ms after the last one, at most
  * BURST_MAX_MS after the first. Files wait DEBOUNCE_MS for an editor's
  * steps; API events only KUBE_DEBOUNCE_MS, to coalesce a rollout's burst
- * into one apply without adding latency.
+ * into one apply without adding latency. 2 ms is enough: the events of one
+ * read are taken together anyway, and those that arrive while an apply
+ * runs are taken by the next one, so a burst costs few applies.
  */
 static void config_event(struct agent *a, int tfd, long debounce)
 {
 	uint64_t now = now_ms(), cap;
 	long delay = debounce;
 
-	if (!a->burst_first_ms)
+	if (!a->burst_first_ms) {
 		a->burst_first_ms = now;
+		a->event_us = now_us();
+	}
 	cap = a->burst_first_ms + BURST_MAX_MS;
 	if (now + (uint64_t)debounce > cap)
 		delay = cap > now ? (long)(cap - now) : 1;
 	arm(tfd, delay);
+}
+
+/*
+ * Open (or adopt) the datapath and its tc hooks. Adopted, the pinned state
+ * is in force from now on: the sockets are reconciled with it, and only a
+ * load without errors replaces it (need_clean).
+ */
+static int open_datapath(struct agent *a)
+{
+	char why[300];
+	int err;
+
+	err = ks_dp_open(&a->o->dp, &a->dp);
+	if (err)
+		return err;
+	err = ks_dp_tc_start(a->dp, a->o->tc_ifaces, a->o->n_tc_ifaces, a->o->tc_clsact);
+	if (err) {
+		if (!ks_dp_adopted(a->dp))
+			abandon(a);
+		return err;
+	}
+	if (ks_dp_adopted(a->dp)) {
+		drain(a, "start");
+		a->need_clean = true;
+	}
+	if (pin_fate(a, why, sizeof(why)) != KS_PINS_OUTLIVE)
+		pr_warn("the pin dir is on a bpffs private to this agent's mount namespace: the datapath will not outlive it",
+			"detail=%s", why);
+	return 0;
 }
 
 /*
@@ -613,38 +677,31 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	if (err)
 		goto out;
 
+	/*
+	 * From the API, the datapath (programs verified, maps made: seconds)
+	 * is opened while the first lists download, not after them.
+	 */
 	if (o->kubeconfig || o->in_cluster) {
-		err = kube_start(&a, sfd);
-		if (err)
+		err = open_datapath(&a);
+		if (!err)
+			err = kube_start(&a, sfd);
+		if (err) {
+			if (a.dp && !ks_dp_adopted(a.dp))
+				abandon(&a);
 			goto out;
+		}
 	}
 	/* A partial list is no config: without the first lists, the pinned state stays. */
 	if (!a.kube || ks_kube_synced(a.kube))
 		a.model = load_config(&a);
 	metrics_loaded(&a, a.model != NULL);
-	err = ks_dp_open(&o->dp, &a.dp);
-	if (err)
-		goto out;
-	err = ks_dp_tc_start(a.dp, o->tc_ifaces, o->n_tc_ifaces, o->tc_clsact);
-	if (err) {
-		if (!ks_dp_adopted(a.dp))
-			abandon(&a);
-		goto out;
+	if (!a.dp) {
+		err = open_datapath(&a);
+		if (err)
+			goto out;
 	}
-	/* The pinned state is in force from now on: reconcile the sockets with it. */
-	if (ks_dp_adopted(a.dp)) {
-		drain(&a, "start");
-		a.need_clean = true;
-		if (a.model && !clean_enough(&a, a.model))
-			a.model = NULL;
-	}
-	{
-		char why[300];
-
-		if (pin_fate(&a, why, sizeof(why)) != KS_PINS_OUTLIVE)
-			pr_warn("the pin dir is on a bpffs private to this agent's mount namespace: the datapath will not outlive it",
-				"detail=%s", why);
-	}
+	if (a.model && !clean_enough(&a, a.model))
+		a.model = NULL;
 	if (!a.model && !ks_dp_adopted(a.dp) && !a.kube) {
 		/* Nothing good to keep in force: refuse to run an empty datapath silently. */
 		pr_warn("no valid config and no pinned state to keep; exiting");
@@ -711,7 +768,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 					pr_info("SIGHUP: re-applying config");
 					selfcheck(&a);
 					ks_watches_add(&a.watches, o, false);
-					reload(&a, "sighup");
+					reload(&a, false, "sighup");
 					continue;
 				}
 				say_stopping(&a, si.ssi_signo);
@@ -741,7 +798,8 @@ int ks_agent_run(const struct ks_agent_opts *o)
 			} else if (fd == tfd) {
 				a.burst_first_ms = 0;
 				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
-					reload(&a, "config-change");
+					reload(&a, true, "config-change");
+				a.event_us = 0;
 			} else if (fd == lfd) {
 				ks_lock_drain(lfd);
 			} else if (fd == kfd) {

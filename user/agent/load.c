@@ -5,6 +5,7 @@
  * found: every diagnostic, and every route that is not accepted with its
  * Gateway API reason.
  */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,10 @@
 #include <time.h>
 
 #include "agent/load.h"
+#include "common/addr.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "image/image.h"
 #include "kube/source.h"
 
 static void log_diags(const struct ks_diags *diags)
@@ -78,6 +81,29 @@ static uint64_t mono_us(void)
 	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
+int ks_agent_patch(struct ks_kube *kube, struct ks_objects *objects, struct ks_model *m,
+		   struct ks_model_patch *p)
+{
+	struct ks_kube_snap snap = {};
+	struct ks_diags diags = {};
+	uint64_t t0 = mono_us();
+	int err;
+
+	err = ks_kube_delta(kube, &snap);
+	if (err)
+		return err;
+	err = ks_model_patch_slices(objects, m, (const char *const *)snap.names, snap.bufs,
+				    snap.lens, snap.n, p, &diags);
+	if (!err)
+		ks_kube_loaded(kube, &snap);
+	pr_debug("kube: incremental load", "objects=%zu groups=%zu err=%d us=%llu", snap.n,
+		 err ? 0 : p->n, err, (unsigned long long)(mono_us() - t0));
+	ks_kube_snap_free(&snap);
+	log_diags(&diags);
+	ks_diags_free(&diags);
+	return err;
+}
+
 void ks_agent_model_release(struct ks_model *m)
 {
 	if (m) {
@@ -108,6 +134,9 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 						    &diags);
 		if (!err)
 			ks_kube_loaded(kube, &snap);
+		/* For the incremental loads to come; without it they build it themselves. */
+		if (!err)
+			ks_model_index_deps(m);
 		pr_debug("kube: load", "objects=%zu snapshot_us=%llu load_us=%llu", snap.n,
 			 (unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
 		ks_kube_snap_free(&snap);
@@ -127,4 +156,39 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 	c->routes = m->n_routes;
 	c->not_accepted = log_verdicts(m);
 	return m;
+}
+
+/*
+ * A load holds two configs' objects, models and map images at once (at
+ * 50,000 services several hundred MB); once the old ones are freed, give
+ * the pages back, or the agent keeps its reload peak for good.
+ */
+void ks_agent_trim_heap(const char *why)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	malloc_trim(0);
+	pr_debug("heap trimmed", "reason=%s in_use=%zu free=%zu mmapped=%zu", why, mi.uordblks,
+		 mi.fordblks, mi.hblkhd);
+}
+
+void ks_agent_log_flags(const struct ks_image *img)
+{
+	size_t i;
+
+	for (i = 0; i < img->n; i++) {
+		const struct ksi_service *s = &img->svcs[i];
+		char vip[64], route[160];
+
+		if (!(s->flags & (KS_SVC_F_PANIC | KS_SVC_F_DEGRADED)))
+			continue;
+		ks_fmt_addrport(vip, sizeof(vip), s->key.family, s->key.addr, s->key.port);
+		ks_log_quote(route, sizeof(route), ksi_meta_route(s->meta));
+		if (s->flags & KS_SVC_F_PANIC)
+			pr_warn("panic: no group has an eligible endpoint; health is ignored",
+				"vip=%s route=%s", vip, route);
+		else
+			pr_warn("degraded: a group has no eligible endpoint; its weight is shifted",
+				"vip=%s route=%s", vip, route);
+	}
 }

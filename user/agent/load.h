@@ -23,6 +23,21 @@ struct ks_load_counts {
 struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *kube,
 			       struct ks_objects **objects, struct ks_load_counts *c);
 
+/*
+ * The incremental load: when only EndpointSlices changed since the last
+ * load, p gets the patch of model m (config.h, ks_model_patch_slices) and
+ * objects the new slices; 0. -EAGAIN (or -ENOMEM): load in full.
+ */
+struct ks_model_patch;
+int ks_agent_patch(struct ks_kube *kube, struct ks_objects *objects, struct ks_model *m,
+		   struct ks_model_patch *p);
+
+/* A load and its apply hold two configs at once: give the freed pages back. */
+void ks_agent_trim_heap(const char *why);
+/* Warns about every service of img in panic or degraded. */
+struct ks_image;
+void ks_agent_log_flags(const struct ks_image *img);
+
 /* Frees a model ks_agent_load returned (NULL is fine). */
 void ks_agent_model_release(struct ks_model *m);
 

@@ -28,6 +28,24 @@ int ks_diag_vadd(struct ks_diags *d, bool warning, const char *fmt, va_list ap)
 	return 0;
 }
 
+int ks_diags_move(struct ks_diags *to, struct ks_diags *from)
+{
+	struct ks_diag *v;
+
+	if (!from->n)
+		return 0;
+	v = realloc(to->v, (to->n + from->n) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v + to->n, from->v, from->n * sizeof(*v));
+	to->v = v;
+	to->n += from->n;
+	to->n_errors += from->n_errors;
+	free(from->v);
+	memset(from, 0, sizeof(*from));
+	return 0;
+}
+
 int ks_diag_add(struct ks_diags *d, bool warning, const char *fmt, ...)
 {
 	va_list ap;

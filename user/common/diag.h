@@ -26,6 +26,8 @@ struct ks_diags {
 };
 
 void ks_diags_free(struct ks_diags *d);
+/* Appends from's diagnostics to to and empties from. 0, or -ENOMEM (both untouched). */
+int ks_diags_move(struct ks_diags *to, struct ks_diags *from);
 
 /* Appends a preformatted diagnostic. Returns 0 or -ENOMEM. */
 int ks_diag_add(struct ks_diags *d, bool warning, const char *fmt, ...)

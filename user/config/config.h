@@ -67,4 +67,38 @@ int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,
 			  struct ks_diags *diags);
 
+/*
+ * The incremental load: EndpointSlices changed (names, bufs, lens: the new
+ * versions, n of them), and nothing else since keep and m were loaded. p
+ * gets the new endpoints of every group of m whose backend is one of their
+ * Services, and p->view those VIP entries as they will be, for
+ * ks_image_build; keep takes the new slices. Commit p into m once the
+ * datapath has them. A full load of the same objects gives the same model
+ * (config/patch.c says why). -EAGAIN: not a change this path takes (a new
+ * or deleted slice, a bad one, another kind): load in full; keep and m are
+ * untouched then. -ENOMEM.
+ */
+struct ksm_group_patch {
+	size_t svc, group;		/* m->svcs[svc].groups[group] */
+	size_t n_eps;
+	struct ksm_endpoint *eps;
+};
+
+struct ks_model_patch {
+	size_t n;
+	struct ksm_group_patch *v;
+	struct ks_model view;		/* shallow: m's strings, v's endpoints */
+};
+
+int ks_model_patch_slices(struct ks_objects *keep, struct ks_model *m, const char *const *names,
+			  const char *const *bufs, const size_t *lens, size_t n,
+			  struct ks_model_patch *p, struct ks_diags *d);
+void ks_model_patch_commit(struct ks_model *m, struct ks_model_patch *p);
+/*
+ * Builds m's backend Service -> group index now (the first patch would
+ * otherwise: 50,000 groups are sorted once, off the event's path). 0 or -ENOMEM.
+ */
+int ks_model_index_deps(struct ks_model *m);
+void ks_model_patch_free(struct ks_model_patch *p);
+
 #endif /* KSPLIT_CONFIG_H */

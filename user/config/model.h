@@ -150,9 +150,13 @@ struct ks_model {
 	struct ksm_route_status *routes;	/* every route object, in definition order */
 	size_t n_gateways;
 	struct ksm_gateway_status *gateways;	/* every Gateway object, in definition order */
+	/* Backend Service -> groups, for the incremental load (config/patch.c); built on demand. */
+	struct ksm_deps *deps;
 };
 
 void ks_model_free(struct ks_model *m);
+struct ksm_deps;
+void ksm_deps_free(struct ksm_deps *d);
 /* Frees what h owns and zeroes it. */
 void ksm_health_free(struct ksm_health *h);
 

@@ -79,6 +79,7 @@ void ks_model_free(struct ks_model *m)
 	for (i = 0; i < m->n_gateways; i++)
 		ksm_gateway_status_free(&m->gateways[i]);
 	free(m->gateways);
+	ksm_deps_free(m->deps);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -264,47 +265,36 @@ struct km_verdict {
 	const struct km_svc_port *sp;
 };
 
-/* Sets g from r's backendRefs[bi] (judged in v) with the endpoints of family fam. */
-static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi,
-			 const struct km_verdict *v, uint8_t fam, bool warn_fam, struct ksm_group *g)
+/*
+ * g->eps: every endpoint of family fam that the EndpointSlices of Service
+ * ns/name list for its port named port_name carrying proto, each once.
+ * 0 or -ENOMEM. The incremental load (patch.c) calls it too.
+ */
+int km_fill_eps(const struct km_set *s, const char *ns, const char *name, const char *port_name,
+		uint8_t proto, uint8_t fam, struct ksm_group *g)
 {
-	const struct km_backend_ref *br = &r->backends[bi];
-	uint8_t proto = r->kind->proto;
-	const struct km_svc_port *sp = v->sp;
-	char path[64];
 	size_t i, j, lo, hi, cap;
 
-	snprintf(path, sizeof(path), "spec.rules[0].backendRefs[%zu]", bi);
-	g->svc_ns = strdup(br->ns);
-	g->svc_name = strdup(br->name);
-	if (!g->svc_ns || !g->svc_name)
-		goto nomem;
-	g->svc_port = br->port;
-	g->weight = br->weight;
-	g->invalid = v->inv;
-	if (v->inv) {
-		if (!(g->reason = strdup(v->reason)))
-			goto nomem;
-		return 0;
-	}
-	km_index_range(&b->s->ix_slices, br->ns, br->name, &lo, &hi);
+	g->n_eps = 0;
+	g->eps = NULL;
+	km_index_range(&s->ix_slices, ns, name, &lo, &hi);
 	/* Room for every endpoint of the family at once: growing by one was quadratic too. */
 	for (i = lo, cap = 0; i < hi; i++) {
-		const struct km_slice *sl = km_container(b->s->ix_slices.v[i], struct km_slice);
+		const struct km_slice *sl = km_container(s->ix_slices.v[i], struct km_slice);
 
 		if (sl->svc_name && sl->family == fam)
 			cap += sl->n_eps;
 	}
 	if (cap && !(g->eps = calloc(cap, sizeof(*g->eps))))
-		goto nomem;
+		return -ENOMEM;
 	for (i = lo; i < hi; i++) {
-		const struct km_slice *sl = km_container(b->s->ix_slices.v[i], struct km_slice);
+		const struct km_slice *sl = km_container(s->ix_slices.v[i], struct km_slice);
 		const struct km_slice_port *slp = NULL;
 
 		if (!sl->svc_name || sl->family != fam)
 			continue;
 		for (j = 0; j < sl->n_ports && !slp; j++)
-			if (!strcmp(sl->ports[j].name, sp->name) && sl->ports[j].has_port &&
+			if (!strcmp(sl->ports[j].name, port_name) && sl->ports[j].has_port &&
 			    sl->ports[j].proto == proto)
 				slp = &sl->ports[j];
 		if (!slp)
@@ -319,16 +309,46 @@ static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi
 			ne->serving = e->serving;
 			ne->terminating = e->terminating;
 			if (e->name && !(ne->name = strdup(e->name)))
-				goto nomem;
+				return -ENOMEM;
 			g->n_eps++;
 		}
 	}
-	if (drop_dup_eps(g))
+	return drop_dup_eps(g);
+}
+
+int km_warn_no_eps(struct km_build *b, const struct km_route *r, size_t bi, uint8_t fam)
+{
+	const struct km_backend_ref *br = &r->backends[bi];
+	char path[64];
+
+	snprintf(path, sizeof(path), "spec.rules[0].backendRefs[%zu]", bi);
+	return km_route_diag(b, true, r, &br->pos, path,
+			     "Service %s/%s port %u has no %s endpoints: its share (weight %u) "
+			     "will be refused", br->ns, br->name, br->port, fam_name(fam), br->weight);
+}
+
+/* Sets g from r's backendRefs[bi] (judged in v) with the endpoints of family fam. */
+static int resolve_group(struct km_build *b, const struct km_route *r, size_t bi,
+			 const struct km_verdict *v, uint8_t fam, bool warn_fam, struct ksm_group *g)
+{
+	const struct km_backend_ref *br = &r->backends[bi];
+
+	g->svc_ns = strdup(br->ns);
+	g->svc_name = strdup(br->name);
+	if (!g->svc_ns || !g->svc_name)
+		goto nomem;
+	g->svc_port = br->port;
+	g->weight = br->weight;
+	g->invalid = v->inv;
+	if (v->inv) {
+		if (!(g->reason = strdup(v->reason)))
+			goto nomem;
+		return 0;
+	}
+	if (km_fill_eps(b->s, br->ns, br->name, v->sp->name, r->kind->proto, fam, g))
 		goto nomem;
 	if (!g->n_eps && warn_fam)
-		km_route_diag(b, true, r, &br->pos, path,
-			      "Service %s/%s port %u has no %s endpoints: its share (weight %u) "
-			      "will be refused", br->ns, br->name, br->port, fam_name(fam), br->weight);
+		km_warn_no_eps(b, r, bi, fam);
 	return b->err;
 nomem:
 	b->err = -ENOMEM;

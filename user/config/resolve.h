@@ -86,4 +86,10 @@ static inline const char *km_proto_name(uint8_t p)
 	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "SCTP";
 }
 
+/* Endpoints of a group (resolve.c): g->eps and g->n_eps. 0 or -ENOMEM. */
+int km_fill_eps(const struct km_set *s, const char *ns, const char *name, const char *port_name,
+		uint8_t proto, uint8_t fam, struct ksm_group *g);
+/* The warning for backendRefs[bi] of r having no endpoints of family fam. 0 or -ENOMEM. */
+int km_warn_no_eps(struct km_build *b, const struct km_route *r, size_t bi, uint8_t fam);
+
 #endif /* KSPLIT_CONFIG_RESOLVE_H */

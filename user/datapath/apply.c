@@ -20,6 +20,14 @@
 #include "datapath/dp_int.h"
 #include "common/log.h"
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
 static int rcu_sync(struct ks_dp *dp)
 {
 	__u32 k = 0;
@@ -209,66 +217,6 @@ out:
 	return err;
 }
 
-int ks_dp_uneject(struct ks_dp *dp, bool (*pick)(void *ctx, const struct ks_backend *be),
-		  void *ctx, unsigned int *n)
-{
-	int feh = bpf_map__fd(dp->skel->maps.ks_ep_health);
-	struct ks_ep_health h, clean = {};
-	struct timespec ts;
-	uint64_t now;
-	uint32_t j, k;
-	size_t i;
-
-	*n = 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-	for (i = 0; i < dp->n; i++) {
-		const struct dp_svc *d = &dp->svcs[i];
-
-		for (j = 0; j < d->s.n_groups; j++) {
-			for (k = 0; k < d->s.groups[j].n_total; k++) {
-				const struct ks_backend *be = &d->s.groups[j].be[k];
-
-				if (bpf_map_lookup_elem(feh, &be->ep_id, &h) || h.ejected_until <= now ||
-				    !pick(ctx, be))
-					continue;
-				/* Active checks vouch for it: the ejection history starts over. */
-				if (bpf_map_update_elem(feh, &be->ep_id, &clean, BPF_EXIST))
-					return -errno;
-				(*n)++;
-			}
-		}
-	}
-	return 0;
-}
-
-int ks_dp_reconcile(struct ks_dp *dp, struct ks_drain_stats *st)
-{
-	struct ks_drain_live *live = NULL;
-	uint32_t j, k;
-	size_t i;
-	int err;
-
-	memset(st, 0, sizeof(*st));
-	/* No cgroup: no steered socket to drain (TC flows end in tc.bpf.c, counted in stale). */
-	if (dp_no_cgroup(dp))
-		return 0;
-	/* dp->svcs is what the maps hold: written by apply, rebuilt from them on adoption. */
-	err = ks_drain_live_new(&live);
-	for (i = 0; !err && i < dp->n; i++) {
-		const struct ksi_service *s = &dp->svcs[i].s;
-
-		/* Listed up to be_total: a terminating endpoint keeps its connections. */
-		for (j = 0; !err && j < s->n_groups; j++)
-			for (k = 0; !err && k < s->groups[j].n_total; k++)
-				err = ks_drain_live_add(live, &s->key, &s->groups[j].be[k]);
-	}
-	if (!err)
-		err = ks_drain_reconcile(dp->cgroup, bpf_map__fd(dp->skel->maps.ks_sock), live, st);
-	ks_drain_live_free(live);
-	return err;
-}
-
 /*
  * Plan one added or changed service: ids (kept where the endpoint was already
  * there, so counters survive weight changes) and fresh slot ranges.
@@ -335,6 +283,18 @@ static int plan_service(struct ks_dp *dp, const struct ksi_service *src, const s
 	}
 	d->s.meta = ksi_meta_dup(src->meta);
 	return d->s.meta ? 0 : -ENOMEM;
+}
+
+static int plan_logged(struct ks_dp *dp, const struct ksi_service *src, const struct dp_svc *old,
+		       struct dp_svc *d)
+{
+	int err = plan_service(dp, src, old, d);
+
+	if (err)
+		pr_warn(err == -EFBIG ? "config does not fit: backend slots are fragmented"
+				      : "config does not fit",
+			"err=%d", err);
+	return err;
 }
 
 /* Give back what a planned service took that its predecessor did not hold. */
@@ -475,6 +435,113 @@ static int flush_backing(struct writer *w)
 	return 0;
 }
 
+static void mark_ids(struct ks_idalloc *a, const struct dp_svc *d)
+{
+	uint32_t g, k;
+
+	for (g = 0; g < d->s.n_groups; g++)
+		for (k = 0; k < d->s.groups[g].n_total; k++)
+			ks_idalloc_mark(a, d->s.groups[g].be[k].ep_id);
+}
+
+/*
+ * After the grace period: the slots and ids that only old service o held go
+ * back (its slots only when the grace period passed: rcu_ok), and the
+ * endpoints img no longer lists for its key join *gone.
+ */
+static void release_old(struct ks_dp *dp, const struct dp_svc *o, const struct ks_image *img,
+			const struct ks_idalloc *new_eps, bool rcu_ok,
+			struct ks_drain_target **gone, size_t *n_gone, size_t *gone_alloc)
+{
+	uint32_t g, k;
+
+	if (gone && collect_gone(o, img, gone, n_gone, gone_alloc))
+		pr_warn("out of memory listing endpoints to drain; their sockets stay");
+	for (g = 0; g < o->s.n_groups; g++) {
+		if (rcu_ok && o->val.groups[g].be_total)
+			ks_rangealloc_put(&dp->slots, o->val.groups[g].be_base,
+					  o->val.groups[g].be_total);
+		for (k = 0; k < o->s.groups[g].n_total; k++)
+			if (!ks_idalloc_test(new_eps, o->s.groups[g].be[k].ep_id))
+				ks_idalloc_put(&dp->ep_ids, o->s.groups[g].be[k].ep_id);
+	}
+}
+
+/* A failed write: put back the ks_services entries of the services published (written). */
+static void restore(struct ks_dp *dp, struct dp_svc *const *olds, const struct dp_svc *nv,
+		    const bool *written, size_t n)
+{
+	int fsvc = bpf_map__fd(dp->skel->maps.ks_services);
+	int fmeta = bpf_map__fd(dp->skel->maps.ks_svc_meta);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!written[i])
+			continue;
+		if (olds[i]) {
+			struct ks_svc_meta meta;
+
+			ksi_meta_unpack(olds[i]->s.meta, &meta);
+			bpf_map_update_elem(fmeta, &olds[i]->val.svc_id, &meta, BPF_ANY);
+			bpf_map_update_elem(fsvc, &olds[i]->s.key, &olds[i]->val, BPF_ANY);
+		} else {
+			bpf_map_delete_elem(fsvc, &nv[i].s.key);
+			bpf_map_delete_elem(fmeta, &nv[i].val.svc_id);
+		}
+	}
+	rcu_sync(dp);
+}
+
+static void unplan_all(struct ks_dp *dp, struct dp_svc *const *olds, struct dp_svc *nv,
+		       const bool *planned, size_t n, const struct ks_idalloc *old_eps)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!planned[i])
+			continue;
+		unplan_service(dp, &nv[i], olds[i], old_eps);
+		dp_svc_free(&nv[i]);
+	}
+}
+
+/*
+ * Stage and publish the planned services of nv (their predecessors in olds):
+ * backing first, then each ks_services entry in one update. written tells
+ * which entries were published, for restore().
+ */
+static int write_planned(struct ks_dp *dp, const struct dp_svc *nv, struct dp_svc *const *olds,
+			 const bool *planned, bool *written, size_t n,
+			 const struct ks_idalloc *old_eps, struct ks_apply_stats *st)
+{
+	uint64_t published;
+	struct writer w;
+	size_t i;
+	int err;
+
+	err = writer_init(dp, &w);
+	if (err)
+		return err;
+	for (i = 0; !err && i < n; i++)
+		if (planned[i])
+			err = stage_service(&w, &nv[i], olds[i], old_eps, st);
+	if (!err)
+		err = flush_backing(&w);
+	for (i = 0; !err && i < n; i++)
+		if (planned[i])
+			err = dp_batch_add(&w.svc, &nv[i].s.key, &nv[i].val);
+	if (!err)
+		err = dp_batch_flush(&w.svc);
+	/* Whatever went into ks_services, in planning order, is what rollback restores. */
+	for (i = 0, published = w.svc.written; i < n && published; i++)
+		if (planned[i]) {
+			written[i] = true;
+			published--;
+		}
+	writer_fini(&w);
+	return err;
+}
+
 int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st)
 {
 	return ks_dp_apply_gone(dp, img, st, NULL, NULL);
@@ -490,9 +557,7 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 	struct dp_svc **olds = NULL;
 	struct dp_svc *nv = NULL;
 	bool *written = NULL, *planned = NULL, *kept_old = NULL;
-	uint64_t published;
-	struct writer w;
-	uint32_t g, k;
+	uint64_t t0 = mono_us();
 	size_t i;
 	int err;
 
@@ -518,9 +583,7 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 	if (err)
 		goto out;
 	for (i = 0; i < dp->n; i++)
-		for (g = 0; g < dp->svcs[i].s.n_groups; g++)
-			for (k = 0; k < dp->svcs[i].s.groups[g].n_total; k++)
-				ks_idalloc_mark(&old_eps, dp->svcs[i].s.groups[g].be[k].ep_id);
+		mark_ids(&old_eps, &dp->svcs[i]);
 
 	nv = calloc(img->n + 1, sizeof(*nv));
 	olds = calloc(img->n + 1, sizeof(*olds));
@@ -545,13 +608,9 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 			continue;
 		}
 		planned[i] = true;
-		err = plan_service(dp, s, o, &nv[i]);
-		if (err) {
-			pr_warn(err == -EFBIG ? "config does not fit: backend slots are fragmented"
-					      : "config does not fit",
-				"err=%d", err);
+		err = plan_logged(dp, s, o, &nv[i]);
+		if (err)
 			goto unplan;
-		}
 		if (o)
 			st->changed++;
 		else
@@ -563,26 +622,7 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 	 * ks_services entries that publish them, each one update (atomic for
 	 * readers), in batches.
 	 */
-	err = writer_init(dp, &w);
-	if (err)
-		goto unplan;
-	for (i = 0; !err && i < img->n; i++)
-		if (planned[i])
-			err = stage_service(&w, &nv[i], olds[i], &old_eps, st);
-	if (!err)
-		err = flush_backing(&w);
-	for (i = 0; !err && i < img->n; i++)
-		if (planned[i])
-			err = dp_batch_add(&w.svc, &nv[i].s.key, &nv[i].val);
-	if (!err)
-		err = dp_batch_flush(&w.svc);
-	/* Whatever went into ks_services, in planning order, is what rollback restores. */
-	for (i = 0, published = w.svc.written; i < img->n && published; i++)
-		if (planned[i]) {
-			written[i] = true;
-			published--;
-		}
-	writer_fini(&w);
+	err = write_planned(dp, nv, olds, planned, written, img->n, &old_eps, st);
 	if (err) {
 		pr_warn("map update failed; restoring the previous state", "err=%d", err);
 		goto rollback;
@@ -599,15 +639,14 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 		st->removed++;
 	}
 
+	st->publish_us = mono_us() - t0;
 	err = rcu_sync(dp);
 	if (err)
 		pr_warn("RCU sync failed; old slots are leaked rather than reused", "err=%d", err);
 
 	/* Free what only the old state used; kept services hand over their memory. */
 	for (i = 0; i < img->n; i++)
-		for (g = 0; g < nv[i].s.n_groups; g++)
-			for (k = 0; k < nv[i].s.groups[g].n_total; k++)
-				ks_idalloc_mark(&new_eps, nv[i].s.groups[g].be[k].ep_id);
+		mark_ids(&new_eps, &nv[i]);
 	for (i = 0; i < dp->n; i++) {
 		struct dp_svc *o = &dp->svcs[i];
 
@@ -615,16 +654,7 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 			o->moved = true;
 			continue;
 		}
-		if (gone && collect_gone(o, img, gone, n_gone, &gone_alloc))
-			pr_warn("out of memory listing endpoints to drain; their sockets stay");
-		for (g = 0; g < o->s.n_groups; g++) {
-			if (!err && o->val.groups[g].be_total)
-				ks_rangealloc_put(&dp->slots, o->val.groups[g].be_base,
-						  o->val.groups[g].be_total);
-			for (k = 0; k < o->s.groups[g].n_total; k++)
-				if (!ks_idalloc_test(&new_eps, o->s.groups[g].be[k].ep_id))
-					ks_idalloc_put(&dp->ep_ids, o->s.groups[g].be[k].ep_id);
-		}
+		release_old(dp, o, img, &new_eps, !err, gone, n_gone, &gone_alloc);
 		if (!image_has(img, &o->s.key))
 			ks_idalloc_put(&dp->svc_ids, o->val.svc_id);
 	}
@@ -636,28 +666,9 @@ int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_app
 	goto out;
 
 rollback:
-	for (i = 0; i < img->n; i++) {
-		if (!written[i])
-			continue;
-		if (olds[i]) {
-			struct ks_svc_meta meta;
-
-			ksi_meta_unpack(olds[i]->s.meta, &meta);
-			bpf_map_update_elem(fmeta, &olds[i]->val.svc_id, &meta, BPF_ANY);
-			bpf_map_update_elem(fsvc, &olds[i]->s.key, &olds[i]->val, BPF_ANY);
-		} else {
-			bpf_map_delete_elem(fsvc, &nv[i].s.key);
-			bpf_map_delete_elem(fmeta, &nv[i].val.svc_id);
-		}
-	}
-	rcu_sync(dp);
+	restore(dp, olds, nv, written, img->n);
 unplan:
-	for (i = 0; i < img->n; i++) {
-		if (!planned[i])
-			continue;
-		unplan_service(dp, &nv[i], olds[i], &old_eps);
-		dp_svc_free(&nv[i]);
-	}
+	unplan_all(dp, olds, nv, planned, img->n, &old_eps);
 	free(nv);
 	nv = NULL;
 out:
@@ -671,6 +682,94 @@ out:
 	free(written);
 	free(planned);
 	free(kept_old);
+	ks_idalloc_fini(&old_eps);
+	ks_idalloc_fini(&new_eps);
+	return err;
+}
+
+/*
+ * The incremental apply: only img's services, each already in force, are
+ * planned and written; every other service stays as it is and is not even
+ * looked at, so the cost follows the change, not the config. The protocol
+ * is the full apply's: backing first, each ks_services entry in one update,
+ * one RCU grace period before the old slots and ids go back. Ids only move
+ * within a service, so the ids of the rewritten services' old versions are
+ * all "old" there is to know.
+ */
+int ks_dp_apply_some(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
+		     struct ks_drain_target **gone, size_t *n_gone)
+{
+	struct ks_idalloc old_eps = {}, new_eps = {};
+	struct dp_svc **olds = NULL, *nv = NULL;
+	bool *written = NULL, *planned = NULL;
+	uint64_t t0 = mono_us();
+	size_t gone_alloc = 0, i;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	*gone = NULL;
+	*n_gone = 0;
+	nv = calloc(img->n + 1, sizeof(*nv));
+	olds = calloc(img->n + 1, sizeof(*olds));
+	written = calloc(img->n + 1, sizeof(*written));
+	planned = calloc(img->n + 1, sizeof(*planned));
+	err = nv && olds && written && planned ? 0 : -ENOMEM;
+	if (!err)
+		err = ks_idalloc_init(&old_eps, dp->max_endpoints);
+	if (!err)
+		err = ks_idalloc_init(&new_eps, dp->max_endpoints);
+	for (i = 0; !err && i < img->n; i++) {
+		olds[i] = find_old(dp, &img->svcs[i].key);
+		if (!olds[i])
+			err = -ENOENT;
+		else
+			mark_ids(&old_eps, olds[i]);
+	}
+	if (err)
+		goto out;
+	for (i = 0; i < img->n; i++) {
+		if (ksi_service_equal(&olds[i]->s, &img->svcs[i])) {
+			st->unchanged++;
+			continue;
+		}
+		planned[i] = true;
+		err = plan_logged(dp, &img->svcs[i], olds[i], &nv[i]);
+		if (err)
+			goto unplan;
+		st->changed++;
+	}
+	/* Nothing to write: nothing for readers to finish either. */
+	if (!st->changed)
+		goto out;
+	err = write_planned(dp, nv, olds, planned, written, img->n, &old_eps, st);
+	if (err) {
+		pr_warn("map update failed; restoring the previous state", "err=%d", err);
+		restore(dp, olds, nv, written, img->n);
+		goto unplan;
+	}
+	st->publish_us = mono_us() - t0;
+	err = rcu_sync(dp);
+	if (err)
+		pr_warn("RCU sync failed; old slots are leaked rather than reused", "err=%d", err);
+	for (i = 0; i < img->n; i++)
+		if (planned[i])
+			mark_ids(&new_eps, &nv[i]);
+	for (i = 0; i < img->n; i++) {
+		if (!planned[i])
+			continue;
+		release_old(dp, olds[i], img, &new_eps, !err, gone, n_gone, &gone_alloc);
+		dp_svc_free(olds[i]);
+		*olds[i] = nv[i];
+	}
+	err = 0;
+	goto out;
+unplan:
+	unplan_all(dp, olds, nv, planned, img->n, &old_eps);
+out:
+	free(nv);
+	free(olds);
+	free(written);
+	free(planned);
 	ks_idalloc_fini(&old_eps);
 	ks_idalloc_fini(&new_eps);
 	return err;

@@ -31,6 +31,8 @@ struct ks_dp_opts {
 struct ks_apply_stats {
 	uint32_t added, changed, removed, unchanged;
 	uint32_t backends_written;
+	/* From the apply's start to its last ks_services write: in force for new connects. */
+	uint64_t publish_us;
 };
 
 int ks_dp_open(const struct ks_dp_opts *opts, struct ks_dp **out);
@@ -49,6 +51,14 @@ int ks_dp_apply(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_st
  * connections may finish.
  */
 int ks_dp_apply_gone(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
+		     struct ks_drain_target **gone, size_t *n_gone);
+/*
+ * Incremental: img lists only services that changed, each of them already
+ * in force (its key in the last apply); every other service stays as it
+ * is. Same protocol and *gone as ks_dp_apply_gone. -ENOENT when a key is
+ * not in force: the caller applies in full.
+ */
+int ks_dp_apply_some(struct ks_dp *dp, const struct ks_image *img, struct ks_apply_stats *st,
 		     struct ks_drain_target **gone, size_t *n_gone);
 /*
  * Drain as a reconciliation: destroy every socket in the cgroup's network

@@ -409,12 +409,51 @@ int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s)
 	for (i = 0; i < N_RES && !c.err; i++) {
 		c.res = &resources[i];
 		kube_store_each(&k->refl[i].store, add, &c);
-		k->refl[i].changed = false;
+		refl_forget_changes(&k->refl[i]);
 	}
 	k->resync = false;
 	if (c.err)
 		ks_kube_snap_free(s);
 	return c.err;
+}
+
+int ks_kube_delta(struct ks_kube *k, struct ks_kube_snap *s)
+{
+	struct snap_ctx c = { .k = k, .s = s };
+	size_t i, j, x;
+
+	memset(s, 0, sizeof(*s));
+	if (k->resync)
+		return -EAGAIN;
+	for (i = 0; i < N_RES; i++) {
+		const struct reflector *r = &k->refl[i];
+
+		if (r->changed && (r->wide || strcmp(resources[i].kind, "EndpointSlice")))
+			return -EAGAIN;
+	}
+	for (i = 0; i < N_RES && !c.err; i++) {
+		struct reflector *r = &k->refl[i];
+
+		c.res = &resources[i];
+		for (j = 0; j < r->n_touched && !c.err; j++) {
+			const struct kube_obj *o;
+
+			/* A key put twice is one object. */
+			for (x = 0; x < j && strcmp(r->touched[x], r->touched[j]); x++)
+				;
+			if (x < j)
+				continue;
+			if ((o = kube_store_get(&r->store, r->touched[j])))
+				add(o, &c);
+		}
+	}
+	if (c.err) {
+		ks_kube_snap_free(s);
+		return c.err;
+	}
+	for (i = 0; i < N_RES; i++)
+		refl_forget_changes(&k->refl[i]);
+	return 0;
 }
 
 void ks_kube_snap_free(struct ks_kube_snap *s)

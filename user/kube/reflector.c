@@ -219,15 +219,41 @@ static char *api_version(const struct reflector *r, char *buf, size_t len)
 	return buf;
 }
 
+#define REFL_TOUCHED_MAX (sizeof(((struct reflector *)0)->touched) / sizeof(char *))
+
+/* A watch event changed obj; anything but that (a list, a delete) calls it with NULL. */
+static void touch(struct reflector *r, struct json_object *obj)
+{
+	char *key;
+
+	if (r->wide)
+		return;
+	if (!obj || r->state != R_WATCH || r->n_touched == REFL_TOUCHED_MAX ||
+	    !(key = kube_obj_key(obj))) {
+		r->wide = true;
+		return;
+	}
+	r->touched[r->n_touched++] = key;
+}
+
+void refl_forget_changes(struct reflector *r)
+{
+	while (r->n_touched)
+		free(r->touched[--r->n_touched]);
+	r->changed = false;
+	r->wide = false;
+}
+
 static void put(struct reflector *r, struct json_object *obj)
 {
 	char av[128];
 	int ret = kube_store_put(&r->store, obj, r->res->kind, api_version(r, av, sizeof(av)),
 				 r->gen);
 
-	if (ret > 0)
+	if (ret > 0) {
 		r->changed = true;
-	else if (ret < 0 && ret != -EINVAL)
+		touch(r, obj);
+	} else if (ret < 0 && ret != -EINVAL)
 		pr_warn("kube: cannot hold an object", "resource=%s err=%d", r->res->resource, ret);
 }
 
@@ -267,8 +293,10 @@ static void event(struct reflector *r, const char *line, size_t len)
 	set_rv(r, obj);
 	if (!strcmp(t, "ADDED") || !strcmp(t, "MODIFIED"))
 		put(r, obj);
-	else if (!strcmp(t, "DELETED") && kube_store_del(&r->store, obj) > 0)
+	else if (!strcmp(t, "DELETED") && kube_store_del(&r->store, obj) > 0) {
 		r->changed = true;
+		touch(r, NULL);
+	}
 out:
 	json_object_put(ev);
 }
@@ -358,8 +386,10 @@ void refl_done(struct reflector *r, CURL *h, CURLcode result, uint64_t now_ms)
 					"resource=%s group=%s", r->res->resource, r->res->group);
 			r->served = false;
 			/* What was held came from a CRD that is gone: nothing of it stays. */
-			if (kube_store_sweep(&r->store, UINT64_MAX))
+			if (kube_store_sweep(&r->store, UINT64_MAX)) {
 				r->changed = true;
+				touch(r, NULL);
+			}
 			r->synced = true;
 			r->rv[0] = 0;
 			wait_then(r, now_ms, false);
@@ -376,8 +406,10 @@ void refl_done(struct reflector *r, CURL *h, CURLcode result, uint64_t now_ms)
 			}
 			/* The relist is complete: what it did not list is gone. */
 			gone = kube_store_sweep(&r->store, r->gen);
-			if (gone)
+			if (gone) {
 				r->changed = true;
+				touch(r, NULL);
+			}
 			if (r->synced)
 				r->relists++;
 			r->synced = true;
@@ -423,6 +455,7 @@ void refl_free(struct reflector *r)
 {
 	end_request(r);
 	free(r->cont);
+	refl_forget_changes(r);
 	kube_store_free(&r->store);
 	if (r->tok)
 		json_tokener_free(r->tok);

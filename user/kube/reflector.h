@@ -41,6 +41,14 @@ struct reflector {
 	bool served;			/* discovery found it */
 	bool synced;			/* listed (or found absent) at least once */
 	bool changed;			/* the store changed since kube_take_changes */
+	/*
+	 * What changed since the last snapshot, for the incremental load: the
+	 * keys that watch events put (at most REFL_TOUCHED_MAX), or wide when
+	 * anything else happened (a delete, a relist, more keys than that).
+	 */
+	bool wide;
+	size_t n_touched;
+	char *touched[32];
 	uint64_t gen;			/* list generation, for the relist diff */
 	char rv[64];			/* last resourceVersion seen */
 	char *cont;			/* list continue token */
@@ -63,6 +71,8 @@ void refl_tick(struct reflector *r, uint64_t now_ms);
 void refl_done(struct reflector *r, CURL *h, CURLcode result, uint64_t now_ms);
 /* Ms until refl_tick wants to run, or UINT64_MAX. */
 uint64_t refl_next_ms(const struct reflector *r, uint64_t now_ms);
+/* Forget what changed (a snapshot has taken it). */
+void refl_forget_changes(struct reflector *r);
 void refl_free(struct reflector *r);
 
 #endif

@@ -56,6 +56,14 @@ bool ks_kube_process(struct ks_kube *k);
 /* Every kind has been listed (or found not served) at least once. */
 bool ks_kube_synced(const struct ks_kube *k);
 int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s);
+/*
+ * The incremental load's snapshot: when all that changed since the last
+ * snapshot is EndpointSlices that watch events put, s holds just those
+ * (reuse all false) and the changes count as taken; -EAGAIN otherwise (a
+ * delete, a relist, another kind, the Lease wanting the verdicts): take a
+ * full ks_kube_snapshot(), which still sees every change.
+ */
+int ks_kube_delta(struct ks_kube *k, struct ks_kube_snap *s);
 /* s was loaded: the next snapshot marks what has not changed since as reusable. */
 void ks_kube_loaded(struct ks_kube *k, const struct ks_kube_snap *s);
 void ks_kube_snap_free(struct ks_kube_snap *s);

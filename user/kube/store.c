@@ -92,7 +92,7 @@ static int grow(struct kube_store *s)
 }
 
 /* "ns/name" or "name" from metadata; NULL when the object has no name. */
-static char *obj_key(struct json_object *obj)
+char *kube_obj_key(struct json_object *obj)
 {
 	struct json_object *meta, *v;
 	const char *ns = NULL, *name;
@@ -199,7 +199,7 @@ int kube_store_put(struct kube_store *s, struct json_object *obj, const char *ki
 {
 	struct kube_obj *o = NULL;
 	const char *text, *c;
-	char *key = obj_key(obj);
+	char *key = kube_obj_key(obj);
 	struct json_object *meta, *g;
 	int64_t generation = 0;
 	size_t i, len;
@@ -265,7 +265,7 @@ fail:
 
 int kube_store_del(struct kube_store *s, struct json_object *obj)
 {
-	char *key = obj_key(obj);
+	char *key = kube_obj_key(obj);
 	bool found = false;
 	size_t i;
 

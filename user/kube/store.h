@@ -42,6 +42,8 @@ struct kube_store {
  */
 int kube_store_put(struct kube_store *s, struct json_object *obj, const char *kind,
 		   const char *api_version, uint64_t gen);
+/* "ns/name" ("name" when cluster-scoped) of an API object, malloc'ed; NULL when it has no name. */
+char *kube_obj_key(struct json_object *obj);
 /* 1 when removed, 0 when it was not there. */
 int kube_store_del(struct kube_store *s, struct json_object *obj);
 /* Drops every object whose gen is older than gen (after a relist). Returns how many. */
