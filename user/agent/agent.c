@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/agent_int.h"
 #include "agent/load.h"
 #include "agent/lock.h"
 #include "agent/watch.h"
@@ -44,56 +45,10 @@
 /* While another agent holds the pin dir, look again this often. */
 #define LOCK_POLL_MS 200
 
-/* The running agent: the last good model stays in memory so that a health
- * verdict can re-image it without re-reading the manifests. */
-struct agent {
-	const struct ks_agent_opts *o;
-	struct ks_dp *dp;
-	struct ks_checks *checks;
-	struct ks_model *model;		/* last good; NULL before the first */
-	struct ks_objects *objects;	/* the last load's objects, for refused ones' last good */
-	struct ks_kube *kube;		/* the API source, or NULL: files */
-	struct ks_load_counts last_load;	/* what the last load found */
-	/*
-	 * Adopted pins and no apply yet: the pins are the last good state, and
-	 * this process has no last good versions of refused objects to stand
-	 * in for them, so only a load without errors replaces them.
-	 */
-	bool need_clean;
-	/*
-	 * The kept objects are newer than the model in force (a load whose
-	 * apply failed, or none yet): the incremental path, which patches the
-	 * model from them, waits for a full load that is in force.
-	 */
-	bool objects_ahead;
-	struct ks_watches watches;	/* files mode: inotify on the config paths */
-	uint64_t burst_first_ms;	/* first config event not yet applied, 0 = none */
-	uint64_t event_us;		/* the same in us, kept for the apply it starts; 0 = none */
-	bool dirty;			/* a verdict changed since the last apply */
-	bool hold;			/* first apply waits for the first verdicts */
-	bool reconciled;		/* drain has looked at every socket once since start */
-	uint64_t hold_until_ms;
-	int fatal;			/* set when the agent must stop (-errno) */
-	uint64_t next_check_ms;		/* next datapath self-check */
-	/* Metrics: served from this loop (metrics/metrics.h), so read without locks. */
-	struct ks_metrics *metrics;
-	struct ks_agent_metrics mx;
-	uint64_t last_turn_ms;		/* /healthz: end of the loop's last round (1 s tick at least) */
-};
-
 /* How long an adopting agent waits for first verdicts before it applies anyway. */
 #define HOLD_MAX_MS 10000
-#define TICK_MS 1000
 /* How often the datapath is checked for hooks or pins taken away behind the agent's back. */
 #define SELFCHECK_MS 5000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
 
 /*
  * Destroy the sockets ksplit steered to endpoints their VIP no longer lists.
@@ -116,35 +71,6 @@ static void drain(struct agent *a, const char *why)
 		st.netns, st.steered, st.destroyed, st.denied, st.failed);
 }
 
-/* ---- metrics: what the agent counts itself (metrics/format.h) ---- */
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
-}
-
-static void metrics_applied(struct agent *a, uint64_t t0_us)
-{
-	struct timespec wall;
-
-	clock_gettime(CLOCK_REALTIME, &wall);
-	ks_agent_metrics_observe_apply(&a->mx, (now_us() - t0_us) / 1e6);
-	a->mx.last_apply_success = wall.tv_sec + wall.tv_nsec / 1e9;
-	a->mx.ready = true;
-}
-
-/* A load with an error or a route not accepted is not valid; each one counts. */
-static void metrics_loaded(struct agent *a, bool ok)
-{
-	ok = ok && !a->last_load.errors && !a->last_load.not_accepted;
-	a->mx.config_valid = ok;
-	if (!ok)
-		a->mx.config_errors++;
-}
-
 /* Whether m may replace the adopted pins now (see need_clean). Releases m when not. */
 static bool clean_enough(struct agent *a, struct ks_model *m)
 {
@@ -157,63 +83,6 @@ static bool clean_enough(struct agent *a, struct ks_model *m)
 	return false;
 }
 
-static void metrics_fill(void *ctx, struct ks_agent_metrics *out)
-{
-	struct agent *a = ctx;
-	struct ks_checks_counts hc;
-
-	*out = a->mx;
-	ks_checks_counts(a->checks, &hc);
-	out->health_to_healthy = hc.to_healthy;
-	out->health_to_unhealthy = hc.to_unhealthy;
-	out->health_checks = hc.checks;
-	out->health_check_failures = hc.failures;
-	out->health_targets = ks_checks_targets(a->checks);
-}
-
-/*
- * The loop wakes at least every TICK_MS; three ticks without a finished
- * round means it is stuck or starved. A round, not the tick itself: a long
- * apply ends with a round, so the probe after it is not failed for it.
- */
-static bool metrics_alive(void *ctx)
-{
-	return now_ms() - ((struct agent *)ctx)->last_turn_ms < 3 * TICK_MS + 500;
-}
-
-/*
- * After the pin dir lock: the agent it waits for may hold the same port. An
- * address given with --metrics-addr must be served (else exit); the default
- * one, when taken, costs only a warning, as several agents on one host (tests,
- * other pin dirs) would otherwise stop each other from starting.
- */
-static int metrics_start(struct agent *a)
-{
-	const char *addr = a->o->metrics_addr ? a->o->metrics_addr : KS_METRICS_DEFAULT_ADDR;
-	struct ks_metrics_opts mo = { .addr = addr, .pin_dir = a->o->dp.pin_dir,
-				      .endpoints = a->o->metrics_endpoints, .fill = metrics_fill,
-				      .alive = metrics_alive, .ctx = a };
-	int err;
-
-	if (!strcmp(addr, "none"))
-		return 0;
-	a->last_turn_ms = now_ms();
-	err = ks_metrics_start(&mo, &a->metrics);
-	if (!err) {
-		pr_info("serving /metrics, /healthz and /readyz", "metrics_addr=%s",
-			ks_metrics_addr(a->metrics));
-		return 0;
-	}
-	if (a->o->metrics_addr) {
-		pr_error("cannot serve metrics on --metrics-addr (in use? pass another ADDR:PORT or none)",
-			 "metrics_addr=%s err=%d", addr, err);
-		return err;
-	}
-	pr_warn("cannot serve metrics on the default address; pass --metrics-addr ADDR:PORT (or none)",
-		"metrics_addr=%s err=%d", addr, err);
-	return 0;
-}
-/* ---- end of metrics ---- */
 
 /*
  * Image model m with the current verdicts and apply it; drain what left.
@@ -255,7 +124,7 @@ static int apply_model(struct agent *a, const struct ks_model *m, bool some, con
 	/* After the apply no new connect reaches them; now cut the old ones. */
 	if (n_gone || !a->reconciled)
 		drain(a, a->reconciled ? "apply" : "start");
-	metrics_applied(a, t0_us);
+	agent_metrics_applied(a, t0_us);
 	a->need_clean = false;
 	/*
 	 * publish_ms: until the last ks_services write (new connects see the
@@ -326,7 +195,7 @@ static bool reload_slices(struct agent *a)
 		return false;
 	}
 	ks_model_patch_commit(a->model, &p);
-	metrics_loaded(a, true);
+	agent_metrics_loaded(a, true);
 	/* Health targets are endpoints: the prober follows them. */
 	if (a->model->n_health)
 		ks_checks_set_model(a->checks, a->model);
@@ -342,7 +211,7 @@ static void reload(struct agent *a, bool changed, const char *why)
 		return;
 	m = load_config(a);
 	a->objects_ahead = true;
-	metrics_loaded(a, m != NULL);
+	agent_metrics_loaded(a, m != NULL);
 	if (!m || !clean_enough(a, m))
 		return;
 	if (!a->hold && apply_model(a, m, false, why)) {
@@ -669,7 +538,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	}
 	err = ks_checks_new(&a.checks, verdict_changed, &a);
 	if (!err)
-		err = metrics_start(&a);
+		err = agent_metrics_start(&a);
 	if (err)
 		goto out;
 	/* Watch before the first load so that no edit between load and watch is lost. */
@@ -694,7 +563,7 @@ int ks_agent_run(const struct ks_agent_opts *o)
 	/* A partial list is no config: without the first lists, the pinned state stays. */
 	if (!a.kube || ks_kube_synced(a.kube))
 		a.model = load_config(&a);
-	metrics_loaded(&a, a.model != NULL);
+	agent_metrics_loaded(&a, a.model != NULL);
 	if (!a.dp) {
 		err = open_datapath(&a);
 		if (err)
