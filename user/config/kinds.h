@@ -38,6 +38,24 @@ km_free_fn km_gateway_free, km_service_free, km_slice_free, km_route_free, km_gr
 extern const struct km_route_kind km_route_http, km_route_grpc, km_route_tcp, km_route_tls,
 	km_route_udp;
 
+/*
+ * The object stores of a km_set, one per store of the kind table (the route
+ * kinds share one): for carry.c, which moves objects between two sets.
+ */
+struct km_store {
+	char **arr;		/* the objects, size bytes each, each starting with its km_meta */
+	size_t *n;
+	size_t size;
+};
+size_t km_n_stores(void);
+void km_store_at(struct km_set *s, size_t i, struct km_store *st);
+/*
+ * Move old (an object of another set, of store i) to the end of s's store
+ * i, with s's own copy of its file name and the next seq; old is zeroed.
+ * The moved object, or NULL when out of memory.
+ */
+struct km_meta *km_store_move_in(struct km_set *s, size_t i, struct km_meta *old);
+
 /* Why L4 cannot honour what needs the request: routes' and listeners' refusals say it. */
 #define KM_L4_WHY "ksplit picks a backend at connect(), before any byte of the request exists"
 

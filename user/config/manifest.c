@@ -637,6 +637,54 @@ io:
 }
 
 
+size_t km_n_stores(void)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < N_KINDS; i++)
+		n += store_first(i);
+	return n;
+}
+
+/* Row of kinds[] that owns store i. */
+static const struct km_kind *store_row(size_t i)
+{
+	size_t r;
+
+	for (r = 0; r < N_KINDS; r++)
+		if (store_first(r) && !i--)
+			return &kinds[r];
+	return NULL;
+}
+
+void km_store_at(struct km_set *s, size_t i, struct km_store *st)
+{
+	const struct km_kind *k = store_row(i);
+
+	st->arr = (char **)store_arr(s, k);
+	st->n = store_n(s, k);
+	st->size = k->size;
+}
+
+struct km_meta *km_store_move_in(struct km_set *s, size_t i, struct km_meta *old)
+{
+	const struct km_kind *k = store_row(i);
+	char **files = add_file_slot(s);
+	struct km_meta *nm;
+
+	if (!files || !(files[s->n_files] = strdup(old->file)))
+		return NULL;
+	s->n_files++;
+	if (!(nm = grow(store_arr(s, k), *store_n(s, k), k->size)))
+		return NULL;
+	(*store_n(s, k))++;
+	memcpy(nm, old, k->size);
+	memset(old, 0, k->size);
+	nm->file = files[s->n_files - 1];
+	nm->seq = s->seq++;
+	return nm;
+}
+
 /* Duplicates per store: a later definition of the same kind and ns/name is an error. */
 int km_check_duplicates(struct km_set *s, struct ks_diags *d)
 {
@@ -663,229 +711,6 @@ int km_check_duplicates(struct km_set *s, struct ks_diags *d)
 			ret = err;
 	}
 	return ret;
-}
-
-/* The failed path that file is, or is in; NULL when none. */
-static const char *failed_path(const struct km_set *s, const char *file)
-{
-	size_t i, n;
-
-	for (i = 0; i < s->n_failed; i++) {
-		n = strlen(s->failed[i]);
-		if (!strncmp(file, s->failed[i], n) && (!file[n] || file[n] == '/'))
-			return s->failed[i];
-	}
-	return NULL;
-}
-
-static int cmp_ident(const struct km_meta *a, const struct km_meta *b)
-{
-	int c = strcmp(a->ns, b->ns);
-
-	if (!c)
-		c = strcmp(a->name, b->name);
-	return c ? c : strcmp(a->kind, b->kind);
-}
-
-static int cmp_ident_p(const void *pa, const void *pb)
-{
-	return cmp_ident(*(const struct km_meta *const *)pa, *(const struct km_meta *const *)pb);
-}
-
-/*
- * Whether old (a good object of the last load) stands in for a refused
- * object of s: s has its kind and ns/name only refused. by: s's objects of
- * that store sorted by identity.
- */
-static const struct km_meta *refused_twin(const struct km_meta *const *by, size_t n,
-					  const struct km_meta *old)
-{
-	const struct km_meta *twin = NULL;
-	size_t lo = 0, hi = n, m;
-
-	while (lo < hi) {
-		m = (lo + hi) / 2;
-		if (cmp_ident(by[m], old) < 0)
-			lo = m + 1;
-		else
-			hi = m;
-	}
-	for (; lo < n && !cmp_ident(by[lo], old); lo++) {
-		if (!by[lo]->refused)
-			return NULL;
-		twin = twin ? twin : by[lo];
-	}
-	return twin;
-}
-
-/* Moves old (of last) to the end of s's store k, as carried over. */
-static int carry_one(struct km_set *s, const struct km_kind *k, struct km_meta *old,
-		     const char *why, struct ks_diags *d)
-{
-	char **files = add_file_slot(s);
-	struct km_meta *nm;
-
-	if (!files)
-		return -ENOMEM;
-	if (!(files[s->n_files] = strdup(old->file)))
-		return -ENOMEM;
-	s->n_files++;
-	if (!(nm = grow(store_arr(s, k), *store_n(s, k), k->size)))
-		return -ENOMEM;
-	(*store_n(s, k))++;
-	memcpy(nm, old, k->size);
-	memset(old, 0, k->size);
-	nm->file = files[s->n_files - 1];
-	nm->seq = s->seq++;
-	nm->kept = true;
-	free(nm->why);
-	if (!(nm->why = strdup(why)))
-		return -ENOMEM;
-	return ks_diag_obj(d, true, nm->file, nm->pos.line, nm->pos.col, nm->kind, nm->ns,
-			   nm->name, NULL, "the last good version of this object stays in force "
-			   "(this load refused it: %s)", why) ? -ENOMEM : 0;
-}
-
-/* An object of last, by the buffer (file) it came from. */
-struct km_ref {
-	const char *file;
-	size_t kind;		/* row of kinds[] that owns the store */
-	struct km_meta *m;
-};
-
-static int cmp_ref(const void *a, const void *b)
-{
-	return strcmp(((const struct km_ref *)a)->file, ((const struct km_ref *)b)->file);
-}
-
-int km_set_reuse(struct km_set *s, struct km_set *last, const char *const *names,
-		 const bool *reuse, bool *done, size_t n)
-{
-	struct km_ref *refs = NULL, key;
-	size_t i, j, nr = 0, total = 0;
-	int err = 0;
-
-	for (i = 0; i < N_KINDS; i++)
-		if (store_first(i))
-			total += *store_n(last, &kinds[i]);
-	if (total && !(refs = malloc(total * sizeof(*refs))))
-		return -ENOMEM;
-	for (i = 0; i < N_KINDS; i++) {
-		char *arr = *store_arr(last, &kinds[i]);
-
-		if (!store_first(i))
-			continue;
-		for (j = 0; j < *store_n(last, &kinds[i]); j++) {
-			struct km_meta *m = (struct km_meta *)(arr + j * kinds[i].size);
-
-			if (m->name && m->file)
-				refs[nr++] = (struct km_ref){ m->file, i, m };
-		}
-	}
-	if (nr)
-		qsort(refs, nr, sizeof(*refs), cmp_ref);
-	for (i = 0; i < n && !err; i++) {
-		struct km_ref *r;
-
-		done[i] = false;
-		if (!reuse[i] || !nr)
-			continue;
-		key.file = names[i];
-		r = bsearch(&key, refs, nr, sizeof(*refs), cmp_ref);
-		if (!r)
-			continue;
-		/* bsearch lands anywhere in a run of equal files: back to its start. */
-		while (r > refs && !strcmp(r[-1].file, names[i]))
-			r--;
-		for (; r < refs + nr && !strcmp(r->file, names[i]) && !err; r++) {
-			const struct km_kind *k = &kinds[r->kind];
-			char **files = add_file_slot(s);
-			struct km_meta *nm;
-
-			if (!files || !(files[s->n_files] = strdup(r->file))) {
-				err = -ENOMEM;
-				break;
-			}
-			s->n_files++;
-			if (!(nm = grow(store_arr(s, k), *store_n(s, k), k->size))) {
-				err = -ENOMEM;
-				break;
-			}
-			(*store_n(s, k))++;
-			memcpy(nm, r->m, k->size);
-			memset(r->m, 0, k->size);
-			nm->file = files[s->n_files - 1];
-			nm->seq = s->seq++;
-			/* A duplicate is judged anew: the first copy may be gone. */
-			if (nm->dup) {
-				nm->dup = nm->refused = false;
-				free(nm->why);
-				nm->why = NULL;
-			}
-			done[i] = true;
-		}
-	}
-	free(refs);
-	return err;
-}
-
-int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d)
-{
-	const struct km_meta **by = NULL;
-	size_t i, j, n, cap = 0;
-	int err = 0;
-
-	for (i = 0; i < N_KINDS && !err; i++) {
-		const struct km_kind *k = &kinds[i];
-		char *arr, *old;
-		size_t n_old;
-
-		if (!store_first(i))
-			continue;
-		/* Sorted before anything moves in: carried objects never match each other. */
-		arr = *store_arr(s, k);
-		n = *store_n(s, k);
-		if (n > cap) {
-			const struct km_meta **v = realloc(by, n * sizeof(*v));
-
-			if (!v) {
-				err = -ENOMEM;
-				break;
-			}
-			by = v;
-			cap = n;
-		}
-		for (j = 0; j < n; j++)
-			by[j] = (const struct km_meta *)(arr + j * k->size);
-		if (n)
-			qsort(by, n, sizeof(*by), cmp_ident_p);
-		old = *store_arr(last, k);
-		n_old = *store_n(last, k);
-		for (j = 0; j < n_old && !err; j++) {
-			struct km_meta *om = (struct km_meta *)(old + j * k->size);
-			const struct km_meta *twin;
-			const char *fp;
-			char *why = NULL;
-
-			if (!om->name || om->refused)
-				continue;
-			fp = failed_path(s, om->file);
-			twin = fp ? NULL : refused_twin(by, n, om);
-			if (!fp && !twin)
-				continue;
-			if (fp && asprintf(&why, "%s could not be read or parsed", fp) < 0) {
-				err = -ENOMEM;
-				break;
-			}
-			/* The refused copy's verdict is the carried one's: it says kept. */
-			if (twin)
-				((struct km_meta *)twin)->kept = true;
-			err = carry_one(s, k, om, fp ? why : twin->why ? twin->why : "refused", d);
-			free(why);
-		}
-	}
-	free(by);
-	return err;
 }
 
 void km_set_free(struct km_set *s)
