@@ -220,18 +220,27 @@ static __always_inline bool ct_still_listed(struct ks_ct_ent *e, const struct ks
 }
 
 /*
- * The mirror image: an ICMP error from the client about a reply it got
- * (port unreachable after its socket closed, fragmentation needed on its
- * side). It quotes the reply as the client saw it, VIP -> client, and is
- * addressed to the VIP: both go back to the backend, which sent the reply
- * and must match the error to its socket. The flow's forward entry, keyed
- * by the quote turned around, holds the backend.
+ * ICMP errors about a translated flow, both ways. Both quote a packet of the
+ * flow; the quote turned around is the key of the entry that holds the
+ * backend (fwd: the flow's forward entry; else its reply's).
+ *
+ * Toward the client (fwd false): an error about a packet the backend got
+ * (fragmentation needed, port unreachable from the backend) quotes client ->
+ * backend. The quote goes back to client -> VIP, and the error's source too
+ * when it is the backend, so that the client's stack matches it to its
+ * socket (PMTU discovery through a VIP).
+ *
+ * From the client (fwd true): an error about a reply it got (port
+ * unreachable after its socket closed, fragmentation needed on its side)
+ * quotes VIP -> client and is addressed to the VIP: both go back to the
+ * backend, which sent the reply and must match the error to its socket.
  */
-static __always_inline int forward_icmp(struct __sk_buff *skb)
+static __always_inline int nat_icmp(struct __sk_buff *skb, bool fwd)
 {
-	struct ks_ct_key ck = { .dir = KS_CT_FWD };
+	struct ks_ct_key ck = { .dir = fwd ? KS_CT_FWD : KS_CT_REV };
 	struct ks_icmp_err c = {};
 	struct ks_ct_ent *e;
+	bool outer;
 
 	if (!ks_parse_icmp_err(skb, &c))
 		return TC_ACT_OK_;
@@ -244,7 +253,9 @@ static __always_inline int forward_icmp(struct __sk_buff *skb)
 	e = bpf_map_lookup_elem(&ks_ct, &ck);
 	if (!e)
 		return TC_ACT_OK_;
-	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.dst, c.inner.src), true))
+	/* Is the outer address on the translated side the one the quote names? */
+	outer = fwd ? ks_addr_eq(c.outer.dst, c.inner.src) : ks_addr_eq(c.outer.src, c.inner.dst);
+	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, outer, fwd))
 		return TC_ACT_SHOT_;
 	TC_COUNT(icmp);
 	return TC_ACT_OK_;
@@ -263,7 +274,7 @@ static __always_inline int forward(struct __sk_buff *skb)
 	__u64 now;
 
 	if (!ks_parse(skb, &p))
-		return forward_icmp(skb);
+		return nat_icmp(skb, true);
 	if (p.frag == KS_FRAG_LATER)
 		return xlate_later_frag(skb, &p, KS_CT_FWD);
 	__builtin_memcpy(sk.addr, p.dst, sizeof(sk.addr));
@@ -331,38 +342,6 @@ static __always_inline int forward(struct __sk_buff *skb)
 	return TC_ACT_OK_;
 }
 
-/*
- * An ICMP error toward the client about a translated flow (fragmentation
- * needed, port unreachable from the backend): it quotes the packet as the
- * backend got it, client -> backend. The quote goes back to client -> VIP,
- * and the error's source too when it is the backend, so that the client's
- * stack matches it to its socket (PMTU discovery through a VIP).
- */
-static __always_inline int reverse_icmp(struct __sk_buff *skb)
-{
-	struct ks_ct_key ck = { .dir = KS_CT_REV };
-	struct ks_icmp_err c = {};
-	struct ks_ct_ent *e;
-
-	if (!ks_parse_icmp_err(skb, &c))
-		return TC_ACT_OK_;
-	/* The quoted packet went client -> backend: its reply's entry is the key. */
-	__builtin_memcpy(ck.src, c.inner.dst, sizeof(ck.src));
-	__builtin_memcpy(ck.dst, c.inner.src, sizeof(ck.dst));
-	ck.sport = c.inner.dport;
-	ck.dport = c.inner.sport;
-	ck.proto = c.inner.proto;
-	ck.family = c.inner.family;
-	e = bpf_map_lookup_elem(&ks_ct, &ck);
-	if (!e)
-		return TC_ACT_OK_;
-	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, ks_addr_eq(c.outer.src, c.inner.dst), false))
-		return TC_ACT_SHOT_;
-	TC_COUNT(icmp);
-	return TC_ACT_OK_;
-}
-
-
 static __always_inline int reverse(struct __sk_buff *skb)
 {
 	struct ks_ct_key ck = { .dir = KS_CT_REV };
@@ -370,7 +349,7 @@ static __always_inline int reverse(struct __sk_buff *skb)
 	struct ks_ct_ent *e;
 
 	if (!ks_parse(skb, &p))
-		return reverse_icmp(skb);
+		return nat_icmp(skb, false);
 	if (p.frag == KS_FRAG_LATER)
 		return xlate_later_frag(skb, &p, KS_CT_REV);
 	__builtin_memcpy(ck.src, p.src, sizeof(ck.src));
