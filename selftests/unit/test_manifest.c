@@ -585,6 +585,69 @@ static void test_edit_distance(void **state)
 	assert_int_equal(km_edit_distance("port", "ports"), 1);
 }
 
+/* Whether two trees hold the same values, kinds and quoting (positions aside). */
+static bool same_tree(const struct ky_node *a, const struct ky_node *b)
+{
+	size_t i;
+
+	if (!a || !b)
+		return a == b;
+	if (a->type != b->type || a->n != b->n || a->nkids != b->nkids)
+		return false;
+	if (a->type == KY_SCALAR)
+		return a->quoted == b->quoted && !strcmp(a->str, b->str);
+	for (i = 0; i < a->nkids; i++)
+		if (!same_tree(a->kids[i], b->kids[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The API source's JSON goes through json-c (ky_parse_json), everything else
+ * through libyaml: the kinds' parsers must get the same tree from both.
+ */
+static void test_json_same_tree(void **state)
+{
+	static const char *const texts[] = {
+		"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"a\","
+		"\"labels\":{}},\"spec\":{\"clusterIP\":\"10.96.0.1\",\"ports\":[{\"port\":80,"
+		"\"targetPort\":\"http\"}],\"x\":[],\"t\":true,\"f\":false,\"n\":null,"
+		"\"d\":1.5,\"neg\":-3}}",
+		"  {\"s\":\"caf\\u00e9 \\\"q\\\" \\n\",\"deep\":[[[{\"k\":[1,2,3]}]]],\"e\":\"\"}\n",
+	};
+	struct ks_diags d = { 0 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct ky_stream y = { 0 }, j = { 0 };
+
+		assert_int_equal(ky_parse("y", texts[i], strlen(texts[i]), &y, &d), 0);
+		assert_int_equal(ky_parse_json("j", texts[i], strlen(texts[i]), &j, &d), 0);
+		assert_int_equal(y.n, 1);
+		assert_int_equal(j.n, 1);
+		assert_true(same_tree(y.docs[0].root, j.docs[0].root));
+		ky_stream_free(&y);
+		ky_stream_free(&j);
+	}
+	assert_int_equal(d.n, 0);
+	/* Bad JSON is an error that names the object, as a YAML error names the file. */
+	{
+		static const char *const bad[] = { "{\"a\":1} x", "{\"a\":", "{\"a\":\"\\u0000\"}" };
+		struct ky_stream j = { 0 };
+
+		for (i = 0; i < 3; i++)
+			assert_int_equal(ky_parse_json("services/ns/a", bad[i], strlen(bad[i]), &j, &d),
+					 -EINVAL);
+		assert_int_equal(j.n, 0);
+	}
+	assert_int_equal(d.n, 3);
+	assert_string_equal(d.v[0].msg, "services/ns/a:1:9: json: text after the value");
+	assert_string_equal(d.v[1].msg, "services/ns/a:1:6: json: the text ends inside a value");
+	assert_string_equal(d.v[2].msg, "services/ns/a: json: a string holds a NUL character");
+	ks_diags_free(&d);
+}
+
 static void test_tree(void **state)
 {
 	static const char y[] = "a:\n  - 1\n  - 'two'\n---\n---\nb: {c: d}\n";
@@ -630,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_directory),
 		cmocka_unit_test(test_edit_distance),
 		cmocka_unit_test(test_tree),
+		cmocka_unit_test(test_json_same_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -460,8 +460,18 @@ out:
 	return ret;
 }
 
-int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,
-		   struct ks_diags *d)
+/* Whether buf is a JSON object's text: what the API source hands over. */
+static bool json_object_text(const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && strchr(" \t\r\n", buf[i]); i++)
+		;
+	return i < len && buf[i] == '{';
+}
+
+static int load_text(struct km_set *s, const char *name, const char *buf, size_t len, bool json,
+		     struct ks_diags *d)
 {
 	struct ky_stream st = { 0 };
 	char **files, *file;
@@ -475,7 +485,7 @@ int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t l
 	if (!file)
 		return -ENOMEM;
 	s->files[s->n_files++] = file;
-	ret = ky_parse(file, buf, len, &st, d);
+	ret = json ? ky_parse_json(file, buf, len, &st, d) : ky_parse(file, buf, len, &st, d);
 	if (ret == -ENOMEM)
 		goto out;
 	/* The documents before a syntax error may be half of what was meant: refuse the file. */
@@ -502,6 +512,18 @@ int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t l
 out:
 	ky_stream_free(&st);
 	return ret;
+}
+
+int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,
+		   struct ks_diags *d)
+{
+	return load_text(s, name, buf, len, false, d);
+}
+
+int km_load_object(struct km_set *s, const char *name, const char *buf, size_t len,
+		   struct ks_diags *d)
+{
+	return load_text(s, name, buf, len, json_object_text(buf, len), d);
 }
 
 static int load_file(struct km_set *s, const char *path, struct ks_diags *d)

@@ -277,6 +277,13 @@ const char *km_label_get(const struct km_label *v, size_t n, const char *key);
 /* Parses and checks one buffer, appending its objects. 0, -EINVAL (diags) or -ENOMEM. */
 int km_load_buffer(struct km_set *s, const char *name, const char *buf, size_t len,
 		   struct ks_diags *d);
+/*
+ * The same for one object of the API source: a JSON object's text goes
+ * through json-c (yaml.h, ky_parse_json), which reads it into the same tree
+ * several times faster than libyaml; any other text is read as YAML.
+ */
+int km_load_object(struct km_set *s, const char *name, const char *buf, size_t len,
+		   struct ks_diags *d);
 /* Files or directories (non-recursive, sorted, hidden entries skipped, symlinks followed). */
 int km_load_path(struct km_set *s, const char *path, struct ks_diags *d);
 /* Refuses (and reports) later definitions of the same kind and ns/name; builds the indexes. */

@@ -272,7 +272,7 @@ int ks_model_patch_slices(struct ks_objects *keep, struct ks_model *m, const cha
 	if (!keep || !n)
 		return -EAGAIN;
 	for (i = 0; i < n && !err; i++)
-		err = km_load_buffer(&t, names[i], bufs[i], lens[i], &pd);
+		err = km_load_object(&t, names[i], bufs[i], lens[i], &pd);
 	if (err == -ENOMEM)
 		goto out;
 	/* Exactly one good slice per object, nothing else: anything more is the full load's. */

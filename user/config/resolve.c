@@ -767,7 +767,9 @@ static int load_buffers(const struct ks_load_opts *o, const char *const *names,
 	for (i = 0; i < n; i++) {
 		if (done && done[i])
 			continue;
-		err = km_load_buffer(&s, names[i], bufs[i], lens[i], diags);
+		/* Objects of the API source (they come with keep) may be JSON: the fast parser. */
+		err = keep ? km_load_object(&s, names[i], bufs[i], lens[i], diags)
+			   : km_load_buffer(&s, names[i], bufs[i], lens[i], diags);
 		if (err == -ENOMEM)
 			goto out;
 	}

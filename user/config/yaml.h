@@ -48,6 +48,13 @@ struct ky_stream {
  */
 int ky_parse(const char *name, const char *buf, size_t len, struct ky_stream *out,
 	     struct ks_diags *d);
+/*
+ * The same tree from a JSON text, through json-c (json.c): one document,
+ * every node at 1:1, strings quoted and other scalars plain, as libyaml
+ * reads the same text. Errors as ky_parse's ("name:1:col: json: ...").
+ */
+int ky_parse_json(const char *name, const char *buf, size_t len, struct ky_stream *out,
+		  struct ks_diags *d);
 void ky_stream_free(struct ky_stream *s);
 void ky_node_free(struct ky_node *n);
 
