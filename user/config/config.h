@@ -53,7 +53,8 @@ int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *
 			       struct ks_model *out, struct ks_diags *diags);
 
 /*
- * The API source's load: one buffer per object (JSON is YAML), named
+ * The API source's load: one buffer per object (a JSON object's text is
+ * read with json-c, any other as YAML: config/manifest.h), named
  * "resource/ns/name", judged like ks_model_load_opts, with last good
  * versions kept in *keep. reuse (may be NULL): reuse[i] says buffer i is
  * unchanged since *keep was loaded, so its parsed objects are taken from
