@@ -30,11 +30,13 @@ DEPS_GROUP	:= --arm64
 VM_GROUP	:= --vm-arm64
 endif
 VM_GROUP	?= --vm
-# The cross build cannot run here: its tests run in the arm64 guest.
+# The cross build's unit tests run under qemu-user (KS_TEST_EXEC: also the
+# binaries they start); its kernel tests and demo run in the arm64 guest.
 ifdef CROSS
-HOST_ONLY	:= $(filter test unit-test kern-test skew deploy-test demo image image-test fresh-check bench bench-% fuzz,$(MAKECMDGOALS))
+KS_TEST_EXEC	:= qemu-aarch64
+HOST_ONLY	:= $(filter test kern-test skew deploy-test demo image image-test fresh-check bench bench-% fuzz,$(MAKECMDGOALS))
 ifneq ($(HOST_ONLY),)
-$(error ARCH=$(ARCH) is a cross build: $(HOST_ONLY) runs this host's build; the arm64 kernel tests and demo run in `make vm-test ARCH=$(ARCH)`)
+$(error ARCH=$(ARCH) is a cross build: $(HOST_ONLY) runs this host's build; the arm64 unit tests run in `make unit-test ARCH=$(ARCH)` (qemu-user), the kernel tests and demo in `make vm-test ARCH=$(ARCH)`)
 endif
 endif
 OUT		?= build
@@ -113,7 +115,7 @@ help:
 	@echo 'ksplit targets:'
 	@echo '  all (default)  build $(BIN) and the test/bench tools'
 	@echo '  test           unit tests (no root) then kernel tests (root)'
-	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli)'
+	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli; ARCH=arm64: under qemu-aarch64)'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
 	@echo '  skew           $(OUT)/skew/ksplit: the agent with another map layout, for test_upgrade'
 	@echo '  deploy-test    render deploy/ with kubectl kustomize (offline) and check it against the agent'
@@ -238,7 +240,7 @@ $(BENCH_STAMP): scripts/deps.sh
 	$(Q)mkdir -p $(@D) && touch $@
 
 unit-test: $(BIN) $(APISERVER) $(UNIT_BINS)
-	$(Q)bash scripts/run-tests.sh unit $(UNIT_BINS)
+	$(Q)KS_TEST_EXEC=$(KS_TEST_EXEC) bash scripts/run-tests.sh unit $(UNIT_BINS)
 
 # Another real build for selftests/kern/test_upgrade: the same sources with
 # another map layout (KS_ABI_SKEW in include/ksplit/abi.h), in $(OUT)/skew/.

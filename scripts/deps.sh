@@ -53,7 +53,8 @@ for group in "$@"; do
 	# links by file name. The header comes from the host's -dev package.
 	--arm64 | --vm-arm64)
 		arm64=1
-		pkgs+=(gcc-aarch64-linux-gnu libhttp-parser-dev)
+		# qemu-user: `make unit-test ARCH=arm64` (qemu-aarch64, no binfmt handler).
+	pkgs+=(gcc-aarch64-linux-gnu libhttp-parser-dev qemu-user)
 		for p in libbpf-dev libelf-dev zlib1g-dev libyaml-dev libjson-c-dev libmnl-dev libnghttp2-dev \
 			libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libhttp-parser2.9 pkgconf; do
 			pkgs+=("$p:arm64")
