@@ -1,11 +1,45 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # ksplit build. Output goes to $(OUT) (build/ by default). `make help` lists targets.
 
-OUT		?= build
-CC		?= cc
 CLANG		?= clang
 BPFTOOL		?= bpftool
-ARCH		:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+HOST_ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+# Only `make ARCH=...` chooses another: an ARCH in the environment (a kernel
+# build's, say) does not.
+ifneq ($(origin ARCH),command line)
+ARCH		:= $(HOST_ARCH)
+endif
+PKG_CONFIG	?= pkg-config
+
+# ARCH=arm64 on an x86 host cross-builds the agent, the tools and the tests
+# into build-arm64/ with Debian's cross gcc against the arm64 multiarch -dev
+# libraries (scripts/deps.sh --arm64). Host tools (clang, bpftool) still make
+# the BPF object and the skeleton; the object differs only in
+# __TARGET_ARCH_arm64 (CO-RE relocates its fields against the node's BTF).
+ifneq ($(ARCH),$(HOST_ARCH))
+ifneq ($(ARCH),arm64)
+$(error ARCH=$(ARCH): only arm64 cross-builds (host is $(HOST_ARCH)))
+endif
+CROSS		:= aarch64-linux-gnu-
+OUT		?= build-arm64
+ifeq ($(origin CC),default)
+CC		:= $(CROSS)gcc
+endif
+PKG_CONFIG	:= $(CROSS)pkg-config
+DEPS_GROUP	:= --arm64
+VM_GROUP	:= --vm-arm64
+endif
+VM_GROUP	?= --vm
+# The cross build's unit tests run under qemu-user (KS_TEST_EXEC: also the
+# binaries they start); its kernel tests and demo run in the arm64 guest.
+ifdef CROSS
+KS_TEST_EXEC	:= qemu-aarch64
+HOST_ONLY	:= $(filter test kern-test skew deploy-test demo image image-test fresh-check bench bench-% fuzz,$(MAKECMDGOALS))
+ifneq ($(HOST_ONLY),)
+$(error ARCH=$(ARCH) is a cross build: $(HOST_ONLY) runs this host's build; the arm64 unit tests run in `make unit-test ARCH=$(ARCH)` (qemu-user), the kernel tests and demo in `make vm-test ARCH=$(ARCH)`)
+endif
+endif
+OUT		?= build
 
 ifeq ($(V),1)
 Q :=
@@ -26,7 +60,13 @@ CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) $(ABI_DEFS) \
 		   -Iinclude -Iuser
 LDFLAGS		+= $(SANFLAGS)
 LDLIBS		:= -lbpf -lelf -lz -lyaml -ljson-c -lmnl -lhttp_parser -lnghttp2 -lcurl -lssl -lcrypto -lm \
-		   $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+		   $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+ifdef CROSS
+# libhttp-parser-dev is not Multi-Arch: same (its :arm64 would remove the
+# host's), so the cross link takes the arm64 runtime library by file name and
+# the header from the host's -dev package.
+LDLIBS		:= $(patsubst -lhttp_parser,-l:libhttp_parser.so.2.9,$(LDLIBS))
+endif
 BPF_CFLAGS	:= -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 		   -Iinclude -Ivmlinux -Ibpf -MMD -MP $(ABI_DEFS)
 
@@ -75,7 +115,7 @@ help:
 	@echo 'ksplit targets:'
 	@echo '  all (default)  build $(BIN) and the test/bench tools'
 	@echo '  test           unit tests (no root) then kernel tests (root)'
-	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli)'
+	@echo '  unit-test      cmocka unit tests only (no root; builds $(BIN) for test_cli; ARCH=arm64: under qemu-aarch64)'
 	@echo '  kern-test      real-kernel tests only (root; netns + cgroup)'
 	@echo '  skew           $(OUT)/skew/ksplit: the agent with another map layout, for test_upgrade'
 	@echo '  deploy-test    render deploy/ with kubectl kustomize (offline) and check it against the agent'
@@ -83,6 +123,7 @@ help:
 	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci)'
 	@echo '  image-test     run the image with podman: split, restart, capabilities only (root)'
 	@echo '  vm-test        KERNEL=6.1|5.10: kernel tests and the demo on a Debian cloud kernel under qemu (root; network once; 6.1: 9-11 min, 5.10: ~30 s)'
+	@echo '                 ARCH=arm64: the same with the arm64 cross build on Debian'"'"'s arm64 cloud kernel (qemu-system-aarch64; 6.1: ~20 min)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
 	@echo '  bench          benchmarks vs kube-proxy shapes, then bench-prober (root; QUICK=1 for a short run)'
 	@echo '  bench-tc       TC programs: ns per packet with BPF_PROG_TEST_RUN (BEFORE=<build dir> beside), iperf3 through a veth (root)'
@@ -92,8 +133,8 @@ help:
 	@echo '  fuzz           run the manifest and health-check response fuzzers (FUZZ_SECONDS=60 each)'
 	@echo '  vmlinux        regenerate vmlinux/vmlinux.h from /sys/kernel/btf/vmlinux'
 	@echo '  deps           install Debian build/test dependencies'
-	@echo '  clean          remove build/ and build-san/'
-	@echo 'variables: V=1 (show commands)  SANITIZE=1 (ASan+UBSan build in build-san/)'
+	@echo '  clean          remove build/, build-san/ and build-arm64/'
+	@echo 'variables: V=1 (show commands)  SANITIZE=1 (ASan+UBSan build in build-san/)  ARCH=arm64 (cross-build into build-arm64/)'
 
 deps:
 	$(Q)bash scripts/deps.sh
@@ -159,11 +200,11 @@ $(OUT)/selftests/kern/%: selftests/kern/%.c $(KERN_LIB_OBJS) $(LIB) | $(OUT)/sel
 
 $(OUT)/selftests/apiserver/%.o: selftests/apiserver/%.c | $(OUT)/selftests/apiserver
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $$(pkg-config --cflags libmicrohttpd json-c) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $$($(PKG_CONFIG) --cflags libmicrohttpd json-c) -c $< -o $@
 
 $(APISERVER): $(APISERVER_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $$(pkg-config --libs libmicrohttpd json-c) -lpthread -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $$($(PKG_CONFIG) --libs libmicrohttpd json-c) -lpthread -o $@
 
 # The ks-apiserver tests drive it with libcurl (selftests/apiserver/harness.h).
 $(OUT)/selftests/unit/test_apiserver $(OUT)/selftests/unit/test_apiserver_kubectl: LDLIBS += -lcurl
@@ -174,8 +215,8 @@ $(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern $(OUT)
 $(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/selftests/unit $(OUT)/selftests/kern $(OUT)/selftests/apiserver: | $(DEPS_STAMP)
 
 $(DEPS_STAMP): scripts/deps.sh
-	$(call msg,DEPS,scripts/deps.sh)
-	$(Q)bash scripts/deps.sh
+	$(call msg,DEPS,scripts/deps.sh $(DEPS_GROUP))
+	$(Q)bash scripts/deps.sh $(DEPS_GROUP)
 	$(Q)mkdir -p $(@D) && touch $@
 
 $(IMAGE_STAMP): scripts/deps.sh
@@ -189,8 +230,8 @@ $(DEPLOY_STAMP): scripts/deps.sh
 	$(Q)mkdir -p $(@D) && touch $@
 
 $(VM_STAMP): scripts/deps.sh
-	$(call msg,DEPS,scripts/deps.sh --vm)
-	$(Q)bash scripts/deps.sh --vm
+	$(call msg,DEPS,scripts/deps.sh $(VM_GROUP))
+	$(Q)bash scripts/deps.sh $(VM_GROUP)
 	$(Q)mkdir -p $(@D) && touch $@
 
 $(BENCH_STAMP): scripts/deps.sh
@@ -199,7 +240,7 @@ $(BENCH_STAMP): scripts/deps.sh
 	$(Q)mkdir -p $(@D) && touch $@
 
 unit-test: $(BIN) $(APISERVER) $(UNIT_BINS)
-	$(Q)bash scripts/run-tests.sh unit $(UNIT_BINS)
+	$(Q)KS_TEST_EXEC=$(KS_TEST_EXEC) bash scripts/run-tests.sh unit $(UNIT_BINS)
 
 # Another real build for selftests/kern/test_upgrade: the same sources with
 # another map layout (KS_ABI_SKEW in include/ksplit/abi.h), in $(OUT)/skew/.
@@ -227,11 +268,12 @@ demo: $(BIN) $(TOOLS)
 
 # The kernel tests named in VM_TESTS and the demo on Debian's own cloud
 # kernel KERNEL (6.1: Debian 12, AL2023's family; 5.10: Debian 11, AL2's),
-# booted under qemu: scripts/vm-test.sh.
+# booted under qemu: scripts/vm-test.sh. ARCH=arm64: the cross build in
+# build-arm64/ on Debian's arm64 cloud kernel under qemu-system-aarch64.
 KERNEL		?= 6.1
 VM_TESTS	?= split udp_vips passive drain
 vm-test: $(VM_STAMP) $(BIN) $(TOOLS) $(patsubst %,$(OUT)/selftests/kern/test_%,$(VM_TESTS))
-	$(Q)OUT=$(OUT) KERNEL=$(KERNEL) TESTS="$(VM_TESTS)" bash scripts/vm-test.sh
+	$(Q)OUT=$(OUT) KERNEL=$(KERNEL) ARCH=$(ARCH) TESTS="$(VM_TESTS)" bash scripts/vm-test.sh
 
 # The README's promise on a clean bookworm (mmdebstrap): catches packages
 # missing from scripts/deps.sh that this machine happens to have.
@@ -277,6 +319,6 @@ fuzz: $(SKEL)
 		$(OUT)/fuzz-corpus-response
 
 clean:
-	$(Q)rm -rf build build-san
+	$(Q)rm -rf build build-san build-arm64
 
 -include $(wildcard $(OUT)/*/*.d $(OUT)/user/*/*.d $(OUT)/selftests/*/*.d)

@@ -11,7 +11,9 @@
 # kern tests need root. Without it: exit 1 under CI=true (a CI job that
 # silently skips them proves nothing), otherwise print SKIPPED and exit 0.
 #
-# Environment: TEST_TIMEOUT (seconds per binary; default 120 unit, 600 kern).
+# Environment: TEST_TIMEOUT (seconds per binary; default 120 unit, 600 kern),
+# KS_TEST_EXEC (a program each binary runs under, as do the build's binaries
+# the tests start: qemu-aarch64 for `make unit-test ARCH=arm64`).
 # After kern tests the script checks that nothing of theirs was left behind
 # (netns, cgroup, pin dir named kstest-<pid>-*) and counts leftovers as a failure.
 set -u
@@ -64,7 +66,8 @@ for bin in "$@"; do
 	log=$(mktemp)
 	start=$(date +%s.%N)
 	# SIGTERM first: the kern harness cleans up on it; SIGKILL 15 s later.
-	timeout --kill-after=15 "$timeout_s" "$bin" > >(tee "$log") 2>&1 &
+	# shellcheck disable=SC2086 # KS_TEST_EXEC is a program name, or empty
+	timeout --kill-after=15 "$timeout_s" ${KS_TEST_EXEC:-} "$bin" > >(tee "$log") 2>&1 &
 	pid=$!
 	wait "$pid"
 	rc=$?

@@ -25,6 +25,8 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "test_exec.h"
+
 /* One temp dir: ca.crt, srv.crt/srv.key (for 127.0.0.1), token ("token-one"). */
 struct kas_env {
 	char dir[64], ca[128], tokfile[128];
@@ -182,6 +184,7 @@ static inline void kas_start(struct kas_srv *s, const struct kas_env *e, bool ht
 	}
 	while (extra && *extra && i < 23)
 		argv[i++] = *extra++;
+	assert_int_equal(ks_test_exec_wrap(argv, 24), 0);
 	assert_int_equal(pipe(p), 0);
 	s->pid = kas_spawn(argv, NULL, NULL, p[1]);
 	close(p[1]);

@@ -22,11 +22,22 @@
 
 void kt_server_spawn(struct kt_env *e, const char *addr)
 {
-	char srv[PATH_MAX];
+	char srv[PATH_MAX], log[160];
 	char *argv[] = { srv, "--listen", (char *)addr, "--id", (char *)addr, "--udp", NULL };
+	int ready;
 
 	assert_int_equal(kt_build_path("ks_server", srv, sizeof(srv)), 0);
-	assert_true(kt_spawn_in_netns(e, argv, "/dev/null") > 0);
+	snprintf(log, sizeof(log), "/tmp/%s-server-%s.log", e->tag, addr);
+	assert_true(kt_spawn_in_netns(e, argv, log) > 0);
+	/*
+	 * Listening before the test connects: ks_server prints "ready" once
+	 * bound. A fixed 300 ms was too short for an emulated arm64 guest
+	 * (make vm-test ARCH=arm64), where the holder's connect was refused.
+	 */
+	ready = kt_wait_in_file(log, "ready", 1, 5000);
+	unlink(log);
+	if (ready < 0)
+		fail_msg("ks_server on %s: no \"ready\" within %ld s", addr, 5 * kt_slow());
 }
 
 int kt_hold_child_init(const struct kt_env *e, int timeout_s)

@@ -48,7 +48,10 @@ struct kt_holder {
 	struct kt_holds *h;	/* shared with the child */
 };
 
-/* build/ks_server in the test netns, TCP and UDP on addr ("127.1.0.1:8080"), id = addr. */
+/*
+ * build/ks_server in the test netns, TCP and UDP on addr ("127.1.0.1:8080"),
+ * id = addr; returns once it listens.
+ */
 void kt_server_spawn(struct kt_env *e, const char *addr);
 /*
  * In a forked child that will hold connections: die with the test, never

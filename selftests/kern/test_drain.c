@@ -108,7 +108,6 @@ static void test_removed_reset_terminating_kept(void **state)
 	kt_server_spawn(e, "127.1.0.1:8080");
 	kt_server_spawn(e, "127.1.0.2:8080");
 	kt_server_spawn(e, "127.1.0.3:8080");
-	usleep(300000);
 	y = manifest("127.1.0.1 127.1.0.2 127.1.0.3");
 	assert_int_equal(kt_apply_yaml(e, y), 0);
 	free(y);

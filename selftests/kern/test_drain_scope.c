@@ -68,7 +68,6 @@ static void pods_up(struct kt_env *e)
 	assert_int_equal(kt_dp_open(e, 1024, 4096), 0);
 	kt_server_spawn(e, POD1);
 	kt_server_spawn(e, POD2);
-	usleep(300000);
 }
 
 static void apply(struct kt_env *e, bool route_a, const char *eps_one, const char *eps_two)

@@ -264,7 +264,6 @@ static int up_setup(void **state)
 		return -1;
 	kt_server_spawn(&u->a.env, "127.3.0.1:8080");
 	kt_server_spawn(&u->a.env, "127.4.0.1:8080");
-	usleep(300000);
 	write_config(&u->a, 25, 75);
 	/* The first agent is the other build: everything below upgrades from it. */
 	start(u, u->skew_bin, NULL, NULL, true);

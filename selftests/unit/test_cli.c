@@ -20,6 +20,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "test_exec.h"
+
 extern char **environ;
 
 struct run {
@@ -59,12 +61,13 @@ static void ksplit(struct run *r, ...)
 		i++;
 	va_end(ap);
 	argv[i] = NULL;
+	assert_int_equal(ks_test_exec_wrap(argv, 16), 0);
 	assert_non_null(out);
 	assert_non_null(err);
 	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
 	posix_spawn_file_actions_adddup2(&fa, fileno(out), STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, fileno(err), STDERR_FILENO);
-	assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+	assert_int_equal(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
 	assert_int_equal(waitpid(pid, &r->status, 0), pid);
 	assert_true(WIFEXITED(r->status));
