@@ -633,16 +633,18 @@ static void test_json_same_tree(void **state)
 	assert_int_equal(d.n, 0);
 	/* Bad JSON is an error that names the object, as a YAML error names the file. */
 	{
-		static const char *const bad[] = { "{\"a\":1} x", "{\"a\":", "{\"a\":\"\\u0000\"}" };
+		/* Strict JSON: no trailing comma, no bad UTF-8. */
+		static const char *const bad[] = { "{\"a\":1} x", "{\"a\":", "{\"a\":\"\\u0000\"}",
+						   "{\"a\":1,}", "{\"a\":\"\xff\"}" };
 		struct ky_stream j = { 0 };
 
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < 5; i++)
 			assert_int_equal(ky_parse_json("services/ns/a", bad[i], strlen(bad[i]), &j, &d),
 					 -EINVAL);
 		assert_int_equal(j.n, 0);
 	}
-	assert_int_equal(d.n, 3);
-	assert_string_equal(d.v[0].msg, "services/ns/a:1:9: json: text after the value");
+	assert_int_equal(d.n, 5);
+	assert_string_equal(d.v[0].msg, "services/ns/a:1:9: json: unexpected character");
 	assert_string_equal(d.v[1].msg, "services/ns/a:1:6: json: the text ends inside a value");
 	assert_string_equal(d.v[2].msg, "services/ns/a: json: a string holds a NUL character");
 	ks_diags_free(&d);

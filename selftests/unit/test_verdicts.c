@@ -322,6 +322,60 @@ static void test_last_good(void **state)
 	rmdir(dir);
 }
 
+/*
+ * Several refused objects of one kind in one load, each with a last good
+ * version: all of them carried. Carrying grows the store the refused copies
+ * are looked up in (two refused routes: the store reallocs from 2 to 4 on
+ * the first carry), so the lookup must not hold pointers into it across the
+ * moves (a use-after-free that ASan, make SANITIZE=1 unit-test, reports).
+ */
+static void test_last_good_many(void **state)
+{
+	static const char gw2[] = GW("gw2", "10.0.0.2", "80");
+	static const char l7[] = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		"metadata: {name: %s, namespace: app}\n"
+		"spec: {parentRefs: [{name: %s}], rules: [{timeouts: {request: 1s}, "
+		"backendRefs: [{name: a, port: 80}]}]}\n---\n";
+	struct ks_objects *keep = NULL;
+	struct load l = {};
+	char path[PATH_MAX], text[2048];
+	int len;
+
+	(void)state;
+	strcpy(dir, "/tmp/ks-verdicts-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	put("base.yaml", base);
+	put("r.yaml", GW("gw2", "10.0.0.2", "80")
+		      ROUTE("v1\nkind: HTTPRoute", "r1", "", "{name: gw}", "{name: a, port: 80}")
+		      ROUTE("v1\nkind: HTTPRoute", "r2", "", "{name: gw2}", "{name: b, port: 80}"));
+	load_dir(&keep, &l);
+	assert_int_equal(l.m.n_routes, 2);
+	assert_true(ksm_route_accepted(route(&l.m, "r1")));
+	assert_true(ksm_route_accepted(route(&l.m, "r2")));
+	/* Both refused at once: each one's last good version stays, twice in a row. */
+	len = snprintf(text, sizeof(text), "%s", gw2);
+	len += snprintf(text + len, sizeof(text) - (size_t)len, l7, "r1", "gw");
+	len += snprintf(text + len, sizeof(text) - (size_t)len, l7, "r2", "gw2");
+	assert_true(len > 0 && (size_t)len < sizeof(text));
+	put("r.yaml", text);
+	load_dir(&keep, &l);
+	assert_int_equal(l.m.n_routes, 2);
+	assert_true(route(&l.m, "r1")->kept);
+	assert_true(route(&l.m, "r2")->kept);
+	assert_int_equal(l.m.n_svcs, 2);
+	load_dir(&keep, &l);
+	assert_true(route(&l.m, "r1")->kept);
+	assert_true(route(&l.m, "r2")->kept);
+	assert_int_equal(l.m.n_svcs, 2);
+	unload(&l);
+	ks_objects_free(keep);
+	snprintf(path, sizeof(path), "%s/base.yaml", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/r.yaml", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* A config with no base (it brings its own Gateway and Services). */
 static void load_one_of(struct load *l, const struct ks_load_opts *o, const char *yaml)
 {
@@ -528,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_loser_frees_its_keys),
 		cmocka_unit_test(test_syntax_error_one_file),
 		cmocka_unit_test(test_last_good),
+		cmocka_unit_test(test_last_good_many),
 		cmocka_unit_test(test_unsafe_vips),
 		cmocka_unit_test(test_parent_group),
 		cmocka_unit_test(test_listeners_judge),

@@ -155,10 +155,17 @@ int km_set_reuse(struct km_set *s, struct km_set *last, const char *const *names
 	return err;
 }
 
+/* A carry decided on: entry j of last's store, and why (owned). */
+struct pending {
+	size_t j;
+	char *why;
+};
+
 int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d)
 {
 	const struct km_meta **by = NULL;
-	size_t i, j, n, cap = 0, ns = km_n_stores();
+	struct pending *pend = NULL;
+	size_t i, j, k, n, np, cap = 0, ns = km_n_stores();
 	struct km_store st, lt;
 	int err = 0;
 
@@ -171,23 +178,31 @@ int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d)
 		/* Sorted before anything moves in: carried objects never match each other. */
 		arr = *st.arr;
 		n = *st.n;
-		if (n > cap) {
-			const struct km_meta **v = realloc(by, n * sizeof(*v));
+		old = *lt.arr;
+		n_old = *lt.n;
+		if (n > cap || n_old > cap) {
+			size_t nc = n > n_old ? n : n_old;
+			const struct km_meta **v = realloc(by, nc * sizeof(*v));
+			struct pending *p = v ? realloc(pend, nc * sizeof(*p)) : NULL;
 
-			if (!v) {
+			if (v)
+				by = v;
+			if (!p) {
 				err = -ENOMEM;
 				break;
 			}
-			by = v;
-			cap = n;
+			pend = p;
+			cap = nc;
 		}
 		for (j = 0; j < n; j++)
 			by[j] = (const struct km_meta *)(arr + j * st.size);
 		if (n)
 			qsort(by, n, sizeof(*by), cmp_ident_p);
-		old = *lt.arr;
-		n_old = *lt.n;
-		for (j = 0; j < n_old && !err; j++) {
+		/*
+		 * Decide every carry first, then move: a move grows s's store, which
+		 * may move it, and by[] points into it.
+		 */
+		for (j = np = 0; j < n_old && !err; j++) {
 			struct km_meta *om = (struct km_meta *)(old + j * lt.size);
 			const struct km_meta *twin;
 			const char *fp;
@@ -199,18 +214,24 @@ int km_set_carry(struct km_set *s, struct km_set *last, struct ks_diags *d)
 			twin = fp ? NULL : refused_twin(by, n, om);
 			if (!fp && !twin)
 				continue;
-			if (fp && asprintf(&why, "%s could not be read or parsed", fp) < 0) {
+			if (fp ? asprintf(&why, "%s could not be read or parsed", fp) < 0
+			       : !(why = strdup(twin->why ? twin->why : "refused"))) {
 				err = -ENOMEM;
 				break;
 			}
 			/* The refused copy's verdict is the carried one's: it says kept. */
 			if (twin)
 				((struct km_meta *)twin)->kept = true;
-			err = carry_one(s, i, om, fp ? why : twin->why ? twin->why : "refused", d);
-			free(why);
+			pend[np++] = (struct pending){ j, why };
+		}
+		for (k = 0; k < np; k++) {
+			if (!err)
+				err = carry_one(s, i, (struct km_meta *)(old + pend[k].j * lt.size),
+						pend[k].why, d);
+			free(pend[k].why);
 		}
 	}
 	free(by);
+	free(pend);
 	return err;
 }
-

@@ -7,6 +7,12 @@
  * tree ky_parse would, so that every kind's parser stays as it is. An API
  * object has no line:col worth showing (a diagnostic names the object and
  * the field path), so every node is at 1:1.
+ *
+ * The tokener is strict (no comments, trailing commas or leading zeros;
+ * true, false and null in lower case) and checks UTF-8, as libyaml does. What json-c cannot tell apart: a key given twice keeps its
+ * last value (libyaml keeps both, and the first is read), and a key with a
+ * NUL in it is cut there. The reflector writes these texts from json-c
+ * objects, which hold neither.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -144,6 +150,7 @@ int ky_parse_json(const char *name, const char *buf, size_t len, struct ky_strea
 	tok = json_tokener_new_ex(KY_MAX_DEPTH + 1);
 	if (!tok)
 		return -ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	end = json_tokener_get_parse_end(tok);
 	while (end < len && strchr(" \t\r\n", buf[end]))

@@ -61,10 +61,6 @@ static int open_pin(const char *dir, const char *name, uint32_t ksz, uint32_t vs
 	return 0;
 }
 
-/*
- * The counters of id in one counter map (bit which of p->pc: per-CPU, summed
- * here); zero when the id has none. vsz: a struct of u64 counters.
- */
 /* Sum n per-CPU copies (stride bytes apart) of a value of vsz bytes of u64 counters into sums. */
 static void percpu_add(const uint8_t *v, int ncpus, void *sums, size_t vsz)
 {
@@ -78,6 +74,10 @@ static void percpu_add(const uint8_t *v, int ncpus, void *sums, size_t vsz)
 			out[f] += ((const uint64_t *)(v + c * stride))[f];
 }
 
+/*
+ * The counters of id in one counter map (bit which of p->pc: per-CPU, summed
+ * here); zero when the id has none. vsz: a struct of u64 counters.
+ */
 static void read_counters(const struct pinned *p, int fd, uint32_t which, uint32_t id, void *out,
 			  size_t vsz)
 {
@@ -293,8 +293,14 @@ int ks_counters_read_ex(const char *pin_dir, unsigned int flags, struct ks_count
 	/* Entries that change between two reads are read as they are then: counters are monotonic. */
 	if ((err = read_batch(p.svc, sizeof(struct ks_svc_key), sizeof(struct ks_svc), &svcs)) ||
 	    (err = read_batch(p.meta, sizeof(__u32), sizeof(struct ks_svc_meta), &meta)) ||
-	    (err = index_batch(&meta, &ix_meta)) || (err = ks_counters_read_tc(pin_dir, &c.tc)))
+	    (err = index_batch(&meta, &ix_meta)))
 		goto out;
+	/*
+	 * The TC counters only add to the report: pins of another build's
+	 * ks_tc_stats (it grew) must not cost the services' counters.
+	 */
+	if (ks_counters_read_tc(pin_dir, &c.tc))
+		memset(&c.tc, 0, sizeof(c.tc));
 	refs = malloc((svcs.n ? svcs.n : 1) * sizeof(*refs));
 	c.svcs = calloc(svcs.n ? svcs.n : 1, sizeof(*c.svcs));
 	if (!refs || !c.svcs) {
