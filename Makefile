@@ -34,9 +34,9 @@ VM_GROUP	?= --vm
 # binaries they start); its kernel tests and demo run in the arm64 guest.
 ifdef CROSS
 KS_TEST_EXEC	:= qemu-aarch64
-HOST_ONLY	:= $(filter test kern-test skew deploy-test demo image image-test fresh-check bench bench-% fuzz,$(MAKECMDGOALS))
+HOST_ONLY	:= $(filter test kern-test skew deploy-test demo image image-test image-test-arm64 fresh-check bench bench-% fuzz,$(MAKECMDGOALS))
 ifneq ($(HOST_ONLY),)
-$(error ARCH=$(ARCH) is a cross build: $(HOST_ONLY) runs this host's build; the arm64 unit tests run in `make unit-test ARCH=$(ARCH)` (qemu-user), the kernel tests and demo in `make vm-test ARCH=$(ARCH)`)
+$(error ARCH=$(ARCH) is a cross build: $(HOST_ONLY) runs this host's build; the arm64 unit tests run in `make unit-test ARCH=$(ARCH)` (qemu-user), the kernel tests and demo in `make vm-test ARCH=$(ARCH)`, the arm64 image in `make image` (without ARCH: it takes $(OUT) in))
 endif
 endif
 OUT		?= build
@@ -106,7 +106,7 @@ IMAGE_STAMP	:= $(OUT)/.deps-image-ok
 DEPLOY_STAMP	:= $(OUT)/.deps-deploy-ok
 VM_STAMP	:= $(OUT)/.deps-vm-ok
 
-.PHONY: skew all help test unit-test kern-test deploy-test demo fresh-check image image-test vm-test bench bench-bpf bench-prober bench-metrics bench-tc fuzz vmlinux deps clean
+.PHONY: skew all help test unit-test kern-test deploy-test demo fresh-check image image-test image-test-arm64 vm-test bench bench-bpf bench-prober bench-metrics bench-tc fuzz vmlinux deps clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TOOLS) $(APISERVER)
@@ -120,8 +120,10 @@ help:
 	@echo '  skew           $(OUT)/skew/ksplit: the agent with another map layout, for test_upgrade'
 	@echo '  deploy-test    render deploy/ with kubectl kustomize (offline) and check it against the agent'
 	@echo '  demo           run the checkout A/B demo (root)'
-	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci)'
-	@echo '  image-test     run the image with podman: split, restart, capabilities only (root)'
+	@echo '  image          OCI image from Debian packages in $(OUT)/image/ (root; mmdebstrap + umoci); with'
+	@echo '                 $(ARM64_OUT)/ksplit (make ARCH=arm64) also the linux/arm64 image, both under one index'
+	@echo '  image-test     run the image with podman: split, restart, capabilities only (root); then image-test-arm64'
+	@echo '  image-test-arm64  the arm64 image: pulled by platform, its ksplit run under qemu-aarch64 (root)'
 	@echo '  vm-test        KERNEL=6.1|5.10: kernel tests and the demo on a Debian cloud kernel under qemu (root; network once; 6.1: 9-11 min, 5.10: ~30 s)'
 	@echo '                 ARCH=arm64: the same with the arm64 cross build on Debian'"'"'s arm64 cloud kernel (qemu-system-aarch64; 6.1: ~20 min)'
 	@echo '  fresh-check    make demo + make test in a clean Debian 12 chroot (root; network; ~5 min, +30 s to build the cached rootfs)'
@@ -256,12 +258,25 @@ test: unit-test deploy-test kern-test
 deploy-test: $(DEPLOY_STAMP)
 	$(Q)bash scripts/deploy-test.sh
 
-# OCI layout and archive in $(OUT)/image/: Debian packages only, no registry.
+# OCI layout and archives in $(OUT)/image/: Debian packages only, no registry.
+# The arm64 cross build in $(ARM64_OUT) (`make ARCH=arm64`), when it exists,
+# is brought up to date and becomes a second image, linux/arm64, in the same
+# layout under one image index; without it the image is this host's alone
+# and scripts/image.sh says so.
+ARM64_OUT	?= $(OUT)-arm64
 image: $(IMAGE_STAMP) $(BIN)
-	$(Q)OUT=$(OUT) bash scripts/image.sh
+	$(Q)if [ -e $(ARM64_OUT)/ksplit ]; then $(MAKE) --no-print-directory ARCH=arm64 OUT=$(ARM64_OUT) $(ARM64_OUT)/ksplit; fi
+	$(Q)OUT=$(OUT) ARM64_OUT=$(ARM64_OUT) bash scripts/image.sh
 
+# The host's image under podman, then, when it was built, the arm64 one:
+# pulled by platform from the index, its own binary run under qemu-user.
 image-test: image $(TOOLS)
 	$(Q)OUT=$(OUT) bash scripts/image-test.sh
+	$(Q)if [ -e $(OUT)/image/ksplit-image-arm64.tar ]; then OUT=$(OUT) ARM64_OUT=$(ARM64_OUT) bash scripts/image-test-arm64.sh; \
+	else echo '[image-test] no arm64 image to test (make ARCH=arm64 first)'; fi
+
+image-test-arm64: image
+	$(Q)OUT=$(OUT) ARM64_OUT=$(ARM64_OUT) bash scripts/image-test-arm64.sh
 
 demo: $(BIN) $(TOOLS)
 	$(Q)bash scripts/demo.sh

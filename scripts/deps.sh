@@ -31,8 +31,11 @@ for group in "$@"; do
 	--bench) pkgs+=(iptables nftables haproxy gnuplot-nox linux-perf curl iperf3) ;;
 	# mmdebstrap unpacks the runtime libraries, umoci makes the OCI layout;
 	# podman runs it with runc (crun refuses hybrid cgroup hosts, see
-	# scripts/image-test.sh); curl asks the agent's probes.
-	--image) pkgs+=(mmdebstrap umoci podman runc curl) ;;
+	# scripts/image-test.sh); curl asks the agent's probes; qemu-user runs the
+	# arm64 image's binary in its root (scripts/in-root.sh; the arm64 image
+	# also needs the cross build's --arm64 packages: its objcopy and the
+	# :arm64 libraries dpkg -S maps to packages).
+	--image) pkgs+=(mmdebstrap umoci podman runc curl qemu-user) ;;
 	# kubectl renders the kustomizations offline, python3-yaml reads what it
 	# renders. Debian's kubectl is kubernetes-client; one from another source
 	# (its own package "kubectl") will do as well, and both cannot be installed:
