@@ -747,11 +747,11 @@ int ks_model_load(const char *const *paths, size_t n_paths, struct ks_model *out
 
 static int load_buffers(const struct ks_load_opts *o, const char *const *names,
 			const char *const *bufs, const size_t *lens, const bool *reuse, size_t n,
-			struct ks_objects **keep, bool strict, struct ks_model *out,
+			struct ks_objects **keep, bool strict, bool *held, struct ks_model *out,
 			struct ks_diags *diags)
 {
 	struct km_set s = { 0 };
-	size_t before = diags->n_errors, i;
+	size_t before = diags->n_errors, i, seq;
 	bool *done = NULL;
 	int err = 0;
 
@@ -765,13 +765,24 @@ static int load_buffers(const struct ks_load_opts *o, const char *const *names,
 		}
 	}
 	for (i = 0; i < n; i++) {
+		if (held)
+			held[i] = done && done[i];
 		if (done && done[i])
 			continue;
+		/* The source dropped this text for the parsed objects a failed load lost. */
+		if (!bufs[i]) {
+			err = -ESTALE;
+			goto out;
+		}
+		seq = s.seq;
 		/* Objects of the API source (they come with keep) may be JSON: the fast parser. */
 		err = keep ? km_load_object(&s, names[i], bufs[i], lens[i], diags)
 			   : km_load_buffer(&s, names[i], bufs[i], lens[i], diags);
 		if (err == -ENOMEM)
 			goto out;
+		/* Each object stored (refused ones too) takes a seq. */
+		if (held)
+			held[i] = s.seq > seq;
 	}
 	err = finish_load(&s, o, keep, strict, 0, before, out, diags);
 out:
@@ -784,19 +795,20 @@ int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,
 			  struct ks_diags *diags)
 {
-	return load_buffers(NULL, names, bufs, lens, NULL, n, NULL, true, out, diags);
+	return load_buffers(NULL, names, bufs, lens, NULL, n, NULL, true, NULL, out, diags);
 }
 
 int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *names,
 			       const char *const *bufs, const size_t *lens, size_t n,
 			       struct ks_model *out, struct ks_diags *diags)
 {
-	return load_buffers(o, names, bufs, lens, NULL, n, NULL, false, out, diags);
+	return load_buffers(o, names, bufs, lens, NULL, n, NULL, false, NULL, out, diags);
 }
 
 int ks_model_load_objects(const struct ks_load_opts *o, const char *const *names,
 			  const char *const *bufs, const size_t *lens, const bool *reuse, size_t n,
-			  struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags)
+			  struct ks_objects **keep, bool *held, struct ks_model *out,
+			  struct ks_diags *diags)
 {
-	return load_buffers(o, names, bufs, lens, reuse, n, keep, false, out, diags);
+	return load_buffers(o, names, bufs, lens, reuse, n, keep, false, held, out, diags);
 }
