@@ -387,9 +387,19 @@ static void add(const struct kube_obj *o, void *arg)
 		}
 		s->cap = cap;
 	}
-	if (asprintf(&s->names[s->n], "%s/%s", c->res->resource, o->key) < 0) {
-		c->err = -ENOMEM;
-		return;
+	/* "resource/key" without asprintf: a snapshot names 150,000 objects. */
+	{
+		size_t rl = strlen(c->res->resource), kl = strlen(o->key);
+		char *nm = malloc(rl + kl + 2);
+
+		if (!nm) {
+			c->err = -ENOMEM;
+			return;
+		}
+		memcpy(nm, c->res->resource, rl);
+		nm[rl] = '/';
+		memcpy(nm + rl + 1, o->key, kl + 1);
+		s->names[s->n] = nm;
 	}
 	s->bufs[s->n] = o->json;
 	s->lens[s->n] = o->len;
