@@ -650,6 +650,74 @@ static void test_json_same_tree(void **state)
 	ks_diags_free(&d);
 }
 
+/*
+ * ky_parse_json reads plain texts with its own reader (into an arena) and
+ * hands the rest to json-c: both must give json-c's tree, and the errors
+ * stay json-c's.
+ */
+static void test_json_fast_path(void **state)
+{
+	static const struct {
+		const char *text;
+		bool fast;	/* read without json-c */
+	} cases[] = {
+		{ "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":"
+		  "{\"name\":\"s1-x\",\"namespace\":\"bench\",\"labels\":{\"kubernetes.io/service-"
+		  "name\":\"s1\"}},\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"port\":"
+		  "8080}],\"endpoints\":[{\"addresses\":[\"10.128.0.11\"]},{\"addresses\":"
+		  "[\"10.128.0.12\"],\"conditions\":{\"ready\":false,\"serving\":true}}]}", true },
+		{ " {\"a\" : [ 1 , -2 , 0 , 123456789012345678 , true , false , null , { } , [ ] ,"
+		  " \"\" ] }\r\n\t", true },
+		{ "{\"s\":\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t\",\"k\\\"\":{\"x\":{\"y\":[[[]]]}}}", true },
+		{ "{\"a\":\"caf\\u00e9\"}", false },
+		{ "{\"a\":\"caf\xc3\xa9\"}", false },
+		{ "{\"a\":1,\"b\":2,\"a\":3}", false },
+		{ "{\"a\":1.5,\"b\":1e3}", false },
+		{ "{\"a\":-0}", false },
+		{ "{\"a\":1234567890123456789}", false },
+		{ "{\"a\":\"\x7f\"}", false },
+		{ "{\"a\":\"x\\u0041\"}", false },
+	};
+	struct ks_diags d = { 0 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ky_stream f = { 0 }, c = { 0 };
+		const char *t = cases[i].text;
+
+		assert_int_equal(ky_parse_json("f", t, strlen(t), &f, &d), 0);
+		assert_int_equal(ky_parse_json_c("c", t, strlen(t), &c, &d), 0);
+		assert_int_equal(f.n, 1);
+		assert_int_equal(c.n, 1);
+		assert_true(same_tree(f.docs[0].root, c.docs[0].root));
+		assert_int_equal(f.arena != NULL, cases[i].fast);
+		ky_stream_free(&f);
+		ky_stream_free(&c);
+	}
+	assert_int_equal(d.n, 0);
+	/* Texts the fast path gives up on part way: json-c's errors, nothing of the arena left. */
+	{
+		static const char *const bad[] = { "{\"a\":1} x", "{\"a\":[1,2", "{\"a\":tru}",
+						   "{\"a\":01}", "{\"a\" 1}", "{\"a\":\"b\"\"c\":1}" };
+		struct ky_stream j = { 0 };
+		struct ks_diags dc = { 0 };
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			assert_int_equal(ky_parse_json("b", bad[i], strlen(bad[i]), &j, &d), -EINVAL);
+			assert_int_equal(j.n, 0);
+			assert_null(j.arena);
+			assert_int_equal(ky_parse_json_c("b", bad[i], strlen(bad[i]), &j, &dc), -EINVAL);
+			assert_string_equal(d.v[i].msg, dc.v[i].msg);
+		}
+		assert_string_equal(d.v[0].msg, "b:1:9: json: unexpected character");
+		assert_string_equal(d.v[1].msg, "b:1:10: json: the text ends inside a value");
+		assert_string_equal(d.v[2].msg, "b:1:9: json: boolean expected");
+		ks_diags_free(&dc);
+	}
+	ks_diags_free(&d);
+}
+
 static void test_tree(void **state)
 {
 	static const char y[] = "a:\n  - 1\n  - 'two'\n---\n---\nb: {c: d}\n";
@@ -696,6 +764,7 @@ int main(void)
 		cmocka_unit_test(test_edit_distance),
 		cmocka_unit_test(test_tree),
 		cmocka_unit_test(test_json_same_tree),
+		cmocka_unit_test(test_json_fast_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

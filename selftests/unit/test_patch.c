@@ -150,7 +150,7 @@ static void first_load(const struct objs *o, struct ks_objects **keep, struct ks
 
 	assert_int_equal(ks_model_load_objects(NULL, (const char *const *)o->names,
 					       (const char *const *)o->bufs, o->lens, NULL, o->n,
-					       keep, m, &d), 0);
+					       keep, NULL, m, &d), 0);
 	assert_int_equal(d.n_errors, 0);
 	ks_diags_free(&d);
 }
@@ -223,7 +223,7 @@ static void test_empty_warns_like_full(void **state)
 	/* The API source's own full load: its objects are read as JSON, like the patch's. */
 	assert_int_equal(ks_model_load_objects(NULL, (const char *const *)o.names,
 					       (const char *const *)o.bufs, o.lens, NULL, o.n,
-					       &fkeep, &full, &fd), 0);
+					       &fkeep, NULL, &full, &fd), 0);
 	assert_int_equal(d.n, 2);	/* r2 (backend s2) and r1 (its second backend s2) */
 	for (k = 0; k < fd.n; k++)
 		found |= !strcmp(fd.v[k].msg, d.v[0].msg);

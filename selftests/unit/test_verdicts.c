@@ -536,7 +536,7 @@ static void test_reuse_unchanged(void **state)
 	(void)state;
 	for (i = 0; i < 5; i++)
 		lens[i] = strlen(v1[i]);
-	assert_int_equal(ks_model_load_objects(NULL, names, v1, lens, NULL, 5, &keep, &m, &d), 0);
+	assert_int_equal(ks_model_load_objects(NULL, names, v1, lens, NULL, 5, &keep, NULL, &m, &d), 0);
 	assert_int_equal(m.n_svcs, 1);
 	assert_int_equal(m.svcs[0].groups[0].n_eps, 1);
 	/* The second r is a later copy: refused. */
@@ -549,7 +549,7 @@ static void test_reuse_unchanged(void **state)
 	v2[1] = SVC("a", "10.96.0.1", "192.0.2.7");
 	lens[1] = strlen(v2[1]);
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 5, &keep, &m, &d), 0);
+	assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 5, &keep, NULL, &m, &d), 0);
 	assert_int_equal(m.n_svcs, 1);
 	assert_int_equal(m.svcs[0].groups[0].eps[0].addr.bytes[3], 1);
 	/* Reused objects bring no parse diagnostics; the copy is still refused, judged anew. */
@@ -563,7 +563,7 @@ static void test_reuse_unchanged(void **state)
 	v2[3] = v2[4];
 	lens[3] = lens[4];
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 4, &keep, &m, &d), 0);
+	assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 4, &keep, NULL, &m, &d), 0);
 	assert_int_equal(m.n_svcs, 1);
 	assert_int_equal(m.svcs[0].groups[0].eps[0].addr.bytes[3], 7);
 	assert_int_equal(d.n_errors, 0);
@@ -571,6 +571,38 @@ static void test_reuse_unchanged(void **state)
 	assert_true(ksm_route_accepted(&m.routes[0]));
 	ks_model_free(&m);
 	ks_diags_free(&d);
+
+	/*
+	 * Held: what the kept objects hold parsed, so the source may drop its
+	 * text (reused or parsed; an empty text stores nothing). Then a reused
+	 * buffer needs no text.
+	 */
+	{
+		bool held[4];
+
+		reuse[1] = true;
+		memset(&d, 0, sizeof(d));
+		assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 4, &keep, held,
+						       &m, &d), 0);
+		assert_true(held[0] && held[1] && held[3]);
+		assert_false(held[2]);
+		ks_model_free(&m);
+		v2[1] = NULL;
+		lens[1] = 0;
+		assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 4, &keep, held,
+						       &m, &d), 0);
+		assert_true(held[1]);
+		assert_int_equal(m.svcs[0].groups[0].eps[0].addr.bytes[3], 7);
+		ks_model_free(&m);
+		/* Without kept objects to take it from: the source must hand the text again. */
+		ks_objects_free(keep);
+		keep = NULL;
+		assert_int_equal(ks_model_load_objects(NULL, names, v2, lens, reuse, 4, &keep, held,
+						       &m, &d), -ESTALE);
+		assert_null(keep);
+		assert_int_equal(d.n_errors, 0);
+		ks_diags_free(&d);
+	}
 	ks_objects_free(keep);
 }
 

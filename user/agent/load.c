@@ -5,6 +5,7 @@
  * found: every diagnostic, and every route that is not accepted with its
  * Gateway API reason.
  */
+#include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,8 +95,9 @@ int ks_agent_patch(struct ks_kube *kube, struct ks_objects *objects, struct ks_m
 		return err;
 	err = ks_model_patch_slices(objects, m, (const char *const *)snap.names, snap.bufs,
 				    snap.lens, snap.n, p, &diags);
+	/* The patch took every slice of snap into objects. */
 	if (!err)
-		ks_kube_loaded(kube, &snap);
+		ks_kube_loaded(kube, &snap, NULL);
 	pr_debug("kube: incremental load", "objects=%zu groups=%zu err=%d us=%llu", snap.n,
 		 err ? 0 : p->n, err, (unsigned long long)(mono_us() - t0));
 	ks_kube_snap_free(&snap);
@@ -125,20 +127,26 @@ struct ks_model *ks_agent_load(const struct ks_agent_opts *o, struct ks_kube *ku
 		return NULL;
 	if (kube) {
 		uint64_t t0 = mono_us(), t1;
+		bool *held = NULL;
 
 		err = ks_kube_snapshot(kube, &snap);
 		t1 = mono_us();
+		if (!err && snap.n && !(held = calloc(snap.n, sizeof(*held))))
+			err = -ENOMEM;
 		if (!err)
 			err = ks_model_load_objects(&lo, (const char *const *)snap.names, snap.bufs,
-						    snap.lens, snap.reuse, snap.n, objects, m,
+						    snap.lens, snap.reuse, snap.n, objects, held, m,
 						    &diags);
 		if (!err)
-			ks_kube_loaded(kube, &snap);
+			ks_kube_loaded(kube, &snap, held);
+		if (err == -ESTALE)
+			ks_kube_refill(kube);
 		/* For the incremental loads to come; without it they build it themselves. */
 		if (!err)
 			ks_model_index_deps(m);
 		pr_debug("kube: load", "objects=%zu snapshot_us=%llu load_us=%llu", snap.n,
 			 (unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
+		free(held);
 		ks_kube_snap_free(&snap);
 	} else {
 		err = ks_model_load_opts(&lo, o->configs, o->n_configs, objects, m, &diags);

@@ -58,11 +58,16 @@ int ks_model_load_buffers_opts(const struct ks_load_opts *o, const char *const *
  * "resource/ns/name", judged like ks_model_load_opts, with last good
  * versions kept in *keep. reuse (may be NULL): reuse[i] says buffer i is
  * unchanged since *keep was loaded, so its parsed objects are taken from
- * there instead of parsing it again.
+ * there instead of parsing it again; bufs[i] may then be NULL (the source
+ * dropped the text), and -ESTALE says *keep did not have them (a failed
+ * load lost them): the source must hand the text again. held (may be
+ * NULL): held[i] says *keep now holds buffer i's objects parsed, so the
+ * next load can take them from there.
  */
 int ks_model_load_objects(const struct ks_load_opts *o, const char *const *names,
 			  const char *const *bufs, const size_t *lens, const bool *reuse, size_t n,
-			  struct ks_objects **keep, struct ks_model *out, struct ks_diags *diags);
+			  struct ks_objects **keep, bool *held, struct ks_model *out,
+			  struct ks_diags *diags);
 
 int ks_model_load_buffers(const char *const *names, const char *const *bufs,
 			  const size_t *lens, size_t n, struct ks_model *out,

@@ -92,4 +92,11 @@ int km_fill_eps(const struct km_set *s, const char *ns, const char *name, const 
 /* The warning for backendRefs[bi] of r having no endpoints of family fam. 0 or -ENOMEM. */
 int km_warn_no_eps(struct km_build *b, const struct km_route *r, size_t bi, uint8_t fam);
 
+/*
+ * Resolves the objects of s (indexed, duplicates judged) into *out: routes,
+ * services, health, verdicts (load.c's loads end here). 0 or -ENOMEM.
+ */
+int km_resolve(struct km_set *s, const struct ks_load_opts *o, struct ks_model *out,
+	       struct ks_diags *d);
+
 #endif /* KSPLIT_CONFIG_RESOLVE_H */

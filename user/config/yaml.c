@@ -27,8 +27,11 @@ void ky_stream_free(struct ky_stream *s)
 
 	if (!s)
 		return;
-	for (i = 0; i < s->n; i++)
+	/* An arena's nodes are freed with it, not one by one. */
+	for (i = 0; i < s->n && !s->arena; i++)
 		ky_node_free(s->docs[i].root);
+	ky_arena_free(s->arena);
+	s->arena = NULL;
 	free(s->docs);
 	s->docs = NULL;
 	s->n = 0;

@@ -35,9 +35,13 @@ struct ky_doc {
 	unsigned line, col;
 };
 
+struct ky_arena;
+
 struct ky_stream {
 	size_t n;
 	struct ky_doc *docs;
+	/* ky_parse_json's fast path: every node and string in a few blocks, freed at once. */
+	struct ky_arena *arena;
 };
 
 /*
@@ -49,13 +53,21 @@ struct ky_stream {
 int ky_parse(const char *name, const char *buf, size_t len, struct ky_stream *out,
 	     struct ks_diags *d);
 /*
- * The same tree from a JSON text, through json-c (json.c): one document,
- * every node at 1:1, strings quoted and other scalars plain, as libyaml
- * reads the same text. Errors as ky_parse's ("name:1:col: json: ...").
+ * The same tree from a JSON text (json.c): one document, every node at 1:1,
+ * strings quoted and other scalars plain, as libyaml reads the same text.
+ * Errors as ky_parse's ("name:1:col: json: ..."). A plain text (ASCII, no
+ * \u escape, integers only, no key twice in an object) is read by json.c's
+ * own reader into an arena; any other through json-c, which also words
+ * every error.
  */
 int ky_parse_json(const char *name, const char *buf, size_t len, struct ky_stream *out,
 		  struct ks_diags *d);
 void ky_stream_free(struct ky_stream *s);
+/* For tests: ky_parse_json without the fast path (json-c only). */
+int ky_parse_json_c(const char *name, const char *buf, size_t len, struct ky_stream *out,
+		    struct ks_diags *d);
+/* Frees an arena's blocks (ky_stream_free does). */
+void ky_arena_free(struct ky_arena *a);
 void ky_node_free(struct ky_node *n);
 
 /* A plain null scalar (null, ~, Null, NULL or empty). */

@@ -69,9 +69,9 @@ static size_t live_slot(const struct ks_drain_live *l, const struct live_key *k)
 	return i;
 }
 
-static int live_grow(struct ks_drain_live *l)
+static int live_resize(struct ks_drain_live *l, size_t cap)
 {
-	struct ks_drain_live n = { .cap = l->cap ? l->cap * 2 : 64 };
+	struct ks_drain_live n = { .cap = cap };
 	size_t i;
 
 	n.keys = calloc(n.cap, sizeof(*n.keys));
@@ -95,6 +95,20 @@ static int live_grow(struct ks_drain_live *l)
 	free(l->used);
 	*l = n;
 	return 0;
+}
+
+static int live_grow(struct ks_drain_live *l)
+{
+	return live_resize(l, l->cap ? l->cap * 2 : 64);
+}
+
+int ks_drain_live_reserve(struct ks_drain_live *l, size_t n)
+{
+	size_t cap = l->cap;
+
+	while (cap < 2 * (l->n + n))
+		cap *= 2;
+	return cap == l->cap ? 0 : live_resize(l, cap);
 }
 
 int ks_drain_live_new(struct ks_drain_live **out)

@@ -29,6 +29,8 @@ struct ks_drain_target {
 struct ks_drain_live;
 
 int ks_drain_live_new(struct ks_drain_live **out);
+/* Room for n more pairs at once: 500,000 added one by one rehashed the set 14 times. */
+int ks_drain_live_reserve(struct ks_drain_live *l, size_t n);
 int ks_drain_live_add(struct ks_drain_live *l, const struct ks_svc_key *k,
 		      const struct ks_backend *be);
 void ks_drain_live_free(struct ks_drain_live *l);

@@ -50,7 +50,7 @@ int ks_dp_reconcile(struct ks_dp *dp, struct ks_drain_stats *st)
 {
 	struct ks_drain_live *live = NULL;
 	uint32_t j, k;
-	size_t i;
+	size_t i, n;
 	int err;
 
 	memset(st, 0, sizeof(*st));
@@ -59,6 +59,11 @@ int ks_dp_reconcile(struct ks_dp *dp, struct ks_drain_stats *st)
 		return 0;
 	/* dp->svcs is what the maps hold: written by apply, rebuilt from them on adoption. */
 	err = ks_drain_live_new(&live);
+	for (i = 0, n = 0; !err && i < dp->n; i++)
+		for (j = 0; j < dp->svcs[i].s.n_groups; j++)
+			n += dp->svcs[i].s.groups[j].n_total;
+	if (!err)
+		err = ks_drain_live_reserve(live, n);
 	for (i = 0; !err && i < dp->n; i++) {
 		const struct ksi_service *s = &dp->svcs[i].s;
 

@@ -406,6 +406,7 @@ void refl_done(struct reflector *r, CURL *h, CURLcode result, uint64_t now_ms)
 			}
 			/* The relist is complete: what it did not list is gone. */
 			gone = kube_store_sweep(&r->store, r->gen);
+			r->store.refill = false;
 			if (gone) {
 				r->changed = true;
 				touch(r, NULL);
@@ -449,6 +450,19 @@ void refl_done(struct reflector *r, CURL *h, CURLcode result, uint64_t now_ms)
 	pr_warn("kube: request failed; backing off", "resource=%s state=%d http=%ld curl=%s",
 		r->res->resource, r->state, r->code, curl_easy_strerror(result));
 	wait_then(r, now_ms, true);
+}
+
+void refl_refill(struct reflector *r)
+{
+	if (!r->served)
+		return;
+	end_request(r);
+	free(r->cont);
+	r->cont = NULL;
+	r->rv[0] = 0;
+	r->store.refill = true;
+	r->state = R_WAIT;
+	r->wake_ms = 0;
 }
 
 void refl_free(struct reflector *r)

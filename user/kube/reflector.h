@@ -73,6 +73,8 @@ void refl_done(struct reflector *r, CURL *h, CURLcode result, uint64_t now_ms);
 uint64_t refl_next_ms(const struct reflector *r, uint64_t now_ms);
 /* Forget what changed (a snapshot has taken it). */
 void refl_forget_changes(struct reflector *r);
+/* Lists again now, and unchanged objects whose text was dropped get it back (ks_kube_refill). */
+void refl_refill(struct reflector *r);
 void refl_free(struct reflector *r);
 
 #endif

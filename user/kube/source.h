@@ -28,13 +28,21 @@ struct ks_kube_opts {
 	unsigned lease_renew_s;		/* 0: 2 */
 };
 
+struct kube_obj;
+
 /* Objects for ks_model_load_objects(): names "httproutes/ns/name", JSON texts. */
 struct ks_kube_snap {
 	size_t n, cap;
 	char **names;
-	const char **bufs;	/* point into the source's store: valid until the next process */
+	/*
+	 * Point into the source's store: valid until the next process. NULL
+	 * (len 0) when the text was dropped: then reuse is set, and the last
+	 * load holds the object parsed.
+	 */
+	const char **bufs;
 	size_t *lens;
 	bool *reuse;		/* unchanged since the last loaded snapshot (ks_kube_loaded) */
+	struct kube_obj **objs;	/* the store's objects, for ks_kube_loaded */
 	uint64_t ver;		/* the newest change in it */
 };
 
@@ -64,8 +72,19 @@ int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s);
  * full ks_kube_snapshot(), which still sees every change.
  */
 int ks_kube_delta(struct ks_kube *k, struct ks_kube_snap *s);
-/* s was loaded: the next snapshot marks what has not changed since as reusable. */
-void ks_kube_loaded(struct ks_kube *k, const struct ks_kube_snap *s);
+/*
+ * s was loaded: the next snapshot marks what has not changed since as
+ * reusable. held (NULL: every one): held[i] says the load holds s's object
+ * i parsed, so its text is dropped when every snapshot takes it while it is
+ * unchanged: 150,000 objects' texts were a quarter of the agent's memory.
+ */
+void ks_kube_loaded(struct ks_kube *k, const struct ks_kube_snap *s, const bool *held);
+/*
+ * A load needed a dropped text (a failed load lost the parsed objects that
+ * stood for it): every kind is listed again, and the objects whose text was
+ * dropped keep it this time (and count as changed; their ver stays).
+ */
+void ks_kube_refill(struct ks_kube *k);
 void ks_kube_snap_free(struct ks_kube_snap *s);
 void ks_kube_stats(const struct ks_kube *k, struct ks_kube_stats *st);
 /*
