@@ -547,14 +547,26 @@ static void age(struct kt_env *e, const struct ks_ct_key *k, int secs)
 	close(fd);
 }
 
-/* The flow client:sport <-> VIP4:80 with backend be:8080, both entries aged secs. */
-static void age_flow(struct kt_env *e, int proto, uint16_t sport, const char *be, int secs)
+/* The flow client:sport <-> VIP4:80, its entry (replies stamp it too) aged secs. */
+static void age_flow(struct kt_env *e, int proto, uint16_t sport, int secs)
 {
 	struct ks_ct_key f = ct_key(proto, CL4, VIP4, sport, 80, KS_CT_FWD);
-	struct ks_ct_key r = ct_key(proto, be, CL4, 8080, sport, KS_CT_REV);
 
 	age(e, &f, secs);
-	age(e, &r, secs);
+}
+
+/* A reply of the flow client:sport <-> VIP4:80 from backend be:8080: comes from the VIP. */
+static void reply_of(struct kt_env *e, int proto, uint16_t sport, const char *be,
+		     uint8_t tcp_flags)
+{
+	struct kt_pkt_spec r = { .family = 4, .proto = proto, .src = be, .dst = CL4, .sport = 8080,
+				 .dport = sport, .tcp_flags = tcp_flags,
+				 .payload = proto == IPPROTO_UDP ? 10 : 0 };
+	struct kt_pkt_spec rw = r;
+
+	rw.src = VIP4;
+	rw.sport = 80;
+	xlate(e, false, &r, &rw);
 }
 
 static bool ct_has(struct kt_env *e, const struct ks_ct_key *k)
@@ -569,7 +581,8 @@ static bool ct_has(struct kt_env *e, const struct ks_ct_key *k)
 
 /*
  * UDP: a flow idle for less than --tc-udp-timeout keeps its backend across
- * a weight change; replies keep it alive too; idle for longer, its next
+ * a weight change; replies keep it alive too (they stamp the flow's one
+ * entry); idle for longer, its next
  * datagram is a new flow and picks with the weights in force.
  */
 static void test_expiry_udp(void **state)
@@ -584,15 +597,15 @@ static void test_expiry_udp(void **state)
 	want.dport = 8080;
 	xlate(e, true, &in, &want);
 	config(e, BE4, 0, 1);
-	age_flow(e, IPPROTO_UDP, 40040, BE4, T_UDP - 1);
+	age_flow(e, IPPROTO_UDP, 40040, T_UDP - 1);
 	xlate(e, true, &in, &want);
 	/* The client was quiet for longer than the timeout, the backend was not. */
-	age_flow(e, IPPROTO_UDP, 40040, BE4, T_UDP - 100);
 	age(e, &f, T_UDP + 1);
+	reply_of(e, IPPROTO_UDP, 40040, BE4, 0);
 	xlate(e, true, &in, &want);
 	assert_int_equal(TC_STAT(e, expired), 0);
 	/* Both quiet: the flow is over; the next datagram picks v2. */
-	age_flow(e, IPPROTO_UDP, 40040, BE4, T_UDP + 1);
+	age_flow(e, IPPROTO_UDP, 40040, T_UDP + 1);
 	want.dst = BE4_V2;
 	xlate(e, true, &in, &want);
 	assert_int_equal(TC_STAT(e, expired), 1);
@@ -617,11 +630,11 @@ static void test_expiry_tcp(void **state)
 	want.dport = 8080;
 	xlate(e, true, &in, &want);
 	in.tcp_flags = want.tcp_flags = TH_ACK;
-	age_flow(e, IPPROTO_TCP, 40041, BE4, T_TCP - 1);
+	age_flow(e, IPPROTO_TCP, 40041, T_TCP - 1);
 	xlate(e, true, &in, &want);
-	age_flow(e, IPPROTO_TCP, 40041, BE4, -1);
+	age_flow(e, IPPROTO_TCP, 40041, -1);
 	xlate(e, true, &in, &want);
-	age_flow(e, IPPROTO_TCP, 40041, BE4, T_TCP + 1);
+	age_flow(e, IPPROTO_TCP, 40041, T_TCP + 1);
 	untouched_spec(e, true, &in);
 	assert_false(ct_has(e, &f));
 	untouched_spec(e, true, &in);
@@ -635,9 +648,9 @@ static void test_expiry_tcp(void **state)
 	in.tcp_flags = want.tcp_flags = TH_FIN | TH_ACK;
 	xlate(e, true, &in, &want);
 	in.tcp_flags = want.tcp_flags = TH_ACK;
-	age_flow(e, IPPROTO_TCP, 40042, BE4, T_CLOSE - 1);
+	age_flow(e, IPPROTO_TCP, 40042, T_CLOSE - 1);
 	xlate(e, true, &in, &want);
-	age_flow(e, IPPROTO_TCP, 40042, BE4, T_CLOSE + 1);
+	age_flow(e, IPPROTO_TCP, 40042, T_CLOSE + 1);
 	untouched_spec(e, true, &in);
 	assert_int_equal(TC_STAT(e, expired), 2);
 	/* A new connection on the 5-tuple is a new flow, with the long timeout again. */
@@ -645,7 +658,7 @@ static void test_expiry_tcp(void **state)
 	in.seq = want.seq = 0x77770000;
 	xlate(e, true, &in, &want);
 	in.tcp_flags = want.tcp_flags = TH_ACK;
-	age_flow(e, IPPROTO_TCP, 40042, BE4, T_CLOSE + 1);
+	age_flow(e, IPPROTO_TCP, 40042, T_CLOSE + 1);
 	xlate(e, true, &in, &want);
 	assert_int_equal(TC_STAT(e, expired), 2);
 	assert_int_equal(TC_STAT(e, new_flows), 3);
@@ -653,10 +666,11 @@ static void test_expiry_tcp(void **state)
 
 /*
  * The agent's sweep deletes the flows nobody sends on once they are idle,
- * both entries, by the datapath's rule, and no other: a live flow, one
- * whose replies keep it alive, one within its timeout stay; a reverse
- * entry left alone (its forward entry gone) goes when idle; an entry an
- * older build made without timestamp is stamped, not deleted.
+ * by the datapath's rule, and no other: a live flow, one whose replies
+ * keep it alive, one within its timeout stay; a reverse entry left alone
+ * (as a flow of an older build leaves it once its forward entry is gone)
+ * goes when idle; an entry an older build made without timestamp is
+ * stamped, not deleted.
  */
 static void test_sweep(void **state)
 {
@@ -665,16 +679,15 @@ static void test_sweep(void **state)
 				 .dport = 80, .payload = 10 };
 	struct kt_pkt_spec t = { .family = 4, .proto = IPPROTO_TCP, .src = CL4, .dst = VIP4,
 				 .dport = 80, .tcp_flags = TH_SYN };
-	struct kt_pkt_spec reply = { .family = 4, .proto = IPPROTO_TCP, .src = BE4, .dst = CL4,
-				     .sport = 8080, .tcp_flags = TH_FIN | TH_ACK };
-	struct kt_pkt_spec uw, tw, rw;
+	struct ks_ct_ent rev = { .port = htons(80), .last_seen = coarse_ns() };
+	struct kt_pkt_spec uw, tw;
 	struct ks_ct_key k;
 	struct ks_ct_ent v;
 	unsigned int deleted = 99;
 	uint16_t port;
 	int fd;
 
-	/* UDP 40050 fresh, 40051 idle, 40052 idle with fresh replies, 40053 reverse alone, 40054 old. */
+	/* UDP 40050 fresh, 40051 idle, 40052 idle with a fresh reply, 40053 reverse alone, 40054 old. */
 	for (port = 40050; port <= 40054; port++) {
 		u.sport = port;
 		uw = u;
@@ -682,17 +695,18 @@ static void test_sweep(void **state)
 		uw.dport = 8080;
 		xlate(e, true, &u, &uw);
 	}
-	age_flow(e, IPPROTO_UDP, 40051, BE4, T_UDP + 1);
-	age_flow(e, IPPROTO_UDP, 40052, BE4, T_UDP + 1);
-	k = ct_key(IPPROTO_UDP, BE4, CL4, 8080, 40052, KS_CT_REV);
-	age(e, &k, T_UDP - 1);
+	age_flow(e, IPPROTO_UDP, 40051, T_UDP + 1);
+	age_flow(e, IPPROTO_UDP, 40052, T_UDP + 1);
+	reply_of(e, IPPROTO_UDP, 40052, BE4, 0);
 	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40053, 80, KS_CT_FWD);
 	fd = ct_fd(e);
 	assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
-	close(fd);
 	k = ct_key(IPPROTO_UDP, BE4, CL4, 8080, 40053, KS_CT_REV);
+	assert_int_equal(inet_pton(AF_INET, VIP4, rev.addr), 1);
+	assert_int_equal(bpf_map_update_elem(fd, &k, &rev, BPF_NOEXIST), 0);
+	close(fd);
 	age(e, &k, T_UDP + 1);
-	age_flow(e, IPPROTO_UDP, 40054, BE4, -1);
+	age_flow(e, IPPROTO_UDP, 40054, -1);
 	/* TCP 40055 within its timeout; 40056 closed by the backend's FIN, idle past the short one. */
 	for (port = 40055; port <= 40056; port++) {
 		t.sport = port;
@@ -701,21 +715,19 @@ static void test_sweep(void **state)
 		tw.dport = 8080;
 		xlate(e, true, &t, &tw);
 	}
-	reply.dport = 40056;
-	rw = reply;
-	rw.src = VIP4;
-	rw.sport = 80;
-	xlate(e, false, &reply, &rw);
-	age_flow(e, IPPROTO_TCP, 40055, BE4, T_TCP - 1);
-	age_flow(e, IPPROTO_TCP, 40056, BE4, T_CLOSE + 1);
-	assert_int_equal(kt_ct_count(e), 13);
+	reply_of(e, IPPROTO_TCP, 40056, BE4, TH_FIN | TH_ACK);
+	age_flow(e, IPPROTO_TCP, 40055, T_TCP - 1);
+	age_flow(e, IPPROTO_TCP, 40056, T_CLOSE + 1);
+	assert_int_equal(kt_ct_count(e), 7);
 
 	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
-	assert_int_equal(deleted, 2 + 1 + 2);
-	assert_int_equal(kt_ct_count(e), 8);
+	assert_int_equal(deleted, 3);
+	assert_int_equal(kt_ct_count(e), 4);
 	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40051, 80, KS_CT_FWD);
 	assert_false(ct_has(e, &k));
-	k = ct_key(IPPROTO_TCP, BE4, CL4, 8080, 40056, KS_CT_REV);
+	k = ct_key(IPPROTO_UDP, BE4, CL4, 8080, 40053, KS_CT_REV);
+	assert_false(ct_has(e, &k));
+	k = ct_key(IPPROTO_TCP, CL4, VIP4, 40056, 80, KS_CT_FWD);
 	assert_false(ct_has(e, &k));
 	k = ct_key(IPPROTO_UDP, CL4, VIP4, 40052, 80, KS_CT_FWD);
 	assert_true(ct_has(e, &k));
@@ -729,6 +741,84 @@ static void test_sweep(void **state)
 	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
 	assert_int_equal(deleted, 0);
 	assert_int_equal(TC_STAT(e, expired), 0);
+}
+
+/* VIP4 and five more addresses of gw, all split to v1 (BE4). */
+#define N_SHARED	6
+
+static void shared_vip(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "198.19.0.%d", 10 + i);
+}
+
+/*
+ * One backend behind more VIPs than ks_ct_vips lists per backend
+ * (KS_CT_VIPS, 4): the replies of every flow come from its own VIP; the
+ * flows beyond the list have a reverse entry besides. A client port used
+ * again through another VIP to the same backend (the first connection is
+ * over: both live, the backend would see one) gets the replies from the
+ * new VIP, and the old flow's entry is gone.
+ */
+static void test_shared_backend(void **state)
+{
+	struct kt_env *e = *state;
+	struct kt_pkt_spec s = { .family = 4, .proto = IPPROTO_TCP, .src = CL4, .dport = 80,
+				 .tcp_flags = TH_SYN };
+	struct kt_pkt_spec want, r = { .family = 4, .proto = IPPROTO_TCP, .src = BE4, .dst = CL4,
+				       .sport = 8080, .tcp_flags = TH_SYN | TH_ACK };
+	char vips[N_SHARED][32], addrs[256] = VIP6;
+	struct kt_buf b = {};
+	struct ks_ct_key k;
+	int i;
+
+	assert_non_null(e);
+	assert_int_equal(kt_dp_open(e, 4096, 65536), 0);
+	for (i = 0; i < N_SHARED; i++) {
+		shared_vip(vips[i], sizeof(vips[i]), i);
+		snprintf(addrs + strlen(addrs), sizeof(addrs) - strlen(addrs), " %s", vips[i]);
+	}
+	kt_yaml_gateway(&b, "gw", addrs, "tcp:TCP:80");
+	kt_yaml_service(&b, "v1", 80, NULL);
+	kt_yaml_slice(&b, "v1", "IPv4", BE4);
+	kt_yaml_route(&b, "TCPRoute", "r", "gw/tcp", "v1=1");
+	assert_int_equal(kt_apply_yaml(e, b.s), 0);
+	kt_buf_free(&b);
+
+	for (i = 0; i < N_SHARED; i++) {
+		s.dst = vips[i];
+		s.sport = (uint16_t)(41000 + i);
+		want = s;
+		want.dst = BE4;
+		want.dport = 8080;
+		xlate(e, true, &s, &want);
+	}
+	/* Four flows with one entry, two with a reverse entry as well. */
+	assert_int_equal(kt_ct_count(e), N_SHARED + 2);
+	for (i = N_SHARED - 1; i >= 0; i--) {
+		r.dport = (uint16_t)(41000 + i);
+		want = r;
+		want.src = vips[i];
+		want.sport = 80;
+		xlate(e, false, &r, &want);
+	}
+	/* Port 41000 again, through VIP 1 (listed), then 41001 through VIP 5 (not listed). */
+	for (i = 0; i < 2; i++) {
+		s.dst = vips[i ? 5 : 1];
+		s.sport = r.dport = (uint16_t)(41000 + i);
+		s.seq = 0x51510000;
+		want = s;
+		want.dst = BE4;
+		want.dport = 8080;
+		xlate(e, true, &s, &want);
+		want = r;
+		want.src = s.dst;
+		want.sport = 80;
+		xlate(e, false, &r, &want);
+		k = ct_key(IPPROTO_TCP, CL4, vips[i], 41000 + i, 80, KS_CT_FWD);
+		assert_false(ct_has(e, &k));
+	}
+	assert_int_equal(TC_STAT(e, new_flows), N_SHARED + 2);
+	assert_int_equal(TC_STAT(e, rev), N_SHARED + 2);
 }
 
 int main(void)
@@ -752,6 +842,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_udp, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_tcp, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_shared_backend, kt_setup, kt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
