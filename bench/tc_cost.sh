@@ -49,7 +49,8 @@ median() { # prefix name -> median over the rounds
 		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 KEYS="empty_repeat empty_single nonvip_repeat established_repeat established_single
-	new_flow_single_table_quarter new_flow_single_table_full"
+	new_flow_single_table_quarter new_flow_single_table_full chain_empty_quarter chain_empty_full
+	new_flow_batch_quarter new_flow_batch_full"
 declare -A M B
 for k in $KEYS; do
 	M[$k]=$(median run "$k")
@@ -65,6 +66,8 @@ ES=$(net "${M[established_repeat]}" "${M[empty_repeat]}")
 NQ=$(net "${M[new_flow_single_table_quarter]}" "${M[empty_single]}")
 NF=$(net "${M[new_flow_single_table_full]}" "${M[empty_single]}")
 NQE=$(net "${M[new_flow_single_table_quarter]}" "${M[established_single]}")
+BQ=$(net "${M[new_flow_batch_quarter]}" "${M[chain_empty_quarter]}")
+BF=$(net "${M[new_flow_batch_full]}" "${M[chain_empty_full]}")
 {
 	echo "# TC per-packet cost ($(date -u +%F), $(hostname -s), $(uname -r), $(nproc) CPUs)"
 	echo
@@ -72,6 +75,10 @@ NQE=$(net "${M[new_flow_single_table_quarter]}" "${M[established_single]}")
 	echo "ksplit_tc_ingress, one VIP with 3 endpoints, IPv4 TCP frames. \"repeat\": one call"
 	echo "with repeat=$REPEAT (warm caches). \"single\": $REPEAT calls of repeat=1 (a new flow needs"
 	echo "a new frame each time; cold caches, so compared with the baseline measured the same way)."
+	echo "\"batch\": new flows back to back in one call (repeat 8,192 from an empty table, then"
+	echo "repeat $REPEAT with the LRU evicting): a chain program gives the frame a random source and"
+	echo "the VIP back and tail-calls ksplit_tc_ingress; its baseline is the same chain into the empty"
+	echo "program. Warm code and VIP entry, cold conntrack buckets: the figure for the target."
 	echo "Baseline: a program that only returns TC_ACT_OK. Load average: $LOAD_START at the start,"
 	echo "$LOAD_END at the end."
 	echo
@@ -80,6 +87,8 @@ NQE=$(net "${M[new_flow_single_table_quarter]}" "${M[established_single]}")
 	echo "| non-VIP (ACK to another address) | repeat | ${M[nonvip_repeat]} | ${M[empty_repeat]} | $NV | 30 | $(verdict "$NV" 30) |"
 	echo "| established flow (ACK) | repeat | ${M[established_repeat]} | ${M[empty_repeat]} | $ES | 100 | $(verdict "$ES" 100) |"
 	echo "| established flow (ACK) | single | ${M[established_single]} | ${M[empty_single]} | $(net "${M[established_single]}" "${M[empty_single]}") | | |"
+	echo "| new flow (SYN), table filling (first 8,192 flows) | batch | ${M[new_flow_batch_quarter]} | ${M[chain_empty_quarter]} | $BQ | 200 | $(verdict "$BQ" 200) |"
+	echo "| new flow (SYN), table full, LRU evicting | batch | ${M[new_flow_batch_full]} | ${M[chain_empty_full]} | $BF | 200 | $(verdict "$BF" 200) |"
 	echo "| new flow (SYN), table a quarter full | single | ${M[new_flow_single_table_quarter]} | ${M[empty_single]} | $NQ | 200 | $(verdict "$NQ" 200) |"
 	echo "| new flow (SYN), table full, LRU evicting | single | ${M[new_flow_single_table_full]} | ${M[empty_single]} | $NF | 200 | $(verdict "$NF" 200) |"
 	echo
@@ -91,9 +100,12 @@ NQE=$(net "${M[new_flow_single_table_quarter]}" "${M[established_single]}")
 		echo "| figure (tc_cost's name) | before | this build | change |"
 		echo "|---|---:|---:|---:|"
 		for k in nonvip_repeat established_repeat established_single \
+			new_flow_batch_quarter new_flow_batch_full \
 			new_flow_single_table_quarter new_flow_single_table_full; do
 			base=empty_single
 			[[ $k = *_repeat ]] && base=empty_repeat
+			[[ $k = new_flow_batch_quarter ]] && base=chain_empty_quarter
+			[[ $k = new_flow_batch_full ]] && base=chain_empty_full
 			b=$(net "${B[$k]}" "${B[$base]}")
 			a=$(net "${M[$k]}" "${M[$base]}")
 			echo "| $k | $b | $a | $(net "$a" "$b") |"

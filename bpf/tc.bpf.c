@@ -8,8 +8,11 @@
  * the source back to the VIP).
  *
  * A flow's first packet (TCP SYN, any UDP datagram without entry) picks
- * with ks_pick, the socket path's selection, and makes two ks_ct entries;
- * every later packet follows them, so weight changes move new flows only.
+ * with ks_pick, the socket path's selection, and makes one ks_ct entry,
+ * keyed by the client's packet; every later packet follows it, so weight
+ * changes move new flows only. Replies find it through ks_ct_vips, the
+ * VIP:ports each backend was picked for (abi.h): one insert per new flow,
+ * not two. A flow the index cannot list gets a reverse entry besides.
  * A SYN that finds an entry follows it only if it is a retransmit (same
  * sequence number): a new connection on a reused 5-tuple picks again.
  * A TCP segment without SYN and without entry is not ours (a flow from
@@ -21,7 +24,7 @@
  * than its timeout, replies included, is deleted and treated as absent: a
  * SYN or a UDP datagram picks afresh, another TCP segment passes as one
  * without entry. The agent's sweep (user/datapath/ct_gc.c) deletes expired
- * flows nobody sends on, both entries, by the same rule.
+ * flows nobody sends on, by the same rule.
  *
  * Fragments: the first carries the ports and is translated like any
  * packet; its translation is remembered by datagram id in ks_ct_frag so
@@ -122,7 +125,7 @@ static __always_inline __u64 ct_timeout(__u8 proto, bool closing)
 	return closing ? ct_close_timeout_ns : ct_tcp_timeout_ns;
 }
 
-/* A packet of e's direction went through at now: keep the flow alive, note its close. */
+/* A packet of e's flow (a reverse entry's: a reply) went through at now: alive, maybe closing. */
 static __always_inline void ct_touch(struct ks_ct_ent *e, const struct ks_pkt *p, __u64 now)
 {
 	if (p->proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_FL_FIN_ | TCP_FL_RST_)) &&
@@ -140,8 +143,9 @@ static __always_inline bool ct_idle(__u64 last, __u8 proto, bool closing, __u64 
 
 /*
  * The flow of forward entry e (key fk) is expired. Looked at from e alone
- * first; only then the reverse entry, whose replies may have kept the flow
- * alive (a UDP flow the backend streams on) or closed it, is read too.
+ * first (the replies stamp it too); only then a reverse entry, which a
+ * flow ks_ct_vips could not list has and whose replies may have kept the
+ * flow alive (a UDP flow the backend streams on) or closed it, is read too.
  */
 static __always_inline bool ct_expired(const struct ks_ct_ent *e, const struct ks_ct_key *fk,
 				       __u64 now)
@@ -163,42 +167,184 @@ static __always_inline bool ct_expired(const struct ks_ct_ent *e, const struct k
 	return ct_idle(last, fk->proto, e->closing | r->closing, now);
 }
 
-/* Both entries of a new flow from p (client -> VIP) to be. */
+/*
+ * The forward entry of the flow cl:cl_port <-> vip, if it holds backend
+ * be:be_port: then it is the entry of a flow whose replies come from
+ * be:be_port to cl:cl_port.
+ */
+static __always_inline struct ks_ct_ent *ct_fwd_of(const __u32 *cl, __u16 cl_port,
+						   const struct ks_ct_vip *vip, const __u32 *be,
+						   __u16 be_port, __u8 proto, __u8 family,
+						   struct ks_ct_key *k)
+{
+	struct ks_ct_ent *e;
+
+	*k = (struct ks_ct_key){ .sport = cl_port, .dport = vip->port, .proto = proto,
+				 .family = family, .dir = KS_CT_FWD };
+	__builtin_memcpy(k->src, cl, sizeof(k->src));
+	__builtin_memcpy(k->dst, vip->addr, sizeof(k->dst));
+	e = bpf_map_lookup_elem(&ks_ct, k);
+	if (e && e->port == be_port && ks_addr_eq(e->addr, be))
+		return e;
+	return NULL;
+}
+
+/*
+ * The flow a packet from be:be_port to cl:cl_port (a reply) belongs to:
+ * its forward entry, found by trying the VIP:ports ks_ct_vips lists for
+ * the backend, else its reverse entry (a flow the index could not list,
+ * or one an older build made). *vip: the VIP:port the reply comes from.
+ * NULL: no flow of ours.
+ */
+static __always_inline struct ks_ct_ent *ct_reply(const __u32 *be, __u16 be_port,
+						  const __u32 *cl, __u16 cl_port, __u8 proto,
+						  __u8 family, struct ks_ct_vip *vip)
+{
+	struct ks_ct_be_key bk = { .port = be_port, .proto = proto, .family = family };
+	const struct ks_ct_vip *v;
+	struct ks_ct_ent *e;
+	struct ks_ct_key k;
+	__u32 i;
+
+	__builtin_memcpy(bk.addr, be, sizeof(bk.addr));
+KS_UNROLL
+	for (i = 0; i < KS_CT_VIPS; i++) {
+		bk.idx = i;
+		v = bpf_map_lookup_elem(&ks_ct_vips, &bk);
+		if (!v)
+			break;
+		e = ct_fwd_of(cl, cl_port, v, be, be_port, proto, family, &k);
+		if (e) {
+			*vip = *v;
+			return e;
+		}
+	}
+	k = (struct ks_ct_key){ .sport = be_port, .dport = cl_port, .proto = proto,
+				.family = family, .dir = KS_CT_REV };
+	__builtin_memcpy(k.src, be, sizeof(k.src));
+	__builtin_memcpy(k.dst, cl, sizeof(k.dst));
+	e = bpf_map_lookup_elem(&ks_ct, &k);
+	if (e) {
+		__builtin_memcpy(vip->addr, e->addr, sizeof(vip->addr));
+		vip->port = e->port;
+	}
+	return e;
+}
+
+/*
+ * The client cl:cl_port starts a flow whose packets reach be:be_port
+ * (through a VIP, or straight): forward entries of earlier flows from
+ * cl:cl_port through other VIP:ports of be are over (both live, the
+ * backend would see one connection), and a reply must not find them
+ * first. Only a backend of several VIPs has any to look at. bk is be's
+ * index key (its idx is overwritten), k scratch: the caller's, so that the
+ * program's stack (512 bytes with the bpf_loop callbacks) holds one of each.
+ */
+static __always_inline void ct_forget_others(const __u32 *cl, __u16 cl_port,
+					     const struct ks_ct_vip *mine, const __u32 *be,
+					     __u16 be_port, __u8 proto, __u8 family,
+					     struct ks_ct_be_key *bk, struct ks_ct_key *k)
+{
+	const struct ks_ct_vip *v;
+	__u32 i;
+
+KS_UNROLL
+	for (i = 0; i < KS_CT_VIPS; i++) {
+		bk->idx = i;
+		v = bpf_map_lookup_elem(&ks_ct_vips, bk);
+		if (!v)
+			break;
+		if (mine && v->port == mine->port && ks_addr_eq(v->addr, mine->addr))
+			continue;
+		if (ct_fwd_of(cl, cl_port, v, be, be_port, proto, family, k))
+			bpf_map_delete_elem(&ks_ct, k);
+	}
+}
+
+/*
+ * List p's VIP:port under backend be in ks_ct_vips (the first free slot,
+ * unless a slot has it already); false when it cannot (every slot holds
+ * another VIP, or the map is full): the flow then needs a reverse entry.
+ * k: scratch (ct_forget_others).
+ */
+static __always_inline bool ct_index(const struct ks_pkt *p, const struct ks_backend *be,
+				     struct ks_ct_key *k)
+{
+	struct ks_ct_be_key bk = { .port = be->port, .proto = p->proto, .family = p->family };
+	struct ks_ct_vip mine = { .port = p->dport };
+	const struct ks_ct_vip *v;
+	bool listed = false;
+	__u32 i;
+
+	__builtin_memcpy(bk.addr, be->addr, sizeof(bk.addr));
+	__builtin_memcpy(mine.addr, p->dst, sizeof(mine.addr));
+KS_UNROLL
+	for (i = 0; i < KS_CT_VIPS; i++) {
+		bk.idx = i;
+		v = bpf_map_lookup_elem(&ks_ct_vips, &bk);
+		/* Another CPU may fill the slot first (EEXIST): then it is read. */
+		if (!v && !bpf_map_update_elem(&ks_ct_vips, &bk, &mine, BPF_NOEXIST)) {
+			listed = true;
+			break;
+		}
+		if (!v)
+			v = bpf_map_lookup_elem(&ks_ct_vips, &bk);
+		if (!v)
+			break;	/* the map is full */
+		if (v->port == mine.port && ks_addr_eq(v->addr, mine.addr)) {
+			listed = true;
+			break;
+		}
+	}
+	/* Slots before ours hold other VIPs, and so may later ones. */
+	ct_forget_others(p->src, p->sport, &mine, be->addr, be->port, p->proto, p->family, &bk,
+			 k);
+	return listed;
+}
+
+/* The entries of a new flow from p (client -> VIP) to be: one, or two if the index is short. */
 static __always_inline void ct_create(const struct ks_pkt *p, const struct ks_ct_key *fwd,
 				      const struct ks_backend *be, const struct ks_svc *svc,
 				      __u32 gi, __u64 now)
 {
-	struct ks_ct_key rk = { .proto = p->proto, .family = p->family, .dir = KS_CT_REV };
-	struct ks_ct_ent fe = { .port = be->port, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
-				.syn_seq = p->tcp_seq, .last_seen = now };
-	struct ks_ct_ent re = { .port = p->dport, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
-				.last_seen = now };
+	struct ks_ct_ent e = { .port = be->port, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
+			       .syn_seq = p->tcp_seq, .last_seen = now };
+	struct ks_ct_key rk;
 
-	__builtin_memcpy(fe.addr, be->addr, sizeof(fe.addr));
-	__builtin_memcpy(re.addr, p->dst, sizeof(re.addr));
+	__builtin_memcpy(e.addr, be->addr, sizeof(e.addr));
+	bpf_map_update_elem(&ks_ct, fwd, &e, BPF_ANY);
+	if (ct_index(p, be, &rk))
+		return;
+	/* The same entry turned around: the VIP, for the replies. */
+	__builtin_memcpy(e.addr, p->dst, sizeof(e.addr));
+	e.port = p->dport;
+	e.syn_seq = 0;
+	rk = (struct ks_ct_key){ .sport = be->port, .dport = p->sport, .proto = p->proto,
+				 .family = p->family, .dir = KS_CT_REV };
 	__builtin_memcpy(rk.src, be->addr, sizeof(rk.src));
 	__builtin_memcpy(rk.dst, p->src, sizeof(rk.dst));
-	rk.sport = be->port;
-	rk.dport = p->sport;
-	/* The reverse entry first: a reply can only come after the forward packet leaves. */
-	bpf_map_update_elem(&ks_ct, &rk, &re, BPF_ANY);
-	bpf_map_update_elem(&ks_ct, fwd, &fe, BPF_ANY);
+	bpf_map_update_elem(&ks_ct, &rk, &e, BPF_ANY);
 }
 
 /*
  * A SYN that is no VIP's, to addr:port of a backend, from a client port
  * an old VIP flow to that backend used: the replies of this connection
  * have the same 5-tuple as that flow's and must not be translated to the
- * VIP by its left-over reverse entry. Both cannot be live at once (the
- * backend would see one connection), so the old entry goes. Only TCP SYNs
- * pay for this; a UDP flow straight to a backend can still meet such an
- * entry until the LRU drops it (docs/design.md).
+ * VIP by its left-over entries (forward ones found through ks_ct_vips, or
+ * a reverse one). Both cannot be live at once (the backend would see one
+ * connection), so the old entries go. Only TCP SYNs pay for this; a UDP
+ * flow straight to a backend can still meet such an entry until it
+ * expires (docs/design.md).
  */
 static __always_inline void forget_reverse(const struct ks_pkt *p)
 {
-	struct ks_ct_key rk = { .sport = p->dport, .dport = p->sport, .proto = p->proto,
-				.family = p->family, .dir = KS_CT_REV };
+	struct ks_ct_be_key bk = { .port = p->dport, .proto = p->proto, .family = p->family };
+	struct ks_ct_key rk;
 
+	__builtin_memcpy(bk.addr, p->dst, sizeof(bk.addr));
+	ct_forget_others(p->src, p->sport, NULL, p->dst, p->dport, p->proto, p->family, &bk, &rk);
+	rk = (struct ks_ct_key){ .sport = p->dport, .dport = p->sport, .proto = p->proto,
+				 .family = p->family, .dir = KS_CT_REV };
 	__builtin_memcpy(rk.src, p->dst, sizeof(rk.src));
 	__builtin_memcpy(rk.dst, p->src, sizeof(rk.dst));
 	bpf_map_delete_elem(&ks_ct, &rk);
@@ -221,8 +367,8 @@ static __always_inline bool ct_still_listed(struct ks_ct_ent *e, const struct ks
 
 /*
  * ICMP errors about a translated flow, both ways. Both quote a packet of the
- * flow; the quote turned around is the key of the entry that holds the
- * backend (fwd: the flow's forward entry; else its reply's).
+ * flow; the quote turned around is the flow's forward key (fwd), or a
+ * reply of the flow, found as reverse() finds one.
  *
  * Toward the client (fwd false): an error about a packet the backend got
  * (fragmentation needed, port unreachable from the backend) quotes client ->
@@ -237,25 +383,36 @@ static __always_inline bool ct_still_listed(struct ks_ct_ent *e, const struct ks
  */
 static __always_inline int nat_icmp(struct __sk_buff *skb, bool fwd)
 {
-	struct ks_ct_key ck = { .dir = fwd ? KS_CT_FWD : KS_CT_REV };
+	struct ks_ct_key ck = { .dir = KS_CT_FWD };
 	struct ks_icmp_err c = {};
+	struct ks_ct_vip to = {};	/* the backend (fwd) or the VIP */
 	struct ks_ct_ent *e;
 	bool outer;
 
 	if (!ks_parse_icmp_err(skb, &c))
 		return TC_ACT_OK_;
-	__builtin_memcpy(ck.src, c.inner.dst, sizeof(ck.src));
-	__builtin_memcpy(ck.dst, c.inner.src, sizeof(ck.dst));
-	ck.sport = c.inner.dport;
-	ck.dport = c.inner.sport;
-	ck.proto = c.inner.proto;
-	ck.family = c.inner.family;
-	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	if (fwd) {
+		__builtin_memcpy(ck.src, c.inner.dst, sizeof(ck.src));
+		__builtin_memcpy(ck.dst, c.inner.src, sizeof(ck.dst));
+		ck.sport = c.inner.dport;
+		ck.dport = c.inner.sport;
+		ck.proto = c.inner.proto;
+		ck.family = c.inner.family;
+		e = bpf_map_lookup_elem(&ks_ct, &ck);
+		if (e) {
+			__builtin_memcpy(to.addr, e->addr, sizeof(to.addr));
+			to.port = e->port;
+		}
+	} else {
+		/* The quote is client -> backend: a reply of the flow is its mirror image. */
+		e = ct_reply(c.inner.dst, c.inner.dport, c.inner.src, c.inner.sport, c.inner.proto,
+			     c.inner.family, &to);
+	}
 	if (!e)
 		return TC_ACT_OK_;
 	/* Is the outer address on the translated side the one the quote names? */
 	outer = fwd ? ks_addr_eq(c.outer.dst, c.inner.src) : ks_addr_eq(c.outer.src, c.inner.dst);
-	if (ks_nat_icmp_err(skb, &c, e->addr, e->port, outer, fwd))
+	if (ks_nat_icmp_err(skb, &c, to.addr, to.port, outer, fwd))
 		return TC_ACT_SHOT_;
 	TC_COUNT(icmp);
 	return TC_ACT_OK_;
@@ -344,7 +501,7 @@ static __always_inline int forward(struct __sk_buff *skb)
 
 static __always_inline int reverse(struct __sk_buff *skb)
 {
-	struct ks_ct_key ck = { .dir = KS_CT_REV };
+	struct ks_ct_vip vip = {};
 	struct ks_pkt p = {};
 	struct ks_ct_ent *e;
 
@@ -352,19 +509,14 @@ static __always_inline int reverse(struct __sk_buff *skb)
 		return nat_icmp(skb, false);
 	if (p.frag == KS_FRAG_LATER)
 		return xlate_later_frag(skb, &p, KS_CT_REV);
-	__builtin_memcpy(ck.src, p.src, sizeof(ck.src));
-	__builtin_memcpy(ck.dst, p.dst, sizeof(ck.dst));
-	ck.sport = p.sport;
-	ck.dport = p.dport;
-	ck.proto = p.proto;
-	ck.family = p.family;
-	e = bpf_map_lookup_elem(&ks_ct, &ck);
+	e = ct_reply(p.src, p.sport, p.dst, p.dport, p.proto, p.family, &vip);
 	if (!e)
 		return TC_ACT_OK_;
+	/* The flow's forward entry, usually: the replies keep the flow alive, or close it. */
 	ct_touch(e, &p, bpf_ktime_get_coarse_ns());
-	if (ks_nat(skb, &p, false, e->addr, e->port))
+	if (ks_nat(skb, &p, false, vip.addr, vip.port))
 		return TC_ACT_SHOT_;
-	remember_frag(&p, KS_CT_REV, e->addr);
+	remember_frag(&p, KS_CT_REV, vip.addr);
 	TC_COUNT(rev);
 	return TC_ACT_OK_;
 }

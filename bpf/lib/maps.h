@@ -129,7 +129,7 @@ KS_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_udp_sock SEC(".maps");
 
-/* Per-packet path: the flows it translated, two entries each (abi.h, ks_ct_key). */
+/* Per-packet path: the flows it translated, one entry each (abi.h, ks_ct_key). */
 KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	/* Per-CPU LRU lists: a new flow's two inserts take no node-wide lock. */
@@ -139,6 +139,20 @@ KS_MAP struct {
 	__type(value, struct ks_ct_ent);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ks_ct SEC(".maps");
+
+/*
+ * Per-packet path: the VIP:ports of each backend, for its replies to find
+ * their flow's forward entry (abi.h, ks_ct_be_key). Written by the
+ * datapath at a flow's first packet, a plain hash: never evicted, since a
+ * slot that went would hide the slots after it.
+ */
+KS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_CT_VIPS_ENTRIES);
+	__type(key, struct ks_ct_be_key);
+	__type(value, struct ks_ct_vip);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ks_ct_vips SEC(".maps");
 
 /* Per-packet path: the translation of a fragmented datagram, for its later fragments. */
 KS_MAP struct {

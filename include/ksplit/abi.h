@@ -200,15 +200,23 @@ struct ks_udp_sock {
 
 /*
  * The per-packet path (bpf/tc.bpf.c): connection tracking of the flows it
- * translated. One flow has two entries, both made by its first packet: the
- * forward one, keyed by the client's packet (dst = VIP), holds the backend;
- * the reverse one, keyed by the backend's reply, holds the VIP. LRU maps:
- * the oldest flows make room when full. Besides, a flow idle for longer
- * than its timeout (TCP established, TCP after FIN/RST, UDP; defaults
- * below, `ksplit run --tc-*-timeout`) is expired: the datapath treats its
- * forward entry as absent, and the agent's sweep deletes both entries.
+ * translated. One flow has one entry, made by its first packet: the
+ * forward one, keyed by the client's packet (dst = VIP), holds the backend.
+ * A reply (backend -> client) finds it through ks_ct_vips, the VIP:ports
+ * each backend addr:port was picked for: each candidate turned into a
+ * forward key (client -> VIP) is looked up, and the entry that holds this
+ * backend is the flow's. Only a flow ks_ct_vips cannot list (its backend
+ * already serves KS_CT_VIPS other VIP:ports, or the index is full) gets
+ * a reverse entry as well, keyed by the backend's reply, holding the VIP,
+ * as every flow did before. LRU maps: the oldest flows make room when full.
+ * Besides, a flow idle for longer than its timeout (TCP established, TCP
+ * after FIN/RST, UDP; defaults below, `ksplit run --tc-*-timeout`) is
+ * expired: the datapath treats its forward entry as absent, and the agent's
+ * sweep deletes its entries.
  */
-#define KS_CT_ENTRIES		65536	/* 2 per flow */
+#define KS_CT_ENTRIES		65536	/* 1 per flow (2 for a flow ks_ct_vips cannot list) */
+#define KS_CT_VIPS		4	/* VIP:ports listed per backend addr:port */
+#define KS_CT_VIPS_ENTRIES	16384	/* (backend addr:port, slot) pairs in ks_ct_vips */
 #define KS_CT_FRAG_ENTRIES	4096	/* fragmented datagrams in flight */
 
 /* Idle timeouts of a flow, seconds (docs/design.md, "Flow timeouts"). */
@@ -234,11 +242,35 @@ struct ks_ct_ent {
 	__u32 addr[4];		/* forward: the backend (new dst); reverse: the VIP (new src) */
 	__u16 port;		/* likewise, network order */
 	__u8 group;		/* group index the backend came from */
-	__u8 closing;		/* TCP: a FIN or RST went this entry's way (its timeout is the short one) */
+	__u8 closing;		/* TCP: a FIN or RST went either way (reverse: the reply's way): short timeout */
 	__u32 rev;		/* forward: svc rev the backend was last found listed in */
 	__u32 ep_id;
 	__u32 syn_seq;		/* forward, TCP: the SYN's sequence number (a retransmit repeats it) */
-	__u64 last_seen;	/* CLOCK_MONOTONIC_COARSE ns of this direction's last packet; 0: not yet stamped */
+	__u64 last_seen;	/* CLOCK_MONOTONIC_COARSE ns of the flow's (reverse: its replies') last
+				 * packet; 0: not yet stamped */
+};
+
+/*
+ * ks_ct_vips: slot idx (0 .. KS_CT_VIPS - 1) of backend addr:port lists a
+ * VIP:port a flow to it was picked for. Slots fill in order and are never
+ * deleted (a slot of a VIP that no longer uses the backend only costs a
+ * lookup that misses), so the first absent slot ends the list; one key per
+ * slot, so that two CPUs adding VIPs at once cannot lose one (each insert
+ * is BPF_NOEXIST).
+ */
+struct ks_ct_be_key {
+	__u32 addr[4];		/* the backend */
+	__u16 port;		/* network order */
+	__u8 proto;
+	__u8 family;
+	__u8 idx;		/* slot */
+	__u8 _pad[3];
+};
+
+struct ks_ct_vip {
+	__u32 addr[4];		/* the VIP */
+	__u16 port;		/* network order */
+	__u16 _pad;
 };
 
 /*
@@ -290,6 +322,8 @@ _Static_assert(sizeof(struct ks_sock_ent) == 48, "ks_sock_ent ABI");
 _Static_assert(sizeof(struct ks_udp_sock) == 16 + 52 * KS_UDP_ENTRIES, "ks_udp_sock ABI");
 _Static_assert(sizeof(struct ks_ct_key) == 40, "ks_ct_key ABI");
 _Static_assert(sizeof(struct ks_ct_ent) == 40, "ks_ct_ent ABI");
+_Static_assert(sizeof(struct ks_ct_be_key) == 24, "ks_ct_be_key ABI");
+_Static_assert(sizeof(struct ks_ct_vip) == 20, "ks_ct_vip ABI");
 _Static_assert(sizeof(struct ks_frag_key) == 40, "ks_frag_key ABI");
 _Static_assert(sizeof(struct ks_frag_ent) == 16, "ks_frag_ent ABI");
 _Static_assert(sizeof(struct ks_tc_stats) == 80, "ks_tc_stats ABI");

@@ -35,7 +35,7 @@ void kt_agent_in_node(struct kt_agent *t, const struct kt_topo *tp, const char *
 /* The sum over CPUs of one ks_tc_stats counter of e's pin dir (the member's offset). */
 uint64_t kt_tc_stat(struct kt_env *e, size_t field);
 #define KT_TC_STAT(e, f) kt_tc_stat(e, offsetof(struct ks_tc_stats, f))
-/* The entries of e's ks_ct (two per flow). */
+/* The entries of e's ks_ct (one per flow; two for a flow ks_ct_vips cannot list). */
 unsigned int kt_ct_count(struct kt_env *e);
 
 /* kt_servers_start, kt_spawn_in_netns... in another of the test's namespaces. */

@@ -49,7 +49,8 @@ _Static_assert(N_ELEMS(hooks) <= KS_DP_MAX_HOOKS, "ks_dp.links has no room for e
 /* Names of the maps ksplit pins; `down` removes these and nothing else. */
 static const char *const pinned_maps[] = {
 	"ks_services", "ks_backends", "ks_ep_stats", "ks_ep_health", "ks_svc_stats", "ks_svc_meta",
-	"ks_group_stats", "ks_sock", "ks_udp_sock", "ks_ct", "ks_ct_frag", "ks_tc_stats",
+	"ks_group_stats", "ks_sock", "ks_udp_sock", "ks_ct", "ks_ct_vips", "ks_ct_frag",
+	"ks_tc_stats",
 };
 
 size_t dp_n_hooks(void)

@@ -203,8 +203,14 @@ static int attach_if(struct ks_dp *dp, int ifindex, const char *name)
 	t->fd[0] = t->fd[1] = -1;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->clsact = tc->clsact_only;
+	/*
+	 * Egress first: when a previous agent's links are adopted, a reply then
+	 * never meets an older egress program while this build's ingress makes
+	 * flows (one ks_ct entry, found through ks_ct_vips) that it cannot find.
+	 * The other way round works: this egress also finds reverse entries.
+	 */
 	for (d = 0; d < 2 && !t->clsact; d++) {
-		fd = tcx_attach(dp, ifindex, d == 0, &adopted);
+		fd = tcx_attach(dp, ifindex, d == 1, &adopted);
 		all_adopted &= adopted;
 		if (fd == -EINVAL && d == 0) {
 			/* Before 6.6 the kernel does not know the tcx attach types. */
@@ -219,10 +225,10 @@ static int attach_if(struct ks_dp *dp, int ifindex, const char *name)
 			err = fd;
 			goto fail;
 		}
-		t->fd[d] = fd;
+		t->fd[d == 0] = fd;	/* fd[0] is ingress */
 	}
 	for (d = 0; d < 2 && t->clsact; d++) {
-		err = clsact_attach(dp, ifindex, d == 0);
+		err = clsact_attach(dp, ifindex, d == 1);
 		if (err)
 			goto fail;
 	}
