@@ -144,7 +144,8 @@ KS_MAP struct {
  * Per-packet path: the VIP:ports of each backend, for its replies to find
  * their flow's forward entry (abi.h, ks_ct_be_key). Written by the
  * datapath at a flow's first packet, a plain hash: never evicted, since a
- * slot that went would hide the slots after it.
+ * slot that went would hide the slots after it (the agent deletes a gone
+ * backend's slots all at once).
  */
 KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

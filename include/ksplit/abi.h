@@ -252,9 +252,11 @@ struct ks_ct_ent {
 
 /*
  * ks_ct_vips: slot idx (0 .. KS_CT_VIPS - 1) of backend addr:port lists a
- * VIP:port a flow to it was picked for. Slots fill in order and are never
- * deleted (a slot of a VIP that no longer uses the backend only costs a
- * lookup that misses), so the first absent slot ends the list; one key per
+ * VIP:port a flow to it was picked for. Slots fill in order and the
+ * datapath never deletes one (a slot of a VIP that no longer uses the
+ * backend only costs a lookup that misses), so the first absent slot ends
+ * the list; the agent's sweep deletes all of a backend's slots once no
+ * service lists it (user/datapath/ct_gc.c); one key per
  * slot, so that two CPUs adding VIPs at once cannot lose one (each insert
  * is BPF_NOEXIST).
  */

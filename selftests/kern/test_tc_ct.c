@@ -356,6 +356,81 @@ static void test_shared_backend(void **state)
 	assert_int_equal(TC_STAT(e, rev), N_SHARED + 2);
 }
 
+/* Keys of ks_ct_vips: (backend, slot) pairs the replies' index holds. */
+static unsigned int vips_count(struct kt_env *e)
+{
+	struct ks_ct_be_key k, prev;
+	char path[PATH_MAX];
+	unsigned int n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ks_ct_vips", e->pin_dir);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	while (!bpf_map_get_next_key(fd, n ? &prev : NULL, &k)) {
+		prev = k;
+		n++;
+	}
+	close(fd);
+	return n;
+}
+
+static void apply_v1(struct kt_env *e, const char *be)
+{
+	struct kt_buf b = {};
+
+	kt_yaml_gateway(&b, "gw", VIP4, "tcp:TCP:80");
+	kt_yaml_service(&b, "v1", 80, NULL);
+	kt_yaml_slice(&b, "v1", "IPv4", be);
+	kt_yaml_route(&b, "TCPRoute", "r", "gw/tcp", "v1=1");
+	assert_int_equal(kt_apply_yaml(e, b.s), 0);
+	kt_buf_free(&b);
+}
+
+/*
+ * A pod replaced, as at every rollout: the sweep takes the gone backend's
+ * slots out of the replies' index (else it fills with pods that are gone
+ * and every new flow needs a reverse entry), and keeps a listed one's.
+ */
+static void test_backend_gone(void **state)
+{
+	struct kt_env *e = *state;
+	struct kt_pkt_spec s = { .family = 4, .proto = IPPROTO_TCP, .src = CL4, .dst = VIP4,
+				 .dport = 80, .sport = 42000, .tcp_flags = TH_SYN };
+	struct kt_pkt_spec want = s;
+	unsigned int deleted = 99;
+
+	assert_non_null(e);
+	assert_int_equal(kt_dp_open(e, 4096, 65536), 0);
+	apply_v1(e, BE4);
+	want.dst = BE4;
+	want.dport = 8080;
+	kt_tc_xlate(e, true, &s, &want);
+	assert_int_equal(vips_count(e), 1);
+	/* Still listed: kept. */
+	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
+	assert_int_equal(vips_count(e), 1);
+
+	apply_v1(e, BE4_NEW);
+	s.sport = 42001;
+	want = s;
+	want.dst = BE4_NEW;
+	want.dport = 8080;
+	kt_tc_xlate(e, true, &s, &want);
+	assert_int_equal(vips_count(e), 2);
+	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
+	assert_int_equal(deleted, 0);	/* no flow was idle */
+	assert_int_equal(vips_count(e), 1);
+	/* A reply of the new flow still finds it through what is left. */
+	s = (struct kt_pkt_spec){ .family = 4, .proto = IPPROTO_TCP, .src = BE4_NEW, .dst = CL4,
+				  .sport = 8080, .dport = 42001, .tcp_flags = TH_SYN | TH_ACK };
+	want = s;
+	want.src = VIP4;
+	want.sport = 80;
+	kt_tc_xlate(e, false, &s, &want);
+	assert_int_equal(TC_STAT(e, rev), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_tcp, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_shared_backend, kt_setup, kt_teardown),
+		cmocka_unit_test_setup_teardown(test_backend_gone, kt_setup, kt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * The TC path's flow sweep. bpf/tc.bpf.c expires a flow only when its next
- * packet comes; a flow nobody sends on again would keep its two ks_ct
- * entries until the LRU needs the room, and the LRU then drops the oldest
- * entries, live flows' included. The agent sweeps every few seconds (its
+ * packet comes; a flow nobody sends on again would keep its ks_ct entry
+ * (two, for a flow ks_ct_vips cannot list) until the LRU needs the room,
+ * and the LRU then drops the oldest entries, live flows' included. The agent sweeps every few seconds (its
  * self-check tick) with the datapath's rule: a flow is idle when the later
  * of its two entries' last_seen is older than its timeout (TCP: the short
  * one once either side sent a FIN or RST). A reverse entry whose forward
@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -109,13 +110,102 @@ static unsigned int sweep_one(struct ks_dp *dp, int fd, const struct ks_ct_key *
 	return 1 + (paired && !bpf_map_delete_elem(fd, &pk));
 }
 
+/* ks_ct_vips keys by backend (addr, port, proto, family), then slot. */
+static int be_key_cmp(const void *pa, const void *pb)
+{
+	const struct ks_ct_be_key *a = pa, *b = pb;
+	int c = memcmp(a->addr, b->addr, sizeof(a->addr));
+
+	if (c)
+		return c;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Mark the keys of backend k (any slot) in the sorted keys[0..n). */
+static void mark_backend(const struct ks_ct_be_key *keys, bool *live, size_t n,
+			 struct ks_ct_be_key k)
+{
+	size_t lo = 0, hi = n;
+
+	k.idx = 0;	/* the lowest slot: the first key of the backend, if any */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (be_key_cmp(&keys[mid], &k) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n; lo++) {
+		k.idx = keys[lo].idx;
+		if (be_key_cmp(&keys[lo], &k))
+			break;
+		live[lo] = true;
+	}
+}
+
+/*
+ * ks_ct_vips only grows: the datapath adds a backend's slots and never
+ * takes them away (a gap would hide the slots after it). A backend that
+ * left every service, as pods do at every rollout, would keep its slots,
+ * and once the index is full every new flow would need a reverse entry
+ * again. So every sweep deletes the slots of the backends no service of
+ * the applied state lists, terminating ones included: no new flow picks
+ * them once the apply that removed them has returned, and their flows
+ * ended with it. Returns the keys deleted.
+ */
+static unsigned int vips_gc(struct ks_dp *dp)
+{
+	int fd = bpf_map__fd(dp->skel->maps.ks_ct_vips);
+	size_t cap = bpf_map__max_entries(dp->skel->maps.ks_ct_vips), n = 0, i, g, j, tries = 0;
+	struct ks_ct_be_key *keys = calloc(cap, sizeof(*keys));
+	bool *live = calloc(cap, sizeof(*live));
+	unsigned int del = 0;
+
+	if (!keys || !live)
+		goto out;
+	/* A walk whose last key went meanwhile starts over: bound it. */
+	while (n < cap && tries++ < 2 * cap &&
+	       !bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]))
+		n++;
+	if (!n)
+		goto out;
+	qsort(keys, n, sizeof(*keys), be_key_cmp);
+	for (i = 0; i < dp->n; i++) {
+		const struct ksi_service *s = &dp->svcs[i].s;
+
+		for (g = 0; g < s->n_groups && g < KS_MAX_GROUPS; g++)
+			for (j = 0; j < s->groups[g].n_total; j++) {
+				const struct ks_backend *be = &s->groups[g].be[j];
+				struct ks_ct_be_key k = { .port = be->port, .proto = s->key.proto,
+							  .family = be->family };
+
+				memcpy(k.addr, be->addr, sizeof(k.addr));
+				mark_backend(keys, live, n, k);
+			}
+	}
+	for (i = 0; i < n; i++)
+		if (!live[i] && !bpf_map_delete_elem(fd, &keys[i]))
+			del++;
+out:
+	free(keys);
+	free(live);
+	return del;
+}
+
 int ks_dp_ct_gc(struct ks_dp *dp, unsigned int *deleted)
 {
 	int fd = bpf_map__fd(dp->skel->maps.ks_ct), err = 0;
 	struct ks_ct_key *keys = NULL, *nk;
 	/* A walk whose last key the datapath deleted starts over: bound it. */
 	size_t n = 0, cap = 0, i, max = 2 * (size_t)bpf_map__max_entries(dp->skel->maps.ks_ct);
-	unsigned int del = 0;
+	unsigned int del = 0, gone;
 	uint64_t now;
 
 	/* Listing only: deleting while walking would restart the walk at every delete. */
@@ -143,6 +233,9 @@ int ks_dp_ct_gc(struct ks_dp *dp, unsigned int *deleted)
 		del += sweep_one(dp, fd, &keys[i], now);
 	if (del)
 		pr_debug("TC flows expired", "entries=%u of=%zu", del, n);
+	gone = vips_gc(dp);
+	if (gone)
+		pr_debug("TC backends gone from the reply index", "keys=%u", gone);
 out:
 	free(keys);
 	if (deleted)
