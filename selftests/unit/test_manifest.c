@@ -641,9 +641,11 @@ static void test_json_same_tree(void **state)
 		for (i = 0; i < 5; i++)
 			assert_int_equal(ky_parse_json("services/ns/a", bad[i], strlen(bad[i]), &j, &d),
 					 -EINVAL);
+		/* A NUL after the value is no white space (strchr took it for one). */
+		assert_int_equal(ky_parse_json("services/ns/a", "{\"a\":1}\0\0", 9, &j, &d), -EINVAL);
 		assert_int_equal(j.n, 0);
 	}
-	assert_int_equal(d.n, 5);
+	assert_int_equal(d.n, 6);
 	assert_string_equal(d.v[0].msg, "services/ns/a:1:9: json: unexpected character");
 	assert_string_equal(d.v[1].msg, "services/ns/a:1:6: json: the text ends inside a value");
 	assert_string_equal(d.v[2].msg, "services/ns/a: json: a string holds a NUL character");

@@ -163,7 +163,8 @@ int ky_parse_json_c(const char *name, const char *buf, size_t len, struct ky_str
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	end = json_tokener_get_parse_end(tok);
-	while (end < len && strchr(" \t\r\n", buf[end]))
+	/* memchr, not strchr: a NUL after the value is not white space. */
+	while (end < len && memchr(" \t\r\n", buf[end], 4))
 		end++;
 	if (json_tokener_get_error(tok) != json_tokener_success || end < len) {
 		enum json_tokener_error je = json_tokener_get_error(tok);
