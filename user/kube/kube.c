@@ -290,8 +290,12 @@ bool ks_kube_synced(const struct ks_kube *k)
 {
 	size_t i;
 
+	/*
+	 * Nor while a refill relists: a load between its pages would miss the
+	 * texts of the pages to come and start it over (-ESTALE).
+	 */
 	for (i = 0; i < N_RES; i++)
-		if (!k->refl[i].synced)
+		if (!k->refl[i].synced || k->refl[i].store.refill)
 			return false;
 	return true;
 }

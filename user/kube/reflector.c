@@ -454,7 +454,11 @@ void refl_done(struct reflector *r, CURL *h, CURLcode result, uint64_t now_ms)
 
 void refl_refill(struct reflector *r)
 {
-	if (!r->served)
+	/*
+	 * A refill already listing goes on: restarting it at page 1 for every
+	 * load that comes too early would make the relist quadratic.
+	 */
+	if (!r->served || r->store.refill)
 		return;
 	end_request(r);
 	free(r->cont);

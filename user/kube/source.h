@@ -61,7 +61,7 @@ int ks_kube_fd(const struct ks_kube *k);
  * since the last snapshot, or this agent just took the status Lease.
  */
 bool ks_kube_process(struct ks_kube *k);
-/* Every kind has been listed (or found not served) at least once. */
+/* Every kind has been listed (or found not served) at least once, and no refill relist runs. */
 bool ks_kube_synced(const struct ks_kube *k);
 int ks_kube_snapshot(struct ks_kube *k, struct ks_kube_snap *s);
 /*
