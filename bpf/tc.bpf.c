@@ -62,6 +62,7 @@ const volatile __u64 ct_udp_timeout_ns = KS_CT_UDP_TIMEOUT_S * 1000000000ULL;
  * timeouts are seconds.
  */
 #define CT_STAMP_NS	(100ULL * 1000000ULL)
+#define EEXIST_		17
 
 static __always_inline struct ks_tc_stats *tc_stats(void)
 {
@@ -302,19 +303,26 @@ KS_UNROLL
 	return listed;
 }
 
-/* The entries of a new flow from p (client -> VIP) to be: one, or two if the index is short. */
-static __always_inline void ct_create(const struct ks_pkt *p, const struct ks_ct_key *fwd,
-				      const struct ks_backend *be, const struct ks_svc *svc,
-				      __u32 gi, __u64 now)
+/*
+ * The entries of a new flow from p (client -> VIP) to be: one, or two if
+ * the index is short. flags: BPF_NOEXIST where the flow had no entry, so
+ * that of two CPUs seeing its first packets at once (two threads sending
+ * on one UDP socket) only one picks; BPF_ANY to replace a stale entry.
+ * Returns -EEXIST_ when another CPU's entry won, else 0.
+ */
+static __always_inline int ct_create(const struct ks_pkt *p, const struct ks_ct_key *fwd,
+				     const struct ks_backend *be, const struct ks_svc *svc,
+				     __u32 gi, __u64 now, __u64 flags)
 {
 	struct ks_ct_ent e = { .port = be->port, .group = gi, .rev = svc->rev, .ep_id = be->ep_id,
 			       .syn_seq = p->tcp_seq, .last_seen = now };
 	struct ks_ct_key rk;
 
 	__builtin_memcpy(e.addr, be->addr, sizeof(e.addr));
-	bpf_map_update_elem(&ks_ct, fwd, &e, BPF_ANY);
+	if (bpf_map_update_elem(&ks_ct, fwd, &e, flags) == -EEXIST_)
+		return -EEXIST_;
 	if (ct_index(p, be, &rk))
-		return;
+		return 0;
 	/* The same entry turned around: the VIP, for the replies. */
 	__builtin_memcpy(e.addr, p->dst, sizeof(e.addr));
 	e.port = p->dport;
@@ -324,6 +332,19 @@ static __always_inline void ct_create(const struct ks_pkt *p, const struct ks_ct
 	__builtin_memcpy(rk.src, be->addr, sizeof(rk.src));
 	__builtin_memcpy(rk.dst, p->src, sizeof(rk.dst));
 	bpf_map_update_elem(&ks_ct, &rk, &e, BPF_ANY);
+	return 0;
+}
+
+/* A packet of the flow of entry e (its key: client -> VIP) goes on to e's backend. */
+static __always_inline int ct_follow(struct __sk_buff *skb, struct ks_pkt *p, struct ks_ct_ent *e,
+				     __u64 now)
+{
+	ct_touch(e, p, now);
+	if (ks_nat(skb, p, true, e->addr, e->port))
+		return TC_ACT_SHOT_;
+	remember_frag(p, KS_CT_FWD, e->addr);
+	TC_COUNT(fwd);
+	return TC_ACT_OK_;
 }
 
 /*
@@ -428,6 +449,7 @@ static __always_inline int forward(struct __sk_buff *skb)
 	struct ks_ct_ent *e;
 	__u32 gi = KS_NO_GROUP;
 	bool syn;	/* may start a flow: a TCP SYN, or any UDP datagram */
+	bool fresh;	/* the flow has no entry (none, or one that expired) */
 	__u64 now;
 
 	if (!ks_parse(skb, &p))
@@ -459,6 +481,7 @@ static __always_inline int forward(struct __sk_buff *skb)
 		TC_COUNT(expired);
 		e = NULL;
 	}
+	fresh = !e;
 	/*
 	 * A SYN with another sequence number than the entry's is a new
 	 * connection on a reused 5-tuple: it picks afresh. A retransmitted SYN
@@ -466,14 +489,8 @@ static __always_inline int forward(struct __sk_buff *skb)
 	 */
 	if (e && p.proto == IPPROTO_TCP_ && syn && e->syn_seq != p.tcp_seq)
 		e = NULL;
-	if (e && ct_still_listed(e, svc)) {
-		ct_touch(e, &p, now);
-		if (ks_nat(skb, &p, true, e->addr, e->port))
-			return TC_ACT_SHOT_;
-		remember_frag(&p, KS_CT_FWD, e->addr);
-		TC_COUNT(fwd);
-		return TC_ACT_OK_;
-	}
+	if (e && ct_still_listed(e, svc))
+		return ct_follow(skb, &p, e, now);
 	if (e && !syn) {
 		/* A TCP flow whose endpoint is gone: not to a pod that is gone, not to the VIP either. */
 		TC_COUNT(stale);
@@ -489,7 +506,9 @@ static __always_inline int forward(struct __sk_buff *skb)
 		TC_COUNT(refused);
 		return TC_ACT_SHOT_;
 	}
-	ct_create(&p, &ck, be, svc, gi, now);
+	if (ct_create(&p, &ck, be, svc, gi, now, fresh ? BPF_NOEXIST : BPF_ANY) &&
+	    (e = bpf_map_lookup_elem(&ks_ct, &ck)))
+		return ct_follow(skb, &p, e, now);	/* another CPU's pick won */
 	if (ks_nat(skb, &p, true, be->addr, be->port))
 		return TC_ACT_SHOT_;
 	remember_frag(&p, KS_CT_FWD, be->addr);

@@ -132,7 +132,7 @@ KS_MAP struct {
 /* Per-packet path: the flows it translated, one entry each (abi.h, ks_ct_key). */
 KS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	/* Per-CPU LRU lists: a new flow's two inserts take no node-wide lock. */
+	/* Per-CPU LRU lists: a new flow's insert takes no node-wide lock. */
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, KS_CT_ENTRIES);
 	__type(key, struct ks_ct_key);
