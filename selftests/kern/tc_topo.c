@@ -2,6 +2,7 @@
 /* The TC path's real-traffic topology (tc_topo.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -90,20 +91,24 @@ void kt_agent_in_node(struct kt_agent *t, const struct kt_topo *tp, const char *
 					    nth, 10000) >= nth);
 }
 
-unsigned int kt_ct_count(struct kt_env *e)
+unsigned int kt_pin_count(struct kt_env *e, const char *map)
 {
-	struct ks_ct_key k, prev;
-	char path[PATH_MAX];
+	char k[256], prev[256], path[PATH_MAX];	/* any of ksplit's keys fits */
 	unsigned int n = 0;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/ks_ct", e->pin_dir);
+	snprintf(path, sizeof(path), "%s/%s", e->pin_dir, map);
 	fd = bpf_obj_get(path);
 	assert_true(fd >= 0);
-	while (!bpf_map_get_next_key(fd, n ? &prev : NULL, &k)) {
-		prev = k;
+	while (!bpf_map_get_next_key(fd, n ? prev : NULL, k)) {
+		memcpy(prev, k, sizeof(prev));
 		n++;
 	}
 	close(fd);
 	return n;
+}
+
+unsigned int kt_ct_count(struct kt_env *e)
+{
+	return kt_pin_count(e, "ks_ct");
 }

@@ -35,6 +35,8 @@ void kt_agent_in_node(struct kt_agent *t, const struct kt_topo *tp, const char *
 /* The sum over CPUs of one ks_tc_stats counter of e's pin dir (the member's offset). */
 uint64_t kt_tc_stat(struct kt_env *e, size_t field);
 #define KT_TC_STAT(e, f) kt_tc_stat(e, offsetof(struct ks_tc_stats, f))
+/* Entries of the map pinned as e's pin_dir/map. */
+unsigned int kt_pin_count(struct kt_env *e, const char *map);
 /* The entries of e's ks_ct (one per flow; two for a flow ks_ct_vips cannot list). */
 unsigned int kt_ct_count(struct kt_env *e);
 

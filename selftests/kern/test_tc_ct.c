@@ -356,25 +356,6 @@ static void test_shared_backend(void **state)
 	assert_int_equal(TC_STAT(e, rev), N_SHARED + 2);
 }
 
-/* Keys of ks_ct_vips: (backend, slot) pairs the replies' index holds. */
-static unsigned int vips_count(struct kt_env *e)
-{
-	struct ks_ct_be_key k, prev;
-	char path[PATH_MAX];
-	unsigned int n = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/ks_ct_vips", e->pin_dir);
-	fd = bpf_obj_get(path);
-	assert_true(fd >= 0);
-	while (!bpf_map_get_next_key(fd, n ? &prev : NULL, &k)) {
-		prev = k;
-		n++;
-	}
-	close(fd);
-	return n;
-}
-
 static void apply_v1(struct kt_env *e, const char *be)
 {
 	struct kt_buf b = {};
@@ -389,8 +370,9 @@ static void apply_v1(struct kt_env *e, const char *be)
 
 /*
  * A pod replaced, as at every rollout: the sweep takes the gone backend's
- * slots out of the replies' index (else it fills with pods that are gone
- * and every new flow needs a reverse entry), and keeps a listed one's.
+ * slots out of the replies' index once no flow holds it (else the index
+ * fills with pods that are gone and every new flow needs a reverse entry),
+ * and keeps a listed one's.
  */
 static void test_backend_gone(void **state)
 {
@@ -399,6 +381,8 @@ static void test_backend_gone(void **state)
 				 .dport = 80, .sport = 42000, .tcp_flags = TH_SYN };
 	struct kt_pkt_spec want = s;
 	unsigned int deleted = 99;
+	struct ks_ct_key k;
+	int fd;
 
 	assert_non_null(e);
 	assert_int_equal(kt_dp_open(e, 4096, 65536), 0);
@@ -406,10 +390,10 @@ static void test_backend_gone(void **state)
 	want.dst = BE4;
 	want.dport = 8080;
 	kt_tc_xlate(e, true, &s, &want);
-	assert_int_equal(vips_count(e), 1);
+	assert_int_equal(kt_pin_count(e, "ks_ct_vips"), 1);
 	/* Still listed: kept. */
 	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
-	assert_int_equal(vips_count(e), 1);
+	assert_int_equal(kt_pin_count(e, "ks_ct_vips"), 1);
 
 	apply_v1(e, BE4_NEW);
 	s.sport = 42001;
@@ -417,10 +401,18 @@ static void test_backend_gone(void **state)
 	want.dst = BE4_NEW;
 	want.dport = 8080;
 	kt_tc_xlate(e, true, &s, &want);
-	assert_int_equal(vips_count(e), 2);
+	assert_int_equal(kt_pin_count(e, "ks_ct_vips"), 2);
+	/* BE4's flow is still there: its replies may still come, so its slot stays. */
 	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
 	assert_int_equal(deleted, 0);	/* no flow was idle */
-	assert_int_equal(vips_count(e), 1);
+	assert_int_equal(kt_pin_count(e, "ks_ct_vips"), 2);
+	/* Once it is gone (expired, or ended by its next packet), so is the slot. */
+	k = ct_key(IPPROTO_TCP, CL4, VIP4, 42000, 80, KS_CT_FWD);
+	fd = ct_fd(e);
+	assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
+	close(fd);
+	assert_int_equal(ks_dp_ct_gc(e->dp, &deleted), 0);
+	assert_int_equal(kt_pin_count(e, "ks_ct_vips"), 1);
 	/* A reply of the new flow still finds it through what is left. */
 	s = (struct kt_pkt_spec){ .family = 4, .proto = IPPROTO_TCP, .src = BE4_NEW, .dst = CL4,
 				  .sport = 8080, .dport = 42001, .tcp_flags = TH_SYN | TH_ACK };

@@ -3,9 +3,10 @@
  * The TC path's flow sweep. bpf/tc.bpf.c expires a flow only when its next
  * packet comes; a flow nobody sends on again would keep its ks_ct entry
  * (two, for a flow ks_ct_vips cannot list) until the LRU needs the room,
- * and the LRU then drops the oldest entries, live flows' included. The agent sweeps every few seconds (its
- * self-check tick) with the datapath's rule: a flow is idle when the later
- * of its two entries' last_seen is older than its timeout (TCP: the short
+ * and the LRU then drops the oldest entries, live flows' included. The
+ * agent sweeps every few seconds (its self-check tick) with the datapath's
+ * rule: a flow is idle when the later of its entries' last_seen (a reverse
+ * one's, if it has one) is older than its timeout (TCP: the short
  * one once either side sent a FIN or RST). A reverse entry whose forward
  * entry is gone or belongs to another pick (the datapath deleted or
  * replaced it) is judged alone.
@@ -155,25 +156,34 @@ static void mark_backend(const struct ks_ct_be_key *keys, bool *live, size_t n,
  * takes them away (a gap would hide the slots after it). A backend that
  * left every service, as pods do at every rollout, would keep its slots,
  * and once the index is full every new flow would need a reverse entry
- * again. So every sweep deletes the slots of the backends no service of
- * the applied state lists, terminating ones included: no new flow picks
- * them once the apply that removed them has returned, and their flows
- * ended with it. Returns the keys deleted.
+ * again. So every sweep deletes the slots of the backends that no service
+ * of the applied state lists (terminating ones count as listed) and no
+ * flow left in ks_ct holds: no new flow picks them once the apply that
+ * removed them has returned, and a flow still there may get replies (a
+ * UDP answer, a FIN in flight) that need the slot until it expires.
+ * ct[0..n_ct) are the ks_ct keys the sweep listed. *deleted: keys deleted.
  */
-static unsigned int vips_gc(struct ks_dp *dp)
+static int vips_gc(struct ks_dp *dp, const struct ks_ct_key *ct, size_t n_ct,
+		   unsigned int *deleted)
 {
-	int fd = bpf_map__fd(dp->skel->maps.ks_ct_vips);
-	size_t cap = bpf_map__max_entries(dp->skel->maps.ks_ct_vips), n = 0, i, g, j, tries = 0;
+	int fd = bpf_map__fd(dp->skel->maps.ks_ct_vips), ctfd = bpf_map__fd(dp->skel->maps.ks_ct);
+	size_t cap = bpf_map__max_entries(dp->skel->maps.ks_ct_vips), n = 0, i, g, j;
 	struct ks_ct_be_key *keys = calloc(cap, sizeof(*keys));
-	bool *live = calloc(cap, sizeof(*live));
-	unsigned int del = 0;
+	bool *live = calloc(cap, sizeof(*live)), dead = false;
+	int err = 0;
 
-	if (!keys || !live)
+	*deleted = 0;
+	if (!keys || !live) {
+		err = -ENOMEM;
 		goto out;
-	/* A walk whose last key went meanwhile starts over: bound it. */
-	while (n < cap && tries++ < 2 * cap &&
-	       !bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]))
+	}
+	/* Only the datapath adds keys and none is deleted meanwhile: the walk ends. */
+	while (n < cap && !bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]))
 		n++;
+	if (n < cap && errno != ENOENT) {
+		err = -errno;
+		goto out;
+	}
 	if (!n)
 		goto out;
 	qsort(keys, n, sizeof(*keys), be_key_cmp);
@@ -190,13 +200,26 @@ static unsigned int vips_gc(struct ks_dp *dp)
 				mark_backend(keys, live, n, k);
 			}
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && !dead; i++)
+		dead = !live[i];
+	/* Backends gone from every service (rare: after a rollout): do flows still hold them? */
+	for (i = 0; dead && i < n_ct; i++) {
+		struct ks_ct_be_key k = { .proto = ct[i].proto, .family = ct[i].family };
+		struct ks_ct_ent e;
+
+		if (ct[i].dir != KS_CT_FWD || bpf_map_lookup_elem(ctfd, &ct[i], &e))
+			continue;
+		memcpy(k.addr, e.addr, sizeof(k.addr));
+		k.port = e.port;
+		mark_backend(keys, live, n, k);
+	}
+	for (i = 0; dead && i < n; i++)
 		if (!live[i] && !bpf_map_delete_elem(fd, &keys[i]))
-			del++;
+			(*deleted)++;
 out:
 	free(keys);
 	free(live);
-	return del;
+	return err;
 }
 
 int ks_dp_ct_gc(struct ks_dp *dp, unsigned int *deleted)
@@ -233,7 +256,7 @@ int ks_dp_ct_gc(struct ks_dp *dp, unsigned int *deleted)
 		del += sweep_one(dp, fd, &keys[i], now);
 	if (del)
 		pr_debug("TC flows expired", "entries=%u of=%zu", del, n);
-	gone = vips_gc(dp);
+	err = vips_gc(dp, keys, n, &gone);
 	if (gone)
 		pr_debug("TC backends gone from the reply index", "keys=%u", gone);
 out:
