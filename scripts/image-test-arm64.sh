@@ -101,20 +101,25 @@ config() {
 	jq -r '.config.digest | sub("sha256:"; "")' "$IMG/oci/blobs/sha256/$m"
 }
 
-# adopt ID REF: name the image ID as REF (this test's, removed at exit) and
-# drop the names podman gave it from where it came from (its path, its tag).
+# The names image ID has now (none if podman does not hold it).
+names_of() { pm image inspect -f '{{join .RepoTags " "}}' "$1" 2>/dev/null || true; }
+
+# adopt ID REF PRIOR: name the image ID as REF (this test's, removed at exit)
+# and drop the names podman gave it from where it came from (its path, its
+# tag), but none of PRIOR, the names it had before this test: someone's own.
 adopt() {
 	local n
 	REFS+=("$2")
 	pm tag "$1" "$2"
-	for n in $(pm image inspect -f '{{join .RepoTags " "}}' "$1"); do
-		[[ $n == "$2" ]] || pm untag "$1" "$n"
+	for n in $(names_of "$1"); do
+		[[ $n == "$2" || " $3 " == *" $n "* ]] || pm untag "$1" "$n"
 	done
 }
 
 for a in arm64 amd64; do
+	prior=$(names_of "$(config "$a")")
 	id=$(pm pull -q --arch "$a" "oci:$IMG/oci:$TAG") || die "podman pull --arch $a oci:$IMG/oci:$TAG failed"
-	adopt "$id" "localhost/ksplit-imgtest-$a:$RAND"
+	adopt "$id" "localhost/ksplit-imgtest-$a:$RAND" "$prior"
 	want=$(config "$a")
 	[[ $id == "$want" ]] || die "pull --arch $a gave image $id, the index's linux/$a entry is $want"
 	got=$(pm image inspect -f '{{.Os}}/{{.Architecture}}' "$id")
@@ -124,12 +129,14 @@ for a in arm64 amd64; do
 done
 ARM=localhost/ksplit-imgtest-arm64:$RAND
 
+prior=$(names_of "$(config arm64)")
 loaded=$(pm load -q -i "$IMG/ksplit-image-arm64.tar" | sed -n 's/^Loaded image: //p' | tail -n 1)
 [[ -n $loaded ]] || die "podman load -i $IMG/ksplit-image-arm64.tar printed no image name"
+# Someone's own name for it stays; the one this load gave goes at exit.
+[[ " $prior " == *" $loaded "* ]] || REFS+=("$loaded")
 lid=$(pm image inspect -f '{{.Id}}' "$loaded")
-REFS+=("$loaded")
 [[ $lid == "$(config arm64)" ]] || die "ksplit-image-arm64.tar holds image $lid, the index's arm64 entry is $(config arm64)"
-pm untag "$lid" "$loaded"
+[[ " $prior " == *" $loaded "* ]] || pm untag "$lid" "$loaded"
 log "podman load -i ksplit-image-arm64.tar: $loaded, the same image"
 
 # --- 2. the binary is this build's ----------------------------------------------
