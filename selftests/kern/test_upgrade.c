@@ -162,8 +162,11 @@ static void counts_kept(struct up *u, const struct ep_counts *before, const char
 		total += before->connects[i];
 	}
 	printf("  [counters] %s: %u endpoints with %llu connects kept\n", what, before->n, total);
-	/* The two VIPs' four endpoints, the measured run among them. */
-	assert_int_equal(before->n, 4);
+	/*
+	 * The measured VIP's two endpoints and the held VIP's, less one when
+	 * all 8 held connects went to one side (2 x 2^-8: 0.8% of runs, seen).
+	 */
+	assert_true(before->n == 4 || before->n == 3);
 	assert_true(total >= N + HELD);
 }
 
