@@ -140,6 +140,10 @@ static void test_dropped_texts_come_back(void **state)
 	assert_int_equal(load(k, &keep, held, &eps), -ESTALE);
 	assert_null(keep);
 	ks_kube_refill(k);
+	/* Loads wait while it lists; a second refill goes on with the first. */
+	assert_false(ks_kube_synced(k));
+	ks_kube_refill(k);
+	assert_false(ks_kube_synced(k));
 	assert_true(drive(k, true));
 	eps = 0;
 	assert_int_equal(load(k, &keep, held, &eps), 0);
